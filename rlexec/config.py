@@ -1,0 +1,276 @@
+"""Configuration: ``config/rl_execution.toml`` validated by pydantic, overridden by RLEXEC_* variables.
+
+File layout (the original design's sections, plus the product's own)::
+
+    [rl_execution]                 enabled, mode
+    [rl_execution.q_learning]      alpha, gamma, epsilon, epsilon_min, epsilon_decay
+    [rl_execution.state]           bucket counts and which optional features enter the key
+    [rl_execution.reward]          mode and the four weights
+    [rl_execution.replay_buffer]   capacity, batch_size, update_frequency
+    [rl_execution.persistence]     save_interval_secs, model_path, ...
+    [rl_execution.database]        url
+    [rl_execution.simulator]       market preset and episode shape
+    [rl_execution.evaluation]      held-out seeds
+
+Environment overrides: ``RLEXEC_<SECTION>__<KEY>=value`` sets ``rl_execution.<section>.<key>``
+(``RLEXEC_Q_LEARNING__ALPHA=0.2``, ``RLEXEC_DATABASE__URL=postgresql+asyncpg://...``);
+``RLEXEC_<KEY>`` sets a key of ``[rl_execution]`` itself (``RLEXEC_MODE=production``). A double
+underscore separates levels. Values are parsed as TOML scalars (``0.2``, ``true``, ``"text"``),
+anything that does not parse is taken as a string. ``RLEXEC_CONFIG`` names the file and is not a
+key. An RLEXEC_* variable that names no key is an error, like an unknown key in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rlexec.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("config/rl_execution.toml")
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/rlexec.db"
+ENV_PREFIX = "RLEXEC_"
+ENV_CONFIG_FILE = "RLEXEC_CONFIG"
+ROOT_SECTION = "rl_execution"
+
+
+class AgentMode(StrEnum):
+    """Training explores and learns; production exploits (epsilon 0.05) and learns; evaluation
+    is greedy and never learns."""
+
+    TRAINING = "training"
+    PRODUCTION = "production"
+    EVALUATION = "evaluation"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class QLearningConfig(_Section):
+    alpha: float = Field(0.1, gt=0.0, le=1.0, description="learning rate, in (0, 1]")
+    gamma: float = Field(0.99, ge=0.0, le=1.0, description="discount factor, in [0, 1]")
+    epsilon: float = Field(0.3, ge=0.0, le=1.0, description="initial exploration rate")
+    epsilon_min: float = Field(0.05, ge=0.0, le=1.0, description="exploration floor")
+    epsilon_decay: float = Field(0.995, gt=0.0, le=1.0, description="factor per update")
+
+    @model_validator(mode="after")
+    def _floor_below_start(self) -> Self:
+        if self.epsilon_min > self.epsilon:
+            raise ValueError(
+                f"epsilon_min ({self.epsilon_min}) must be <= epsilon ({self.epsilon})"
+            )
+        return self
+
+
+class StateConfig(_Section):
+    spread_buckets: int = Field(5, ge=2)
+    imbalance_buckets: int = Field(5, ge=2)
+    time_buckets: int = Field(10, ge=2)
+    remaining_buckets: int = Field(5, ge=2)
+    hour_buckets: int = Field(6, ge=2, le=24, description="hour of day in equal blocks")
+    volatility_buckets: int = Field(3, ge=2)
+    queue_depth_buckets: int = Field(3, ge=2)
+    include_volatility: bool = Field(False, description="put recent volatility into the key")
+    include_queue_depth: bool = Field(False, description="put near-touch depth into the key")
+
+
+class RewardMode(StrEnum):
+    """``shortfall``: per-step rewards that sum to minus the episode's implementation shortfall
+    (completion included). ``original``: the original design's fill/slippage/time/impact mix."""
+
+    SHORTFALL = "shortfall"
+    ORIGINAL = "original"
+
+
+class RewardConfig(_Section):
+    mode: RewardMode = RewardMode.SHORTFALL
+    fill_weight: float = Field(10.0, ge=0.0)
+    slippage_weight: float = Field(100.0, ge=0.0)
+    time_weight: float = Field(50.0, ge=0.0)
+    impact_weight: float = Field(50.0, ge=0.0)
+
+
+class ReplayBufferConfig(_Section):
+    capacity: int = Field(10_000, ge=1)
+    batch_size: int = Field(32, ge=1)
+    update_frequency: int = Field(10, ge=1, description="replay a batch every N updates")
+
+    @model_validator(mode="after")
+    def _capacity_holds_a_batch(self) -> Self:
+        if self.capacity < self.batch_size:
+            raise ValueError(
+                f"capacity ({self.capacity}) must be >= batch_size ({self.batch_size})"
+            )
+        return self
+
+
+class PersistenceConfig(_Section):
+    save_interval_secs: float = Field(300.0, gt=0.0)
+    model_path: str = "data/rl_execution_model.json"
+    flush_on_episode_end: bool = False
+    max_pending_rows: int = Field(
+        1_000_000, ge=1, description="append rows kept in memory while the store is down"
+    )
+    retry_initial_secs: float = Field(0.5, gt=0.0)
+    retry_max_secs: float = Field(30.0, gt=0.0)
+    experiences_to_load: int = Field(10_000, ge=0, description="refill replay on start")
+
+
+class DatabaseConfig(_Section):
+    url: str = DEFAULT_DATABASE_URL
+    connect_timeout_secs: float = Field(10.0, gt=0.0)
+
+
+class SimulatorConfig(_Section):
+    market: Literal["equity", "prediction_market", "almgren_chriss", "recorded"] = "equity"
+    recorded_path: str | None = None
+    parent_quantity: int = Field(
+        2_000, gt=0, description="shares (contracts) per parent order in simulated episodes"
+    )
+    side: Literal["buy", "sell", "random"] = "buy"
+    horizon_steps: int = Field(300, ge=2, description="simulator steps per parent order")
+    seed: int = Field(0, ge=0, description="first training seed")
+
+
+class EvaluationConfig(_Section):
+    seeds: int = Field(1000, ge=2, description="paired held-out episodes per evaluation")
+    first_seed: int = Field(
+        1_000_000_000, ge=0, description="evaluation seeds start here; training never uses them"
+    )
+
+
+class RlExecutionConfig(_Section):
+    enabled: bool = True
+    mode: AgentMode = AgentMode.TRAINING
+    q_learning: QLearningConfig = QLearningConfig()
+    state: StateConfig = StateConfig()
+    reward: RewardConfig = RewardConfig()
+    replay_buffer: ReplayBufferConfig = ReplayBufferConfig()
+    persistence: PersistenceConfig = PersistenceConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+
+
+class Config(_Section):
+    rl_execution: RlExecutionConfig = RlExecutionConfig()
+
+
+def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
+    """Validate a mapping shaped like the TOML file; errors name the key path."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    required: bool = False,
+) -> Config:
+    """Read the TOML file (``path``, else ``$RLEXEC_CONFIG``, else the default path) and apply
+    RLEXEC_* overrides. A missing default file means defaults; a missing named file is an error."""
+    environ = os.environ if env is None else env
+    named = path if path is not None else environ.get(ENV_CONFIG_FILE)
+    file_path = Path(named) if named is not None else DEFAULT_CONFIG_PATH
+    data: dict[str, Any] = {}
+    if file_path.exists() or named is not None or required:
+        data = read_toml(file_path)
+    apply_env_overrides(data, environ)
+    return parse_config(data, source=str(file_path))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Merge RLEXEC_* variables into ``data`` (in place) under ``[rl_execution]``."""
+    root = data.setdefault(ROOT_SECTION, {})
+    if not isinstance(root, dict):
+        raise ConfigError(f"{ROOT_SECTION}: expected a table, got {root!r}")
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_FILE:
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        if not all(parts):
+            raise ConfigError(f"environment variable {name}: empty key part")
+        _check_env_path(name, parts)
+        target = root
+        for part in parts[:-1]:
+            node = target.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment variable {name}: {part} is not a table")
+            target = node
+        target[parts[-1]] = _parse_scalar(environ[name])
+
+
+def _check_env_path(name: str, parts: list[str]) -> None:
+    model: type[BaseModel] = RlExecutionConfig
+    for depth, part in enumerate(parts):
+        fields = model.model_fields
+        if part not in fields:
+            where = ".".join([ROOT_SECTION, *parts[:depth]])
+            raise ConfigError(
+                f"environment variable {name}: {where} has no key {part!r} "
+                f"(expected one of: {', '.join(sorted(fields))})"
+            )
+        annotation = fields[part].annotation
+        if depth < len(parts) - 1:
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                raise ConfigError(f"environment variable {name}: {part} is not a section")
+            model = annotation
+
+
+def _parse_scalar(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = []
+    for error in exc.errors():
+        path = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown key (check the spelling; {_known_keys(error['loc'])})")
+            continue
+        value = error.get("input")
+        shown = "missing" if error["type"] == "missing" else repr(value)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{path} = {shown}: {message}")
+    plural = "s" if len(lines) > 1 else ""
+    return f"invalid configuration in {source} ({len(lines)} error{plural}): " + "; ".join(lines)
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> str:
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        annotation = model.model_fields.get(str(part))
+        if annotation is None or not isinstance(annotation.annotation, type):
+            return "expected a known key"
+        if not issubclass(annotation.annotation, BaseModel):
+            return "expected a known key"
+        model = annotation.annotation
+    return "expected one of: " + ", ".join(sorted(model.model_fields))

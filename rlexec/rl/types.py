@@ -1,0 +1,182 @@
+"""Domain types of the learning core, named as in the original design.
+
+State features are floats (they feed a hot loop and are not money); money stays Decimal in
+``rlexec.execution``. Every constructor validates its input and raises ``InvalidInputError``
+naming the field, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import IntEnum
+
+from rlexec.errors import InvalidInputError
+
+
+class Urgency(IntEnum):
+    """How pressing the parent order is; part of the state key."""
+
+    LOW = 0
+    NORMAL = 1
+    HIGH = 2
+
+
+class ExecutionAction(IntEnum):
+    """The six actions. ``size_fraction`` is the share of the *remaining* parent quantity."""
+
+    WAIT = 0
+    PLACE_SMALL = 1
+    PLACE_MEDIUM = 2
+    PLACE_LARGE = 3
+    PLACE_ALL = 4
+    CANCEL = 5
+
+    @property
+    def size_fraction(self) -> float:
+        return _SIZE_FRACTIONS[self]
+
+    @property
+    def label(self) -> str:
+        """The original design's spelling: Wait, PlaceSmall, ..., Cancel."""
+        return _LABELS[self]
+
+    @classmethod
+    def from_label(cls, label: str) -> ExecutionAction:
+        for action, text in _LABELS.items():
+            if text == label:
+                return action
+        raise InvalidInputError(
+            f"action {label!r} is not one of {', '.join(_LABELS.values())}"
+        )
+
+
+_SIZE_FRACTIONS = {
+    ExecutionAction.WAIT: 0.0,
+    ExecutionAction.PLACE_SMALL: 0.10,
+    ExecutionAction.PLACE_MEDIUM: 0.25,
+    ExecutionAction.PLACE_LARGE: 0.50,
+    ExecutionAction.PLACE_ALL: 1.0,
+    ExecutionAction.CANCEL: 0.0,
+}
+_LABELS = {
+    ExecutionAction.WAIT: "Wait",
+    ExecutionAction.PLACE_SMALL: "PlaceSmall",
+    ExecutionAction.PLACE_MEDIUM: "PlaceMedium",
+    ExecutionAction.PLACE_LARGE: "PlaceLarge",
+    ExecutionAction.PLACE_ALL: "PlaceAll",
+    ExecutionAction.CANCEL: "Cancel",
+}
+NUM_ACTIONS = len(ExecutionAction)
+
+
+def _finite(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInputError(f"{name} = {value!r}: expected a finite number")
+
+
+def _in_range(name: str, value: float, low: float, high: float) -> None:
+    _finite(name, value)
+    if not low <= value <= high:
+        raise InvalidInputError(f"{name} = {value!r}: expected a value in [{low}, {high}]")
+
+
+def _non_negative(name: str, value: float) -> None:
+    _finite(name, value)
+    if value < 0:
+        raise InvalidInputError(f"{name} = {value!r}: expected a value >= 0")
+
+
+def _positive(name: str, value: float) -> None:
+    _finite(name, value)
+    if value <= 0:
+        raise InvalidInputError(f"{name} = {value!r}: expected a value > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionState:
+    """What the agent sees at a decision.
+
+    Units (chosen so that bucket edges work on an equity book and a prediction-market book):
+    - remaining_size: share of the parent quantity still unfilled, in [0, 1];
+    - time_elapsed_pct: share of the horizon elapsed, in [0, 1];
+    - bid_ask_spread, recent_volatility (std of mid changes per step): price units; the
+      discretizer divides them by ``tick_size``;
+    - orderbook_imbalance: (bid size - ask size) / (bid size + ask size) at the touch, in [-1, 1];
+    - queue_depth_at_price: quantity resting at our near touch; the discretizer divides it by
+      ``typical_queue_depth``;
+    - recent_fill_rate: share of our recent child quantity that filled, in [0, 1];
+    - avg_slippage_last_n: mean signed cost of our last fills against the mid, in bps
+      (positive = we paid).
+    """
+
+    remaining_size: float
+    time_elapsed_pct: float
+    urgency: Urgency
+    bid_ask_spread: float
+    orderbook_imbalance: float
+    recent_volatility: float
+    queue_depth_at_price: float
+    hour_of_day: int
+    minute_of_hour: int
+    seconds_since_last_trade: float
+    recent_fill_rate: float
+    avg_slippage_last_n: float
+    tick_size: float = 0.01
+    mid_price: float = 100.0
+    typical_queue_depth: float = 1.0
+
+    def __post_init__(self) -> None:
+        _in_range("remaining_size", self.remaining_size, 0.0, 1.0)
+        _in_range("time_elapsed_pct", self.time_elapsed_pct, 0.0, 1.0)
+        if not isinstance(self.urgency, Urgency):
+            raise InvalidInputError(f"urgency = {self.urgency!r}: expected an Urgency")
+        _non_negative("bid_ask_spread", self.bid_ask_spread)
+        _in_range("orderbook_imbalance", self.orderbook_imbalance, -1.0, 1.0)
+        _non_negative("recent_volatility", self.recent_volatility)
+        _non_negative("queue_depth_at_price", self.queue_depth_at_price)
+        if not isinstance(self.hour_of_day, int) or not 0 <= self.hour_of_day <= 23:
+            raise InvalidInputError(f"hour_of_day = {self.hour_of_day!r}: expected 0-23")
+        if not isinstance(self.minute_of_hour, int) or not 0 <= self.minute_of_hour <= 59:
+            raise InvalidInputError(f"minute_of_hour = {self.minute_of_hour!r}: expected 0-59")
+        _non_negative("seconds_since_last_trade", self.seconds_since_last_trade)
+        _in_range("recent_fill_rate", self.recent_fill_rate, 0.0, 1.0)
+        _finite("avg_slippage_last_n", self.avg_slippage_last_n)
+        _positive("tick_size", self.tick_size)
+        _positive("mid_price", self.mid_price)
+        _positive("typical_queue_depth", self.typical_queue_depth)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReward:
+    """The four parts of the original design's reward; ``total()`` combines them."""
+
+    fill_rate_reward: float
+    slippage_penalty: float
+    time_penalty: float
+    market_impact_penalty: float
+
+    def total(self) -> float:
+        return (
+            self.fill_rate_reward
+            - self.slippage_penalty
+            - self.time_penalty
+            - self.market_impact_penalty
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Experience:
+    """One transition. ``terminated``: the parent order is complete (no bootstrap);
+    ``truncated``: an outside limit cut the episode (bootstrap from next_state)."""
+
+    state: ExecutionState
+    action: ExecutionAction
+    reward: float
+    next_state: ExecutionState
+    terminated: bool
+    truncated: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.terminated or self.truncated
