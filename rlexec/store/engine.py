@@ -1,0 +1,171 @@
+"""Async engines for the two supported backends, and safe handling of database URLs.
+
+- ``sqlite+aiosqlite`` (the embedded default): WAL journal, ``synchronous=NORMAL``, foreign
+  keys on, a busy timeout, and every transaction opened with ``BEGIN IMMEDIATE`` (a deferred
+  transaction that later upgrades to a write fails at once with "database is locked",
+  whatever the timeout). The parent folder of the database file is created if missing.
+- ``postgresql+asyncpg`` for production (several processes, one store).
+
+A URL is only ever shown through ``redact_url`` (password masked); errors are ``StoreError``
+and name the URL without its password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+from rlexec.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def parse_url(url: str | URL) -> URL:
+    """Parse and check a database URL; a bad one raises StoreError (password masked)."""
+    if isinstance(url, URL):
+        parsed = url
+    else:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StoreError(
+                f"database URL {_mask_unparsed(url)!r} is not a valid URL "
+                f"(expected e.g. sqlite+aiosqlite:///data/rlexec.db or "
+                f"postgresql+asyncpg://user@host/db)"
+            ) from None
+    if parsed.drivername not in SUPPORTED_DRIVERS:
+        raise StoreError(
+            f"database URL {redact_url(parsed)!r}: driver {parsed.drivername!r} is not "
+            f"supported (expected one of: {', '.join(SUPPORTED_DRIVERS)})"
+        )
+    return parsed
+
+
+def redact_url(url: str | URL) -> str:
+    """The URL as text with any password replaced by ``***``; safe to log and print."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return _mask_unparsed(url)
+
+
+def _mask_unparsed(url: str) -> str:
+    # An unparsable URL may still carry "user:password@": mask everything between ':' and '@'.
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+def create_engine(
+    url: str | URL, *, connect_timeout_secs: float = 10.0, pool: bool = True, echo: bool = False
+) -> AsyncEngine:
+    """An AsyncEngine for ``url`` with the backend's settings applied (see the module doc).
+
+    ``pool=False`` uses NullPool (one connection per checkout: migrations, short CLI runs).
+    Creating the engine does not connect; use ``check_connection`` to fail early.
+    """
+    parsed = parse_url(url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if not pool:
+        kwargs["poolclass"] = NullPool
+    if parsed.drivername.startswith("sqlite"):
+        _ensure_sqlite_folder(parsed)
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    else:
+        kwargs["connect_args"] = {"timeout": connect_timeout_secs}
+        if pool:
+            kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_async_engine(parsed, **kwargs)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise StoreError(
+            f"cannot create an engine for {redact_url(parsed)!r}: {type(exc).__name__}"
+        ) from None
+    if parsed.drivername.startswith("sqlite"):
+        _configure_sqlite(engine)
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for the repositories; the caller owns the unit of work."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def check_connection(engine: AsyncEngine, timeout_secs: float = 10.0) -> None:
+    """Connect once and run ``SELECT 1``; an unreachable database raises StoreError."""
+    try:
+        async with asyncio.timeout(timeout_secs), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except TimeoutError:
+        raise StoreError(
+            f"database {redact_url(engine.url)!r} did not answer within {timeout_secs:g} s"
+        ) from None
+    except Exception as exc:  # driver errors differ per backend; all mean "unreachable"
+        raise StoreError(
+            f"cannot connect to database {redact_url(engine.url)!r}: "
+            f"{describe_error(exc, engine.url)}"
+        ) from None
+
+
+def describe_error(exc: BaseException, url: URL | None = None) -> str:
+    """A one-line description of a driver error, with any password scrubbed out."""
+    message = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else ""
+    if url is not None and url.password:
+        message = message.replace(str(url.password), "***")
+    return f"{type(exc).__name__}: {message}"[:500]
+
+
+def _ensure_sqlite_folder(url: URL) -> None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    folder = Path(database).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"database URL {redact_url(url)!r}: cannot create folder {folder}: {exc.strerror}"
+        ) from None
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """Pragmas on connect; pysqlite's own transaction handling off; BEGIN IMMEDIATE on begin.
+
+    This is SQLAlchemy's documented recipe for "serializable isolation / savepoints" with
+    (aio)sqlite: the driver must not emit BEGIN itself, the engine does.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
