@@ -1,0 +1,158 @@
+"""Builds the agent's ``ExecutionState`` from an ``ExecutionContext`` and remembers, per parent
+order, what the state cannot see in one snapshot: recent mids (volatility), when the last trade
+printed, our recent child quantity and fills (fill rate), our recent slippage, and the previous
+state and action.
+
+Floats inside: the state is a feature vector for the learner, not money.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from rlexec.execution.types import ExecutionContext
+from rlexec.rl.types import ExecutionAction, ExecutionState
+
+SECONDS_PER_HOUR = 3600
+
+
+@dataclass
+class ParentMemory:
+    """What the builder keeps about one parent order between decisions."""
+
+    mids: deque[float]
+    placed: deque[float]
+    filled: deque[float]
+    slippages_bps: deque[float]
+    last_trade_time_secs: float | None = None
+    last_trade_step: int | None = None
+    previous_state: ExecutionState | None = None
+    previous_action: ExecutionAction | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class StateBuilder:
+    """One builder serves many parent orders at once; memory is keyed by parent id."""
+
+    def __init__(
+        self,
+        *,
+        typical_queue_depth: float,
+        volatility_window: int = 30,
+        history: int = 10,
+    ) -> None:
+        if typical_queue_depth <= 0 or not math.isfinite(typical_queue_depth):
+            raise ValueError(f"typical_queue_depth = {typical_queue_depth}: expected > 0")
+        self.typical_queue_depth = typical_queue_depth
+        self.volatility_window = volatility_window
+        self.history = history
+        self._memory: dict[str, ParentMemory] = {}
+
+    def memory(self, parent_id: str) -> ParentMemory:
+        memory = self._memory.get(parent_id)
+        if memory is None:
+            memory = ParentMemory(
+                mids=deque(maxlen=self.volatility_window + 1),
+                placed=deque(maxlen=self.history),
+                filled=deque(maxlen=self.history),
+                slippages_bps=deque(maxlen=self.history),
+            )
+            self._memory[parent_id] = memory
+        return memory
+
+    def forget(self, parent_id: str) -> None:
+        self._memory.pop(parent_id, None)
+
+    @property
+    def active_parents(self) -> int:
+        return len(self._memory)
+
+    def observe_market(self, context: ExecutionContext) -> None:
+        """Record this step's mid and trades; call once per step, decision or not."""
+        memory = self.memory(context.parent.parent_id)
+        book = context.book
+        memory.mids.append(float(book.mid))
+        if context.recent_trades:
+            newest = context.recent_trades[-1].step
+            if memory.last_trade_step is None or newest > memory.last_trade_step:
+                memory.last_trade_step = newest
+                memory.last_trade_time_secs = context.time_of_day_secs
+
+    def record_child(self, parent_id: str, placed: float) -> None:
+        memory = self.memory(parent_id)
+        memory.placed.append(placed)
+        memory.filled.append(0.0)
+
+    def record_fill(self, parent_id: str, quantity: float, slippage_bps: float) -> None:
+        memory = self.memory(parent_id)
+        if memory.filled:
+            memory.filled[-1] += quantity
+        memory.slippages_bps.append(slippage_bps)
+
+    def build(self, context: ExecutionContext) -> ExecutionState:
+        memory = self.memory(context.parent.parent_id)
+        book = context.book
+        parent = context.parent
+        near = book.near_touch(parent.side)
+        mids = memory.mids
+        time_of_day = context.time_of_day_secs
+        hour = int(time_of_day // SECONDS_PER_HOUR) % 24
+        minute = int(time_of_day % SECONDS_PER_HOUR) // 60
+        if memory.last_trade_time_secs is None:
+            since_trade = 0.0
+        else:
+            since_trade = max(0.0, time_of_day - memory.last_trade_time_secs)
+        placed = sum(memory.placed)
+        fill_rate = min(1.0, sum(memory.filled) / placed) if placed > 0 else 0.0
+        slippages = memory.slippages_bps
+        avg_slippage = sum(slippages) / len(slippages) if slippages else 0.0
+        remaining = float(context.remaining_quantity / parent.quantity)
+        return ExecutionState(
+            remaining_size=min(1.0, max(0.0, remaining)),
+            time_elapsed_pct=context.time_elapsed_pct,
+            urgency=parent.urgency,
+            bid_ask_spread=float(book.spread),
+            orderbook_imbalance=book.imbalance,
+            recent_volatility=_std_of_changes(mids),
+            queue_depth_at_price=float(near.size),
+            hour_of_day=hour,
+            minute_of_hour=minute,
+            seconds_since_last_trade=since_trade,
+            recent_fill_rate=fill_rate,
+            avg_slippage_last_n=avg_slippage,
+            tick_size=float(book.tick_size),
+            mid_price=float(book.mid),
+            typical_queue_depth=self.typical_queue_depth,
+        )
+
+    def remember(self, parent_id: str, state: ExecutionState, action: ExecutionAction) -> None:
+        memory = self.memory(parent_id)
+        memory.previous_state = state
+        memory.previous_action = action
+
+    def get_previous(self, parent_id: str) -> tuple[ExecutionState, ExecutionAction] | None:
+        memory = self._memory.get(parent_id)
+        if memory is None or memory.previous_state is None or memory.previous_action is None:
+            return None
+        return memory.previous_state, memory.previous_action
+
+
+def _std_of_changes(mids: deque[float]) -> float:
+    """Standard deviation of step-to-step mid changes over the window (price units)."""
+    n = len(mids) - 1
+    if n < 2:
+        return 0.0
+    it = iter(mids)
+    previous = next(it)
+    total = 0.0
+    total_sq = 0.0
+    for mid in it:
+        change = mid - previous
+        total += change
+        total_sq += change * change
+        previous = mid
+    mean = total / n
+    variance = max(0.0, total_sq / n - mean * mean)
+    return math.sqrt(variance)

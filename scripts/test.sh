@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install rlexec with its dev extras into ./.venv (created if missing) and run the whole suite:
+# ruff, mypy and pytest (two workers). PostgreSQL tests need the server on 127.0.0.1:5432
+# (database `test`, trust auth); set RLEXEC_TEST_PG_URL to point elsewhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'
+.venv/bin/ruff check rlexec tests scripts migrations examples
+.venv/bin/mypy rlexec
+.venv/bin/pytest -n 2 "$@"
