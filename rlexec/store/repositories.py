@@ -1,0 +1,473 @@
+"""Async repositories, one per aggregate: agents, Q-values, experiences, episodes, decisions,
+policy metrics.
+
+A repository never opens or commits a session: the caller owns the unit of work
+(``async with factory() as session, session.begin(): ...``). Every database error is wrapped
+into ``StoreError`` (message without password). Bulk writes are chunked executemany; Q-values
+use the dialect's ``INSERT .. ON CONFLICT DO UPDATE`` with *additive* deltas
+(``q = q + excluded.q``) so that several processes can learn into one agent. On PostgreSQL
+large appends of decisions and experiences use asyncpg's COPY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from operator import attrgetter
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from rlexec.errors import StoreError
+from rlexec.records import (
+    STATE_FEATURES,
+    DecisionRecord,
+    EpisodeRecord,
+    ExperienceRecord,
+    PolicyMetricsRecord,
+    utc_now,
+)
+from rlexec.store.engine import describe_error, redact_url
+from rlexec.store.models import (
+    Q_COLUMNS,
+    Agent,
+    Decision,
+    Episode,
+    ExperienceRow,
+    PolicyMetric,
+    QValue,
+)
+
+CHUNK_ROWS = 5_000  # rows per executemany: bounded memory, and the event loop breathes between
+COPY_MIN_ROWS = 2_000  # PostgreSQL: COPY pays for itself above this many rows
+
+
+@asynccontextmanager
+async def wrap_errors(session: AsyncSession | AsyncConnection, what: str) -> AsyncIterator[None]:
+    """Turn any database or driver error inside the block into a StoreError naming ``what``."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except (SQLAlchemyError, OSError, TimeoutError, ConnectionError) as exc:
+        url = session.bind.url if session.bind is not None else None
+        where = f" on {redact_url(url)!r}" if url is not None else ""
+        raise StoreError(f"{what} failed{where}: {describe_error(exc, url)}") from exc
+    except Exception as exc:
+        # asyncpg raises its own exception types for some connection failures
+        if type(exc).__module__.startswith("asyncpg"):
+            raise StoreError(f"{what} failed: {describe_error(exc)}") from exc
+        raise
+
+
+def _dialect(session: AsyncSession) -> str:
+    if session.bind is None:
+        raise StoreError("session is not bound to an engine")
+    return session.bind.dialect.name
+
+
+def _chunks(rows: Sequence[Any], size: int = CHUNK_ROWS) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRow:
+    id: int
+    name: str
+    config_snapshot: dict[str, Any]
+    epsilon: float
+    updates: int
+    q_revision: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class QEntry(NamedTuple):
+    """One Q-table row: values as stored (or, for writes, the deltas to add)."""
+
+    state_key: str
+    action: str
+    q: float
+    visits: int
+
+
+class QRevisionEntry(NamedTuple):
+    state_key: str
+    action: str
+    q: float
+    visits: int
+    revision: int
+
+
+class AgentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_by_name(self, name: str) -> AgentRow | None:
+        async with wrap_errors(self.session, f"reading agent {name!r}"):
+            row = await self.session.scalar(sa.select(Agent).where(Agent.name == name))
+        return None if row is None else _agent_row(row)
+
+    async def get_or_create(
+        self, name: str, config_snapshot: Mapping[str, Any], epsilon: float
+    ) -> AgentRow:
+        """The agent named ``name``; created with this config snapshot and epsilon if new."""
+        existing = await self.get_by_name(name)
+        if existing is not None:
+            return existing
+        now = utc_now()
+        values = {
+            "name": name,
+            "config_snapshot": dict(config_snapshot),
+            "epsilon": epsilon,
+            "updates": 0,
+            "q_revision": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        table = Agent.__table__
+        insert = (
+            postgresql.insert(table) if _dialect(self.session) == "postgresql" else sqlite.insert(table)
+        )
+        async with wrap_errors(self.session, f"creating agent {name!r}"):
+            await self.session.execute(insert.values(values).on_conflict_do_nothing())
+        created = await self.get_by_name(name)
+        if created is None:
+            raise StoreError(f"agent {name!r} could not be created")
+        return created
+
+    async def next_q_revision(self, agent_id: int) -> int:
+        """Take the next Q revision of the agent; on PostgreSQL this also locks the agent row
+        until the transaction ends, which serialises the flushes of several processes."""
+        stmt = (
+            sa.update(Agent)
+            .where(Agent.id == agent_id)
+            .values(q_revision=Agent.q_revision + 1)
+            .returning(Agent.q_revision)
+        )
+        async with wrap_errors(self.session, "taking a Q revision"):
+            revision = (await self.session.execute(stmt)).scalar_one_or_none()
+        if revision is None:
+            raise StoreError(f"agent id {agent_id} does not exist")
+        return int(revision)
+
+    async def save_progress(self, agent_id: int, epsilon: float, updates_delta: int) -> None:
+        """Store the agent's epsilon and add ``updates_delta`` to its update count."""
+        stmt = (
+            sa.update(Agent)
+            .where(Agent.id == agent_id)
+            .values(epsilon=epsilon, updates=Agent.updates + updates_delta, updated_at=utc_now())
+        )
+        async with wrap_errors(self.session, "saving agent progress"):
+            await self.session.execute(stmt)
+
+
+def _agent_row(row: Agent) -> AgentRow:
+    return AgentRow(
+        id=row.id,
+        name=row.name,
+        config_snapshot=dict(row.config_snapshot),
+        epsilon=float(row.epsilon),
+        updates=int(row.updates),
+        q_revision=int(row.q_revision),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class QValueRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def _upsert(self) -> Any:
+        table = QValue.__table__
+        insert = (
+            postgresql.insert(table) if _dialect(self.session) == "postgresql" else sqlite.insert(table)
+        )
+        return insert.on_conflict_do_update(
+            index_elements=["agent_id", "state_key", "action"],
+            set_={
+                "q": table.c.q + insert.excluded.q,
+                "visits": table.c.visits + insert.excluded.visits,
+                "revision": insert.excluded.revision,
+                "updated_at": insert.excluded.updated_at,
+            },
+        )
+
+    async def add_deltas(
+        self,
+        agent_id: int,
+        deltas: Sequence[QEntry],
+        *,
+        revision: int,
+        updated_at: datetime | None = None,
+    ) -> int:
+        """Add each entry's q and visits to the stored row (a missing row counts as 0, 0).
+        Returns the number of rows written."""
+        if not deltas:
+            return 0
+        stamp = updated_at or utc_now()
+        stmt = self._upsert()
+        async with wrap_errors(self.session, f"upserting {len(deltas)} Q-values"):
+            conn = await self.session.connection()
+            for chunk in _chunks(deltas):
+                params = [
+                    {
+                        "agent_id": agent_id,
+                        "state_key": d[0],
+                        "action": d[1],
+                        "q": d[2],
+                        "visits": d[3],
+                        "revision": revision,
+                        "updated_at": stamp,
+                    }
+                    for d in chunk
+                ]
+                await conn.execute(stmt, params)
+                await asyncio.sleep(0)
+        return len(deltas)
+
+    async def load(self, agent_id: int) -> list[QRevisionEntry]:
+        return await self.changed_since(agent_id, -1)
+
+    async def changed_since(self, agent_id: int, revision: int) -> list[QRevisionEntry]:
+        """Rows of the agent written by a flush with a revision above ``revision``."""
+        t = QValue.__table__
+        stmt = sa.select(t.c.state_key, t.c.action, t.c.q, t.c.visits, t.c.revision).where(
+            t.c.agent_id == agent_id, t.c.revision > revision
+        )
+        async with wrap_errors(self.session, "reading Q-values"):
+            result = await self.session.execute(stmt)
+            return [QRevisionEntry(r[0], r[1], float(r[2]), int(r[3]), int(r[4])) for r in result]
+
+
+_EXPERIENCE_FIELDS = (
+    "state_key",
+    "action",
+    "reward",
+    "next_state_key",
+    "terminated",
+    "truncated",
+    "created_at",
+)
+
+
+class ExperienceRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def append(self, agent_id: int, records: Sequence[ExperienceRecord]) -> int:
+        get = attrgetter(*_EXPERIENCE_FIELDS)
+        rows = [(agent_id, *get(r)) for r in records]
+        return await _append(
+            self.session, ExperienceRow.__table__, ("agent_id", *_EXPERIENCE_FIELDS), rows
+        )
+
+    async def newest(self, agent_id: int, limit: int) -> list[ExperienceRecord]:
+        """The ``limit`` newest experiences of the agent, oldest first (replay order)."""
+        if limit <= 0:
+            return []
+        t = ExperienceRow.__table__
+        stmt = (
+            sa.select(*(t.c[name] for name in _EXPERIENCE_FIELDS))
+            .where(t.c.agent_id == agent_id)
+            .order_by(t.c.id.desc())
+            .limit(limit)
+        )
+        async with wrap_errors(self.session, "reading experiences"):
+            rows = (await self.session.execute(stmt)).all()
+        return [ExperienceRecord(*row) for row in reversed(rows)]
+
+    async def prune(self, agent_id: int, keep: int) -> int:
+        """Delete all but the ``keep`` newest experiences of the agent; returns rows deleted."""
+        t = ExperienceRow.__table__
+        cutoff = (
+            sa.select(t.c.id)
+            .where(t.c.agent_id == agent_id)
+            .order_by(t.c.id.desc())
+            .offset(keep)
+            .limit(1)
+            .scalar_subquery()
+        )
+        stmt = sa.delete(t).where(t.c.agent_id == agent_id, t.c.id <= cutoff)
+        async with wrap_errors(self.session, "pruning experiences"):
+            result = await self.session.execute(stmt)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+_EPISODE_FIELDS = (
+    "episode_id",
+    "agent_name",
+    "executor",
+    "mode",
+    "market",
+    "side",
+    "quantity",
+    "arrival_mid",
+    "seed",
+    "horizon_steps",
+    "config_hash",
+    "snapshot_id",
+    "started_at",
+    "ended_at",
+    "filled_by_policy",
+    "avg_price",
+    "implementation_shortfall_bps",
+    "completion_quantity",
+    "completion_cost_bps",
+    "child_orders",
+    "total_reward",
+    "terminated",
+    "truncated",
+)
+
+
+class EpisodeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def append(self, agent_id: int | None, records: Sequence[EpisodeRecord]) -> int:
+        get = attrgetter(*_EPISODE_FIELDS)
+        rows = [(agent_id, *get(r)) for r in records]
+        return await _append(
+            self.session, Episode.__table__, ("agent_id", *_EPISODE_FIELDS), rows, copy=False
+        )
+
+    async def get(self, episode_id: str) -> EpisodeRecord | None:
+        t = Episode.__table__
+        stmt = sa.select(*(t.c[n] for n in _EPISODE_FIELDS)).where(t.c.episode_id == episode_id)
+        async with wrap_errors(self.session, f"reading episode {episode_id}"):
+            row = (await self.session.execute(stmt)).first()
+        return None if row is None else EpisodeRecord(*row)
+
+    async def count(self) -> int:
+        async with wrap_errors(self.session, "counting episodes"):
+            return int(await self.session.scalar(sa.select(sa.func.count()).select_from(Episode)) or 0)
+
+
+_DECISION_HEAD = ("episode_id", "seq", "step", "decided_at", *STATE_FEATURES)
+_DECISION_MIDDLE = ("state_key", "state_index", "action", "epsilon", "action_probability")
+_DECISION_TAIL = (
+    "explored",
+    "child_quantity",
+    "child_price",
+    "filled_quantity",
+    "fill_price",
+    "fill_rate_reward",
+    "slippage_penalty",
+    "time_penalty",
+    "market_impact_penalty",
+    "reward_total",
+)
+DECISION_COLUMNS = ("agent_id", *_DECISION_HEAD, *_DECISION_MIDDLE, *Q_COLUMNS, *_DECISION_TAIL)
+
+
+class DecisionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def append(self, agent_id: int | None, records: Sequence[DecisionRecord]) -> int:
+        head = attrgetter(*_DECISION_HEAD, *_DECISION_MIDDLE)
+        tail = attrgetter(*_DECISION_TAIL)
+        rows = [(agent_id, *head(r), *r.q_values, *tail(r)) for r in records]
+        return await _append(self.session, Decision.__table__, DECISION_COLUMNS, rows)
+
+    async def for_episode(self, episode_id: str) -> list[DecisionRecord]:
+        t = Decision.__table__
+        stmt = (
+            sa.select(*(t.c[n] for n in DECISION_COLUMNS[1:]))
+            .where(t.c.episode_id == episode_id)
+            .order_by(t.c.seq)
+        )
+        async with wrap_errors(self.session, f"reading decisions of episode {episode_id}"):
+            rows = (await self.session.execute(stmt)).all()
+        n_head = len(_DECISION_HEAD) + len(_DECISION_MIDDLE)
+        out = []
+        for row in rows:
+            values = dict(zip(_DECISION_HEAD + _DECISION_MIDDLE, row[:n_head], strict=True))
+            q = tuple(float(v) for v in row[n_head : n_head + 6])
+            values.update(zip(_DECISION_TAIL, row[n_head + 6 :], strict=True))
+            out.append(DecisionRecord(q_values=q, **values))  # type: ignore[arg-type]
+        return out
+
+    async def count(self, episode_id: str | None = None) -> int:
+        stmt = sa.select(sa.func.count()).select_from(Decision)
+        if episode_id is not None:
+            stmt = stmt.where(Decision.episode_id == episode_id)
+        async with wrap_errors(self.session, "counting decisions"):
+            return int(await self.session.scalar(stmt) or 0)
+
+
+_METRICS_FIELDS = (
+    "recorded_at",
+    "states_visited",
+    "mean_q",
+    "action_distribution",
+    "epsilon",
+    "estimated_improvement_bps",
+    "updates",
+)
+
+
+class PolicyMetricsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def append(self, agent_id: int, records: Sequence[PolicyMetricsRecord]) -> int:
+        get = attrgetter(*_METRICS_FIELDS)
+        rows = []
+        for r in records:
+            values = list(get(r))
+            values[3] = dict(values[3])
+            rows.append((agent_id, *values))
+        return await _append(
+            self.session, PolicyMetric.__table__, ("agent_id", *_METRICS_FIELDS), rows, copy=False
+        )
+
+    async def for_agent(self, agent_id: int) -> list[PolicyMetricsRecord]:
+        t = PolicyMetric.__table__
+        stmt = (
+            sa.select(*(t.c[n] for n in _METRICS_FIELDS))
+            .where(t.c.agent_id == agent_id)
+            .order_by(t.c.id)
+        )
+        async with wrap_errors(self.session, "reading policy metrics"):
+            rows = (await self.session.execute(stmt)).all()
+        return [PolicyMetricsRecord(*row) for row in rows]
+
+
+async def _append(
+    session: AsyncSession,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    copy: bool = True,
+) -> int:
+    """Insert ``rows`` (tuples in ``columns`` order): COPY on PostgreSQL for large batches,
+    chunked executemany otherwise."""
+    if not rows:
+        return 0
+    async with wrap_errors(session, f"appending {len(rows)} rows to {table.name}"):
+        conn = await session.connection()
+        if copy and _dialect(session) == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+            await conn.execute(sa.text("SELECT 1"))  # make sure the transaction has begun
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            for chunk in _chunks(rows, 50_000):
+                await driver.copy_records_to_table(  # type: ignore[union-attr]
+                    table.name, records=chunk, columns=list(columns)
+                )
+            return len(rows)
+        stmt = table.insert()
+        for chunk in _chunks(rows):
+            await conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in chunk])
+            await asyncio.sleep(0)
+    return len(rows)

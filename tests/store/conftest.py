@@ -1,0 +1,81 @@
+"""Store fixtures: a fresh, migrated database per test, on SQLite and on PostgreSQL.
+
+PostgreSQL tests each get their own database (``rlexec_t_<random>``, dropped afterwards), so
+they can run in parallel under pytest-xdist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rlexec.store.engine import create_engine
+from rlexec.store.migrate import upgrade_database
+
+PG_ADMIN_DSN = os.environ.get("RLEXEC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+PG_HOST = "postgres@127.0.0.1:5432"
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def new_pg_database() -> str:
+    """Create an empty PostgreSQL database; returns its async URL."""
+    name = f"rlexec_t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    return f"postgresql+asyncpg://{PG_HOST}/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database (no tables) on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+        return
+    url = new_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture
+def pg_empty_url() -> Iterator[str]:
+    url = new_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture
+async def db_url(empty_db_url: str) -> str:
+    """A database migrated to head."""
+    await upgrade_database(empty_db_url)
+    return empty_db_url
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(db_url)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
