@@ -407,8 +407,8 @@ class AgentStore:
         async with self._flush_lock:
             started = time.perf_counter()
             agent = self.agent
-            batch = self._swap_out()
             idx = np.union1d(self._retry_q, agent.drain_dirty()).astype(np.int64)
+            batch = self._swap_out()
             flat_q = agent.q_values.reshape(-1)
             flat_v = agent.visits.reshape(-1)
             dq = flat_q[idx] - self._base_q[idx]
@@ -416,6 +416,7 @@ class AgentStore:
             changed = (dq != 0.0) | (dv != 0)
             send = idx[changed]
             dq, dv = dq[changed], dv[changed]
+            sent_q = flat_q[send].copy()
             entries = self._entries(send, dq, dv)
             epsilon = float(agent.epsilon)
             updates_delta = int(agent.updates) - self._base_updates
@@ -446,9 +447,14 @@ class AgentStore:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 raise StoreError(f"flush of agent {self.agent_name!r} failed: {exc}") from exc
             # committed: fold in what the others learned, then advance our base (no awaits here)
+            flat_q = self.agent.q_values.reshape(-1)
+            learned_during_flush = flat_q[send] - sent_q
             merged = self._fold_others(others)
-            self._base_q[send] += dq
+            self._base_q[send] += dq  # the same IEEE addition the database did
             self._base_visits[send] += dv
+            # The agent now holds exactly the stored value (base + dq may differ from the sent
+            # value in the last bit) plus what it learned while the flush was writing.
+            flat_q[send] = self._base_q[send] + learned_during_flush
             self._base_updates += updates_delta
             self._seen_revision = revision
             result = FlushResult(
