@@ -146,7 +146,7 @@ def _check_q_table(name: str, q_table: ArrayLike) -> FloatArray:
     if not bool(np.all(finite)):
         state, action = (int(i) for i in np.argwhere(~finite)[0])
         raise InvalidInputError(
-            f"{name}[{state}, {action}] = {table[state, action]!r}: expected a finite number"
+            f"{name}[{state}, {action}] = {table[state, action].item()!r}: expected a finite number"
         )
     return table
 
@@ -294,6 +294,25 @@ class DecisionLog:
             object.__setattr__(
                 self, "episode_lengths", np.diff(np.append(starts, n)).astype(np.int64)
             )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        state_indices: ArrayLike,
+        actions: ArrayLike,
+        logging_probabilities: ArrayLike,
+        rewards: ArrayLike,
+        episode_ids: ArrayLike | None = None,
+    ) -> DecisionLog:
+        """Build from any array-likes (lists, columns read from the store); the constructor
+        converts and validates them the same way."""
+        return cls(
+            np.asarray(state_indices),
+            np.asarray(actions),
+            np.asarray(logging_probabilities),
+            np.asarray(rewards),
+            None if episode_ids is None else np.asarray(episode_ids),
+        )
 
     @property
     def n_decisions(self) -> int:
