@@ -71,9 +71,7 @@ def _eps_greedy(q: NDArray[np.float64], epsilon: float) -> NDArray[np.float64]:
     return probs
 
 
-def _sample_actions(
-    rng: np.random.Generator, probs: NDArray[np.float64]
-) -> NDArray[np.int64]:
+def _sample_actions(rng: np.random.Generator, probs: NDArray[np.float64]) -> NDArray[np.int64]:
     cumulative = np.cumsum(probs, axis=1)
     u = rng.random(size=(probs.shape[0], 1))
     actions: NDArray[np.int64] = np.minimum((u >= cumulative).sum(axis=1), A - 1)
@@ -169,9 +167,7 @@ def test_snips_equals_on_policy_mean_under_rescaled_propensities() -> None:
     # pi) leave SNIPS at the on-policy mean while IPS doubles.
     log = bandit_log(seed=5, n=1_000)
     same = CandidatePolicy(LOGGING_Q, LOGGING_EPSILON)
-    halved = DecisionLog(
-        log.state_indices, log.actions, log.logging_probabilities / 2, log.rewards
-    )
+    halved = DecisionLog(log.state_indices, log.actions, log.logging_probabilities / 2, log.rewards)
     mean = float(np.mean(log.rewards))
     assert snips(halved, same).value == pytest.approx(mean, rel=1e-12)
     assert ips(halved, same).value == pytest.approx(2 * mean, rel=1e-12)
@@ -492,8 +488,9 @@ def mdp_log(seed: int, episodes: int, *, noise: float = 0.5) -> DecisionLog:
         ):
             column.append(values)
         cumulative = np.cumsum(MDP_TRANSITIONS[s, a], axis=1)
-        nxt = np.minimum((rng.random(len(alive))[:, None] >= cumulative).sum(axis=1),
-                         MDP_STATES - 1)
+        nxt = np.minimum(
+            (rng.random(len(alive))[:, None] >= cumulative).sum(axis=1), MDP_STATES - 1
+        )
         keep = a != TERMINATING_ACTION
         state[alive[keep]] = nxt[keep]
         alive = alive[keep]
@@ -537,8 +534,7 @@ def test_trajectory_coverage_over_seeds() -> None:
     logged_covered = 0
     logging_truth = mdp_true_value(_eps_greedy(MDP_LOGGING_Q, MDP_LOGGING_EPSILON), MDP_GAMMA)
     for seed in range(50):
-        report = evaluate(mdp_log(seed=500 + seed, episodes=1_000), MDP_CANDIDATE,
-                          gamma=MDP_GAMMA)
+        report = evaluate(mdp_log(seed=500 + seed, episodes=1_000), MDP_CANDIDATE, gamma=MDP_GAMMA)
         for estimate in (report.pdis, report.wpdis, report.dr_trajectory):
             assert estimate is not None
             covered[estimate.estimator] += estimate.contains(TRUE_MDP)
@@ -596,11 +592,16 @@ def _reference_trajectory(
             rho *= pi[s, a] / log.logging_probabilities[i]
             rhos.append(rho)
             rewards.append(float(log.rewards[i]))
-            dr += gamma**t * (rho * (log.rewards[i] - policy.q_table[s, a])
-                              + previous * policy.state_values[s])
+            dr += gamma**t * (
+                rho * (log.rewards[i] - policy.q_table[s, a]) + previous * policy.state_values[s]
+            )
         episodes.append((rhos, rewards, dr))
-    pdis = np.mean([sum(gamma**t * w * r for t, (w, r) in enumerate(zip(ws, rs, strict=True)))
-                    for ws, rs, _ in episodes])
+    pdis = np.mean(
+        [
+            sum(gamma**t * w * r for t, (w, r) in enumerate(zip(ws, rs, strict=True)))
+            for ws, rs, _ in episodes
+        ]
+    )
     horizon = max(len(ws) for ws, _, _ in episodes)
     wpdis = 0.0
     for t in range(horizon):
@@ -619,9 +620,7 @@ def test_trajectory_estimators_match_naive_loops(epsilon: float) -> None:
     assert weighted_per_decision_is(log, policy, gamma=MDP_GAMMA).value == pytest.approx(
         wpdis, rel=1e-9
     )
-    assert stepwise_doubly_robust(log, policy, gamma=MDP_GAMMA).value == pytest.approx(
-        dr, rel=1e-9
-    )
+    assert stepwise_doubly_robust(log, policy, gamma=MDP_GAMMA).value == pytest.approx(dr, rel=1e-9)
 
 
 def test_wpdis_standard_error_matches_jackknife() -> None:
@@ -634,13 +633,19 @@ def test_wpdis_standard_error_matches_jackknife() -> None:
     policy = CandidatePolicy(MDP_LOGGING_Q, 0.6)
     estimate = weighted_per_decision_is(
         DecisionLog(log.state_indices, log.actions, log.logging_probabilities, shifted, ids),
-        policy, gamma=MDP_GAMMA,
+        policy,
+        gamma=MDP_GAMMA,
     )
     leave_one_out = []
     for episode in np.unique(ids):
         keep = ids != episode
-        sub = DecisionLog(log.state_indices[keep], log.actions[keep],
-                          log.logging_probabilities[keep], shifted[keep], ids[keep])
+        sub = DecisionLog(
+            log.state_indices[keep],
+            log.actions[keep],
+            log.logging_probabilities[keep],
+            shifted[keep],
+            ids[keep],
+        )
         leave_one_out.append(weighted_per_decision_is(sub, policy, gamma=MDP_GAMMA).value)
     values = np.array(leave_one_out)
     n = len(values)
@@ -663,7 +668,14 @@ def test_evaluate_report_matches_individual_estimators() -> None:
     assert report.agreement == agreement(log.actions, greedy)
     np.testing.assert_array_equal(report.confusion, confusion_table(log.actions, greedy))
     assert [e.estimator for e in report.estimates()] == [
-        "logged", "ips", "snips", "dr", "logged_return", "pdis", "wpdis", "dr_trajectory"
+        "logged",
+        "ips",
+        "snips",
+        "dr",
+        "logged_return",
+        "pdis",
+        "wpdis",
+        "dr_trajectory",
     ]
     bandit = evaluate(bandit_log(seed=1, n=100), CANDIDATE)
     assert bandit.pdis is None and bandit.n_episodes is None

@@ -95,9 +95,7 @@ def _first_bad(
 ) -> None:
     if not bool(np.all(ok)):
         index = int(np.flatnonzero(~ok)[0])
-        raise InvalidInputError(
-            f"{name}[{index}] = {values[index].item()!r}: expected {expected}"
-        )
+        raise InvalidInputError(f"{name}[{index}] = {values[index].item()!r}: expected {expected}")
 
 
 def _int_array(name: str, values: ArrayLike) -> IntArray:
@@ -106,8 +104,7 @@ def _int_array(name: str, values: ArrayLike) -> IntArray:
         raise InvalidInputError(f"{name} has shape {array.shape}: expected a 1-D array")
     if array.dtype.kind == "f":
         # Float input (e.g. from a CSV) is accepted only when every value is a whole number.
-        _first_bad(name, array, np.isfinite(array) & (np.floor(array) == array),
-                   "a whole number")
+        _first_bad(name, array, np.isfinite(array) & (np.floor(array) == array), "a whole number")
     elif array.dtype.kind not in "iu":
         raise InvalidInputError(f"{name} has dtype {array.dtype}: expected integers")
     return array.astype(np.int64, copy=False)
@@ -152,13 +149,21 @@ def _check_q_table(name: str, q_table: ArrayLike) -> FloatArray:
 
 
 def _check_states(name: str, states: IntArray, num_states: int) -> None:
-    _first_bad(name, states, (states >= 0) & (states < num_states),
-               f"a state index in [0, {num_states - 1}] (the Q-table has {num_states} rows)")
+    _first_bad(
+        name,
+        states,
+        (states >= 0) & (states < num_states),
+        f"a state index in [0, {num_states - 1}] (the Q-table has {num_states} rows)",
+    )
 
 
 def _check_actions(name: str, actions: IntArray) -> None:
-    _first_bad(name, actions, (actions >= 0) & (actions < NUM_ACTIONS),
-               f"an action index in [0, {NUM_ACTIONS - 1}]")
+    _first_bad(
+        name,
+        actions,
+        (actions >= 0) & (actions < NUM_ACTIONS),
+        f"an action index in [0, {NUM_ACTIONS - 1}]",
+    )
 
 
 # --------------------------------------------------------------------------- policy
@@ -263,8 +268,12 @@ class DecisionLog:
                 )
         _first_bad("state_indices", states, states >= 0, "a state index >= 0")
         _check_actions("actions", actions)
-        _first_bad("logging_probabilities", probabilities,
-                   (probabilities > 0.0) & (probabilities <= 1.0), "a probability in (0, 1]")
+        _first_bad(
+            "logging_probabilities",
+            probabilities,
+            (probabilities > 0.0) & (probabilities <= 1.0),
+            "a probability in (0, 1]",
+        )
         _first_bad("rewards", rewards, np.isfinite(rewards), "a finite number")
         object.__setattr__(self, "state_indices", states)
         object.__setattr__(self, "actions", actions)
@@ -275,8 +284,7 @@ class DecisionLog:
             episodes = _int_array("episode_ids", self.episode_ids)
             if episodes.shape[0] != n:
                 raise InvalidInputError(
-                    f"episode_ids has {episodes.shape[0]} entries: expected {n} "
-                    "(one per decision)"
+                    f"episode_ids has {episodes.shape[0]} entries: expected {n} (one per decision)"
                 )
             starts = np.concatenate(([0], np.flatnonzero(episodes[1:] != episodes[:-1]) + 1))
             block_ids = episodes[starts]
@@ -440,8 +448,9 @@ def _discounts(positions: IntArray, gamma: float) -> FloatArray:
 
 def logged_value(log: DecisionLog, *, confidence: float = 0.95) -> PolicyValueEstimate:
     """The logging policy's own value per decision: the mean logged reward (on-policy)."""
-    return _estimate("logged", mean_interval(log.rewards, confidence), float(log.n_decisions),
-                     "decision")
+    return _estimate(
+        "logged", mean_interval(log.rewards, confidence), float(log.n_decisions), "decision"
+    )
 
 
 def ips(
@@ -503,7 +512,8 @@ def _doubly_robust(
 ) -> PolicyValueEstimate:
     model = _model_table("reward_model", reward_model, policy)
     state_values = (
-        policy.state_values if reward_model is None
+        policy.state_values
+        if reward_model is None
         else np.einsum("sa,sa->s", policy.probabilities, model)
     )
     q_taken = np.take(model.ravel(), log.flat_index)
@@ -619,7 +629,8 @@ def _stepwise_doubly_robust(
 ) -> PolicyValueEstimate:
     model = _model_table("value_model", value_model, policy)
     state_values = (
-        policy.state_values if value_model is None
+        policy.state_values
+        if value_model is None
         else np.einsum("sa,sa->s", policy.probabilities, model)
     )
     starts, lengths, positions = _episode_layout(log)
@@ -670,9 +681,9 @@ def format_confusion_table(table: ArrayLike) -> str:
     return "\n".join(lines)
 
 
-def _action_pair(logged_actions: ArrayLike, candidate_actions: ArrayLike) -> tuple[
-    IntArray, IntArray
-]:
+def _action_pair(
+    logged_actions: ArrayLike, candidate_actions: ArrayLike
+) -> tuple[IntArray, IntArray]:
     logged = _int_array("logged_actions", logged_actions)
     candidate = _int_array("candidate_actions", candidate_actions)
     if candidate.shape != logged.shape:
@@ -712,8 +723,14 @@ class OffPolicyReport:
     def estimates(self) -> list[PolicyValueEstimate]:
         """All non-None estimates, logged first."""
         found = [
-            self.logged, self.ips, self.snips, self.dr,
-            self.logged_return, self.pdis, self.wpdis, self.dr_trajectory,
+            self.logged,
+            self.ips,
+            self.snips,
+            self.dr,
+            self.logged_return,
+            self.pdis,
+            self.wpdis,
+            self.dr_trajectory,
         ]
         return [estimate for estimate in found if estimate is not None]
 
