@@ -13,7 +13,8 @@ import asyncio
 import logging.config
 
 from alembic import context
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.config import load_config
 from rlexec.store.engine import create_engine, redact_url
@@ -48,14 +49,17 @@ def do_run_migrations(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def run_async_migrations() -> None:
-    engine = create_engine(_database_url(), pool=False)
+async def run_async_migrations(engine: AsyncEngine | None = None) -> None:
+    own = engine is None
+    engine = engine or create_engine(_database_url(), pool=False)
     logging.getLogger("alembic").info("migrating %s", redact_url(engine.url))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(do_run_migrations)
+            await connection.commit()
     finally:
-        await engine.dispose()
+        if own:
+            await engine.dispose()
 
 
 def run_migrations_offline() -> None:
@@ -72,11 +76,18 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is None:
+    # A caller may pass a Connection (programmatic upgrades), or an Engine / AsyncEngine
+    # (pytest-alembic passes the engine it was given).
+    connectable = config.attributes.get("connection")
+    if connectable is None:
         asyncio.run(run_async_migrations())
+    elif isinstance(connectable, AsyncEngine):
+        asyncio.run(run_async_migrations(connectable))
+    elif isinstance(connectable, Engine):
+        with connectable.begin() as connection:
+            do_run_migrations(connection)
     else:
-        do_run_migrations(connection)
+        do_run_migrations(connectable)
 
 
 if context.is_offline_mode():
