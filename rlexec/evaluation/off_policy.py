@@ -425,7 +425,11 @@ def _segment_cumsum(values: FloatArray, starts: IntArray, lengths: IntArray) -> 
 
 
 def _cumulative_weights(weights: FloatArray, starts: IntArray, lengths: IntArray) -> FloatArray:
-    """rho_{e,t} = prod_{k<=t} w_{e,k}, in log space (zeros counted separately)."""
+    """rho_{e,t} = prod_{k<=t} w_{e,k}, in log space (zeros counted separately).
+
+    One global cumulative sum minus each episode's offset: O(n) with no Python loop. The
+    rounding error of the log is about n * 1e-16 * mean |log w| (1e-10 relative for a
+    million decisions), far below the statistical error."""
     zero = weights == 0.0
     logs = np.log(np.where(zero, 1.0, weights))
     with np.errstate(over="ignore"):
