@@ -387,7 +387,8 @@ class AgentStore:
             if self._closing:
                 return
             try:
-                await self.flush()
+                # shielded: close() cancels this task, but never a flush half-way through
+                await asyncio.shield(self.flush())
                 backoff = self.persistence.retry_initial_secs
             except StoreError as exc:
                 log.warning(
