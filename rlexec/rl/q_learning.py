@@ -1,0 +1,454 @@
+"""Tabular Q-learning agent: epsilon-greedy decisions and the one-step Q-learning update.
+
+The update is exactly ``Q(s,a) += alpha * (r + gamma * max_a' Q(s',a') - Q(s,a))``; when the
+transition *terminated* (the parent order is complete) the target is ``r`` alone; a *truncated*
+transition (an outside limit) bootstraps like any other. The next-state maximum is never
+clamped.
+
+Decisions (``decide_index``), in one place so that the logged probability matches them:
+
+- the greedy action is the argmax of the state's six Q-values; ties are broken toward the
+  *fallback* action if it is among the tied maxima, otherwise toward the lowest action index
+  (Wait, PlaceSmall, ..., Cancel order). The fallback is the caller's ``default_action`` (the RL
+  executor passes the action that follows its base TWAP/VWAP schedule) or, when it passes none,
+  ``PLACE_SMALL`` (keep working the order slowly);
+- a never-visited state has six equal Q-values (the table starts at 0 and a Q-value only moves
+  with an update), so it takes the fallback: an unknown state follows the schedule instead of a
+  random or an arbitrary pick. (A state whose Q-values were restored non-zero with zero visits
+  is treated by its Q-values.)
+- with probability epsilon the agent explores: a uniformly random action among the six, drawn
+  from the same uniform (``u < epsilon`` -> action ``floor(6 u / epsilon)``); the probability of
+  the chosen action under the policy is ``epsilon / 6 + (1 - epsilon)`` if it is the greedy one,
+  else ``epsilon / 6``; it is returned in ``Decision.probability`` for the audit trail and for
+  off-policy evaluation.
+
+Modes: training (epsilon from config, decays by ``epsilon_decay`` per online update down to
+``epsilon_min``, learns); production (epsilon fixed at 0.05, learns); evaluation (greedy,
+every update is a no-op).
+
+Replay: with a ``ReplayBufferConfig``, ``observe`` adds each transition to the replay buffer and
+every ``update_frequency`` observations replays one sampled batch. Replay updates apply the same
+rule and mark Q entries dirty, but neither count visits nor decay epsilon nor count in
+``updates``: visits and ``updates`` count *online* updates only, so that they mean "how often
+the agent acted there" and add up across processes sharing one store.
+
+Speed and memory layout: the Q-table and visit counts live in ``array.array`` buffers that the
+numpy arrays ``q_values`` and ``visits`` view (``np.frombuffer``), so both faces see the same
+memory. The decision path reads a row with a slice of the array (plain Python floats, no numpy
+scalar per call) and takes its uniforms from a block drawn in advance from the seeded
+``numpy.random.Generator``; the same seed and the same call sequence give the same decisions.
+Write to ``q_values``/``visits`` in place (the store merges other processes' deltas that way) or
+through ``restore``; assigning the attributes copies into the same buffers.
+
+Thread-safety: one agent is shared by many executors. Under asyncio every method runs to
+completion without yielding, so no interleaving is possible. For threads, ``update_index``,
+``observe``, ``replay``, ``restore``, ``set_mode``/``set_epsilon`` and ``drain_dirty`` hold a
+lock. ``decide_index`` takes none, to stay cheap: under the GIL (CPython 3.11) reading a row is
+one C call, so a decision sees a whole row even while another thread updates, and the worst a
+race on the uniform cursor can do is reuse one uniform (decisions made from several threads at
+once are not reproducible in any case).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from array import array
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from rlexec.config import AgentMode, QLearningConfig, ReplayBufferConfig, StateConfig
+from rlexec.errors import InvalidInputError
+from rlexec.rl.metrics import FALLBACK_ACTION, PolicyMetrics, compute_policy_metrics
+from rlexec.rl.replay_buffer import ExperienceReplayBuffer
+from rlexec.rl.state import StateDiscretizer
+from rlexec.rl.types import NUM_ACTIONS, ExecutionAction, ExecutionReward, ExecutionState
+
+PRODUCTION_EPSILON = 0.05
+UNIFORM_BLOCK = 4096
+_ACTIONS = tuple(ExecutionAction)
+_FALLBACK = int(FALLBACK_ACTION)
+_INF = math.inf
+
+
+class Decision(NamedTuple):
+    """One epsilon-greedy decision.
+
+    ``probability`` is the probability the policy gave ``action`` (1.0 for a greedy decision
+    with epsilon 0); ``q_values`` are the six Q-values seen, in action order.
+    """
+
+    action: ExecutionAction
+    explored: bool
+    probability: float
+    q_values: tuple[float, ...]
+    greedy_action: ExecutionAction
+    epsilon: float
+    state_index: int
+
+
+_new_decision = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
+
+
+class QTableAgent:
+    """Q-table over ``StateDiscretizer(state_config).num_states`` states and the six actions."""
+
+    def __init__(
+        self,
+        q_config: QLearningConfig,
+        state_config: StateConfig,
+        *,
+        mode: AgentMode = AgentMode.TRAINING,
+        seed: int = 0,
+        replay_config: ReplayBufferConfig | None = None,
+    ) -> None:
+        self.q_config = q_config
+        self.state_config = state_config
+        self.discretizer = StateDiscretizer(state_config)
+        self.num_states: int = self.discretizer.num_states
+        cells = self.num_states * NUM_ACTIONS
+        self._q_buf = array("d", bytes(8 * cells))
+        self._v_buf = array("q", bytes(8 * cells))
+        self._q: npt.NDArray[np.float64] = np.frombuffer(self._q_buf, dtype=np.float64).reshape(
+            self.num_states, NUM_ACTIONS
+        )
+        self._v: npt.NDArray[np.int64] = np.frombuffer(self._v_buf, dtype=np.int64).reshape(
+            self.num_states, NUM_ACTIONS
+        )
+        self._alpha = q_config.alpha
+        self._gamma = q_config.gamma
+        self._decay = q_config.epsilon_decay
+        self._epsilon_min = q_config.epsilon_min
+        self.seed = seed
+        decide_seed, replay_seed = np.random.SeedSequence(seed).spawn(2)
+        self._rng = np.random.default_rng(decide_seed)
+        self._uniforms: list[float] = self._rng.random(UNIFORM_BLOCK).tolist()
+        self._upos = 0
+        self.replay_config = replay_config
+        self.replay_buffer: ExperienceReplayBuffer | None = (
+            None
+            if replay_config is None
+            else ExperienceReplayBuffer.from_config(replay_config, seed=replay_seed)
+        )
+        self._since_replay = 0
+        self._lock = threading.Lock()
+        self._dirty: set[int] = set()
+        self.updates: int = 0
+        self._training_epsilon = q_config.epsilon
+        self.epsilon: float = q_config.epsilon
+        self.mode = mode
+        self._learning = True
+        self._decays = True
+        self.set_mode(mode)
+
+    # -- table access --------------------------------------------------------------------
+    @property
+    def q_values(self) -> npt.NDArray[np.float64]:
+        """(num_states, 6) float64 view of the Q-table; write in place, never rebind."""
+        return self._q
+
+    @q_values.setter
+    def q_values(self, value: npt.NDArray[np.float64]) -> None:
+        with self._lock:
+            np.copyto(self._q, self._checked_q(value))
+
+    @property
+    def visits(self) -> npt.NDArray[np.int64]:
+        """(num_states, 6) int64 view of the online visit counts."""
+        return self._v
+
+    @visits.setter
+    def visits(self, value: npt.NDArray[np.int64]) -> None:
+        with self._lock:
+            np.copyto(self._v, self._checked_visits(value))
+
+    @property
+    def learning(self) -> bool:
+        """False in evaluation mode: updates are no-ops."""
+        return self._learning
+
+    # -- modes ---------------------------------------------------------------------------
+    def set_mode(self, mode: AgentMode) -> None:
+        """Training resumes the training epsilon schedule; production uses 0.05; evaluation
+        is greedy (epsilon 0) and never learns."""
+        mode = AgentMode(mode)
+        with self._lock:
+            self.mode = mode
+            self._learning = mode is not AgentMode.EVALUATION
+            self._decays = mode is AgentMode.TRAINING
+            if mode is AgentMode.TRAINING:
+                self.epsilon = self._training_epsilon
+            elif mode is AgentMode.PRODUCTION:
+                self.epsilon = PRODUCTION_EPSILON
+            else:
+                self.epsilon = 0.0
+
+    def set_epsilon(self, epsilon: float) -> None:
+        """Set the exploration rate used from now on (in training, decay continues from it)."""
+        _check_epsilon(epsilon)
+        with self._lock:
+            self.epsilon = float(epsilon)
+            if self.mode is AgentMode.TRAINING:
+                self._training_epsilon = self.epsilon
+
+    # -- decisions (sync core) -----------------------------------------------------------
+    def decide_index(self, state_index: int, default_action: int | None = None) -> Decision:
+        """Epsilon-greedy decision in state ``state_index`` (see the module docstring)."""
+        if not 0 <= state_index < self.num_states:
+            raise InvalidInputError(
+                f"state_index = {state_index!r}: expected 0-{self.num_states - 1}"
+            )
+        base = state_index * NUM_ACTIONS
+        row = self._q_buf[base : base + NUM_ACTIONS].tolist()
+        best = max(row)
+        greedy = row.index(best)
+        if default_action is None:
+            if row.count(best) > 1 and row[_FALLBACK] == best:
+                greedy = _FALLBACK
+        else:
+            if not 0 <= default_action < NUM_ACTIONS:
+                raise InvalidInputError(
+                    f"default_action = {default_action!r}: expected 0-{NUM_ACTIONS - 1}"
+                )
+            if row.count(best) > 1 and row[default_action] == best:
+                greedy = int(default_action)
+        pos = self._upos
+        if pos >= UNIFORM_BLOCK:
+            self._uniforms = self._rng.random(UNIFORM_BLOCK).tolist()
+            pos = 0
+        u = self._uniforms[pos]
+        self._upos = pos + 1
+        eps = self.epsilon
+        if u < eps:
+            action = int(u / eps * NUM_ACTIONS)
+            if action >= NUM_ACTIONS:
+                action = NUM_ACTIONS - 1
+            explored = True
+        else:
+            action = greedy
+            explored = False
+        share = eps / NUM_ACTIONS
+        probability = share + (1.0 - eps) if action == greedy else share
+        return _new_decision(
+            Decision,
+            (
+                _ACTIONS[action],
+                explored,
+                probability,
+                tuple(row),
+                _ACTIONS[greedy],
+                eps,
+                state_index,
+            ),
+        )
+
+    def greedy_index(self, state_index: int, default_action: int | None = None) -> ExecutionAction:
+        """The greedy action in ``state_index`` (same tie-breaking, no exploration, no draw)."""
+        if not 0 <= state_index < self.num_states:
+            raise InvalidInputError(
+                f"state_index = {state_index!r}: expected 0-{self.num_states - 1}"
+            )
+        fallback = _FALLBACK if default_action is None else int(default_action)
+        if not 0 <= fallback < NUM_ACTIONS:
+            raise InvalidInputError(
+                f"default_action = {default_action!r}: expected 0-{NUM_ACTIONS - 1}"
+            )
+        base = state_index * NUM_ACTIONS
+        row = self._q_buf[base : base + NUM_ACTIONS].tolist()
+        best = max(row)
+        if row.count(best) > 1 and row[fallback] == best:
+            return _ACTIONS[fallback]
+        return _ACTIONS[row.index(best)]
+
+    # -- learning (sync core) ------------------------------------------------------------
+    def update_index(
+        self, s: int, a: int, reward: float, s_next: int, terminated: bool
+    ) -> float:
+        """One online Q-learning update; returns the new Q(s, a) (unchanged in evaluation)."""
+        n = self.num_states
+        if not (0 <= s < n and 0 <= s_next < n and 0 <= a < NUM_ACTIONS):
+            raise InvalidInputError(
+                f"transition ({s!r}, {a!r}, -> {s_next!r}): expected states 0-{n - 1} "
+                f"and an action 0-{NUM_ACTIONS - 1}"
+            )
+        if not -_INF < reward < _INF:
+            raise InvalidInputError(f"reward = {reward!r}: expected a finite number")
+        cell = s * NUM_ACTIONS + a
+        if not self._learning:
+            return self._q_buf[cell]
+        with self._lock:
+            new_q = self._apply(cell, reward, s_next, terminated)
+            self._v_buf[cell] += 1
+            self.updates += 1
+            if self._decays:
+                eps = self.epsilon
+                decayed = eps * self._decay
+                if decayed < self._epsilon_min:
+                    decayed = self._epsilon_min if eps > self._epsilon_min else eps
+                self.epsilon = decayed
+                self._training_epsilon = decayed
+        return new_q
+
+    def _apply(self, cell: int, reward: float, s_next: int, terminated: bool) -> float:
+        q_buf = self._q_buf
+        current = q_buf[cell]
+        if terminated:
+            target = reward
+        else:
+            base = s_next * NUM_ACTIONS
+            target = reward + self._gamma * max(q_buf[base : base + NUM_ACTIONS])
+        new_q = current + self._alpha * (target - current)
+        q_buf[cell] = new_q
+        self._dirty.add(cell)
+        return new_q
+
+    def observe(
+        self,
+        s: int,
+        a: int,
+        reward: float,
+        s_next: int,
+        terminated: bool,
+        truncated: bool = False,
+    ) -> float:
+        """Online update, then (with a replay buffer) store the transition and replay one batch
+        every ``update_frequency`` observations. Returns the new Q(s, a)."""
+        new_q = self.update_index(s, a, reward, s_next, terminated)
+        buffer = self.replay_buffer
+        if not self._learning or buffer is None or self.replay_config is None:
+            return new_q
+        with self._lock:
+            buffer.add(s, a, reward, s_next, terminated, truncated)
+            self._since_replay += 1
+            due = self._since_replay >= self.replay_config.update_frequency
+            if due:
+                self._since_replay = 0
+        if due:
+            self.replay()
+        return new_q
+
+    def replay(self) -> int:
+        """Replay one sampled batch (if the buffer holds one); returns transitions replayed."""
+        buffer = self.replay_buffer
+        if not self._learning or buffer is None or self.replay_config is None:
+            return 0
+        batch_size = self.replay_config.batch_size
+        with self._lock:
+            if len(buffer) < batch_size:
+                return 0
+            batch = buffer.sample(batch_size)
+            for s, a, r, s_next, term in zip(
+                batch.state_index.tolist(),
+                batch.action.tolist(),
+                batch.reward.tolist(),
+                batch.next_state_index.tolist(),
+                batch.terminated.tolist(),
+                strict=True,
+            ):
+                self._apply(s * NUM_ACTIONS + a, r, s_next, term)
+        return batch_size
+
+    # -- persistence support -------------------------------------------------------------
+    def drain_dirty(self) -> npt.NDArray[np.int64]:
+        """Flat indices (state_index * 6 + action) changed since the last drain, each once,
+        sorted."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+        return np.fromiter(sorted(dirty), dtype=np.int64, count=len(dirty))
+
+    def restore(
+        self,
+        q_values: npt.NDArray[np.float64],
+        visits: npt.NDArray[np.int64],
+        epsilon: float,
+        updates: int,
+    ) -> None:
+        """Replace the table, visit counts, training epsilon and update count (e.g. from the
+        store or a model file). Clears the dirty set. In production and evaluation modes the
+        mode's epsilon stays in force; ``epsilon`` becomes the training epsilon."""
+        q = self._checked_q(q_values)
+        v = self._checked_visits(visits)
+        _check_epsilon(epsilon)
+        if isinstance(updates, bool) or not isinstance(updates, int | np.integer) or updates < 0:
+            raise InvalidInputError(f"updates = {updates!r}: expected an integer >= 0")
+        with self._lock:
+            np.copyto(self._q, q)
+            np.copyto(self._v, v)
+            self.updates = int(updates)
+            self._training_epsilon = float(epsilon)
+            if self.mode is AgentMode.TRAINING:
+                self.epsilon = float(epsilon)
+            self._dirty = set()
+
+    def _checked_q(self, value: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        q = np.asarray(value, dtype=np.float64)
+        if q.shape != self._q.shape:
+            raise InvalidInputError(
+                f"q_values of shape {q.shape}: expected {self._q.shape} for this state config"
+            )
+        if not np.isfinite(q).all():
+            raise InvalidInputError("q_values: expected finite numbers (found NaN or inf)")
+        return q
+
+    def _checked_visits(self, value: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        v = np.asarray(value)
+        if v.shape != self._v.shape:
+            raise InvalidInputError(
+                f"visits of shape {v.shape}: expected {self._v.shape} for this state config"
+            )
+        if v.size and not np.issubdtype(v.dtype, np.integer):
+            raise InvalidInputError(f"visits of dtype {v.dtype}: expected integers")
+        if v.size and int(v.min()) < 0:
+            raise InvalidInputError(f"visits: found {int(v.min())}, expected counts >= 0")
+        return v.astype(np.int64, copy=False)
+
+    def policy_metrics(self) -> PolicyMetrics:
+        """States visited, mean Q over visited pairs, greedy action mix and epsilon."""
+        with self._lock:
+            q = self._q.copy()
+            v = self._v.copy()
+            eps = self.epsilon
+        return compute_policy_metrics(q, v, eps)
+
+    # -- async face (the original design's API) ------------------------------------------
+    async def select_action(
+        self, state: ExecutionState, default_action: int | None = None
+    ) -> ExecutionAction:
+        """Epsilon-greedy action for ``state``."""
+        return self.decide_index(self.discretizer.state_index(state), default_action).action
+
+    async def decide(
+        self, state: ExecutionState, default_action: int | None = None
+    ) -> Decision:
+        """Like ``select_action`` but with the whole ``Decision`` (probability, Q-values)."""
+        return self.decide_index(self.discretizer.state_index(state), default_action)
+
+    async def best_action(
+        self, state: ExecutionState, default_action: int | None = None
+    ) -> ExecutionAction:
+        """Greedy action for ``state`` (no exploration)."""
+        return self.greedy_index(self.discretizer.state_index(state), default_action)
+
+    async def update(
+        self,
+        state: ExecutionState,
+        action: ExecutionAction,
+        reward: float | ExecutionReward,
+        next_state: ExecutionState,
+        terminated: bool = False,
+    ) -> float:
+        """Online Q-learning update from states; returns the new Q(s, a)."""
+        value = reward.total() if isinstance(reward, ExecutionReward) else reward
+        index = self.discretizer.state_index
+        return self.update_index(index(state), int(action), value, index(next_state), terminated)
+
+
+def _check_epsilon(epsilon: float) -> None:
+    if (
+        isinstance(epsilon, bool)
+        or not isinstance(epsilon, int | float)
+        or not 0.0 <= epsilon <= 1.0
+    ):
+        raise InvalidInputError(f"epsilon = {epsilon!r}: expected a number in [0, 1]")

@@ -1,0 +1,196 @@
+"""State discretization: an ``ExecutionState`` becomes a ``StateKey`` and a dense integer index.
+
+The Q-table is a numpy array with one row per state, so every key maps to an index in
+``range(num_states)`` and back (a mixed-radix number whose digits are the buckets, in the order
+remaining, time, spread, imbalance, hour, urgency, volatility, queue depth).
+
+Bucket edges are venue-independent, so one configuration works on an equity book (tick 0.01,
+price ~100) and on a prediction-market book (prices in (0, 1), tick 0.01):
+
+- remaining size and time elapsed: shares in [0, 1], ``n`` equal-width buckets (1.0 falls in the
+  last bucket);
+- spread: in ticks (``bid_ask_spread / tick_size``), doubling edges 1.5, 2.5, 4.5, 8.5, ... ticks:
+  with 5 buckets, one tick (or less: locked or one-sided book), 2, 3-4, 5-8, more than 8 ticks;
+- imbalance: in [-1, 1], ``n`` equal-width buckets;
+- hour of day: ``hour * hour_buckets // 24`` (6 buckets: hour // 4, the original design's key);
+- urgency: its three values;
+- volatility (only with ``include_volatility``): in ticks per step (``recent_volatility /
+  tick_size``), doubling edges 0.5, 1, 2, 4, ... ticks;
+- queue depth (only with ``include_queue_depth``): relative to ``typical_queue_depth``, edges a
+  factor 4 apart centred on 1 (3 buckets: below 0.5x, 0.5x-2x, 2x and above).
+
+A feature switched off contributes the digit 0 with radix 1, so it does not multiply
+``num_states``. Every bucket function is monotone non-decreasing in its feature.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+
+from rlexec.config import StateConfig
+from rlexec.errors import InvalidInputError
+from rlexec.rl.types import ExecutionState, Urgency
+
+NUM_URGENCIES = len(Urgency)
+_FIELDS = ("remaining", "time", "spread", "imbalance", "hour", "urgency", "volatility",
+           "queue_depth")
+_TEXT = re.compile(r"^r(\d+)\.t(\d+)\.s(\d+)\.i(\d+)\.h(\d+)\.u(\d+)\.v(\d+)\.q(\d+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class StateKey:
+    """The discrete state: one bucket number per feature (0 for a feature switched off)."""
+
+    remaining: int
+    time: int
+    spread: int
+    imbalance: int
+    hour: int
+    urgency: int
+    volatility: int = 0
+    queue_depth: int = 0
+
+    def to_text(self) -> str:
+        """Stable text form for storage, e.g. ``r3.t5.s1.i2.h2.u1.v0.q0``."""
+        return (
+            f"r{self.remaining}.t{self.time}.s{self.spread}.i{self.imbalance}"
+            f".h{self.hour}.u{self.urgency}.v{self.volatility}.q{self.queue_depth}"
+        )
+
+    @classmethod
+    def from_text(cls, text: str) -> StateKey:
+        """Parse ``to_text()`` output; raises ``InvalidInputError`` on anything else."""
+        match = _TEXT.match(text) if isinstance(text, str) else None
+        if match is None:
+            raise InvalidInputError(
+                f"state key {text!r}: expected the form r<n>.t<n>.s<n>.i<n>.h<n>.u<n>.v<n>.q<n>"
+            )
+        return cls(*(int(g) for g in match.groups()))
+
+    def digits(self) -> tuple[int, ...]:
+        return (self.remaining, self.time, self.spread, self.imbalance, self.hour,
+                self.urgency, self.volatility, self.queue_depth)
+
+
+def spread_edges(buckets: int) -> tuple[float, ...]:
+    """Upper edges in ticks of all but the last spread bucket: 1.5, 2.5, 4.5, 8.5, ..."""
+    return tuple(1.0 + 2.0 ** k - 0.5 for k in range(buckets - 1))
+
+
+def volatility_edges(buckets: int) -> tuple[float, ...]:
+    """Edges in ticks per step: 0.5, 1, 2, 4, ..."""
+    return tuple(0.5 * 2.0 ** k for k in range(buckets - 1))
+
+
+def queue_depth_edges(buckets: int) -> tuple[float, ...]:
+    """Edges in multiples of the typical depth, a factor 4 apart and centred on 1."""
+    return tuple(4.0 ** (k - (buckets - 2) / 2.0) for k in range(buckets - 1))
+
+
+class StateDiscretizer:
+    """Maps states to keys and dense indices for one ``StateConfig``."""
+
+    def __init__(self, state_config: StateConfig) -> None:
+        c = state_config
+        self.config = c
+        self._nr = c.remaining_buckets
+        self._nt = c.time_buckets
+        self._ns = c.spread_buckets
+        self._ni = c.imbalance_buckets
+        self._nh = c.hour_buckets
+        self._nv = c.volatility_buckets if c.include_volatility else 1
+        self._nq = c.queue_depth_buckets if c.include_queue_depth else 1
+        self.radices: tuple[int, ...] = (
+            self._nr, self._nt, self._ns, self._ni, self._nh, NUM_URGENCIES, self._nv, self._nq
+        )
+        n = 1
+        for r in self.radices:
+            n *= r
+        self.num_states: int = n
+        self._spread_edges = spread_edges(c.spread_buckets)
+        self._vol_edges = volatility_edges(c.volatility_buckets)
+        self._queue_edges = queue_depth_edges(c.queue_depth_buckets)
+        self._use_vol = c.include_volatility
+        self._use_queue = c.include_queue_depth
+        # Multipliers of each digit in the dense index (mixed radix, last digit fastest).
+        mult = []
+        m = 1
+        for r in reversed(self.radices):
+            mult.append(m)
+            m *= r
+        self._mult = tuple(reversed(mult))
+
+    # -- buckets -------------------------------------------------------------------------
+    def _digits(self, s: ExecutionState) -> tuple[int, int, int, int, int, int, int, int]:
+        nr, nt, ni = self._nr, self._nt, self._ni
+        r = int(s.remaining_size * nr)
+        if r >= nr:
+            r = nr - 1
+        t = int(s.time_elapsed_pct * nt)
+        if t >= nt:
+            t = nt - 1
+        sp = bisect_right(self._spread_edges, s.bid_ask_spread / s.tick_size)
+        im = int((s.orderbook_imbalance + 1.0) * 0.5 * ni)
+        if im >= ni:
+            im = ni - 1
+        h = s.hour_of_day * self._nh // 24
+        v = bisect_right(self._vol_edges, s.recent_volatility / s.tick_size) if self._use_vol else 0
+        q = (
+            bisect_right(self._queue_edges, s.queue_depth_at_price / s.typical_queue_depth)
+            if self._use_queue
+            else 0
+        )
+        return (r, t, sp, im, h, int(s.urgency), v, q)
+
+    def key(self, state: ExecutionState) -> StateKey:
+        """The bucket of every feature of ``state``."""
+        return StateKey(*self._digits(state))
+
+    def state_index(self, state: ExecutionState) -> int:
+        """Fast path: ``state`` straight to its dense index (no ``StateKey`` built)."""
+        r, t, sp, im, h, u, v, q = self._digits(state)
+        return ((((((r * self._nt + t) * self._ns + sp) * self._ni + im) * self._nh + h)
+                 * NUM_URGENCIES + u) * self._nv + v) * self._nq + q
+
+    # -- index <-> key -------------------------------------------------------------------
+    def index(self, key: StateKey) -> int:
+        """Dense index of ``key``; raises ``InvalidInputError`` if a digit is out of range."""
+        index = 0
+        for name, digit, radix in zip(_FIELDS, key.digits(), self.radices, strict=True):
+            if not isinstance(digit, int) or not 0 <= digit < radix:
+                raise InvalidInputError(
+                    f"state key {name} = {digit!r}: expected an integer in [0, {radix - 1}] "
+                    "for this state configuration"
+                )
+            index = index * radix + digit
+        return index
+
+    def key_from_index(self, i: int) -> StateKey:
+        """Inverse of ``index``."""
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < self.num_states:
+            raise InvalidInputError(
+                f"state index {i!r}: expected an integer in [0, {self.num_states - 1}]"
+            )
+        digits = [0] * len(self.radices)
+        for pos in range(len(self.radices) - 1, -1, -1):
+            i, digits[pos] = divmod(i, self.radices[pos])
+        return StateKey(*digits)
+
+    def index_from_text(self, text: str) -> int:
+        return self.index(StateKey.from_text(text))
+
+    def describe(self) -> dict[str, int]:
+        """Radix of every key component (1 for a component switched off)."""
+        return dict(zip(_FIELDS, self.radices, strict=True))
+
+
+__all__ = [
+    "NUM_URGENCIES",
+    "StateDiscretizer",
+    "StateKey",
+    "queue_depth_edges",
+    "spread_edges",
+    "volatility_edges",
+]
