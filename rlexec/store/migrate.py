@@ -7,6 +7,7 @@ open an async engine for the URL, pass its connection to Alembic in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -14,7 +15,6 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import SQLAlchemyError
 
 from rlexec.errors import StoreError
 from rlexec.store.engine import create_engine, describe_error, parse_url, redact_url
@@ -61,7 +61,9 @@ async def current_revision(url: str | URL) -> str | None:
             return await conn.run_sync(
                 lambda sync: MigrationContext.configure(sync).get_current_revision()
             )
-    except SQLAlchemyError as exc:
+    except StoreError:
+        raise
+    except Exception as exc:  # driver errors differ per backend (OSError, asyncpg, SQLAlchemy)
         raise StoreError(
             f"cannot read the schema revision of {redact_url(engine.url)!r}: "
             f"{describe_error(exc, engine.url)}"
@@ -70,18 +72,20 @@ async def current_revision(url: str | URL) -> str | None:
         await engine.dispose()
 
 
-async def _run(url: str | URL, action: object, what: str) -> None:
+async def _run(url: str | URL, action: Callable[[AlembicConfig], None], what: str) -> None:
     engine = create_engine(url, pool=False)
     cfg = alembic_config(url)
 
     def run(connection: Connection) -> None:
         cfg.attributes["connection"] = connection
-        action(cfg)  # type: ignore[operator]
+        action(cfg)
 
     try:
         async with engine.begin() as conn:
             await conn.run_sync(run)
-    except (SQLAlchemyError, OSError) as exc:
+    except StoreError:
+        raise
+    except Exception as exc:  # driver errors differ per backend (OSError, asyncpg, SQLAlchemy)
         raise StoreError(
             f"{what} failed on {redact_url(engine.url)!r}: {describe_error(exc, engine.url)}"
         ) from None

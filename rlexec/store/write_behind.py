@@ -292,6 +292,8 @@ class AgentStore:
         self._retry_q = np.empty(0, dtype=np.int64)
         if self.on_experiences is not None and experiences:
             self.on_experiences(experiences)
+        elif experiences and getattr(agent, "replay_buffer", None) is not None:
+            self._refill_replay(experiences)
         log.info(
             "agent %r (id %d) loaded: %d Q rows, epsilon %.4f, %d updates, %d experiences",
             self.agent_name, row.id, len(q_rows), row.epsilon, row.updates, len(experiences),
@@ -362,6 +364,31 @@ class AgentStore:
             await self.flush()
         except StoreError as exc:
             log.error("final flush after signal failed: %s", exc)
+
+    def _refill_replay(self, experiences: Sequence[ExperienceRecord]) -> None:
+        buffer = self.agent.replay_buffer  # type: ignore[attr-defined]
+        if self._text_index is None:
+            n = int(self.agent.q_values.shape[0])
+            self._text_index = {self._key_text(i): i for i in range(n)}
+        for e in experiences:
+            s = self._text_index.get(e.state_key)
+            s_next = self._text_index.get(e.next_state_key)
+            a = _ACTION_INDEX.get(e.action)
+            if s is not None and s_next is not None and a is not None:
+                buffer.add(s, a, e.reward, s_next, e.terminated, e.truncated)
+
+    def replace_table(
+        self,
+        q_values: npt.NDArray[np.float64],
+        visits: npt.NDArray[np.int64],
+        epsilon: float,
+        updates: int,
+    ) -> None:
+        """Replace the agent's whole table (a model-file import); the next flush writes the
+        difference to the store so that the stored agent becomes exactly this table."""
+        self._require_loaded()
+        self.agent.restore(q_values, visits, epsilon, updates)
+        self._retry_q = np.arange(self.agent.q_values.size, dtype=np.int64)
 
     def replace_engine(self, engine: AsyncEngine) -> None:
         """Write through another engine from the next flush on (fail-over, tests)."""
