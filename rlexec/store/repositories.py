@@ -17,12 +17,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from rlexec.errors import StoreError
 from rlexec.records import (
@@ -49,14 +49,15 @@ COPY_MIN_ROWS = 2_000  # PostgreSQL: COPY pays for itself above this many rows
 
 
 @asynccontextmanager
-async def wrap_errors(session: AsyncSession | AsyncConnection, what: str) -> AsyncIterator[None]:
+async def wrap_errors(session: AsyncSession, what: str) -> AsyncIterator[None]:
     """Turn any database or driver error inside the block into a StoreError naming ``what``."""
     try:
         yield
     except StoreError:
         raise
     except (SQLAlchemyError, OSError, TimeoutError, ConnectionError) as exc:
-        url = session.bind.url if session.bind is not None else None
+        bind = session.bind
+        url = bind.url if isinstance(bind, AsyncEngine) else None
         where = f" on {redact_url(url)!r}" if url is not None else ""
         raise StoreError(f"{what} failed{where}: {describe_error(exc, url)}") from exc
     except Exception as exc:
@@ -64,6 +65,10 @@ async def wrap_errors(session: AsyncSession | AsyncConnection, what: str) -> Asy
         if type(exc).__module__.startswith("asyncpg"):
             raise StoreError(f"{what} failed: {describe_error(exc)}") from exc
         raise
+
+
+def _table(model: type[Any]) -> sa.Table:
+    return cast(sa.Table, model.__table__)
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -132,9 +137,11 @@ class AgentRepository:
             "created_at": now,
             "updated_at": now,
         }
-        table = Agent.__table__
+        table = _table(Agent)
         insert = (
-            postgresql.insert(table) if _dialect(self.session) == "postgresql" else sqlite.insert(table)
+            postgresql.insert(table)
+            if _dialect(self.session) == "postgresql"
+            else sqlite.insert(table)
         )
         async with wrap_errors(self.session, f"creating agent {name!r}"):
             await self.session.execute(insert.values(values).on_conflict_do_nothing())
@@ -187,9 +194,11 @@ class QValueRepository:
         self.session = session
 
     def _upsert(self) -> Any:
-        table = QValue.__table__
+        table = _table(QValue)
         insert = (
-            postgresql.insert(table) if _dialect(self.session) == "postgresql" else sqlite.insert(table)
+            postgresql.insert(table)
+            if _dialect(self.session) == "postgresql"
+            else sqlite.insert(table)
         )
         return insert.on_conflict_do_update(
             index_elements=["agent_id", "state_key", "action"],
@@ -239,7 +248,7 @@ class QValueRepository:
 
     async def changed_since(self, agent_id: int, revision: int) -> list[QRevisionEntry]:
         """Rows of the agent written by a flush with a revision above ``revision``."""
-        t = QValue.__table__
+        t = _table(QValue)
         stmt = sa.select(t.c.state_key, t.c.action, t.c.q, t.c.visits, t.c.revision).where(
             t.c.agent_id == agent_id, t.c.revision > revision
         )
@@ -267,14 +276,14 @@ class ExperienceRepository:
         get = attrgetter(*_EXPERIENCE_FIELDS)
         rows = [(agent_id, *get(r)) for r in records]
         return await _append(
-            self.session, ExperienceRow.__table__, ("agent_id", *_EXPERIENCE_FIELDS), rows
+            self.session, _table(ExperienceRow), ("agent_id", *_EXPERIENCE_FIELDS), rows
         )
 
     async def newest(self, agent_id: int, limit: int) -> list[ExperienceRecord]:
         """The ``limit`` newest experiences of the agent, oldest first (replay order)."""
         if limit <= 0:
             return []
-        t = ExperienceRow.__table__
+        t = _table(ExperienceRow)
         stmt = (
             sa.select(*(t.c[name] for name in _EXPERIENCE_FIELDS))
             .where(t.c.agent_id == agent_id)
@@ -287,7 +296,7 @@ class ExperienceRepository:
 
     async def prune(self, agent_id: int, keep: int) -> int:
         """Delete all but the ``keep`` newest experiences of the agent; returns rows deleted."""
-        t = ExperienceRow.__table__
+        t = _table(ExperienceRow)
         cutoff = (
             sa.select(t.c.id)
             .where(t.c.agent_id == agent_id)
@@ -337,11 +346,11 @@ class EpisodeRepository:
         get = attrgetter(*_EPISODE_FIELDS)
         rows = [(agent_id, *get(r)) for r in records]
         return await _append(
-            self.session, Episode.__table__, ("agent_id", *_EPISODE_FIELDS), rows, copy=False
+            self.session, _table(Episode), ("agent_id", *_EPISODE_FIELDS), rows, copy=False
         )
 
     async def get(self, episode_id: str) -> EpisodeRecord | None:
-        t = Episode.__table__
+        t = _table(Episode)
         stmt = sa.select(*(t.c[n] for n in _EPISODE_FIELDS)).where(t.c.episode_id == episode_id)
         async with wrap_errors(self.session, f"reading episode {episode_id}"):
             row = (await self.session.execute(stmt)).first()
@@ -349,7 +358,9 @@ class EpisodeRepository:
 
     async def count(self) -> int:
         async with wrap_errors(self.session, "counting episodes"):
-            return int(await self.session.scalar(sa.select(sa.func.count()).select_from(Episode)) or 0)
+            return int(
+                await self.session.scalar(sa.select(sa.func.count()).select_from(Episode)) or 0
+            )
 
 
 _DECISION_HEAD = ("episode_id", "seq", "step", "decided_at", *STATE_FEATURES)
@@ -377,10 +388,10 @@ class DecisionRepository:
         head = attrgetter(*_DECISION_HEAD, *_DECISION_MIDDLE)
         tail = attrgetter(*_DECISION_TAIL)
         rows = [(agent_id, *head(r), *r.q_values, *tail(r)) for r in records]
-        return await _append(self.session, Decision.__table__, DECISION_COLUMNS, rows)
+        return await _append(self.session, _table(Decision), DECISION_COLUMNS, rows)
 
     async def for_episode(self, episode_id: str) -> list[DecisionRecord]:
-        t = Decision.__table__
+        t = _table(Decision)
         stmt = (
             sa.select(*(t.c[n] for n in DECISION_COLUMNS[1:]))
             .where(t.c.episode_id == episode_id)
@@ -428,11 +439,11 @@ class PolicyMetricsRepository:
             values[3] = dict(values[3])
             rows.append((agent_id, *values))
         return await _append(
-            self.session, PolicyMetric.__table__, ("agent_id", *_METRICS_FIELDS), rows, copy=False
+            self.session, _table(PolicyMetric), ("agent_id", *_METRICS_FIELDS), rows, copy=False
         )
 
     async def for_agent(self, agent_id: int) -> list[PolicyMetricsRecord]:
-        t = PolicyMetric.__table__
+        t = _table(PolicyMetric)
         stmt = (
             sa.select(*(t.c[n] for n in _METRICS_FIELDS))
             .where(t.c.agent_id == agent_id)

@@ -228,8 +228,8 @@ class AgentStore:
     @property
     def pending_rows(self) -> int:
         """Append rows waiting in memory (not counting a flush in flight)."""
-        return len(self._episodes) + len(self._decisions) + len(self._experiences) + len(
-            self._metrics
+        return (
+            len(self._episodes) + len(self._decisions) + len(self._experiences) + len(self._metrics)
         )
 
     def _shed(self) -> None:

@@ -81,4 +81,6 @@ def train(agent: AgentDouble, steps: int, seed: int = 0) -> None:
     for _ in range(steps):
         s = int(rng.integers(n))
         a = agent.decide_index(s)
-        agent.update_index(s, a, float(rng.normal()), int(rng.integers(n)), bool(rng.random() < 0.1))
+        agent.update_index(
+            s, a, float(rng.normal()), int(rng.integers(n)), bool(rng.random() < 0.1)
+        )

@@ -29,9 +29,11 @@ async def store_totals(engine: AsyncEngine, agent_id: int) -> tuple[int, int, fl
     async with engine.connect() as conn:
         row = (
             await conn.execute(
-                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(QValue.visits), 0),
-                          sa.func.coalesce(sa.func.sum(QValue.q), 0.0))
-                .where(QValue.agent_id == agent_id)
+                sa.select(
+                    sa.func.count(),
+                    sa.func.coalesce(sa.func.sum(QValue.visits), 0),
+                    sa.func.coalesce(sa.func.sum(QValue.q), 0.0),
+                ).where(QValue.agent_id == agent_id)
             )
         ).one()
     return int(row[0]), int(row[1]), float(row[2])
@@ -98,7 +100,9 @@ async def test_outage_keeps_deciding_and_loses_nothing(db_url: str, engine: Asyn
     assert visits == int(agent.visits.sum()) == 1100
     assert count == int(np.count_nonzero(agent.visits))
     async with engine.connect() as conn:
-        seqs = (await conn.execute(sa.text("SELECT seq FROM decisions ORDER BY seq"))).scalars().all()
+        seqs = (
+            (await conn.execute(sa.text("SELECT seq FROM decisions ORDER BY seq"))).scalars().all()
+        )
         n_exp = (await conn.execute(sa.text("SELECT count(*) FROM experiences"))).scalar_one()
         n_ep = (await conn.execute(sa.text("SELECT count(*) FROM episodes"))).scalar_one()
     assert list(seqs) == list(range(31))
@@ -154,7 +158,9 @@ async def test_memory_bound_drops_oldest_experiences_then_decisions(
     assert store.pending_rows == 10
     await store.flush()
     async with engine.connect() as conn:
-        seqs = (await conn.execute(sa.text("SELECT seq FROM decisions ORDER BY seq"))).scalars().all()
+        seqs = (
+            (await conn.execute(sa.text("SELECT seq FROM decisions ORDER BY seq"))).scalars().all()
+        )
         n_ep = (await conn.execute(sa.text("SELECT count(*) FROM episodes"))).scalar_one()
     assert list(seqs) == list(range(1, 9))  # the oldest decision went, the newest stayed
     assert n_ep == 1

@@ -19,7 +19,9 @@ from rlexec.store.migrate import upgrade_database
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_worker(url: str, name: str, log: Path, mode: str, updates: int = 0) -> subprocess.Popen[bytes]:
+def start_worker(
+    url: str, name: str, log: Path, mode: str, updates: int = 0
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.store.train_worker", url, name, str(log), mode, str(updates)],
         cwd=ROOT,
@@ -28,13 +30,17 @@ def start_worker(url: str, name: str, log: Path, mode: str, updates: int = 0) ->
     )
 
 
-def wait_for_line(log: Path, prefix: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+def wait_for_line(
+    log: Path, prefix: str, proc: subprocess.Popen[bytes], timeout: float = 20
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if log.exists() and any(x.startswith(prefix) for x in log.read_text().splitlines()):
             return
         if proc.poll() is not None:
-            raise AssertionError(f"worker exited early: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise AssertionError(
+                f"worker exited early: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
         time.sleep(0.02)
     raise AssertionError(f"no {prefix!r} line in {log}")
 
@@ -43,9 +49,15 @@ async def store_state(url: str, name: str) -> tuple[int, int, int]:
     engine = create_engine(url, pool=False)
     try:
         async with engine.connect() as conn:
-            visits = (await conn.execute(sa.text(
-                "SELECT coalesce(sum(q.visits), 0) FROM q_values q JOIN agents a "
-                "ON a.id = q.agent_id WHERE a.name = :n"), {"n": name})).scalar_one()
+            visits = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT coalesce(sum(q.visits), 0) FROM q_values q JOIN agents a "
+                        "ON a.id = q.agent_id WHERE a.name = :n"
+                    ),
+                    {"n": name},
+                )
+            ).scalar_one()
             decisions = (await conn.execute(sa.text("SELECT count(*) FROM decisions"))).scalar_one()
             episodes = (await conn.execute(sa.text("SELECT count(*) FROM episodes"))).scalar_one()
             if url.startswith("sqlite"):
@@ -112,8 +124,10 @@ async def test_two_processes_learning_into_one_agent(pg_empty_url: str, tmp_path
     procs = [start_worker(pg_empty_url, "shared", log, "fixed", 4000) for log in logs]
     for proc in procs:
         assert proc.wait(timeout=60) == 0, proc.stderr.read().decode() if proc.stderr else ""
-    made = [int(next(x for x in log.read_text().splitlines() if x.startswith("final")).split()[1])
-            for log in logs]
+    made = [
+        int(next(x for x in log.read_text().splitlines() if x.startswith("final")).split()[1])
+        for log in logs
+    ]
     visits, _, _ = await store_state(pg_empty_url, "shared")
     assert made == [4000, 4000]
     assert visits == 8000

@@ -28,7 +28,9 @@ async def test_every_table_round_trips(engine: AsyncEngine) -> None:
     async with sessions() as s, s.begin():
         agent = await AgentRepository(s).get_or_create("agent-a", {"alpha": 0.1}, 0.3)
         q = QValueRepository(s)
-        await q.add_deltas(agent.id, [QEntry("s1", "Wait", 0.5, 2), QEntry("s2", "Cancel", -1.0, 1)], revision=1)
+        await q.add_deltas(
+            agent.id, [QEntry("s1", "Wait", 0.5, 2), QEntry("s2", "Cancel", -1.0, 1)], revision=1
+        )
         await EpisodeRepository(s).append(agent.id, [ep])
         await DecisionRepository(s).append(agent.id, decisions)
         await ExperienceRepository(s).append(agent.id, experiences)
