@@ -62,6 +62,7 @@ class ExecutionContext:
     our_fills: Sequence[Fill] = ()
     open_orders: Mapping[str, RestingOrder] = field(default_factory=dict)
     price_after_fill: Decimal | None = None
+    step_seconds: float = 1.0  # market time per step (VWAP reads the profile by time of day)
 
     @property
     def remaining_quantity(self) -> Decimal:

@@ -1,0 +1,89 @@
+"""What every baseline executor shares: child-order ids, the protocol's default no-op methods,
+exact whole-lot splitting of a parent into slices, and a per-parent seeded random stream.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from decimal import ROUND_FLOOR, Decimal
+
+import numpy as np
+
+from rlexec.errors import InvalidInputError
+from rlexec.execution.types import ExecutionContext
+
+ONE_LOT = Decimal(1)
+
+
+class BaseExecutor:
+    """Default behaviour of the ``ExecutionAlgorithm`` protocol: no cancels, fills ignored,
+    nothing to do at the end. Subclasses set ``name`` and implement ``get_next_order``."""
+
+    name: str = "base"
+
+    def __init__(self) -> None:
+        self._child_counter = 0
+
+    def next_order_id(self, parent_id: str) -> str:
+        """A child id unique within this executor: ``<parent_id>-<name>-<n>``."""
+        self._child_counter += 1
+        return f"{parent_id}-{self.name}-{self._child_counter}"
+
+    async def record_fill(
+        self,
+        parent_id: str,
+        order_id: str,
+        filled: Decimal,
+        price: Decimal,
+        context: ExecutionContext,
+    ) -> None:
+        return None
+
+    async def cancel_requests(self, parent_id: str, context: ExecutionContext) -> list[str]:
+        return []
+
+    async def finish(self, parent_id: str, context: ExecutionContext) -> None:
+        return None
+
+
+def split_quantity(
+    total: Decimal, weights: Sequence[float], lot: Decimal = ONE_LOT
+) -> list[Decimal]:
+    """Split ``total`` into ``len(weights)`` slices proportional to ``weights``, in whole lots,
+    summing EXACTLY to ``total``.
+
+    Cumulative rounding: slice i is ``floor(total * W_i / W) - floor(total * W_{i-1} / W)`` in
+    lots (``W_i`` the cumulative weight), so slices are never negative and rounding never
+    accumulates; the last slice takes the remainder (including any fraction of a lot in
+    ``total``). Weights must be finite, non-negative and sum to > 0.
+    """
+    if not weights:
+        raise InvalidInputError("weights: expected at least one slice")
+    if not total.is_finite() or total <= 0:
+        raise InvalidInputError(f"total = {total}: expected a quantity > 0")
+    if not lot.is_finite() or lot <= 0:
+        raise InvalidInputError(f"lot = {lot}: expected a lot size > 0")
+    array = np.asarray(weights, dtype=np.float64)
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise InvalidInputError(f"weights = {list(weights)!r}: expected finite numbers >= 0")
+    weight_sum = float(array.sum())
+    if weight_sum <= 0:
+        raise InvalidInputError(f"weights = {list(weights)!r}: expected a sum > 0")
+    lots = int((total / lot).to_integral_value(ROUND_FLOOR))
+    cumulative = np.cumsum(array) / weight_sum
+    cum_lots = np.floor(cumulative * lots + 1e-9).astype(np.int64)
+    cum_lots = np.minimum(np.maximum.accumulate(cum_lots), lots)
+    slices: list[Decimal] = []
+    previous = 0
+    for value in cum_lots[:-1].tolist():
+        slices.append(Decimal(value - previous) * lot)
+        previous = value
+    slices.append(total - Decimal(previous) * lot)
+    return slices
+
+
+def parent_rng(seed: int, parent_id: str) -> np.random.Generator:
+    """A random stream that depends on the executor's seed and the parent id only (``hash()``
+    of a str is salted per process, so crc32 is used)."""
+    return np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(parent_id.encode())])
