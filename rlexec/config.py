@@ -29,7 +29,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rlexec.errors import ConfigError
 
@@ -137,6 +144,22 @@ class SimulatorConfig(_Section):
     side: Literal["buy", "sell", "random"] = "buy"
     horizon_steps: int = Field(300, ge=2, description="simulator steps per parent order")
     seed: int = Field(0, ge=0, description="first training seed")
+    lob: dict[str, float | bool] = Field(
+        default_factory=dict,
+        description="overrides of the preset's simulator parameters (rlexec.market.params)",
+    )
+
+    @field_validator("lob")
+    @classmethod
+    def _known_lob_parameters(cls, value: dict[str, float | bool]) -> dict[str, float | bool]:
+        from rlexec.errors import InvalidInputError
+        from rlexec.market.params import LobParams
+
+        try:
+            LobParams().with_overrides(value)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc).replace("lob.", "rl_execution.simulator.lob.", 1)) from None
+        return value
 
 
 class EvaluationConfig(_Section):

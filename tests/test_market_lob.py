@@ -292,3 +292,16 @@ def test_typical_queue_depth_matches_the_simulated_touch() -> None:
         market.advance()
         sizes.append(float(market.snapshot().bids[0].size))
     assert 0.5 < float(np.median(sizes)) / market.typical_queue_depth < 2.0
+
+
+def test_config_overrides_of_simulator_parameters_are_checked() -> None:
+    from rlexec.config import parse_config
+    from rlexec.errors import ConfigError
+
+    config = parse_config({"rl_execution": {"simulator": {"lob": {"mo_rate": 2}}}})
+    overrides = config.rl_execution.simulator.lob
+    assert make_market("equity", **overrides).params.mo_rate == 2.0
+    with pytest.raises(ConfigError, match=r"rl_execution\.simulator\.lob\.mo_rat: unknown"):
+        parse_config({"rl_execution": {"simulator": {"lob": {"mo_rat": 2}}}})
+    with pytest.raises(ConfigError, match=r"lob\.gap_prob = 3.0: expected in \[0, 1\]"):
+        parse_config({"rl_execution": {"simulator": {"lob": {"gap_prob": 3.0}}}})

@@ -103,6 +103,8 @@ class LobMarket:
         self._step = 0
         self._start_secs = params.session_open_secs
         self._seeded = False
+        self._cached: BookSnapshot | None = None
+        self._price_cache: dict[int, Decimal] = {}
         self._rng = np.random.default_rng(0)
         self._i = BLOCK_STEPS
         self._vol_state = 0
@@ -162,23 +164,35 @@ class LobMarket:
         self._step = 0
         self._i = BLOCK_STEPS
         self._seeded = True
+        self._cached = None
         return self.snapshot()
 
     def snapshot(self) -> BookSnapshot:
+        """The visible book (cached until the next advance, submit or cancel)."""
         self._require_reset()
+        if self._cached is not None:
+            return self._cached
         levels = self.params.levels
+        prices = self._price_cache
         sides: list[tuple[BookLevel, ...]] = []
         for s in (_BID, _ASK):
             q, ours, out = self._q[s], self._ours[s], []
-            for k, ext in enumerate(q):
-                tick = self._tick_at(s, k)
-                size = ext + (self._our_lots(ours[tick]) if tick in ours else 0)
+            tick = self._top[s]
+            step = -1 if s == _BID else 1
+            for ext in q:
+                size = ext + (self._our_lots(ours[tick]) if ours and tick in ours else 0)
                 if size > 0:
-                    out.append(BookLevel(self.tick_size * tick, Decimal(size)))
+                    price = prices.get(tick)
+                    if price is None:
+                        price = prices[tick] = self.tick_size * tick
+                    out.append(BookLevel(price, Decimal(size)))
                     if len(out) == levels:
                         break
+                tick += step
             sides.append(tuple(out))
-        return BookSnapshot(
+        if len(prices) > 100_000:
+            prices.clear()
+        self._cached = BookSnapshot(
             step=self._step,
             time_of_day_secs=self.time_of_day_secs,
             bids=sides[_BID],
@@ -186,6 +200,7 @@ class LobMarket:
             tick_size=self.tick_size,
             price_bounds=self.price_bounds,
         )
+        return self._cached
 
     @property
     def step_index(self) -> int:
@@ -201,6 +216,7 @@ class LobMarket:
         self._require_reset()
         lots = self._lots(order_id, quantity)
         tick = self._to_tick(order_id, price)
+        self._cached = None
         fills: list[Fill] = []
         own = _BID if side is Side.BUY else _ASK
         other = 1 - own
@@ -216,6 +232,7 @@ class LobMarket:
         resting orders that this order matched (told apart by ``order_id``)."""
         self._require_reset()
         lots = self._lots(order_id, quantity)
+        self._cached = None
         fills: list[Fill] = []
         self._take(_ASK if side is Side.BUY else _BID, lots, order_id, fills, limit_tick=None)
         return fills
@@ -225,6 +242,7 @@ class LobMarket:
         order = self._orders.pop(order_id, None)
         if order is None:
             return Decimal(0)
+        self._cached = None
         level = self._ours[order.side][order.tick]
         level.remove(order)
         if not level:
@@ -235,6 +253,7 @@ class LobMarket:
 
     def advance(self) -> list[Fill]:
         self._require_reset()
+        self._cached = None
         if self._i >= BLOCK_STEPS:
             self._draw_block()
         i = self._i
