@@ -1,0 +1,94 @@
+"""Convergence of the Q-learning update on a small stochastic chain whose Q* is known.
+
+Six states in a chain (state 5 is the goal and terminal), the agent's six actions with
+different moves, success probabilities and costs. Q* comes from value iteration; the agent is
+trained through the index-level API (``update_index``) with a small constant alpha over many
+sweeps of every (state, action) pair, sampling each transition from the model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rlexec.config import AgentMode, QLearningConfig, StateConfig
+from rlexec.rl.q_learning import QTableAgent
+
+N_STATES = 6
+GOAL = 5
+GAMMA = 0.9
+GOAL_REWARD = 2.0
+# action -> (cost, [(probability, move), ...]); the optimal policy mixes three actions.
+ACTIONS: dict[int, tuple[float, list[tuple[float, int]]]] = {
+    0: (-0.56, [(1.0, 0)]),
+    1: (-0.21, [(0.9, 1), (0.1, 0)]),
+    2: (-0.26, [(0.8, 2), (0.2, 0)]),
+    3: (-0.18, [(0.5, 1), (0.5, -1)]),
+    4: (-0.59, [(0.9, 3), (0.1, 0)]),
+    5: (0.00, [(1.0, -1)]),
+}
+
+
+def _next(s: int, move: int) -> int:
+    return min(max(s + move, 0), GOAL)
+
+
+def _reward(cost: float, s_next: int) -> float:
+    return cost + (GOAL_REWARD if s_next == GOAL else 0.0)
+
+
+def optimal_q() -> np.ndarray:
+    q = np.zeros((N_STATES, 6))
+    for _ in range(2000):
+        v = q.max(axis=1)
+        v[GOAL] = 0.0
+        new = np.zeros_like(q)
+        for s in range(GOAL):
+            for a, (cost, outcomes) in ACTIONS.items():
+                total = 0.0
+                for p, move in outcomes:
+                    s2 = _next(s, move)
+                    total += p * (_reward(cost, s2) + (0.0 if s2 == GOAL else GAMMA * v[s2]))
+                new[s, a] = total
+        if np.abs(new - q).max() < 1e-12:
+            return new
+        q = new
+    return q
+
+
+def test_value_iteration_gives_a_clear_optimal_policy() -> None:
+    q = optimal_q()[:GOAL]
+    ordered = np.sort(q, axis=1)
+    assert (ordered[:, -1] - ordered[:, -2]).min() > 0.03
+    assert len(set(np.argmax(q, axis=1).tolist())) >= 3
+
+
+def test_q_learning_converges_to_q_star_and_its_greedy_policy() -> None:
+    q_star = optimal_q()
+    agent = QTableAgent(
+        QLearningConfig(alpha=0.001, gamma=GAMMA, epsilon=0.0, epsilon_min=0.0),
+        StateConfig(),
+        mode=AgentMode.TRAINING,
+        seed=1,
+    )
+    rng = np.random.default_rng(7)
+    sweeps = 20000
+    pairs = [(s, a) for s in range(GOAL) for a in range(6)]
+    uniforms = rng.random(sweeps * len(pairs)).tolist()
+    cum = {a: np.cumsum([p for p, _ in outcomes]).tolist() for a, (_, outcomes) in ACTIONS.items()}
+    k = 0
+    for _ in range(sweeps):
+        for s, a in pairs:
+            cost, outcomes = ACTIONS[a]
+            u = uniforms[k]
+            k += 1
+            j = 0
+            while u >= cum[a][j]:
+                j += 1
+            s2 = _next(s, outcomes[j][1])
+            agent.update_index(s, a, _reward(cost, s2), s2, s2 == GOAL)
+
+    learned = agent.q_values[:GOAL]
+    assert np.abs(learned - q_star[:GOAL]).max() < 0.02
+    for s in range(GOAL):
+        assert int(agent.greedy_index(s)) == int(np.argmax(q_star[s]))
+    assert agent.visits[:GOAL].min() == sweeps
