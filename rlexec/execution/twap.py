@@ -32,6 +32,7 @@ from rlexec.execution.base import ONE_LOT, BaseExecutor, parent_rng, split_quant
 from rlexec.execution.types import ExecutionContext, Order
 
 ZERO = Decimal(0)
+DEFAULT_SLICES = 10  # capped at the horizon; None = one slice per step
 
 
 class Style(StrEnum):
@@ -78,7 +79,7 @@ class ScheduledExecutor(BaseExecutor):
     def __init__(
         self,
         *,
-        slices: int | None = None,
+        slices: int | None = DEFAULT_SLICES,
         style: Style | str = Style.AGGRESSIVE,
         time_jitter: float = 0.0,
         size_jitter: float = 0.0,
@@ -201,15 +202,15 @@ class ScheduledExecutor(BaseExecutor):
 
 
 class TWAP(ScheduledExecutor):
-    """Equal slices over the horizon (``slices`` of them, default one per step), optionally
-    jittered in time and size with a seeded stream."""
+    """Equal slices over the horizon (``slices`` of them, default 10, None = one per step),
+    optionally jittered in time and size with a seeded stream."""
 
     name = "twap"
 
     def __init__(
         self,
         *,
-        slices: int | None = None,
+        slices: int | None = DEFAULT_SLICES,
         style: Style | str = Style.AGGRESSIVE,
         time_jitter: float = 0.0,
         size_jitter: float = 0.0,

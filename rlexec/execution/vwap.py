@@ -26,7 +26,7 @@ import numpy as np
 
 from rlexec.errors import InvalidInputError
 from rlexec.execution.base import ONE_LOT
-from rlexec.execution.twap import ScheduledExecutor, Style
+from rlexec.execution.twap import DEFAULT_SLICES, ScheduledExecutor, Style
 from rlexec.execution.types import ExecutionContext
 from rlexec.market.intraday import u_profile
 
@@ -53,7 +53,7 @@ class VWAP(ScheduledExecutor):
         u_amplitude: float = 2.0,
         session_open_secs: float = DEFAULT_SESSION_OPEN_SECS,
         session_close_secs: float = DEFAULT_SESSION_CLOSE_SECS,
-        slices: int | None = None,
+        slices: int | None = DEFAULT_SLICES,
         style: Style | str = Style.AGGRESSIVE,
         time_jitter: float = 0.0,
         size_jitter: float = 0.0,

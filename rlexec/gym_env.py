@@ -1,0 +1,181 @@
+"""A ``gymnasium.Env`` over any ``Market``, so that any RL library can try the same execution task.
+
+- Observation: the ``ExecutionState`` features (``FEATURES``, in that order) as a float32 Box.
+- Action: ``Discrete(6)``, the six ``ExecutionAction``s. ``PlaceSmall/Medium/Large/All`` post that
+  fraction of the quantity neither filled nor resting (whole lots, at least one lot) as a limit
+  at the near touch; ``Cancel`` cancels every resting child; ``Wait`` does nothing. Then the
+  market advances one step.
+- Episode: one parent order of ``horizon_steps`` steps. At the horizon the resting children are
+  cancelled and the remainder is completed by a market order (that cost counts); the episode
+  then *terminates* (the task is done; nothing truncates it).
+- Reward: minus the cost in bps (of the parent's arrival value) of the step's fills against the
+  arrival mid, so an episode's rewards sum to minus its implementation shortfall.
+
+gymnasium is an optional dependency (``pip install rlexec[gym]``); nothing else in rlexec
+imports this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+try:
+    import gymnasium
+    from gymnasium import spaces
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "rlexec.gym_env needs gymnasium: install it with `pip install rlexec[gym]`"
+    ) from exc
+
+from rlexec.errors import InvalidInputError
+from rlexec.execution.runner import EpisodeDriver
+from rlexec.execution.state_builder import StateBuilder
+from rlexec.execution.types import Order, ParentOrder
+from rlexec.market.base import Market
+from rlexec.market.book import Side
+from rlexec.rl.types import ExecutionAction, ExecutionState, Urgency
+
+FEATURES = (
+    "remaining_size",
+    "time_elapsed_pct",
+    "urgency",
+    "bid_ask_spread",
+    "orderbook_imbalance",
+    "recent_volatility",
+    "queue_depth_at_price",
+    "hour_of_day",
+    "minute_of_hour",
+    "seconds_since_last_trade",
+    "recent_fill_rate",
+    "avg_slippage_last_n",
+    "tick_size",
+    "mid_price",
+    "typical_queue_depth",
+)
+_INF = np.inf
+_LOW = np.array(
+    [0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, -_INF, 0, 0, 0], dtype=np.float32
+)
+_HIGH = np.array(
+    [1, 1, 2, _INF, 1, _INF, _INF, 23, 59, _INF, 1, _INF, _INF, _INF, _INF], dtype=np.float32
+)
+ObsType = npt.NDArray[np.float32]
+
+
+def state_vector(state: ExecutionState) -> ObsType:
+    """The state's features as float32, in ``FEATURES`` order."""
+    return np.array([float(getattr(state, name)) for name in FEATURES], dtype=np.float32)
+
+
+class ExecutionEnv(gymnasium.Env[ObsType, np.int64]):
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(
+        self,
+        market: Market | Callable[[], Market],
+        *,
+        side: Side | str = Side.BUY,
+        quantity: Decimal | int = 2000,
+        horizon_steps: int = 300,
+        urgency: Urgency = Urgency.NORMAL,
+        typical_queue_depth: float | None = None,
+        lot: Decimal = Decimal(1),
+    ) -> None:
+        super().__init__()
+        self.market: Market = market() if callable(market) else market
+        try:
+            self.side = Side(side)
+        except ValueError:
+            raise InvalidInputError(f"side = {side!r}: expected 'buy' or 'sell'") from None
+        self.quantity = Decimal(quantity)
+        self.horizon_steps = horizon_steps
+        self.urgency = urgency
+        self.lot = lot
+        if typical_queue_depth is None:
+            params = getattr(self.market, "params", None)
+            typical_queue_depth = float(getattr(params, "typical_queue_depth", 1.0))
+        self.builder = StateBuilder(typical_queue_depth=typical_queue_depth)
+        self.observation_space = spaces.Box(_LOW, _HIGH, dtype=np.float32)
+        self.action_space = spaces.Discrete(len(ExecutionAction))
+        self._episode = 0
+        self._parent = ParentOrder("gym-0", self.side, self.quantity, horizon_steps, urgency)
+        self._driver = EpisodeDriver(self.market, self._parent)
+        self._children = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsType, dict[str, Any]]:
+        super().reset(seed=seed)
+        market_seed = seed if seed is not None else int(self.np_random.integers(0, 2**31 - 1))
+        self.builder.forget(self._parent.parent_id)
+        self._episode += 1
+        self._parent = ParentOrder(
+            f"gym-{self._episode}", self.side, self.quantity, self.horizon_steps, self.urgency
+        )
+        self._driver = EpisodeDriver(self.market, self._parent)
+        self._driver.start(market_seed)
+        self._children = 0
+        return self._observe(), {"seed": market_seed}
+
+    def step(self, action: np.int64 | int) -> tuple[ObsType, float, bool, bool, dict[str, Any]]:
+        driver = self._driver
+        if driver.done:
+            raise InvalidInputError("episode is over: call reset() before step()")
+        act = ExecutionAction(int(action))
+        cost_before = driver.cost
+        parent_id = self._parent.parent_id
+        if act is ExecutionAction.CANCEL:
+            driver.cancel_all()
+        elif act is not ExecutionAction.WAIT:
+            quantity = self._child_quantity(act)
+            if quantity > 0:
+                book = self.market.snapshot()
+                self._children += 1
+                order = Order(
+                    parent_id,
+                    f"{parent_id}-{self._children}",
+                    self.side,
+                    quantity,
+                    book.near_touch(self.side).price,
+                )
+                self.builder.record_child(parent_id, float(quantity))
+                self._record(driver.submit(order), book.mid)
+        mid = self.market.snapshot().mid
+        self._record(driver.advance(), mid)
+        terminated = driver.at_horizon
+        info: dict[str, Any] = {}
+        if terminated:
+            driver.complete()
+            result = driver.result("gym")
+            info = {"is_bps": result.is_bps, "fill_rate": result.fill_rate}
+        reward = -driver.cost_bps(driver.cost - cost_before)
+        return self._observe(), reward, terminated, False, info
+
+    def _child_quantity(self, action: ExecutionAction) -> Decimal:
+        unplaced = self._driver.unplaced
+        if unplaced <= 0:
+            return Decimal(0)
+        if action is ExecutionAction.PLACE_ALL:
+            return unplaced
+        wanted = unplaced * Decimal(repr(action.size_fraction)) / self.lot
+        quantity = wanted.to_integral_value(ROUND_FLOOR) * self.lot
+        return min(max(quantity, self.lot), unplaced)
+
+    def _record(self, fills: list[Any], mid: Decimal) -> None:
+        sign = self.side.sign
+        for fill in fills:
+            slippage = float(sign * (fill.price - mid) / mid) * 1e4
+            self.builder.record_fill(self._parent.parent_id, float(fill.quantity), slippage)
+
+    def _observe(self) -> ObsType:
+        context = self._driver.context()
+        self.builder.observe_market(context)
+        vector = state_vector(self.builder.build(context))
+        if not np.all(np.isfinite(vector)):
+            raise InvalidInputError(f"observation has a non-finite feature: {vector}")
+        return vector
