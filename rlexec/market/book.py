@@ -47,6 +47,29 @@ class BookSnapshot:
     def __post_init__(self) -> None:
         validate_book(self)
 
+    @classmethod
+    def trusted(
+        cls,
+        step: int,
+        time_of_day_secs: float,
+        bids: tuple[BookLevel, ...],
+        asks: tuple[BookLevel, ...],
+        tick_size: Decimal,
+        price_bounds: tuple[Decimal, Decimal] | None = None,
+    ) -> BookSnapshot:
+        """Build without validation, for simulators whose books are valid by construction (their
+        property tests check every invariant ``validate_book`` would). Data from outside goes
+        through the normal constructor."""
+        snapshot = object.__new__(cls)
+        setter = object.__setattr__
+        setter(snapshot, "step", step)
+        setter(snapshot, "time_of_day_secs", time_of_day_secs)
+        setter(snapshot, "bids", bids)
+        setter(snapshot, "asks", asks)
+        setter(snapshot, "tick_size", tick_size)
+        setter(snapshot, "price_bounds", price_bounds)
+        return snapshot
+
     @property
     def best_bid(self) -> Decimal:
         return self.bids[0].price

@@ -192,7 +192,7 @@ class LobMarket:
             sides.append(tuple(out))
         if len(prices) > 100_000:
             prices.clear()
-        self._cached = BookSnapshot(
+        self._cached = BookSnapshot.trusted(
             step=self._step,
             time_of_day_secs=self.time_of_day_secs,
             bids=sides[_BID],
