@@ -12,10 +12,11 @@ large appends of decisions and experiences use asyncpg's COPY.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, NamedTuple, cast
 
@@ -42,6 +43,7 @@ from rlexec.store.models import (
     ExperienceRow,
     PolicyMetric,
     QValue,
+    UtcDateTime,
 )
 
 CHUNK_ROWS = 5_000  # rows per executemany: bounded memory, and the event loop breathes between
@@ -223,9 +225,17 @@ class QValueRepository:
         if not deltas:
             return 0
         stamp = updated_at or utc_now()
-        stmt = self._upsert()
         async with wrap_errors(self.session, f"upserting {len(deltas)} Q-values"):
             conn = await self.session.connection()
+            if _dialect(self.session) == "sqlite":
+                # driver fast path: positional tuples, no per-row type processing
+                text = _sqlite_time(stamp)
+                for chunk in _chunks(deltas):
+                    rows = [(agent_id, d[0], d[1], d[2], d[3], revision, text) for d in chunk]
+                    await conn.exec_driver_sql(_SQLITE_Q_UPSERT, rows)
+                    await asyncio.sleep(0)
+                return len(deltas)
+            stmt = self._upsert()
             for chunk in _chunks(deltas):
                 params = [
                     {
@@ -405,7 +415,7 @@ class DecisionRepository:
             values = dict(zip(_DECISION_HEAD + _DECISION_MIDDLE, row[:n_head], strict=True))
             q = tuple(float(v) for v in row[n_head : n_head + 6])
             values.update(zip(_DECISION_TAIL, row[n_head + 6 :], strict=True))
-            out.append(DecisionRecord(q_values=q, **values))  # type: ignore[arg-type]
+            out.append(DecisionRecord(q_values=q, **values))
         return out
 
     async def count(self, episode_id: str | None = None) -> int:
@@ -477,8 +487,64 @@ async def _append(
                     table.name, records=chunk, columns=list(columns)
                 )
             return len(rows)
+        if _dialect(session) == "sqlite":
+            sql, convert = _sqlite_insert(table, tuple(columns))
+            for chunk in _chunks(rows):
+                data = [convert(row) for row in chunk] if convert is not None else list(chunk)
+                await conn.exec_driver_sql(sql, data)
+                await asyncio.sleep(0)
+            return len(rows)
         stmt = table.insert()
         for chunk in _chunks(rows):
             await conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in chunk])
             await asyncio.sleep(0)
     return len(rows)
+
+
+_SQLITE_Q_UPSERT = (
+    "INSERT INTO q_values (agent_id, state_key, action, q, visits, revision, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, state_key, action) DO UPDATE SET "
+    "q = q_values.q + excluded.q, visits = q_values.visits + excluded.visits, "
+    "revision = excluded.revision, updated_at = excluded.updated_at"
+)
+
+Converter = Callable[[tuple[Any, ...]], tuple[Any, ...]]
+_SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], tuple[str, Converter | None]] = {}
+
+
+def _sqlite_time(value: datetime) -> str:
+    """SQLAlchemy's SQLite storage format of a UTC timestamp."""
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp {value!r}: expected a timezone-aware datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_insert(table: sa.Table, columns: tuple[str, ...]) -> tuple[str, Converter | None]:
+    """INSERT text with ``?`` placeholders and a row converter doing what SQLAlchemy's types
+    would do on SQLite (timestamps to text in UTC, Decimal to float, JSON to text)."""
+    key = (table.name, columns)
+    cached = _SQLITE_INSERTS.get(key)
+    if cached is not None:
+        return cached
+    converters: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, name in enumerate(columns):
+        col_type = table.c[name].type
+        if isinstance(col_type, UtcDateTime):
+            converters.append((i, lambda v: None if v is None else _sqlite_time(v)))
+        elif isinstance(col_type, sa.Numeric) and not isinstance(col_type, sa.Float):
+            converters.append((i, lambda v: None if v is None else float(v)))
+        elif isinstance(col_type, sa.JSON):
+            converters.append((i, lambda v: None if v is None else json.dumps(v)))
+
+    def convert(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        out = list(row)
+        for i, fn in converters:
+            out[i] = fn(out[i])
+        return tuple(out)
+
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    )
+    result = (sql, convert if converters else None)
+    _SQLITE_INSERTS[key] = result
+    return result
