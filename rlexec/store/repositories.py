@@ -415,7 +415,7 @@ class DecisionRepository:
             values = dict(zip(_DECISION_HEAD + _DECISION_MIDDLE, row[:n_head], strict=True))
             q = tuple(float(v) for v in row[n_head : n_head + 6])
             values.update(zip(_DECISION_TAIL, row[n_head + 6 :], strict=True))
-            out.append(DecisionRecord(q_values=q, **values))
+            out.append(DecisionRecord(q_values=q, **values))  # type: ignore[arg-type]
         return out
 
     async def count(self, episode_id: str | None = None) -> int:
