@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -57,7 +57,7 @@ FEATURES = (
     "mid_price",
     "typical_queue_depth",
 )
-_INF = np.inf
+_INF = 1e12  # finite bounds (gymnasium warns on infinite ones); no feature comes near
 _LOW = np.array(
     [0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, -_INF, 0, 0, 0], dtype=np.float32
 )
@@ -73,7 +73,7 @@ def state_vector(state: ExecutionState) -> ObsType:
 
 
 class ExecutionEnv(gymnasium.Env[ObsType, np.int64]):
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(
         self,
