@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -73,7 +73,7 @@ def state_vector(state: ExecutionState) -> ObsType:
 
 
 class ExecutionEnv(gymnasium.Env[ObsType, np.int64]):
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium API)
 
     def __init__(
         self,
