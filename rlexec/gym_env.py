@@ -37,7 +37,7 @@ from rlexec.execution.runner import EpisodeDriver
 from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.types import Order, ParentOrder
 from rlexec.market.base import Market
-from rlexec.market.book import Side
+from rlexec.market.book import BookSnapshot, Side
 from rlexec.rl.types import ExecutionAction, ExecutionState, Urgency
 
 FEATURES = (
@@ -106,6 +106,7 @@ class ExecutionEnv(gymnasium.Env[ObsType, np.int64]):
         self._parent = ParentOrder("gym-0", self.side, self.quantity, horizon_steps, urgency)
         self._driver = EpisodeDriver(self.market, self._parent)
         self._children = 0
+        self._book: BookSnapshot | None = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -124,7 +125,8 @@ class ExecutionEnv(gymnasium.Env[ObsType, np.int64]):
 
     def step(self, action: np.int64 | int) -> tuple[ObsType, float, bool, bool, dict[str, Any]]:
         driver = self._driver
-        if driver.done:
+        book = self._book  # the observed book: nothing has changed it since the observation
+        if driver.done or book is None:
             raise InvalidInputError("episode is over: call reset() before step()")
         act = ExecutionAction(int(action))
         cost_before = driver.cost
@@ -134,7 +136,6 @@ class ExecutionEnv(gymnasium.Env[ObsType, np.int64]):
         elif act is not ExecutionAction.WAIT:
             quantity = self._child_quantity(act)
             if quantity > 0:
-                book = self.market.snapshot()
                 self._children += 1
                 order = Order(
                     parent_id,
@@ -145,8 +146,7 @@ class ExecutionEnv(gymnasium.Env[ObsType, np.int64]):
                 )
                 self.builder.record_child(parent_id, float(quantity))
                 self._record(driver.submit(order), book.mid)
-        mid = self.market.snapshot().mid
-        self._record(driver.advance(), mid)
+        self._record(driver.advance(), book.mid)
         terminated = driver.at_horizon
         info: dict[str, Any] = {}
         if terminated:
@@ -174,6 +174,7 @@ class ExecutionEnv(gymnasium.Env[ObsType, np.int64]):
 
     def _observe(self) -> ObsType:
         context = self._driver.context()
+        self._book = context.book
         self.builder.observe_market(context)
         vector = state_vector(self.builder.build(context))
         if not np.all(np.isfinite(vector)):

@@ -146,37 +146,44 @@ class EpisodeDriver:
             fills = self.market.submit_limit(
                 order.order_id, order.side, quantity, order.limit_price
             )
-        done = sum((f.quantity for f in fills), ZERO)
+        done = ZERO
+        for fill in fills:
+            if fill.order_id == order.order_id:
+                done += fill.quantity
+                self._account(fill)
+            else:  # the market matched one of our own resting orders
+                self._resting_fill(fill)
         if done < quantity and order.limit_price is not None:
             self.open_orders[order.order_id] = RestingOrder(order, quantity - done)
             self.resting += quantity - done
-        for fill in fills:
-            self._account(fill)
         return fills
 
     def advance(self) -> list[Fill]:
         """One market step; fills of our resting orders are accounted and returned."""
         fills = self.market.advance()
         for fill in fills:
-            resting = self.open_orders.get(fill.order_id)
-            if resting is None:
-                raise InvalidInputError(
-                    f"market filled order {fill.order_id}, which is not resting for parent "
-                    f"{self.parent.parent_id}"
-                )
-            left = resting.remaining - fill.quantity
-            if left < 0:
-                raise InvalidInputError(
-                    f"market filled {fill.quantity} of order {fill.order_id}, which had only "
-                    f"{resting.remaining} resting"
-                )
-            self.resting -= fill.quantity
-            if left == 0:
-                del self.open_orders[fill.order_id]
-            else:
-                self.open_orders[fill.order_id] = RestingOrder(resting.order, left)
-            self._account(fill)
+            self._resting_fill(fill)
         return fills
+
+    def _resting_fill(self, fill: Fill) -> None:
+        resting = self.open_orders.get(fill.order_id)
+        if resting is None:
+            raise InvalidInputError(
+                f"market filled order {fill.order_id}, which is not resting for parent "
+                f"{self.parent.parent_id}"
+            )
+        left = resting.remaining - fill.quantity
+        if left < 0:
+            raise InvalidInputError(
+                f"market filled {fill.quantity} of order {fill.order_id}, which had only "
+                f"{resting.remaining} resting"
+            )
+        self.resting -= fill.quantity
+        if left == 0:
+            del self.open_orders[fill.order_id]
+        else:
+            self.open_orders[fill.order_id] = RestingOrder(resting.order, left)
+        self._account(fill)
 
     def complete(self) -> list[Fill]:
         """Cancel everything resting and buy/sell the remainder with a market order."""
