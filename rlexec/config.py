@@ -10,6 +10,7 @@ File layout (the original design's sections, plus the product's own)::
     [rl_execution.persistence]     save_interval_secs, model_path, ...
     [rl_execution.database]        url
     [rl_execution.simulator]       market preset and episode shape
+    [rl_execution.executor]        the base schedule the RL executor wraps, decision interval
     [rl_execution.evaluation]      held-out seeds
 
 Environment overrides: ``RLEXEC_<SECTION>__<KEY>=value`` sets ``rl_execution.<section>.<key>``
@@ -162,6 +163,17 @@ class SimulatorConfig(_Section):
         return value
 
 
+class ExecutorConfig(_Section):
+    """How the RL-enhanced executor wraps its base schedule."""
+
+    base: Literal["twap", "vwap"] = "twap"
+    base_style: Literal["passive", "aggressive"] = Field(
+        "passive", description="passive: slices join the near touch, cross only when behind"
+    )
+    slices: int = Field(10, ge=1, description="slices of the base schedule over the horizon")
+    decision_interval_steps: int = Field(5, ge=1, description="steps between agent decisions")
+
+
 class EvaluationConfig(_Section):
     seeds: int = Field(1000, ge=2, description="paired held-out episodes per evaluation")
     first_seed: int = Field(
@@ -179,6 +191,7 @@ class RlExecutionConfig(_Section):
     persistence: PersistenceConfig = PersistenceConfig()
     database: DatabaseConfig = DatabaseConfig()
     simulator: SimulatorConfig = SimulatorConfig()
+    executor: ExecutorConfig = ExecutorConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
 
 

@@ -1,0 +1,424 @@
+"""The RL-enhanced executor: a Q-learning agent decides timing and size on top of a TWAP/VWAP
+base schedule, which it wraps without changing.
+
+What each side decides:
+- the **base** (``ScheduledExecutor``: TWAP or VWAP) gives the schedule and the limit price: the
+  near touch while the parent is on schedule, the far touch when it is behind (passive style),
+  or always the far touch (aggressive style);
+- the **agent** decides, every ``decision_interval_steps`` steps, one of the six actions: Wait
+  (nothing new; resting children keep their queue place), PlaceSmall / PlaceMedium / PlaceLarge /
+  PlaceAll (a child of 10 / 25 / 50 / 100 % of the quantity neither filled nor resting, at least
+  one lot, at the base's limit price), Cancel (cancel every resting child of this parent).
+  Never-visited states follow the schedule: the agent's fallback is the action whose size is
+  closest to what the base would send now (Wait if the base would send nothing).
+
+Reward (``[rl_execution.reward] mode``), per transition from one decision to the next:
+- ``shortfall`` (default): minus the change of the mark-to-market shortfall
+  ``S_t = sign * (sum q_i (p_i - P0) + R_t (m_t - P0)) / (X P0) * 1e4`` (bps of the arrival
+  value; ``R_t`` still to trade, ``m_t`` the mid now). ``S_0 = 0`` and after the forced
+  completion ``S_T`` is the implementation shortfall, so an episode's rewards sum exactly to
+  minus its IS, completion cost included; each transition is charged the fills it made and
+  the price moves on what it left unexecuted.
+- ``original``: the original design's fill-rate / slippage / time / impact mix
+  (``rlexec.rl.reward.original_reward``) over the transition's fills.
+Reward arithmetic is in floats (a learning signal); orders, fills and stored prices are Decimal.
+
+Cancels: the runner asks ``cancel_requests`` before ``get_next_order`` (only when children
+rest); whichever comes first in a decision step makes the decision, so a Cancel takes effect
+in the same step.
+
+Records: every decision goes to the ``RecordSink`` (the write-behind store) once its outcome
+is known (at the next decision or at the end), with its transition as an experience; the
+episode record is written by ``finish``. Many parent orders may run at once on one executor and
+one shared agent: all per-parent memory is keyed by parent id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+
+from rlexec.config import RewardConfig, RewardMode
+from rlexec.execution.base import BaseExecutor
+from rlexec.execution.state_builder import StateBuilder
+from rlexec.execution.twap import ScheduledExecutor
+from rlexec.execution.types import ExecutionContext, Order
+from rlexec.records import (
+    DecisionRecord,
+    EpisodeRecord,
+    ExperienceRecord,
+    NullSink,
+    RecordSink,
+    utc_now,
+)
+from rlexec.rl.q_learning import Decision, QTableAgent
+from rlexec.rl.reward import original_reward
+from rlexec.rl.types import ExecutionAction, ExecutionReward, ExecutionState
+
+ZERO = Decimal(0)
+ONE_LOT = Decimal(1)
+_PLACE_ACTIONS = (
+    ExecutionAction.PLACE_SMALL,
+    ExecutionAction.PLACE_MEDIUM,
+    ExecutionAction.PLACE_LARGE,
+    ExecutionAction.PLACE_ALL,
+)
+_NO_REWARD = ExecutionReward(0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeMeta:
+    """What the audit trail needs to re-simulate an episode; an outside engine may leave the
+    defaults."""
+
+    seed: int = 0
+    market: str = "external"
+    snapshot_id: int | None = None
+
+
+@dataclass
+class _ParentRun:
+    """Per-parent bookkeeping of the executor (floats for reward, Decimal for outcomes)."""
+
+    meta: EpisodeMeta
+    started_at: datetime
+    sign: int
+    quantity: float
+    arrival_mid: float
+    filled: float = 0.0
+    cost: float = 0.0  # sign * sum q (p - P0), money units
+    completion_quantity: Decimal = ZERO
+    completion_cost: float = 0.0
+    policy_filled: Decimal = ZERO
+    notional: Decimal = ZERO
+    total_filled: Decimal = ZERO
+    child_ids: set[str] = field(default_factory=set)
+    child_orders: int = 0
+    seq: int = 0
+    decided_step: int = -1
+    action: ExecutionAction | None = None
+    state: ExecutionState | None = None
+    decision: Decision | None = None
+    decided_at: datetime | None = None
+    decision_step: int = 0
+    shortfall_at_decision: float = 0.0
+    mid_at_decision: float = 0.0
+    child_quantity: Decimal | None = None
+    child_price: Decimal | None = None
+    interval_filled: Decimal = ZERO
+    interval_notional: Decimal = ZERO
+    total_reward: float = 0.0
+
+
+class RlEnhancedExecutor(BaseExecutor):
+    """An ``ExecutionAlgorithm`` that lets ``agent`` time and size the children of ``base``."""
+
+    def __init__(
+        self,
+        base: ScheduledExecutor,
+        agent: QTableAgent,
+        *,
+        state_builder: StateBuilder,
+        reward: RewardConfig | None = None,
+        enabled: bool = True,
+        decision_interval_steps: int = 5,
+        sink: RecordSink | None = None,
+        agent_name: str = "default",
+        config_hash: str = "",
+    ) -> None:
+        super().__init__()
+        if decision_interval_steps < 1:
+            raise ValueError(f"decision_interval_steps = {decision_interval_steps}: expected >= 1")
+        self.base = base
+        self.agent = agent
+        self.builder = state_builder
+        self.reward_config = reward or RewardConfig()
+        self.enabled = enabled
+        self.interval = decision_interval_steps
+        self.sink: RecordSink = sink if sink is not None else NullSink()
+        self.agent_name = agent_name
+        self.config_hash = config_hash
+        self.name = f"rl-{base.name}" if enabled else base.name
+        self._runs: dict[str, _ParentRun] = {}
+        self._meta: dict[str, EpisodeMeta] = {}
+
+    # -- episode metadata -------------------------------------------------------------------
+    def begin(self, parent_id: str, meta: EpisodeMeta) -> None:
+        """Attach the seed / market / snapshot of a parent before it starts (optional)."""
+        self._meta[parent_id] = meta
+
+    @property
+    def active_parents(self) -> int:
+        return len(self._runs)
+
+    # -- the protocol -----------------------------------------------------------------------
+    async def cancel_requests(self, parent_id: str, context: ExecutionContext) -> list[str]:
+        if not self.enabled:
+            return await self.base.cancel_requests(parent_id, context)
+        action = self._decide(parent_id, context)
+        if action is ExecutionAction.CANCEL:
+            return list(context.open_orders)
+        return []
+
+    async def get_next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
+        if not self.enabled:
+            return await self.base.get_next_order(parent_id, context)
+        action = self._decide(parent_id, context)
+        if action is None or action not in _PLACE_ACTIONS:
+            return None
+        unplaced = context.remaining_quantity - _resting(context)
+        if unplaced < ONE_LOT:
+            return None
+        if action is ExecutionAction.PLACE_ALL:
+            quantity = unplaced.to_integral_value(ROUND_FLOOR)
+        else:
+            share = Decimal(repr(action.size_fraction))
+            quantity = max(ONE_LOT, (unplaced * share).to_integral_value(ROUND_FLOOR))
+        run = self._runs[parent_id]
+        price = self.base.limit_price(context)
+        order = Order(parent_id, self.next_order_id(parent_id), context.parent.side, quantity, price)
+        run.child_ids.add(order.order_id)
+        run.child_orders += 1
+        run.child_quantity = quantity
+        run.child_price = price
+        self.builder.record_child(parent_id, float(quantity))
+        return order
+
+    async def record_fill(
+        self,
+        parent_id: str,
+        order_id: str,
+        filled: Decimal,
+        price: Decimal,
+        context: ExecutionContext,
+    ) -> None:
+        if not self.enabled:
+            await self.base.record_fill(parent_id, order_id, filled, price, context)
+            return
+        run = self._run(parent_id, context)
+        quantity = float(filled)
+        run.filled += quantity
+        run.cost += run.sign * quantity * (float(price) - run.arrival_mid)
+        run.notional += filled * price
+        run.total_filled += filled
+        run.interval_filled += filled
+        run.interval_notional += filled * price
+        if order_id in run.child_ids:
+            run.policy_filled += filled
+            mid = float(context.book.mid)
+            slippage_bps = run.sign * (float(price) - mid) / mid * 1e4
+            self.builder.record_fill(parent_id, quantity, slippage_bps)
+        else:  # the runner's forced completion at the horizon
+            run.completion_quantity += filled
+            run.completion_cost += run.sign * quantity * (float(price) - run.arrival_mid)
+
+    async def finish(self, parent_id: str, context: ExecutionContext) -> None:
+        if not self.enabled:
+            await self.base.finish(parent_id, context)
+            return
+        run = self._run(parent_id, context)
+        if run.decision is not None and run.state is not None:
+            self._close_transition(parent_id, run, context, None, terminated=True)
+        self.sink.append_episode(self._episode_record(parent_id, run, context))
+        self._runs.pop(parent_id, None)
+        self._meta.pop(parent_id, None)
+        self.builder.forget(parent_id)
+        await self.base.finish(parent_id, context)
+
+    # -- decisions --------------------------------------------------------------------------
+    def _decide(self, parent_id: str, context: ExecutionContext) -> ExecutionAction | None:
+        """Make this step's decision once (or return the one already made this step)."""
+        run = self._run(parent_id, context)
+        step = context.step
+        if run.decided_step == step:
+            return run.action
+        run.decided_step = step
+        self.builder.observe_market(context)
+        if step % self.interval != 0:
+            run.action = None
+            return None
+        state = self.builder.build(context)
+        index = self.agent.discretizer.state_index(state)
+        if run.decision is not None and run.state is not None:
+            self._close_transition(parent_id, run, context, (state, index), terminated=False)
+        decision = self.agent.decide_index(index, self._schedule_action(context))
+        run.seq += 1
+        run.action = decision.action
+        run.state = state
+        run.decision = decision
+        run.decided_at = utc_now()
+        run.decision_step = step
+        run.shortfall_at_decision = self._shortfall_bps(run, context)
+        run.mid_at_decision = float(context.book.mid)
+        run.child_quantity = None
+        run.child_price = None
+        run.interval_filled = ZERO
+        run.interval_notional = ZERO
+        return decision.action
+
+    def _schedule_action(self, context: ExecutionContext) -> int:
+        """The action closest to what the base schedule would send now."""
+        unplaced = context.remaining_quantity - _resting(context)
+        wanted = self.base.wanted_quantity(context)
+        if wanted <= 0 or unplaced <= 0:
+            return int(ExecutionAction.WAIT)
+        share = float(wanted / unplaced)
+        best = min(_PLACE_ACTIONS, key=lambda a: abs(a.size_fraction - share))
+        return int(best)
+
+    def _close_transition(
+        self,
+        parent_id: str,
+        run: _ParentRun,
+        context: ExecutionContext,
+        next_state: tuple[ExecutionState, int] | None,
+        *,
+        terminated: bool,
+    ) -> None:
+        """Reward the previous decision, update the agent, write its audit record."""
+        decision = run.decision
+        state = run.state
+        assert decision is not None and state is not None
+        parts = self._reward(run, context)
+        reward = parts.total()
+        run.total_reward += reward
+        next_index = decision.state_index if next_state is None else next_state[1]
+        agent = self.agent
+        if agent.learning:
+            agent.observe(decision.state_index, int(decision.action), reward, next_index, terminated)
+            discretizer = agent.discretizer
+            self.sink.append_experience(
+                ExperienceRecord(
+                    state_key=discretizer.key_from_index(decision.state_index).to_text(),
+                    action=decision.action.label,
+                    reward=reward,
+                    next_state_key=discretizer.key_from_index(next_index).to_text(),
+                    terminated=terminated,
+                    truncated=False,
+                )
+            )
+        self.sink.append_decision(self._decision_record(parent_id, run, parts))
+
+    def _reward(self, run: _ParentRun, context: ExecutionContext) -> ExecutionReward:
+        if self.reward_config.mode is RewardMode.SHORTFALL:
+            now = self._shortfall_bps(run, context)
+            cost = now - run.shortfall_at_decision
+            return ExecutionReward(0.0, cost, 0.0, 0.0)
+        filled = run.interval_filled
+        if filled <= 0:
+            price = None
+        else:
+            price = run.interval_notional / filled
+        return original_reward(
+            filled=filled,
+            order_size=context.parent.quantity,
+            price=price,
+            mid_price=run.mid_at_decision,
+            time_elapsed_pct=context.time_elapsed_pct,
+            price_after=context.book.mid if price is not None else None,
+            weights=self.reward_config,
+        )
+
+    def _shortfall_bps(self, run: _ParentRun, context: ExecutionContext) -> float:
+        """The mark-to-market shortfall S_t in bps of the arrival value (see module doc)."""
+        remaining = run.quantity - run.filled
+        mark = run.sign * remaining * (float(context.book.mid) - run.arrival_mid)
+        return (run.cost + mark) / (run.quantity * run.arrival_mid) * 1e4
+
+    # -- records ----------------------------------------------------------------------------
+    def _run(self, parent_id: str, context: ExecutionContext) -> _ParentRun:
+        run = self._runs.get(parent_id)
+        if run is None:
+            parent = context.parent
+            run = _ParentRun(
+                meta=self._meta.get(parent_id, EpisodeMeta()),
+                started_at=utc_now(),
+                sign=parent.side.sign,
+                quantity=float(parent.quantity),
+                arrival_mid=float(context.arrival_mid),
+            )
+            self._runs[parent_id] = run
+        return run
+
+    def _decision_record(
+        self, parent_id: str, run: _ParentRun, parts: ExecutionReward
+    ) -> DecisionRecord:
+        decision = run.decision
+        state = run.state
+        assert decision is not None and state is not None and run.decided_at is not None
+        filled = run.interval_filled
+        q = decision.q_values
+        return DecisionRecord(
+            episode_id=parent_id,
+            seq=run.seq,
+            step=run.decision_step,
+            decided_at=run.decided_at,
+            remaining_size=state.remaining_size,
+            time_elapsed_pct=state.time_elapsed_pct,
+            urgency=int(state.urgency),
+            bid_ask_spread=state.bid_ask_spread,
+            orderbook_imbalance=state.orderbook_imbalance,
+            recent_volatility=state.recent_volatility,
+            queue_depth_at_price=state.queue_depth_at_price,
+            hour_of_day=state.hour_of_day,
+            minute_of_hour=state.minute_of_hour,
+            seconds_since_last_trade=state.seconds_since_last_trade,
+            recent_fill_rate=state.recent_fill_rate,
+            avg_slippage_last_n=state.avg_slippage_last_n,
+            tick_size=state.tick_size,
+            mid_price=state.mid_price,
+            typical_queue_depth=state.typical_queue_depth,
+            state_key=self.agent.discretizer.key_from_index(decision.state_index).to_text(),
+            state_index=decision.state_index,
+            action=decision.action.label,
+            epsilon=decision.epsilon,
+            action_probability=decision.probability,
+            q_values=(q[0], q[1], q[2], q[3], q[4], q[5]),
+            explored=decision.explored,
+            child_quantity=run.child_quantity,
+            child_price=run.child_price,
+            filled_quantity=filled,
+            fill_price=(run.interval_notional / filled) if filled > 0 else None,
+            fill_rate_reward=parts.fill_rate_reward,
+            slippage_penalty=parts.slippage_penalty,
+            time_penalty=parts.time_penalty,
+            market_impact_penalty=parts.market_impact_penalty,
+            reward_total=parts.total(),
+        )
+
+    def _episode_record(
+        self, parent_id: str, run: _ParentRun, context: ExecutionContext
+    ) -> EpisodeRecord:
+        parent = context.parent
+        arrival_value = run.quantity * run.arrival_mid
+        total = run.total_filled
+        return EpisodeRecord(
+            episode_id=parent_id,
+            agent_name=self.agent_name,
+            executor=self.name,
+            mode=str(self.agent.mode),
+            market=run.meta.market,
+            side=str(parent.side),
+            quantity=parent.quantity,
+            arrival_mid=context.arrival_mid,
+            seed=run.meta.seed,
+            horizon_steps=parent.horizon_steps,
+            config_hash=self.config_hash,
+            snapshot_id=run.meta.snapshot_id,
+            started_at=run.started_at,
+            ended_at=utc_now(),
+            filled_by_policy=run.policy_filled,
+            avg_price=(run.notional / total) if total > 0 else ZERO,
+            implementation_shortfall_bps=run.cost / arrival_value * 1e4,
+            completion_quantity=run.completion_quantity,
+            completion_cost_bps=run.completion_cost / arrival_value * 1e4,
+            child_orders=run.child_orders,
+            total_reward=run.total_reward,
+            terminated=True,
+            truncated=False,
+        )
+
+
+def _resting(context: ExecutionContext) -> Decimal:
+    return sum((r.remaining for r in context.open_orders.values()), ZERO)
