@@ -1,4 +1,4 @@
-"""Configuration: ``config/rl_execution.toml`` validated by pydantic, overridden by RLEXEC_* variables.
+"""Configuration: ``config/rl_execution.toml`` validated by pydantic, overridden by RLEXEC_*.
 
 File layout (the original design's sections, plus the product's own)::
 

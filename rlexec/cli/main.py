@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _command_modules() -> list[ModuleType]:
-    # Each module has ``register(subparsers)`` that adds its commands with ``set_defaults(handler=...)``.
+    # Each module's ``register(subparsers)`` adds its commands with ``set_defaults(handler=...)``.
     from rlexec.cli import db
 
     return [db]
@@ -32,7 +32,9 @@ def _command_modules() -> list[ModuleType]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rlexec", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--config", help="config file (default: $RLEXEC_CONFIG or config/rl_execution.toml)")
+    parser.add_argument(
+        "--config", help="config file (default: $RLEXEC_CONFIG or config/rl_execution.toml)"
+    )
     parser.add_argument("--database-url", help="overrides rl_execution.database.url")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in _command_modules():

@@ -177,7 +177,8 @@ class RlEnhancedExecutor(BaseExecutor):
             quantity = max(ONE_LOT, (unplaced * share).to_integral_value(ROUND_FLOOR))
         run = self._runs[parent_id]
         price = self.base.limit_price(context)
-        order = Order(parent_id, self.next_order_id(parent_id), context.parent.side, quantity, price)
+        order_id = self.next_order_id(parent_id)
+        order = Order(parent_id, order_id, context.parent.side, quantity, price)
         run.child_ids.add(order.order_id)
         run.child_orders += 1
         run.child_quantity = quantity
@@ -286,7 +287,8 @@ class RlEnhancedExecutor(BaseExecutor):
         next_index = decision.state_index if next_state is None else next_state[1]
         agent = self.agent
         if agent.learning:
-            agent.observe(decision.state_index, int(decision.action), reward, next_index, terminated)
+            action = int(decision.action)
+            agent.observe(decision.state_index, action, reward, next_index, terminated)
             discretizer = agent.discretizer
             self.sink.append_experience(
                 ExperienceRecord(
@@ -306,10 +308,7 @@ class RlEnhancedExecutor(BaseExecutor):
             cost = now - run.shortfall_at_decision
             return ExecutionReward(0.0, cost, 0.0, 0.0)
         filled = run.interval_filled
-        if filled <= 0:
-            price = None
-        else:
-            price = run.interval_notional / filled
+        price = None if filled <= 0 else run.interval_notional / filled
         return original_reward(
             filled=filled,
             order_size=context.parent.quantity,
