@@ -203,17 +203,16 @@ class QTableAgent:
         base = state_index * NUM_ACTIONS
         row = self._q_buf[base : base + NUM_ACTIONS].tolist()
         best = max(row)
-        greedy = row.index(best)
         if default_action is None:
-            if row.count(best) > 1 and row[_FALLBACK] == best:
-                greedy = _FALLBACK
+            fallback = _FALLBACK
+        elif 0 <= default_action < NUM_ACTIONS:
+            fallback = int(default_action)
         else:
-            if not 0 <= default_action < NUM_ACTIONS:
-                raise InvalidInputError(
-                    f"default_action = {default_action!r}: expected 0-{NUM_ACTIONS - 1}"
-                )
-            if row.count(best) > 1 and row[default_action] == best:
-                greedy = int(default_action)
+            raise InvalidInputError(
+                f"default_action = {default_action!r}: expected 0-{NUM_ACTIONS - 1}"
+            )
+        # The fallback wins whenever it attains the maximum (tied or not), else the first max.
+        greedy = fallback if row[fallback] == best else row.index(best)
         pos = self._upos
         if pos >= UNIFORM_BLOCK:
             self._uniforms = self._rng.random(UNIFORM_BLOCK).tolist()
@@ -258,9 +257,7 @@ class QTableAgent:
         base = state_index * NUM_ACTIONS
         row = self._q_buf[base : base + NUM_ACTIONS].tolist()
         best = max(row)
-        if row.count(best) > 1 and row[fallback] == best:
-            return _ACTIONS[fallback]
-        return _ACTIONS[row.index(best)]
+        return _ACTIONS[fallback if row[fallback] == best else row.index(best)]
 
     # -- learning (sync core) ------------------------------------------------------------
     def update_index(

@@ -149,10 +149,37 @@ class StateDiscretizer:
         return StateKey(*self._digits(state))
 
     def state_index(self, state: ExecutionState) -> int:
-        """Fast path: ``state`` straight to its dense index (no ``StateKey`` built)."""
-        r, t, sp, im, h, u, v, q = self._digits(state)
-        return ((((((r * self._nt + t) * self._ns + sp) * self._ni + im) * self._nh + h)
-                 * NUM_URGENCIES + u) * self._nv + v) * self._nq + q
+        """Fast path: ``state`` straight to its dense index (no ``StateKey`` built); the same
+        arithmetic as ``_digits`` followed by ``index``, inlined for speed."""
+        s = state
+        nr, nt, ni = self._nr, self._nt, self._ni
+        r = int(s.remaining_size * nr)
+        if r >= nr:
+            r = nr - 1
+        t = int(s.time_elapsed_pct * nt)
+        if t >= nt:
+            t = nt - 1
+        im = int((s.orderbook_imbalance + 1.0) * 0.5 * ni)
+        if im >= ni:
+            im = ni - 1
+        index = (
+            (
+                (r * nt + t) * self._ns
+                + bisect_right(self._spread_edges, s.bid_ask_spread / s.tick_size)
+            )
+            * ni
+            + im
+        ) * self._nh + s.hour_of_day * self._nh // 24
+        index = index * NUM_URGENCIES + s.urgency
+        if self._use_vol:
+            index = index * self._nv + bisect_right(
+                self._vol_edges, s.recent_volatility / s.tick_size
+            )
+        if self._use_queue:
+            index = index * self._nq + bisect_right(
+                self._queue_edges, s.queue_depth_at_price / s.typical_queue_depth
+            )
+        return index
 
     # -- index <-> key -------------------------------------------------------------------
     def index(self, key: StateKey) -> int:
