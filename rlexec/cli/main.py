@@ -7,6 +7,7 @@ line on stderr with exit code 2; no traceback reaches the user for a mistake the
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -23,11 +24,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _command_modules() -> list[ModuleType]:
-    # Each module's ``register(subparsers)`` adds its commands with ``set_defaults(handler=...)``.
-    from rlexec.cli import db
+# One module per concern under rlexec/cli/; each has ``register(subparsers)`` that adds its
+# commands with ``set_defaults(handler=...)``. Add a new module's name here.
+COMMAND_MODULES: tuple[str, ...] = ("db",)
 
-    return [db]
+
+def _command_modules() -> list[ModuleType]:
+    return [importlib.import_module(f"rlexec.cli.{name}") for name in COMMAND_MODULES]
 
 
 def build_parser() -> argparse.ArgumentParser:
