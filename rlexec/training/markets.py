@@ -1,0 +1,115 @@
+"""Build the simulated (or recorded) market that training, evaluation and comparison run on,
+from ``[rl_execution.simulator]``.
+
+- ``equity`` / ``prediction_market``: the limit-order-book presets (``rlexec.market.presets``)
+  with the ``[rl_execution.simulator.lob]`` overrides applied;
+- ``almgren_chriss``: the Almgren-Chriss model with the intraday-equity scaling
+  (``rlexec.market.almgren_chriss.EQUITY_INTRADAY``: one-second steps, price 100); the risk
+  aversion is a property of the *objective*, not of the market, and is passed separately to the
+  optimal-schedule executor (``ac_params``);
+- ``recorded``: ``RecordedMarket`` over ``recorded_path`` (the snapshots CSV). A trades file
+  next to it, named like it with ``snapshots`` replaced by ``trades``, is used if it exists.
+  The tick size is ``lob.tick_size`` if given, else 0.01; ``lob.bounded = true`` bounds prices to
+  (0, 1) (a prediction market). Episodes are ``horizon_steps`` long.
+
+Every market also has a ``typical_queue_depth`` (the state builder's yardstick for queue depth):
+the LOB presets and the recorded market compute theirs; for the Almgren-Chriss model, which has
+no queues, it is the displayed size.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+from rlexec.config import SimulatorConfig
+from rlexec.errors import ConfigError, InvalidInputError
+from rlexec.execution.types import ParentOrder
+from rlexec.market.almgren_chriss import EQUITY_INTRADAY, AcParams, AlmgrenChrissMarket
+from rlexec.market.base import Market
+from rlexec.market.book import Side
+from rlexec.market.presets import make_market
+from rlexec.market.recorded import RecordedMarket
+
+LOB_PRESETS = ("equity", "prediction_market")
+
+
+def ac_params(risk_aversion: float | None = None) -> AcParams:
+    """The Almgren-Chriss parameters the ``almgren_chriss`` market uses (risk aversion
+    replaced if given)."""
+    if risk_aversion is None:
+        return EQUITY_INTRADAY
+    return EQUITY_INTRADAY.with_risk_aversion(risk_aversion)
+
+
+def build_market(simulator: SimulatorConfig) -> Market:
+    """A fresh market for ``simulator``; call ``reset(seed)`` before use."""
+    name = simulator.market
+    try:
+        if name in LOB_PRESETS:
+            return make_market(name, **simulator.lob)
+        if name == "almgren_chriss":
+            return AlmgrenChrissMarket(ac_params())
+        return _recorded(simulator)
+    except InvalidInputError as exc:
+        raise ConfigError(f"rl_execution.simulator (market = {name!r}): {exc}") from None
+
+
+def side_for_seed(simulator: SimulatorConfig, seed: int) -> Side:
+    """The parent's side: fixed, or for ``side = "random"`` drawn from the episode seed (so
+    every executor of a paired comparison works the same side on the same seed)."""
+    if simulator.side == "buy":
+        return Side.BUY
+    if simulator.side == "sell":
+        return Side.SELL
+    return Side.BUY if random.Random(seed).random() < 0.5 else Side.SELL
+
+
+def parent_for_seed(simulator: SimulatorConfig, seed: int) -> ParentOrder:
+    """A new parent order (uuid4 id: the id of its stored episode) for episode ``seed``."""
+    return ParentOrder(
+        str(uuid.uuid4()),
+        side_for_seed(simulator, seed),
+        Decimal(simulator.parent_quantity),
+        simulator.horizon_steps,
+    )
+
+
+def typical_queue_depth(market: Market) -> float:
+    """The market's typical touch queue (shares/contracts) for the state builder."""
+    depth = getattr(market, "typical_queue_depth", None)
+    if isinstance(depth, int | float) and depth > 0:
+        return float(depth)
+    if isinstance(market, AlmgrenChrissMarket):
+        return float(market.params.display_size)
+    return 1000.0
+
+
+def trades_path_for(snapshots: Path) -> Path | None:
+    """The trades CSV that goes with a snapshots CSV, if it exists."""
+    if "snapshots" not in snapshots.name:
+        return None
+    candidate = snapshots.with_name(snapshots.name.replace("snapshots", "trades"))
+    return candidate if candidate.exists() else None
+
+
+def _recorded(simulator: SimulatorConfig) -> RecordedMarket:
+    if not simulator.recorded_path:
+        raise ConfigError(
+            "rl_execution.simulator.recorded_path is not set: market = 'recorded' needs the path "
+            "of a snapshots CSV (see docs/recorded-data.md)"
+        )
+    path = Path(simulator.recorded_path)
+    if not path.exists():
+        raise ConfigError(f"rl_execution.simulator.recorded_path = {str(path)!r}: file not found")
+    tick = simulator.lob.get("tick_size", 0.01)
+    bounded = bool(simulator.lob.get("bounded", False))
+    return RecordedMarket(
+        path,
+        trades_path_for(path),
+        tick_size=Decimal(repr(float(tick))),
+        price_bounds=(Decimal(0), Decimal(1)) if bounded else None,
+        episode_steps=simulator.horizon_steps,
+    )

@@ -1,0 +1,326 @@
+"""An agent session: the Q-learning agent, its store and the RL-enhanced executor, built from a
+``Config`` and an agent name, ready for training, evaluation or comparison.
+
+    session = await open_session(config, "default", mode=AgentMode.TRAINING)
+    ... run episodes with session.executor on session.market ...
+    await session.close()          # final flush (training) and engine disposal
+
+- The database is migrated to head on first use (``ensure_schema``), so every command works on
+  a fresh SQLite file without ``rlexec db upgrade``.
+- Training and production sessions learn into the store through the write-behind
+  ``AgentStore`` (background flush every ``save_interval_secs``; ``close()`` flushes the rest).
+- Evaluation sessions restore the Q-table from the store but never write Q-values or the
+  agent's epsilon back (an evaluation must not reset the stored exploration rate to 0); their
+  episodes and decisions are collected in a ``CollectingSink`` and appended with
+  ``write_records`` in one transaction.
+- The reward mode of an agent is fixed when it is created (``reward_mode`` or the config's
+  ``[rl_execution.reward] mode``) and kept in its stored config snapshot: a later session of
+  the same agent uses the stored mode unless told otherwise, so ``rlexec train --agent
+  original-reward --reward-mode original`` once is enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rlexec.config import AgentMode, Config, RewardConfig, RewardMode
+from rlexec.errors import InvalidInputError, StoreError
+from rlexec.execution.rl_executor import RlEnhancedExecutor
+from rlexec.execution.state_builder import StateBuilder
+from rlexec.execution.twap import TWAP, ScheduledExecutor
+from rlexec.execution.vwap import VWAP
+from rlexec.market.base import Market
+from rlexec.records import DecisionRecord, EpisodeRecord, ExperienceRecord, PolicyMetricsRecord
+from rlexec.rl.q_learning import QTableAgent
+from rlexec.store.engine import create_engine, session_factory
+from rlexec.store.migrate import current_revision, head_revision, upgrade_database
+from rlexec.store.models import Episode
+from rlexec.store.repositories import (
+    AgentRepository,
+    AgentRow,
+    DecisionRepository,
+    EpisodeRepository,
+    PolicyMetricsRepository,
+    wrap_errors,
+)
+from rlexec.store.write_behind import AgentStore, LoadResult
+from rlexec.training.markets import build_market, typical_queue_depth
+
+AGENT_NAME_MAX = 200
+
+
+async def ensure_schema(url: str) -> None:
+    """Migrate the database at ``url`` to head if it is not there yet."""
+    if await current_revision(url) != head_revision():
+        await upgrade_database(url)
+
+
+def config_hash(config: Config) -> str:
+    """A short stable hash of the config (database URL excluded: it may hold a password)."""
+    data = config.rl_execution.model_dump(mode="json", exclude={"database"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def config_snapshot(config: Config, reward_mode: RewardMode) -> dict[str, Any]:
+    data = config.rl_execution.model_dump(mode="json", exclude={"database"})
+    data["reward"]["mode"] = str(reward_mode)
+    return data
+
+
+def base_executor(config: Config) -> ScheduledExecutor:
+    """The TWAP/VWAP schedule the RL executor wraps (``[rl_execution.executor]``)."""
+    ex = config.rl_execution.executor
+    if ex.base == "twap":
+        return TWAP(slices=ex.slices, style=ex.base_style)
+    return VWAP(profile="u_shaped", slices=ex.slices, style=ex.base_style)
+
+
+def check_agent_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > AGENT_NAME_MAX:
+        raise InvalidInputError(
+            f"agent name = {name!r}: expected a non-empty name of at most {AGENT_NAME_MAX} "
+            "characters"
+        )
+    return name
+
+
+class CollectingSink:
+    """A RecordSink that keeps everything in lists (evaluation runs)."""
+
+    def __init__(self, *, decisions: bool = True) -> None:
+        self.keep_decisions = decisions
+        self.episodes: list[EpisodeRecord] = []
+        self.decisions: list[DecisionRecord] = []
+        self.experiences: list[ExperienceRecord] = []
+        self.metrics: list[PolicyMetricsRecord] = []
+
+    def append_episode(self, record: EpisodeRecord) -> None:
+        self.episodes.append(record)
+
+    def append_decision(self, record: DecisionRecord) -> None:
+        if self.keep_decisions:
+            self.decisions.append(record)
+
+    def append_experience(self, record: ExperienceRecord) -> None:
+        self.experiences.append(record)
+
+    def append_policy_metrics(self, record: PolicyMetricsRecord) -> None:
+        self.metrics.append(record)
+
+
+@dataclass
+class AgentSession:
+    """One agent opened from the store with its executor and market (see the module doc)."""
+
+    config: Config
+    agent_name: str
+    mode: AgentMode
+    reward_mode: RewardMode
+    agent: QTableAgent
+    market: Market
+    executor: RlEnhancedExecutor
+    engine: AsyncEngine
+    store: AgentStore
+    loaded: LoadResult
+    agent_row: AgentRow
+    next_training_seed: int
+    sink: CollectingSink | None = None
+    _signals: list[signal.Signals] = field(default_factory=list)
+
+    @property
+    def agent_id(self) -> int:
+        return self.agent_row.id
+
+    @property
+    def learning(self) -> bool:
+        return self.mode is not AgentMode.EVALUATION
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT set ``stop_requested`` (and start a flush when learning)."""
+        signals = [signal.SIGTERM, signal.SIGINT]
+        if self.learning:
+            self.store.install_signal_handlers(signals)
+        else:
+            loop = asyncio.get_running_loop()
+            for sig in signals:
+                loop.add_signal_handler(sig, self.store.stop_requested.set)
+        self._signals.extend(signals)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.store.stop_requested.is_set()
+
+    async def close(self) -> None:
+        """Final flush (learning sessions), signal handlers removed, engine disposed."""
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals.clear()
+        try:
+            if self.learning:
+                await self.store.close()
+        finally:
+            await self.engine.dispose()
+
+
+async def open_session(
+    config: Config,
+    agent_name: str = "default",
+    *,
+    mode: AgentMode | str = AgentMode.TRAINING,
+    reward_mode: RewardMode | str | None = None,
+    must_exist: bool = False,
+    agent_seed: int | None = None,
+    keep_decisions: bool = True,
+) -> AgentSession:
+    """Open ``agent_name`` from the configured store (created if new, unless ``must_exist``)
+    with its Q-table, visits, epsilon and replay experiences restored, a fresh market and the
+    RL executor around the configured base. Training/production sessions start the store's
+    background flush; evaluation sessions collect records in ``session.sink``."""
+    check_agent_name(agent_name)
+    mode = AgentMode(mode)
+    rl = config.rl_execution
+    url = rl.database.url
+    await ensure_schema(url)
+    engine = create_engine(url, connect_timeout_secs=rl.database.connect_timeout_secs)
+    try:
+        existing = await read_agent(engine, agent_name)
+        if existing is None and must_exist:
+            raise InvalidInputError(
+                f"agent {agent_name!r} is not in the store: train it first "
+                f"(rlexec train --agent {agent_name})"
+            )
+        chosen = _reward_mode(existing, reward_mode, rl.reward.mode)
+        next_seed = rl.simulator.seed
+        if existing is not None:
+            stored = await max_training_seed(engine, existing.id)
+            if stored is not None:
+                next_seed = max(next_seed, stored + 1)
+        seed = agent_seed if agent_seed is not None else next_seed
+        agent = QTableAgent(
+            rl.q_learning,
+            rl.state,
+            mode=AgentMode.TRAINING,
+            seed=seed,
+            replay_config=rl.replay_buffer,
+        )
+        persistence = rl.persistence
+        if mode is AgentMode.EVALUATION:
+            persistence = persistence.model_copy(update={"experiences_to_load": 0})
+        store = AgentStore(
+            agent,
+            engine,
+            agent_name=agent_name,
+            persistence=persistence,
+            config_snapshot=config_snapshot(config, chosen),
+        )
+        loaded = await store.load()
+        agent.set_mode(mode)
+        row = await read_agent(engine, agent_name)
+        if row is None:  # pragma: no cover - load() just created it
+            raise StoreError(f"agent {agent_name!r} vanished from the store")
+        market = build_market(rl.simulator)
+        sink: CollectingSink | None = None
+        if mode is AgentMode.EVALUATION:
+            sink = CollectingSink(decisions=keep_decisions)
+        executor = RlEnhancedExecutor(
+            base_executor(config),
+            agent,
+            state_builder=StateBuilder(typical_queue_depth=typical_queue_depth(market)),
+            reward=RewardConfig(**{**rl.reward.model_dump(), "mode": chosen}),
+            enabled=rl.enabled,
+            decision_interval_steps=rl.executor.decision_interval_steps,
+            sink=store if sink is None else sink,
+            agent_name=agent_name,
+            config_hash=config_hash(config),
+        )
+        if mode is not AgentMode.EVALUATION:
+            store.start()
+    except BaseException:
+        await engine.dispose()
+        raise
+    return AgentSession(
+        config=config,
+        agent_name=agent_name,
+        mode=mode,
+        reward_mode=chosen,
+        agent=agent,
+        market=market,
+        executor=executor,
+        engine=engine,
+        store=store,
+        loaded=loaded,
+        agent_row=row,
+        next_training_seed=next_seed,
+        sink=sink,
+    )
+
+
+def _reward_mode(
+    existing: AgentRow | None, requested: RewardMode | str | None, configured: RewardMode
+) -> RewardMode:
+    if requested is not None:
+        try:
+            return RewardMode(requested)
+        except ValueError:
+            raise InvalidInputError(
+                f"reward mode = {requested!r}: expected one of "
+                f"{', '.join(m.value for m in RewardMode)}"
+            ) from None
+    if existing is not None:
+        stored = existing.config_snapshot.get("reward", {}).get("mode")
+        with contextlib.suppress(ValueError):
+            if stored is not None:
+                return RewardMode(stored)
+    return configured
+
+
+async def read_agent(engine: AsyncEngine, agent_name: str) -> AgentRow | None:
+    async with session_factory(engine)() as db:
+        return await AgentRepository(db).get_by_name(agent_name)
+
+
+async def count_episodes(
+    engine: AsyncEngine, agent_id: int, *, mode: str | None = None
+) -> int:
+    """Episodes stored for the agent (optionally only of ``mode``)."""
+    stmt = sa.select(sa.func.count()).select_from(Episode).where(Episode.agent_id == agent_id)
+    if mode is not None:
+        stmt = stmt.where(Episode.mode == mode)
+    async with session_factory(engine)() as db, wrap_errors(db, "counting episodes"):
+        return int(await db.scalar(stmt) or 0)
+
+
+async def max_training_seed(engine: AsyncEngine, agent_id: int) -> int | None:
+    """The highest seed of the agent's stored training episodes (None if none)."""
+    stmt = sa.select(sa.func.max(Episode.seed)).where(
+        Episode.agent_id == agent_id, Episode.mode == str(AgentMode.TRAINING)
+    )
+    async with session_factory(engine)() as db, wrap_errors(db, "reading training seeds"):
+        value = await db.scalar(stmt)
+    return None if value is None else int(value)
+
+
+async def write_records(
+    engine: AsyncEngine,
+    agent_id: int | None,
+    *,
+    episodes: list[EpisodeRecord] | tuple[EpisodeRecord, ...] = (),
+    decisions: list[DecisionRecord] | tuple[DecisionRecord, ...] = (),
+    metrics: list[PolicyMetricsRecord] | tuple[PolicyMetricsRecord, ...] = (),
+) -> None:
+    """Append evaluation records in one transaction (metrics need an agent id)."""
+    async with session_factory(engine)() as db, db.begin():
+        await EpisodeRepository(db).append(agent_id, list(episodes))
+        await DecisionRepository(db).append(agent_id, list(decisions))
+        if metrics and agent_id is not None:
+            await PolicyMetricsRepository(db).append(agent_id, list(metrics))

@@ -1,0 +1,185 @@
+"""The training loop: seeded episodes of the RL-enhanced executor on the configured market,
+learning into the store through the write-behind cache.
+
+    result = await train(config, "default", episodes=2000, minutes=3)
+
+- Seeds: episode ``k`` of an agent's life uses seed ``simulator.seed + k``; a resumed run
+  continues after the highest training seed stored for this agent. Training seeds must stay
+  below ``evaluation.first_seed`` (the held-out range); reaching it stops the run with an error.
+- Exploration and replay: the agent's training mode (epsilon decaying from the stored value)
+  and its replay buffer (refilled from the store's newest experiences on resume).
+- Persistence: the ``AgentStore`` flushes every ``save_interval_secs`` in the background (the
+  loop yields to the event loop after every episode so the flush and signal handlers run);
+  ``close()`` makes the final flush. SIGTERM/SIGINT stop the run after the current episode.
+- A ``PolicyMetricsRecord`` is written every ``metrics_every`` episodes and at the end.
+- Progress: a tqdm bar on stderr with the running mean IS (last 100 episodes) and epsilon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from rlexec.config import AgentMode, Config, RewardMode
+from rlexec.errors import InvalidInputError
+from rlexec.execution.rl_executor import EpisodeMeta
+from rlexec.execution.runner import run_episode
+from rlexec.records import PolicyMetricsRecord, utc_now
+from rlexec.training.markets import parent_for_seed
+from rlexec.training.session import AgentSession, open_session
+
+RUNNING_WINDOW = 100
+DEFAULT_METRICS_EVERY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingResult:
+    agent_name: str
+    reward_mode: str
+    episodes: int  # run now
+    first_seed: int
+    last_seed: int | None
+    steps: int  # simulator steps run now
+    seconds: float
+    running_mean_is_bps: float  # mean IS of the last RUNNING_WINDOW episodes (nan if none)
+    epsilon: float
+    q_rows_loaded: int  # Q rows restored from the store at the start (0: a new agent)
+    stopped_by_signal: bool
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else 0.0
+
+
+def policy_metrics_record(session: AgentSession, improvement: float | None = None) -> (
+    PolicyMetricsRecord
+):
+    metrics = session.agent.policy_metrics()
+    return PolicyMetricsRecord(
+        recorded_at=utc_now(),
+        states_visited=metrics.num_states_visited,
+        mean_q=metrics.avg_q_value,
+        action_distribution=dict(metrics.action_distribution),
+        epsilon=float(session.agent.epsilon),
+        estimated_improvement_bps=improvement,
+        updates=int(session.agent.updates),
+    )
+
+
+async def train(
+    config: Config,
+    agent_name: str = "default",
+    *,
+    episodes: int | None = None,
+    minutes: float | None = None,
+    reward_mode: RewardMode | str | None = None,
+    metrics_every: int = DEFAULT_METRICS_EVERY,
+    progress: bool = True,
+    handle_signals: bool = True,
+) -> TrainingResult:
+    """Train ``agent_name`` for ``episodes`` episodes and/or ``minutes`` minutes (whichever
+    ends first; at least one of them is required). See the module doc."""
+    _check_budget(episodes, minutes)
+    if metrics_every < 1:
+        raise InvalidInputError(f"metrics_every = {metrics_every}: expected >= 1")
+    session = await open_session(
+        config, agent_name, mode=AgentMode.TRAINING, reward_mode=reward_mode
+    )
+    try:
+        if handle_signals:
+            session.install_signal_handlers()
+        return await _loop(session, episodes, minutes, metrics_every, progress)
+    finally:
+        await session.close()
+
+
+async def _loop(
+    session: AgentSession,
+    episodes: int | None,
+    minutes: float | None,
+    metrics_every: int,
+    progress: bool,
+) -> TrainingResult:
+    rl = session.config.rl_execution
+    simulator = rl.simulator
+    first_seed = session.next_training_seed
+    limit = rl.evaluation.first_seed
+    if first_seed >= limit:
+        raise InvalidInputError(
+            f"agent {session.agent_name!r}: the next training seed {first_seed} reaches "
+            f"evaluation.first_seed = {limit} (held-out seeds); raise evaluation.first_seed"
+        )
+    if episodes is not None:
+        episodes = min(episodes, limit - first_seed)
+    market, executor, agent = session.market, session.executor, session.agent
+    deadline = None if minutes is None else time.monotonic() + minutes * 60.0
+    recent: deque[float] = deque(maxlen=RUNNING_WINDOW)
+    bar = tqdm(
+        total=episodes,
+        file=sys.stderr,
+        disable=not progress,
+        unit="ep",
+        desc=f"train {session.agent_name}",
+        dynamic_ncols=True,
+    )
+    started = time.perf_counter()
+    done = 0
+    steps = 0
+    seed = first_seed
+    try:
+        while episodes is None or done < episodes:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if session.stop_requested:
+                break
+            if seed >= limit:
+                break
+            parent = parent_for_seed(simulator, seed)
+            executor.begin(parent.parent_id, EpisodeMeta(seed=seed, market=simulator.market))
+            result = await run_episode(executor, market, parent, seed)
+            recent.append(result.is_bps)
+            steps += result.steps
+            done += 1
+            seed += 1
+            if done % metrics_every == 0:
+                session.store.append_policy_metrics(policy_metrics_record(session))
+            if progress and (done % 10 == 0 or done == episodes):
+                bar.set_postfix(
+                    mean_is_bps=f"{sum(recent) / len(recent):.2f}",
+                    epsilon=f"{agent.epsilon:.3f}",
+                    refresh=False,
+                )
+            bar.update(1)
+            await asyncio.sleep(0)  # let the background flush and the signal handlers run
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - started
+    session.store.append_policy_metrics(policy_metrics_record(session))
+    return TrainingResult(
+        agent_name=session.agent_name,
+        reward_mode=str(session.reward_mode),
+        episodes=done,
+        first_seed=first_seed,
+        last_seed=seed - 1 if done else None,
+        steps=steps,
+        seconds=elapsed,
+        running_mean_is_bps=sum(recent) / len(recent) if recent else math.nan,
+        epsilon=float(agent.epsilon),
+        q_rows_loaded=session.loaded.q_rows,
+        stopped_by_signal=session.stop_requested,
+    )
+
+
+def _check_budget(episodes: int | None, minutes: float | None) -> None:
+    if episodes is None and minutes is None:
+        raise InvalidInputError("give --episodes N and/or --minutes M: how long to train")
+    if episodes is not None and (isinstance(episodes, bool) or episodes < 1):
+        raise InvalidInputError(f"episodes = {episodes!r}: expected an integer >= 1")
+    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
+        raise InvalidInputError(f"minutes = {minutes!r}: expected a number > 0")
