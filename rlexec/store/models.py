@@ -231,3 +231,53 @@ Q_COLUMNS: tuple[str, ...] = (
     "q_place_all",
     "q_cancel",
 )
+
+
+# ---- revision 2: configs, policy snapshots (migration ``policy_snapshots_configs_views``) ----
+
+
+class StoredConfig(Base):
+    """A config snapshot by hash (``EpisodeRecord.config_hash``): what replay re-simulates
+    an episode with. Written once per hash, never changed."""
+
+    __tablename__ = "configs"
+
+    config_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    config: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PolicySnapshot(Base):
+    """A versioned copy of an agent's Q-table and visits (rows in ``policy_snapshot_entries``).
+
+    ``version`` counts the agent's snapshots from 1; ``q_revision`` is the agent's Q revision
+    the copy was taken at; ``entries`` the number of copied rows."""
+
+    __tablename__ = "policy_snapshots"
+    __table_args__ = (sa.UniqueConstraint("agent_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    agent_id: Mapped[int] = mapped_column(
+        BIG_ID, sa.ForeignKey("agents.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(sa.Integer)
+    label: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    epsilon: Mapped[float] = mapped_column(sa.Double)
+    updates: Mapped[int] = mapped_column(sa.BigInteger)
+    q_revision: Mapped[int] = mapped_column(sa.BigInteger)
+    entries: Mapped[int] = mapped_column(sa.Integer)
+
+
+class PolicySnapshotEntry(Base):
+    """One Q-table entry of a policy snapshot (the same shape as ``q_values``)."""
+
+    __tablename__ = "policy_snapshot_entries"
+
+    snapshot_id: Mapped[int] = mapped_column(
+        BIG_ID, sa.ForeignKey("policy_snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    state_key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    action: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    q: Mapped[float] = mapped_column(sa.Double)
+    visits: Mapped[int] = mapped_column(sa.BigInteger)
