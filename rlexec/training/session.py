@@ -289,9 +289,7 @@ async def read_agent(engine: AsyncEngine, agent_name: str) -> AgentRow | None:
         return await AgentRepository(db).get_by_name(agent_name)
 
 
-async def count_episodes(
-    engine: AsyncEngine, agent_id: int, *, mode: str | None = None
-) -> int:
+async def count_episodes(engine: AsyncEngine, agent_id: int, *, mode: str | None = None) -> int:
     """Episodes stored for the agent (optionally only of ``mode``)."""
     stmt = sa.select(sa.func.count()).select_from(Episode).where(Episode.agent_id == agent_id)
     if mode is not None:

@@ -57,9 +57,9 @@ class TrainingResult:
         return self.steps / self.seconds if self.seconds > 0 else 0.0
 
 
-def policy_metrics_record(session: AgentSession, improvement: float | None = None) -> (
-    PolicyMetricsRecord
-):
+def policy_metrics_record(
+    session: AgentSession, improvement: float | None = None
+) -> PolicyMetricsRecord:
     metrics = session.agent.policy_metrics()
     return PolicyMetricsRecord(
         recorded_at=utc_now(),

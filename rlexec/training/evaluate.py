@@ -1,0 +1,495 @@
+"""Greedy evaluation and paired comparisons on held-out seeds.
+
+- ``evaluate_policy``: the agent, greedy (evaluation mode: epsilon 0, never learns), against
+  its own base executor (the configured TWAP/VWAP and style) on seeds ``evaluation.first_seed``
+  onwards; returns the agent's ``PolicyMetrics`` with ``estimated_improvement`` = mean paired
+  ``IS(base) - IS(RL)`` in bps (positive: the agent is cheaper). The episodes (both
+  executors), the RL decisions and a policy-metrics row with the estimate are stored.
+- ``run_comparison``: one or more trained agents (greedy) against TWAP aggressive (the classic
+  and the reference of the paired differences, named ``twap``), TWAP passive, VWAP (U-shaped
+  profile) aggressive and passive, submit-and-leave, and on the ``almgren_chriss`` market also
+  the AC optimal schedule (risk aversion ``risk_aversion``, 0 = risk neutral) with its
+  closed-form expected cost E* and standard deviation. Every executor runs the same seeds
+  (common random numbers; with ``side = "random"`` the side is drawn from the seed too).
+  Episodes are stored with mode ``evaluation`` and their executor names (RL agents as
+  ``rl:<agent>``), and ``ComparisonRun.save`` writes every per-episode result to JSON so that
+  ``rlexec report`` can draw without re-running.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from rlexec.config import AgentMode, Config
+from rlexec.errors import InvalidInputError, ModelFileError
+from rlexec.execution.ac_schedule import AlmgrenChrissSchedule
+from rlexec.execution.metrics import EpisodeResult, ExecutorSummary, render_table, summarize
+from rlexec.execution.rl_executor import EpisodeMeta
+from rlexec.execution.runner import run_episode
+from rlexec.execution.submit_and_leave import SubmitAndLeave
+from rlexec.execution.twap import TWAP
+from rlexec.execution.types import ExecutionAlgorithm, ParentOrder
+from rlexec.execution.vwap import VWAP
+from rlexec.market.almgren_chriss import optimal_expected_cost, optimal_variance
+from rlexec.market.base import Market
+from rlexec.market.book import Side
+from rlexec.records import EpisodeRecord, utc_now
+from rlexec.rl.metrics import PolicyMetrics
+from rlexec.store.engine import create_engine
+from rlexec.training.markets import ac_params, build_market, parent_for_seed
+from rlexec.training.session import (
+    AgentSession,
+    base_executor,
+    config_hash,
+    ensure_schema,
+    open_session,
+    write_records,
+)
+from rlexec.training.train import policy_metrics_record
+
+REFERENCE = "twap"
+BASELINE_AGENT_NAME = "baselines"
+RESULTS_FILE = "comparison.json"
+FORMAT_VERSION = 1
+
+
+def rl_executor_name(agent_name: str) -> str:
+    return f"rl:{agent_name}"[:64]
+
+
+def base_executor_name(config: Config) -> str:
+    """The stored name of the RL executor's base: ``twap``/``vwap`` (aggressive) or
+    ``twap_passive``/``vwap_passive``."""
+    ex = config.rl_execution.executor
+    return ex.base if ex.base_style == "aggressive" else f"{ex.base}_passive"
+
+
+def baseline_factories(
+    config: Config, *, risk_aversion: float = 0.0
+) -> dict[str, Callable[[], ExecutionAlgorithm]]:
+    """The comparison's baselines for the configured market, reference (``twap``) first."""
+    slices = config.rl_execution.executor.slices
+    factories: dict[str, Callable[[], ExecutionAlgorithm]] = {
+        "twap": lambda: TWAP(slices=slices, style="aggressive"),
+        "twap_passive": lambda: TWAP(slices=slices, style="passive"),
+        "vwap": lambda: VWAP(profile="u_shaped", slices=slices, style="aggressive"),
+        "vwap_passive": lambda: VWAP(profile="u_shaped", slices=slices, style="passive"),
+        "submit_and_leave": lambda: SubmitAndLeave(),
+    }
+    if config.rl_execution.simulator.market == "almgren_chriss":
+        params = ac_params(risk_aversion)
+        factories["almgren_chriss_optimal"] = lambda: AlmgrenChrissSchedule(params)
+    return factories
+
+
+def evaluation_seeds(config: Config, seeds: int | None = None) -> list[int]:
+    """The held-out seeds: ``evaluation.first_seed`` onwards, ``seeds`` of them (default
+    ``evaluation.seeds``)."""
+    ev = config.rl_execution.evaluation
+    n = ev.seeds if seeds is None else seeds
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise InvalidInputError(f"seeds = {n!r}: expected an integer >= 2 (paired statistics)")
+    return list(range(ev.first_seed, ev.first_seed + n))
+
+
+# ------------------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedForm:
+    """The Almgren-Chriss optimum for the comparison's parent, in bps of the arrival value."""
+
+    risk_aversion: float
+    expected_cost_bps: float  # E*
+    std_bps: float  # sqrt(V*)
+
+
+@dataclass
+class ComparisonRun:
+    """Every per-episode result of a comparison, its summaries and where it came from."""
+
+    market: str
+    seeds: list[int]
+    results: dict[str, tuple[EpisodeResult, ...]]
+    agents: dict[str, str] = field(default_factory=dict)  # executor name -> agent name
+    reward_modes: dict[str, str] = field(default_factory=dict)  # agent name -> reward mode
+    closed_form: ClosedForm | None = None
+    created_at: str = field(default_factory=lambda: utc_now().isoformat())
+    reference: str = REFERENCE
+
+    @property
+    def summaries(self) -> tuple[ExecutorSummary, ...]:
+        base = self.results.get(self.reference)
+        return tuple(
+            summarize(name, res, None if name == self.reference else base, self.reference)
+            for name, res in self.results.items()
+        )
+
+    def table(self) -> str:
+        """The Markdown comparison table (the metrics module's format)."""
+        from rlexec.execution.metrics import Comparison
+
+        notes = {ex: f"agent {a!r}, reward {self.reward_modes.get(a, '?')}"
+                 for ex, a in self.agents.items()}  # fmt: skip
+        if self.closed_form is not None:
+            cf = self.closed_form
+            notes["almgren_chriss_optimal"] = (
+                f"closed form E* = {cf.expected_cost_bps:.3f} bps, sd* {cf.std_bps:.3f} "
+                f"(lambda {cf.risk_aversion:g})"
+            )
+        comparison = Comparison(self.summaries, self.results, self.reference)
+        return render_table(comparison, extra=notes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "created_at": self.created_at,
+            "market": self.market,
+            "reference": self.reference,
+            "seeds": self.seeds,
+            "agents": self.agents,
+            "reward_modes": self.reward_modes,
+            "closed_form": None if self.closed_form is None else asdict(self.closed_form),
+            "results": {
+                name: [_episode_json(r) for r in results] for name, results in self.results.items()
+            },
+        }
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write ``<out_dir>/comparison.json``; returns its path."""
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / RESULTS_FILE
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=1), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ComparisonRun:
+        """Read a saved comparison (a folder holding comparison.json, or the file)."""
+        file = Path(path)
+        if file.is_dir():
+            file = file / RESULTS_FILE
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelFileError(
+                f"comparison results {file} not found: run 'rlexec compare --out "
+                f"{file.parent}' first"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise ModelFileError(f"comparison results {file} cannot be read: {exc}") from None
+        if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+            raise ModelFileError(
+                f"comparison results {file}: format_version = "
+                f"{data.get('format_version') if isinstance(data, dict) else None!r}, "
+                f"expected {FORMAT_VERSION}"
+            )
+        try:
+            cf = data.get("closed_form")
+            return cls(
+                market=str(data["market"]),
+                seeds=[int(s) for s in data["seeds"]],
+                results={
+                    name: tuple(_episode_from_json(name, r) for r in rows)
+                    for name, rows in data["results"].items()
+                },
+                agents={str(k): str(v) for k, v in data.get("agents", {}).items()},
+                reward_modes={str(k): str(v) for k, v in data.get("reward_modes", {}).items()},
+                closed_form=None if cf is None else ClosedForm(**cf),
+                created_at=str(data.get("created_at", "")),
+                reference=str(data.get("reference", REFERENCE)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"comparison results {file}: malformed ({exc!r})") from None
+
+
+def _episode_json(r: EpisodeResult) -> dict[str, Any]:
+    return {
+        "seed": r.seed,
+        "side": str(r.side),
+        "quantity": str(r.quantity),
+        "arrival_mid": str(r.arrival_mid),
+        "is_bps": r.is_bps,
+        "filled_quantity": str(r.filled_quantity),
+        "fill_rate": r.fill_rate,
+        "placed_fill_rate": r.placed_fill_rate,
+        "child_orders": r.child_orders,
+        "avg_fill_price": str(r.avg_fill_price),
+        "completion_quantity": str(r.completion_quantity),
+        "completion_cost_bps": r.completion_cost_bps,
+        "steps": r.steps,
+    }
+
+
+def _episode_from_json(executor: str, row: dict[str, Any]) -> EpisodeResult:
+    return EpisodeResult(
+        executor=executor,
+        seed=int(row["seed"]),
+        side=Side(row["side"]),
+        quantity=Decimal(row["quantity"]),
+        arrival_mid=Decimal(row["arrival_mid"]),
+        is_bps=float(row["is_bps"]),
+        filled_quantity=Decimal(row["filled_quantity"]),
+        fill_rate=float(row["fill_rate"]),
+        placed_fill_rate=float(row["placed_fill_rate"]),
+        child_orders=int(row["child_orders"]),
+        avg_fill_price=Decimal(row["avg_fill_price"]),
+        completion_quantity=Decimal(row["completion_quantity"]),
+        completion_cost_bps=float(row["completion_cost_bps"]),
+        steps=int(row["steps"]),
+    )
+
+
+# ------------------------------------------------------------------------------ running
+
+
+def _record(
+    result: EpisodeResult,
+    parent: ParentOrder,
+    config: Config,
+    started: datetime,
+) -> EpisodeRecord:
+    """The stored episode of a baseline executor."""
+    return EpisodeRecord(
+        episode_id=parent.parent_id,
+        agent_name=BASELINE_AGENT_NAME,
+        executor=result.executor,
+        mode=str(AgentMode.EVALUATION),
+        market=config.rl_execution.simulator.market,
+        side=str(result.side),
+        quantity=result.quantity,
+        arrival_mid=result.arrival_mid,
+        seed=result.seed,
+        horizon_steps=parent.horizon_steps,
+        config_hash=config_hash(config),
+        snapshot_id=None,
+        started_at=started,
+        ended_at=utc_now(),
+        filled_by_policy=result.filled_quantity - result.completion_quantity,
+        avg_price=result.avg_fill_price,
+        implementation_shortfall_bps=result.is_bps,
+        completion_quantity=result.completion_quantity,
+        completion_cost_bps=result.completion_cost_bps,
+        child_orders=result.child_orders,
+        total_reward=-result.is_bps,
+        terminated=True,
+        truncated=False,
+    )
+
+
+async def _run_baseline(
+    config: Config,
+    name: str,
+    executor: ExecutionAlgorithm,
+    market: Market,
+    seeds: Sequence[int],
+    bar: tqdm[Any] | None,
+) -> tuple[tuple[EpisodeResult, ...], list[EpisodeRecord]]:
+    simulator = config.rl_execution.simulator
+    results: list[EpisodeResult] = []
+    records: list[EpisodeRecord] = []
+    for seed in seeds:
+        parent = parent_for_seed(simulator, seed)
+        started = utc_now()
+        result = await run_episode(executor, market, parent, seed)
+        result = _renamed(result, name)
+        results.append(result)
+        records.append(_record(result, parent, config, started))
+        if bar is not None:
+            bar.update(1)
+    return tuple(results), records
+
+
+async def _run_agent(
+    session: AgentSession, name: str, seeds: Sequence[int], bar: tqdm[Any] | None
+) -> tuple[EpisodeResult, ...]:
+    simulator = session.config.rl_execution.simulator
+    executor = session.executor
+    executor.name = name
+    results: list[EpisodeResult] = []
+    for seed in seeds:
+        parent = parent_for_seed(simulator, seed)
+        executor.begin(parent.parent_id, EpisodeMeta(seed=seed, market=simulator.market))
+        results.append(_renamed(await run_episode(executor, session.market, parent, seed), name))
+        if bar is not None:
+            bar.update(1)
+    return tuple(results)
+
+
+def _renamed(result: EpisodeResult, name: str) -> EpisodeResult:
+    if result.executor == name:
+        return result
+    from dataclasses import replace
+
+    return replace(result, executor=name)
+
+
+async def _agent_results(
+    config: Config,
+    agent_name: str,
+    seeds: Sequence[int],
+    bar: tqdm[Any] | None,
+    *,
+    store: bool,
+    improvement_vs: tuple[EpisodeResult, ...] | None = None,
+) -> tuple[tuple[EpisodeResult, ...], str, PolicyMetrics]:
+    """Run the agent greedily on ``seeds``; store its episodes/decisions (and, if
+    ``improvement_vs`` is given, a policy-metrics row with the paired improvement)."""
+    session = await open_session(config, agent_name, mode=AgentMode.EVALUATION, must_exist=True)
+    try:
+        name = rl_executor_name(agent_name)
+        results = await _run_agent(session, name, seeds, bar)
+        metrics = session.agent.policy_metrics()
+        metric_rows = []
+        if improvement_vs is not None:
+            paired = summarize(name, results, improvement_vs, "base").vs_baseline
+            assert paired is not None
+            metrics.estimated_improvement = -paired.mean
+            metric_rows.append(policy_metrics_record(session, -paired.mean))
+        if store and session.sink is not None:
+            await write_records(
+                session.engine,
+                session.agent_id,
+                episodes=session.sink.episodes,
+                decisions=session.sink.decisions,
+                metrics=metric_rows,
+            )
+        return results, str(session.reward_mode), metrics
+    finally:
+        await session.close()
+
+
+async def _store_baselines(config: Config, records: list[EpisodeRecord]) -> None:
+    database = config.rl_execution.database
+    await ensure_schema(database.url)
+    engine = create_engine(database.url, connect_timeout_secs=database.connect_timeout_secs)
+    try:
+        await write_records(engine, None, episodes=records)
+    finally:
+        await engine.dispose()
+
+
+async def evaluate_policy(
+    config: Config,
+    agent_name: str = "default",
+    *,
+    seeds: int | None = None,
+    store: bool = True,
+    progress: bool = False,
+) -> PolicyMetrics:
+    """The agent's policy metrics with ``estimated_improvement`` (bps over its base executor,
+    positive = cheaper) from a greedy paired evaluation on held-out seeds. See the module doc."""
+    evaluation = await evaluate_agent(
+        config, agent_name, seeds=seeds, store=store, progress=progress
+    )
+    return evaluation.metrics
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """``evaluate_agent``'s result: the metrics and both executors' episodes."""
+
+    metrics: PolicyMetrics
+    agent: tuple[EpisodeResult, ...]
+    base: tuple[EpisodeResult, ...]
+    base_name: str
+    summary: ExecutorSummary  # the agent's, paired against the base
+
+
+async def evaluate_agent(
+    config: Config,
+    agent_name: str = "default",
+    *,
+    seeds: int | None = None,
+    store: bool = True,
+    progress: bool = False,
+) -> Evaluation:
+    """Like ``evaluate_policy`` but returns the episodes and the paired summary too."""
+    seed_list = evaluation_seeds(config, seeds)
+    base_name = base_executor_name(config)
+    bar = tqdm(total=2 * len(seed_list), file=sys.stderr, disable=not progress, unit="ep",
+               desc=f"evaluate {agent_name}")  # fmt: skip
+    try:
+        base_results, base_records = await _run_baseline(
+            config, base_name, base_executor(config), build_market(config.rl_execution.simulator),
+            seed_list, bar,
+        )  # fmt: skip
+        rl_results, _, metrics = await _agent_results(
+            config, agent_name, seed_list, bar, store=store, improvement_vs=base_results
+        )
+    finally:
+        bar.close()
+    if store:
+        await _store_baselines(config, base_records)
+    summary = summarize(rl_executor_name(agent_name), rl_results, base_results, base_name)
+    return Evaluation(metrics, rl_results, base_results, base_name, summary)
+
+
+async def run_comparison(
+    config: Config,
+    agents: Sequence[str] = ("default",),
+    *,
+    seeds: int | None = None,
+    store: bool = True,
+    out_dir: str | Path | None = None,
+    risk_aversion: float = 0.0,
+    progress: bool = False,
+) -> ComparisonRun:
+    """Every agent (greedy) and every baseline on the same held-out seeds. See the module doc.
+    ``agents`` may be empty (baselines only). Saves ``comparison.json`` under ``out_dir``."""
+    if len(set(agents)) != len(agents):
+        raise InvalidInputError(f"agents = {list(agents)}: an agent is named twice")
+    if not (math.isfinite(risk_aversion) and risk_aversion >= 0):
+        raise InvalidInputError(f"risk_aversion = {risk_aversion!r}: expected a number >= 0")
+    rl = config.rl_execution
+    seed_list = evaluation_seeds(config, seeds)
+    factories = baseline_factories(config, risk_aversion=risk_aversion)
+    total = len(seed_list) * (len(factories) + len(agents))
+    bar = tqdm(total=total, file=sys.stderr, disable=not progress, unit="ep", desc="compare")
+    results: dict[str, tuple[EpisodeResult, ...]] = {}
+    records: list[EpisodeRecord] = []
+    run = ComparisonRun(market=rl.simulator.market, seeds=seed_list, results=results)
+    try:
+        for name, factory in factories.items():
+            res, recs = await _run_baseline(
+                config, name, factory(), build_market(rl.simulator), seed_list, bar
+            )
+            results[name] = res
+            records.extend(recs)
+        for agent_name in agents:
+            res, reward_mode, _ = await _agent_results(
+                config, agent_name, seed_list, bar, store=store
+            )
+            executor = rl_executor_name(agent_name)
+            results[executor] = res
+            run.agents[executor] = agent_name
+            run.reward_modes[agent_name] = reward_mode
+    finally:
+        bar.close()
+    if store:
+        await _store_baselines(config, records)
+    if rl.simulator.market == "almgren_chriss":
+        params = ac_params(risk_aversion)
+        quantity = float(rl.simulator.parent_quantity)
+        steps = rl.simulator.horizon_steps
+        value = quantity * params.initial_price / 1e4
+        run.closed_form = ClosedForm(
+            risk_aversion=risk_aversion,
+            expected_cost_bps=optimal_expected_cost(quantity, steps, params) / value,
+            std_bps=math.sqrt(optimal_variance(quantity, steps, params)) / value,
+        )
+    if out_dir is not None:
+        run.save(out_dir)
+    return run
