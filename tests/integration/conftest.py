@@ -1,0 +1,8 @@
+"""Integration fixtures: the store's migrated SQLite / PostgreSQL databases, re-exported from
+``tests/store/conftest.py`` (one definition, both backends, a fresh database per test)."""
+
+from __future__ import annotations
+
+from tests.store.conftest import db_url, empty_db_url, engine
+
+__all__ = ["db_url", "empty_db_url", "engine"]
