@@ -121,7 +121,7 @@ def equity() -> LobMarket:
 
 
 async def count_rows(engine: AsyncEngine, table: str, agent_id: int | None = None) -> int:
-    query = f"SELECT COUNT(*) FROM {table}"  # noqa: S608 - fixed table names from the tests
+    query = f"SELECT COUNT(*) FROM {table}"  # fixed table names from the tests
     params: dict[str, int] = {}
     if agent_id is not None:
         query += " WHERE agent_id = :agent_id"
