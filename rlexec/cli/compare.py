@@ -1,0 +1,63 @@
+"""``rlexec compare``: trained agents (greedy) against TWAP, VWAP, submit-and-leave (and the
+Almgren-Chriss optimum on that model) over paired held-out seeds.
+
+    rlexec compare [--agents default,original-reward] [--seeds N] [--out reports/latest]
+                   [--market MARKET] [--risk-aversion L] [--no-store] [--no-progress]
+
+Prints the comparison table; stores the episodes (mode "evaluation") and writes every
+per-episode result to ``<out>/comparison.json`` for ``rlexec report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from rlexec.cli.common import config_from_args
+from rlexec.cli.training_args import (
+    add_common,
+    add_market,
+    agent_list,
+    non_negative_float,
+    positive_int,
+    with_market,
+)
+
+DEFAULT_OUT = "reports/latest"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("compare", help="agents vs TWAP/VWAP/... on paired seeds")
+    p.add_argument("--agents", type=agent_list, default=["default"],
+                   help="comma-separated agent names (default: default)")  # fmt: skip
+    p.add_argument("--seeds", type=positive_int,
+                   help="held-out seeds (default: evaluation.seeds)")  # fmt: skip
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    p.add_argument("--risk-aversion", type=non_negative_float, default=0.0,
+                   help="lambda of the AC optimum (default 0: risk neutral)")  # fmt: skip
+    p.add_argument("--no-store", action="store_true", help="do not store the episodes")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_market(p)
+    add_common(p)
+    p.set_defaults(handler=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from rlexec.training.evaluate import RESULTS_FILE, run_comparison
+
+    config = with_market(config_from_args(args), args.market)
+    run = asyncio.run(
+        run_comparison(
+            config,
+            args.agents,
+            seeds=args.seeds,
+            store=not args.no_store,
+            out_dir=args.out,
+            risk_aversion=args.risk_aversion,
+            progress=not args.no_progress,
+        )
+    )
+    print(run.table())
+    print(f"per-episode results: {args.out}/{RESULTS_FILE}")
+    return 0

@@ -1,0 +1,75 @@
+"""``rlexec train``: train an agent on the configured market, learning into the store.
+
+    rlexec train [--agent NAME] [--episodes N] [--minutes M] [--reward-mode shortfall|original]
+                 [--market MARKET] [--metrics-every K] [--no-progress]
+
+Resumes the agent if it is in the store (Q-table, epsilon, replay experiences; seeds continue
+after its last training seed). SIGTERM/SIGINT stop after the current episode, with a final
+flush. A progress bar on stderr shows the running mean IS and epsilon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from rlexec.cli.common import config_from_args
+from rlexec.cli.training_args import (
+    add_common,
+    add_market,
+    positive_float,
+    positive_int,
+    with_market,
+)
+from rlexec.store.engine import redact_url
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("train", help="train an agent (learns into the store)")
+    p.add_argument("--agent", default="default", help="agent name in the store")
+    p.add_argument("--episodes", type=positive_int, help="episodes to run")
+    p.add_argument("--minutes", type=positive_float, help="wall-clock budget in minutes")
+    p.add_argument(
+        "--reward-mode",
+        choices=("shortfall", "original"),
+        help="reward of a NEW agent (default: config); an existing agent keeps its own",
+    )
+    p.add_argument("--metrics-every", type=positive_int, default=100,
+                   help="write a policy-metrics row every K episodes (default 100)")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_market(p)
+    add_common(p)
+    p.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from rlexec.training.train import train
+
+    if args.episodes is None and args.minutes is None:
+        args.episodes = 500
+    config = with_market(config_from_args(args), args.market)
+    result = asyncio.run(
+        train(
+            config,
+            args.agent,
+            episodes=args.episodes,
+            minutes=args.minutes,
+            reward_mode=args.reward_mode,
+            metrics_every=args.metrics_every,
+            progress=not args.no_progress,
+        )
+    )
+    resumed = f"resumed ({result.q_rows_loaded} Q rows loaded)" if result.q_rows_loaded else "new"
+    seeds = (
+        f"seeds {result.first_seed}..{result.last_seed}" if result.last_seed is not None else "-"
+    )
+    print(
+        f"agent {result.agent_name!r} ({resumed}, reward {result.reward_mode}): "
+        f"{result.episodes} episodes, {seeds}, {result.steps:,} steps in {result.seconds:.1f} s "
+        f"({result.steps_per_second:,.0f} steps/s); running mean IS "
+        f"{result.running_mean_is_bps:.3f} bps; epsilon {result.epsilon:.4f}"
+        + ("; stopped by signal" if result.stopped_by_signal else "")
+    )
+    print(f"stored in {redact_url(config.rl_execution.database.url)}")
+    return 0

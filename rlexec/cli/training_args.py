@@ -1,0 +1,77 @@
+"""Argument helpers shared by ``rlexec train/evaluate/compare/report``: value checks that give
+argparse's one-line errors, the per-command ``--config``/``--database-url`` copies, and
+config overrides (``--market``)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from rlexec.config import Config
+
+MARKETS = ("equity", "prediction_market", "almgren_chriss", "recorded")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a number > 0")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a number >= 0")
+    return value
+
+
+def agent_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",")]
+    if not names or any(not n for n in names):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated agent names")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: an agent is named twice")
+    return names
+
+
+def add_common(parser: Any) -> None:
+    """``--config`` and ``--database-url`` after the command too (``rlexec train
+    --database-url ...``); given before the command they work as well."""
+    parser.add_argument("--config", default=argparse.SUPPRESS, help="config file")
+    parser.add_argument(
+        "--database-url",
+        default=argparse.SUPPRESS,
+        help="database URL (default: rl_execution.database.url or RLEXEC_DATABASE__URL)",
+    )
+
+
+def add_market(parser: Any) -> None:
+    parser.add_argument("--market", choices=MARKETS, help="overrides rl_execution.simulator.market")
+
+
+def with_market(config: Config, market: str | None) -> Config:
+    if market is None:
+        return config
+    rl = config.rl_execution
+    simulator = rl.simulator.model_copy(update={"market": market})
+    return config.model_copy(
+        update={"rl_execution": rl.model_copy(update={"simulator": simulator})}
+    )
