@@ -1,0 +1,332 @@
+"""``rlexec replay episode ID``: re-simulate a stored episode and check that it comes out the
+same.
+
+What is re-created, and from what:
+
+- the **market path**: a fresh market built from the episode's config (the ``configs`` row of
+  its ``config_hash``; else the agent's stored config snapshot or the current config, when
+  their hash is the episode's), reset with the episode's **seed**;
+- the **parent order**: the episode's side, quantity and horizon (urgency from its decisions),
+  with the episode id as parent id;
+- the **executor**: the RL-enhanced executor around the configured base schedule, with the
+  agent's reward mode and decision interval — a deterministic function of the market and of
+  the agent's choices;
+- the **agent's choices**: a ``ReplayAgent`` that, at decision ``seq``, makes the
+  epsilon-greedy decision from the *logged* Q-values and epsilon of that decision (the Q-table
+  a learning agent saw changes while it learns, so the log, not the final table, is the
+  record of it), with the fallback (schedule) action the *re-simulated* executor offers.
+  Greedy decisions are therefore re-derived; an **explored** decision takes the logged action
+  (the agent's exploration draw comes from its global uniform stream, which is not stored).
+  When the episode ran greedily (evaluation mode) with a policy snapshot, the logged Q-values
+  are also checked against the snapshot.
+
+What is verified, decision by decision (first difference reported): the step, every raw state
+feature, the state key and index, the action, explored flag and logged probability, the child
+order (quantity, limit price), the fills (quantity, average price) and every reward part; then
+the episode's totals (arrival mid, filled by policy, average price, IS, completion, child
+orders, total reward). Floats must be equal to 1e-9 relative (storage round-trips doubles
+exactly; NUMERIC(20, 8) money is compared at its stored precision).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rlexec.config import AgentMode, Config, RewardConfig, RewardMode, parse_config
+from rlexec.errors import InvalidInputError
+from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
+from rlexec.execution.runner import run_episode
+from rlexec.execution.state_builder import StateBuilder
+from rlexec.execution.types import ParentOrder
+from rlexec.market.book import Side
+from rlexec.records import STATE_FEATURES, DecisionRecord, EpisodeRecord
+from rlexec.rl.q_learning import Decision, QTableAgent
+from rlexec.rl.types import NUM_ACTIONS, ExecutionAction, Urgency
+from rlexec.store.engine import session_factory
+from rlexec.store.repositories import AgentRepository, DecisionRepository, EpisodeRepository
+from rlexec.store.snapshots import config_data, hash_config_data, load_config_data
+
+_ACTION_BY_LABEL = {action.label: action for action in ExecutionAction}
+_FALLBACK = int(ExecutionAction.PLACE_SMALL)
+_MONEY_TOLERANCE = 1e-8
+
+_DECISION_FIELDS: tuple[str, ...] = (
+    "step",
+    *STATE_FEATURES,
+    "state_key",
+    "state_index",
+    "action",
+    "explored",
+    "action_probability",
+    "child_quantity",
+    "child_price",
+    "filled_quantity",
+    "fill_price",
+    "fill_rate_reward",
+    "slippage_penalty",
+    "time_penalty",
+    "market_impact_penalty",
+    "reward_total",
+)
+_EPISODE_FIELDS: tuple[str, ...] = (
+    "arrival_mid",
+    "filled_by_policy",
+    "avg_price",
+    "implementation_shortfall_bps",
+    "completion_quantity",
+    "completion_cost_bps",
+    "child_orders",
+    "total_reward",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """The first difference: ``seq`` None means an episode total (or the decision count)."""
+
+    seq: int | None
+    field: str
+    stored: Any
+    replayed: Any
+
+    def describe(self) -> str:
+        where = "episode" if self.seq is None else f"decision seq {self.seq}"
+        return f"{where}: {self.field}: stored {self.stored!r}, replayed {self.replayed!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    episode_id: str
+    decisions_stored: int
+    decisions_replayed: int
+    explored_from_log: int
+    mismatch: Mismatch | None
+    config_source: str
+
+    @property
+    def identical(self) -> bool:
+        return self.mismatch is None
+
+
+class _Diverged(Exception):
+    """The replay asked for more decisions than the log holds."""
+
+
+class _Collect:
+    """A RecordSink keeping the replay's decisions and episode."""
+
+    def __init__(self) -> None:
+        self.decisions: list[DecisionRecord] = []
+        self.episodes: list[EpisodeRecord] = []
+
+    def append_episode(self, record: EpisodeRecord) -> None:
+        self.episodes.append(record)
+
+    def append_decision(self, record: DecisionRecord) -> None:
+        self.decisions.append(record)
+
+    def append_experience(self, record: object) -> None:
+        return None
+
+    def append_policy_metrics(self, record: object) -> None:
+        return None
+
+
+class ReplayAgent(QTableAgent):
+    """An evaluation-mode agent that decides from the logged Q-values and epsilon of each
+    decision in turn (see the module doc); it never learns."""
+
+    def __init__(self, config: Config, logged: Sequence[DecisionRecord]) -> None:
+        rl = config.rl_execution
+        super().__init__(rl.q_learning, rl.state, mode=AgentMode.EVALUATION)
+        self.logged = list(logged)
+        self.cursor = 0
+        self.explored_from_log = 0
+
+    def decide_index(self, state_index: int, default_action: int | None = None) -> Decision:
+        if self.cursor >= len(self.logged):
+            raise _Diverged
+        record = self.logged[self.cursor]
+        self.cursor += 1
+        row = tuple(float(v) for v in record.q_values)
+        eps = float(record.epsilon)
+        fallback = _FALLBACK if default_action is None else int(default_action)
+        best = max(row)
+        greedy = fallback if row[fallback] == best else row.index(best)
+        if record.explored:
+            action = int(_ACTION_BY_LABEL[record.action])
+            self.explored_from_log += 1
+        else:
+            action = greedy
+        share = eps / NUM_ACTIONS
+        probability = share + (1.0 - eps) if action == greedy else share
+        return Decision(
+            ExecutionAction(action),
+            bool(record.explored),
+            probability,
+            row,
+            ExecutionAction(greedy),
+            eps,
+            state_index,
+        )
+
+
+def _same(stored: Any, replayed: Any) -> bool:
+    if stored is None or replayed is None:
+        return stored is None and replayed is None
+    if isinstance(stored, bool) or isinstance(replayed, bool) or isinstance(stored, str):
+        return bool(stored == replayed)
+    if isinstance(stored, Decimal) or isinstance(replayed, Decimal):
+        return math.isclose(
+            float(stored), float(replayed), rel_tol=1e-12, abs_tol=_MONEY_TOLERANCE
+        )
+    return math.isclose(float(stored), float(replayed), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def compare(
+    stored: Sequence[DecisionRecord],
+    replayed: Sequence[DecisionRecord],
+    stored_episode: EpisodeRecord,
+    replayed_episode: EpisodeRecord | None,
+) -> Mismatch | None:
+    """The first difference between the stored and the re-simulated records, or None."""
+    for a, b in zip(stored, replayed, strict=False):
+        for name in _DECISION_FIELDS:
+            if not _same(getattr(a, name), getattr(b, name)):
+                return Mismatch(a.seq, name, getattr(a, name), getattr(b, name))
+    if len(stored) != len(replayed):
+        return Mismatch(None, "decisions", len(stored), len(replayed))
+    if replayed_episode is None:
+        return Mismatch(None, "episode record", "stored", "missing")
+    for name in _EPISODE_FIELDS:
+        if not _same(getattr(stored_episode, name), getattr(replayed_episode, name)):
+            return Mismatch(
+                None, name, getattr(stored_episode, name), getattr(replayed_episode, name)
+            )
+    return None
+
+
+async def _episode_config(
+    engine: AsyncEngine, episode: EpisodeRecord, current: Config, agent_snapshot: dict[str, Any]
+) -> tuple[Config, str]:
+    stored = await load_config_data(engine, episode.config_hash)
+    if stored is not None:
+        return _config_from(stored), f"configs row {episode.config_hash}"
+    if agent_snapshot and hash_config_data(agent_snapshot) == episode.config_hash:
+        return _config_from(agent_snapshot), "the agent's stored config snapshot"
+    if hash_config_data(config_data(current)) == episode.config_hash:
+        return current, "the current config"
+    raise InvalidInputError(
+        f"episode {episode.episode_id}: config hash {episode.config_hash!r} is not stored and "
+        "the current config hashes differently: run with the config the episode ran with "
+        "(--config PATH)"
+    )
+
+
+def _config_from(data: dict[str, Any]) -> Config:
+    return parse_config({"rl_execution": data}, source="stored config")
+
+
+async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) -> ReplayResult:
+    """Re-simulate episode ``episode_id`` of the store and compare (see the module doc)."""
+    from rlexec.training.markets import build_market, typical_queue_depth
+    from rlexec.training.session import base_executor
+
+    async with session_factory(engine)() as session:
+        episode = await EpisodeRepository(session).get(episode_id)
+        if episode is None:
+            raise InvalidInputError(f"episode id = {episode_id!r}: no such episode in the store")
+        stored = await DecisionRepository(session).for_episode(episode_id)
+        agent_row = await AgentRepository(session).get_by_name(episode.agent_name)
+    agent_snapshot = {} if agent_row is None else dict(agent_row.config_snapshot)
+    config, source = await _episode_config(engine, episode, current, agent_snapshot)
+    rl = config.rl_execution
+    if not stored:
+        raise InvalidInputError(
+            f"episode id = {episode_id!r}: it has no logged decisions (a baseline executor's "
+            "episode, or the RL executor was disabled): nothing to replay"
+        )
+    mode = RewardMode(agent_snapshot.get("reward", {}).get("mode", rl.reward.mode))
+    if episode.market != rl.simulator.market:
+        raise InvalidInputError(
+            f"episode {episode_id}: market {episode.market!r}, but its config simulates "
+            f"{rl.simulator.market!r}: it cannot be re-simulated"
+        )
+    market = build_market(rl.simulator)
+    agent = ReplayAgent(config, stored)
+    sink = _Collect()
+    executor = RlEnhancedExecutor(
+        base_executor(config),
+        agent,
+        state_builder=StateBuilder(typical_queue_depth=typical_queue_depth(market)),
+        reward=RewardConfig(**{**rl.reward.model_dump(), "mode": mode}),
+        enabled=True,
+        decision_interval_steps=rl.executor.decision_interval_steps,
+        sink=sink,
+        agent_name=episode.agent_name,
+        config_hash=episode.config_hash,
+    )
+    parent = ParentOrder(
+        episode_id,
+        Side(episode.side),
+        episode.quantity,
+        episode.horizon_steps,
+        Urgency(stored[0].urgency),
+    )
+    executor.begin(
+        episode_id,
+        EpisodeMeta(seed=episode.seed, market=episode.market, snapshot_id=episode.snapshot_id),
+    )
+    try:
+        await run_episode(executor, market, parent, episode.seed)
+    except _Diverged:
+        mismatch: Mismatch | None = Mismatch(
+            None, "decisions", len(stored), f"more than {len(stored)}"
+        )
+    else:
+        mismatch = compare(
+            stored, sink.decisions, episode, sink.episodes[-1] if sink.episodes else None
+        )
+    if mismatch is None and episode.snapshot_id is not None and episode.mode == "evaluation":
+        mismatch = await _check_snapshot_q(engine, episode, stored, config)
+    return ReplayResult(
+        episode_id=episode_id,
+        decisions_stored=len(stored),
+        decisions_replayed=len(sink.decisions),
+        explored_from_log=agent.explored_from_log,
+        mismatch=mismatch,
+        config_source=source,
+    )
+
+
+async def _check_snapshot_q(
+    engine: AsyncEngine, episode: EpisodeRecord, stored: Sequence[DecisionRecord], config: Config
+) -> Mismatch | None:
+    """A greedy episode run with a snapshot must have seen the snapshot's Q-values."""
+    from rlexec.store.snapshots import load_snapshot_table
+
+    assert episode.snapshot_id is not None
+    _, q, _ = await load_snapshot_table(engine, episode.snapshot_id, config.rl_execution.state)
+    for record in stored:
+        expected = tuple(float(v) for v in q[record.state_index])
+        if not all(_same(a, b) for a, b in zip(record.q_values, expected, strict=True)):
+            return Mismatch(record.seq, "q_values vs snapshot", record.q_values, expected)
+    return None
+
+
+def format_result(result: ReplayResult) -> str:
+    """The text ``rlexec replay episode`` prints."""
+    head = (
+        f"episode {result.episode_id}: {result.decisions_replayed} of "
+        f"{result.decisions_stored} decisions re-simulated (config from {result.config_source}; "
+        f"{result.explored_from_log} explored actions taken from the log)"
+    )
+    if result.mismatch is None:
+        return head + "\nidentical: states, actions, child orders, fills, rewards and totals"
+    return head + f"\nMISMATCH at {result.mismatch.describe()}"
