@@ -50,9 +50,11 @@ from rlexec.training.markets import ac_params, build_market, parent_for_seed
 from rlexec.training.session import (
     AgentSession,
     base_executor,
+    check_agent_name,
     config_hash,
     ensure_schema,
     open_session,
+    read_agent,
     write_records,
 )
 from rlexec.training.train import policy_metrics_record
@@ -179,7 +181,7 @@ class ComparisonRun:
     def load(cls, path: str | Path) -> ComparisonRun:
         """Read a saved comparison (a folder holding comparison.json, or the file)."""
         file = Path(path)
-        if file.is_dir():
+        if file.is_dir() or file.suffix != ".json":
             file = file / RESULTS_FILE
         try:
             data = json.loads(file.read_text(encoding="utf-8"))
@@ -381,6 +383,25 @@ async def _store_baselines(config: Config, records: list[EpisodeRecord]) -> None
         await engine.dispose()
 
 
+async def require_agents(config: Config, agents: Sequence[str]) -> None:
+    """Fail early (before any episode runs) if an agent is not in the store."""
+    if not agents:
+        return
+    database = config.rl_execution.database
+    await ensure_schema(database.url)
+    engine = create_engine(database.url, connect_timeout_secs=database.connect_timeout_secs)
+    try:
+        for name in agents:
+            check_agent_name(name)
+            if await read_agent(engine, name) is None:
+                raise InvalidInputError(
+                    f"agent {name!r} is not in the store: train it first "
+                    f"(rlexec train --agent {name})"
+                )
+    finally:
+        await engine.dispose()
+
+
 async def evaluate_policy(
     config: Config,
     agent_name: str = "default",
@@ -418,6 +439,7 @@ async def evaluate_agent(
 ) -> Evaluation:
     """Like ``evaluate_policy`` but returns the episodes and the paired summary too."""
     seed_list = evaluation_seeds(config, seeds)
+    await require_agents(config, [agent_name])
     base_name = base_executor_name(config)
     bar = tqdm(total=2 * len(seed_list), file=sys.stderr, disable=not progress, unit="ep",
                desc=f"evaluate {agent_name}")  # fmt: skip
@@ -455,6 +477,7 @@ async def run_comparison(
         raise InvalidInputError(f"risk_aversion = {risk_aversion!r}: expected a number >= 0")
     rl = config.rl_execution
     seed_list = evaluation_seeds(config, seeds)
+    await require_agents(config, agents)
     factories = baseline_factories(config, risk_aversion=risk_aversion)
     total = len(seed_list) * (len(factories) + len(agents))
     bar = tqdm(total=total, file=sys.stderr, disable=not progress, unit="ep", desc="compare")
