@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -33,6 +34,9 @@ from rlexec.rl.state import StateDiscretizer
 from rlexec.rl.types import ExecutionAction
 
 DPI = 110
+# matplotlib 3.10 replaced boxplot's ``vert=False`` by ``orientation="horizontal"``
+_MPL = tuple(int(p) for p in matplotlib.__version__.split(".")[:2])
+_HORIZONTAL: dict[str, Any] = {"orientation": "horizontal"} if _MPL >= (3, 10) else {"vert": False}
 ACTION_COLOURS = ("#bdbdbd", "#c6dbef", "#6baed6", "#2171b5", "#08306b", "#e6550d")
 
 
@@ -83,7 +87,7 @@ def plot_is_distribution(results: Mapping[str, Sequence[EpisodeResult]], path: P
     names = list(results)
     data = [np.asarray([r.is_bps for r in results[n]]) for n in names]
     fig, ax = plt.subplots(figsize=(9, 0.6 * len(names) + 1.8))
-    ax.boxplot(data, vert=False, showfliers=False, whis=(5, 95))
+    ax.boxplot(data, showfliers=False, whis=(5, 95), **_HORIZONTAL)
     ax.set_yticks(range(1, len(names) + 1), names)
     means = [float(d.mean()) for d in data]
     ax.plot(means, range(1, len(names) + 1), "D", color="#e6550d", label="mean")
