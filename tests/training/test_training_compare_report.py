@@ -51,7 +51,7 @@ async def test_compare_pairs_seeds_includes_every_executor_and_reports(
                             "group by executor"
                         )
                     )
-                ).all()  # fmt: skip
+                ).all()
             )
     finally:
         await engine.dispose()

@@ -50,7 +50,7 @@ async def test_training_writes_the_store_and_a_resumed_run_continues(any_db_url:
     assert q_rows > 0
     assert await _scalar(any_db_url, "select count(*) from policy_metrics") == 4  # 3 + final
     assert await _scalar(any_db_url, "select count(*) from experiences") > 0
-    q_before, visits_before, _ = await _table(config, "agent-a")
+    _, visits_before, _ = await _table(config, "agent-a")
     assert visits_before.sum() > 0
 
     second = await train(config, "agent-a", episodes=10, progress=False)
