@@ -26,7 +26,17 @@ class _Parser(argparse.ArgumentParser):
 
 # One module per concern under rlexec/cli/; each has ``register(subparsers)`` that adds its
 # commands with ``set_defaults(handler=...)``. Add a new module's name here.
-COMMAND_MODULES: tuple[str, ...] = ("db", "train", "evaluate", "compare", "report")
+COMMAND_MODULES: tuple[str, ...] = (
+    "db",
+    "train",
+    "evaluate",
+    "compare",
+    "report",
+    "snapshot",
+    "replay",
+    "metrics",
+    "export",
+)
 
 
 def _command_modules() -> list[ModuleType]:
