@@ -72,7 +72,10 @@ async def test_concurrent_parents_share_one_agent(engine: AsyncEngine, market_na
         parents.append(p)
         executor.begin(p.parent_id, EpisodeMeta(seed=100 + i, market=market_name))
     results: list[EpisodeResult] = await asyncio.gather(
-        *(run_episode(proxy, m, p, 100 + i) for i, (m, p) in enumerate(zip(markets, parents)))
+        *(
+            run_episode(proxy, m, p, 100 + i)
+            for i, (m, p) in enumerate(zip(markets, parents, strict=True))
+        )
     )
     await store.close()
 
@@ -89,7 +92,7 @@ async def test_concurrent_parents_share_one_agent(engine: AsyncEngine, market_na
     async with session_factory(engine)() as session:
         episodes = EpisodeRepository(session)
         decisions = DecisionRepository(session)
-        for i, (p, result) in enumerate(zip(parents, results)):
+        for i, (p, result) in enumerate(zip(parents, results, strict=True)):
             assert result.filled_quantity == p.quantity  # every episode completes
             record = await episodes.get(p.parent_id)
             assert record is not None

@@ -59,13 +59,18 @@ async def test_disabled_executor_is_its_base(kind: str, style: str) -> None:
     market = equity()
     parents = [parent(800, 120) for _ in SEEDS]
     plain = Recorder(_base(kind, style))
-    base_results = [await run_episode(plain, market, p, s) for p, s in zip(parents, SEEDS)]
+    base_results = [
+        await run_episode(plain, market, p, s) for p, s in zip(parents, SEEDS, strict=True)
+    ]
 
     agent = new_agent(seed=9)
     sink = ListSink()
-    wrapped = Recorder(rl_executor(agent, market, base=_base(kind, style), sink=sink, enabled=False))
+    disabled = rl_executor(agent, market, base=_base(kind, style), sink=sink, enabled=False)
+    wrapped = Recorder(disabled)
     assert wrapped.name == plain.name
-    rl_results = [await run_episode(wrapped, market, p, s) for p, s in zip(parents, SEEDS)]
+    rl_results = [
+        await run_episode(wrapped, market, p, s) for p, s in zip(parents, SEEDS, strict=True)
+    ]
 
     assert rl_results == base_results  # IS, fills, child orders, completion: all equal
     assert wrapped.log == plain.log  # the same orders, cancels and fills, step by step

@@ -1,0 +1,276 @@
+"""Unit tests of RlEnhancedExecutor on the equity simulator: the shortfall rewards of an
+episode sum to minus its IS, the original reward's four parts, the schedule-following default
+of an untrained agent, what decision records carry, and the decision cadence."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import ROUND_FLOOR, Decimal
+
+import numpy as np
+import pytest
+
+from rlexec.config import AgentMode, QLearningConfig, RewardConfig, RewardMode, StateConfig
+from rlexec.execution.metrics import EpisodeResult
+from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
+from rlexec.execution.runner import run_episode
+from rlexec.execution.state_builder import StateBuilder
+from rlexec.execution.twap import TWAP, ScheduledExecutor
+from rlexec.execution.types import ExecutionContext, Order, ParentOrder
+from rlexec.execution.vwap import VWAP
+from rlexec.market.book import Side
+from rlexec.market.lob import LobMarket
+from rlexec.market.presets import make_market
+from rlexec.records import DecisionRecord, EpisodeRecord, ExperienceRecord, PolicyMetricsRecord
+from rlexec.rl.q_learning import QTableAgent
+from rlexec.rl.types import NUM_ACTIONS, ExecutionAction
+
+SMALL_STATE = StateConfig(
+    spread_buckets=2, imbalance_buckets=3, time_buckets=4, remaining_buckets=3, hour_buckets=2
+)
+PLACES = (
+    ExecutionAction.PLACE_SMALL,
+    ExecutionAction.PLACE_MEDIUM,
+    ExecutionAction.PLACE_LARGE,
+    ExecutionAction.PLACE_ALL,
+)
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.episodes: list[EpisodeRecord] = []
+        self.decisions: list[DecisionRecord] = []
+        self.experiences: list[ExperienceRecord] = []
+        self.metrics: list[PolicyMetricsRecord] = []
+
+    def append_episode(self, record: EpisodeRecord) -> None:
+        self.episodes.append(record)
+
+    def append_decision(self, record: DecisionRecord) -> None:
+        self.decisions.append(record)
+
+    def append_experience(self, record: ExperienceRecord) -> None:
+        self.experiences.append(record)
+
+    def append_policy_metrics(self, record: PolicyMetricsRecord) -> None:
+        self.metrics.append(record)
+
+
+def _setup(
+    *,
+    base: ScheduledExecutor | None = None,
+    mode: AgentMode = AgentMode.TRAINING,
+    reward: RewardConfig | None = None,
+    interval: int = 5,
+    market: str = "equity",
+) -> tuple[RlEnhancedExecutor, QTableAgent, ListSink, LobMarket]:
+    m = make_market(market)
+    agent = QTableAgent(QLearningConfig(epsilon=0.3), SMALL_STATE, mode=mode, seed=2)
+    sink = ListSink()
+    executor = RlEnhancedExecutor(
+        base or TWAP(slices=10, style="passive"),
+        agent,
+        state_builder=StateBuilder(typical_queue_depth=m.typical_queue_depth),
+        reward=reward,
+        decision_interval_steps=interval,
+        sink=sink,
+    )
+    return executor, agent, sink, m
+
+
+async def _episode(
+    executor: RlEnhancedExecutor | object,
+    market: LobMarket,
+    seed: int,
+    *,
+    quantity: int = 800,
+    horizon: int = 60,
+    side: Side = Side.BUY,
+) -> tuple[ParentOrder, EpisodeResult]:
+    parent = ParentOrder(str(uuid.uuid4()), side, Decimal(quantity), horizon)
+    inner = executor.inner if isinstance(executor, Probe) else executor
+    assert isinstance(inner, RlEnhancedExecutor)
+    inner.begin(parent.parent_id, EpisodeMeta(seed=seed, market=market.name))
+    return parent, await run_episode(executor, market, parent, seed)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+@pytest.mark.parametrize("base_kind", ["twap", "vwap", "twap-aggressive"])
+async def test_shortfall_rewards_sum_to_minus_is(side: Side, base_kind: str) -> None:
+    base: ScheduledExecutor = {
+        "twap": TWAP(slices=10, style="passive"),
+        "vwap": VWAP(slices=10, style="passive"),
+        "twap-aggressive": TWAP(slices=10, style="aggressive"),
+    }[base_kind]
+    executor, _, sink, market = _setup(base=base)
+    completions = 0
+    for seed in range(12):
+        parent, result = await _episode(executor, market, seed, quantity=1500, side=side)
+        own = [d for d in sink.decisions if d.episode_id == parent.parent_id]
+        total = sum(d.reward_total for d in own)
+        assert total == pytest.approx(-result.is_bps, abs=1e-9)
+        episode = sink.episodes[-1]
+        assert episode.episode_id == parent.parent_id and episode.seed == seed
+        assert episode.total_reward == pytest.approx(total, abs=1e-12)
+        assert episode.implementation_shortfall_bps == pytest.approx(result.is_bps, abs=1e-9)
+        assert episode.completion_quantity == result.completion_quantity
+        assert episode.completion_cost_bps == pytest.approx(result.completion_cost_bps, abs=1e-9)
+        for d in own:  # the shortfall mode keeps its cost in slippage_penalty
+            assert d.fill_rate_reward == d.time_penalty == d.market_impact_penalty == 0.0
+            assert d.reward_total == -d.slippage_penalty
+        completions += result.completion_quantity > 0
+    assert completions > 0  # the completion cost is part of what summed up
+
+
+async def test_original_reward_has_its_four_parts() -> None:
+    weights = RewardConfig(mode=RewardMode.ORIGINAL)
+    executor, _, sink, market = _setup(reward=weights)
+    parent, result = await _episode(executor, market, 3, quantity=2000)
+    own = [d for d in sink.decisions if d.episode_id == parent.parent_id]
+    assert len(own) == 12
+    for d in own:
+        parts = (d.fill_rate_reward, d.slippage_penalty, d.time_penalty, d.market_impact_penalty)
+        assert d.reward_total == pytest.approx(parts[0] - parts[1] - parts[2] - parts[3])
+        share = float(d.filled_quantity / parent.quantity)
+        assert d.fill_rate_reward == pytest.approx(share * weights.fill_weight)
+        if d.filled_quantity == 0:
+            assert d.slippage_penalty == 0.0 and d.market_impact_penalty == 0.0
+    # fills earn a fill reward and pay slippage against the decision's mid
+    assert any(d.fill_rate_reward > 0 and d.slippage_penalty > 0 for d in own)
+    assert any(d.market_impact_penalty > 0 for d in own)
+    # the time penalty starts after 90 % of the horizon, measured when the transition closes
+    # (the next decision, or the end): here the last two transitions (closing at 55/60 and 1)
+    closes = [d.step for d in own[1:]] + [parent.horizon_steps]
+    for d, end in zip(own, closes, strict=True):
+        elapsed = end / parent.horizon_steps
+        expected = (elapsed - 0.9) * weights.time_weight if elapsed > 0.9 else 0.0
+        assert d.time_penalty == pytest.approx(expected)
+    assert [d.time_penalty > 0 for d in own] == [False] * 10 + [True, True]
+    assert sum(float(d.filled_quantity) for d in own) == float(parent.quantity)
+    assert result.filled_quantity == parent.quantity
+
+
+class Probe:
+    """Records, at each decision step, what the base schedule would send."""
+
+    def __init__(self, inner: RlEnhancedExecutor) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.expected: dict[int, ExecutionAction] = {}
+        self.orders: dict[int, Order | None] = {}
+
+    async def cancel_requests(self, parent_id: str, context: ExecutionContext) -> list[str]:
+        self._expect(context)
+        return await self.inner.cancel_requests(parent_id, context)
+
+    async def get_next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
+        self._expect(context)
+        order = await self.inner.get_next_order(parent_id, context)
+        self.orders[context.step] = order
+        return order
+
+    def _expect(self, context: ExecutionContext) -> None:
+        if context.step % self.inner.interval or context.step in self.expected:
+            return
+        resting = sum((r.remaining for r in context.open_orders.values()), Decimal(0))
+        unplaced = context.remaining_quantity - resting
+        wanted = self.inner.base.wanted_quantity(context)
+        if wanted <= 0 or unplaced <= 0:
+            self.expected[context.step] = ExecutionAction.WAIT
+            return
+        share = float(wanted / unplaced)
+        self.expected[context.step] = min(PLACES, key=lambda a: abs(a.size_fraction - share))
+
+    async def record_fill(
+        self, parent_id: str, order_id: str, filled: Decimal, price: Decimal, ctx: ExecutionContext
+    ) -> None:
+        await self.inner.record_fill(parent_id, order_id, filled, price, ctx)
+
+    async def finish(self, parent_id: str, context: ExecutionContext) -> None:
+        await self.inner.finish(parent_id, context)
+
+
+@pytest.mark.parametrize("base_kind", ["twap", "vwap"])
+async def test_untrained_agent_follows_the_base_schedule(base_kind: str) -> None:
+    base = TWAP(slices=6) if base_kind == "twap" else VWAP(slices=6)
+    executor, agent, sink, market = _setup(base=base, mode=AgentMode.EVALUATION)
+    waits = places = 0
+    for seed in range(4):
+        probe = Probe(executor)
+        parent, result = await _episode(probe, market, seed, quantity=1200, horizon=60)
+        own = [d for d in sink.decisions if d.episode_id == parent.parent_id]
+        assert [d.step for d in own] == sorted(probe.expected)
+        for d in own:
+            assert d.action == probe.expected[d.step].label
+            assert d.q_values == (0.0,) * NUM_ACTIONS
+            assert d.action_probability == 1.0 and not d.explored and d.epsilon == 0.0
+            order = probe.orders[d.step]
+            if d.action == "Wait":
+                waits += 1
+                assert order is None
+            else:
+                places += 1
+                assert order is not None and order.quantity == d.child_quantity
+        assert result.filled_quantity == parent.quantity
+    assert waits > 0 and places > 0
+    assert agent.updates == 0 and sink.experiences == []  # evaluation never learns
+
+
+async def test_decision_records_carry_probabilities_and_q_values() -> None:
+    executor, agent, sink, market = _setup(mode=AgentMode.EVALUATION)
+    rng = np.random.default_rng(0)
+    agent.restore(rng.normal(size=agent.q_values.shape), agent.visits + 1, 0.3, 0)
+    q_table = agent.q_values.copy()
+    parent, _ = await _episode(executor, market, 1)
+    own = [d for d in sink.decisions if d.episode_id == parent.parent_id]
+    assert own
+    for d in own:  # evaluation: greedy, probability 1, the row it saw
+        row = q_table[d.state_index]
+        assert d.q_values == tuple(row.tolist())
+        assert d.action == ExecutionAction(int(np.argmax(row))).label
+        assert d.action_probability == 1.0 and d.epsilon == 0.0
+        assert d.state_key == agent.discretizer.key_from_index(d.state_index).to_text()
+
+    agent.set_mode(AgentMode.TRAINING)
+    agent.set_epsilon(0.5)
+    for seed in range(5):
+        await _episode(executor, market, 10 + seed)
+    training = sink.decisions[len(own) :]
+    assert len(training) == 5 * 12 == len(sink.experiences)
+    explored = 0
+    for d in training:
+        share = d.epsilon / NUM_ACTIONS
+        greedy = d.action == ExecutionAction(int(np.argmax(d.q_values))).label
+        expected = share + (1.0 - d.epsilon) if greedy else share
+        assert d.action_probability == pytest.approx(expected)
+        assert 0.0 < d.action_probability <= 1.0 and len(d.q_values) == NUM_ACTIONS
+        explored += d.explored
+    assert explored > 0
+
+
+@pytest.mark.parametrize("interval", [1, 4, 7])
+async def test_decisions_every_interval_steps(interval: int) -> None:
+    executor, agent, sink, market = _setup(interval=interval)
+    horizon = 50
+    parent, _ = await _episode(executor, market, 4, horizon=horizon)
+    own = [d for d in sink.decisions if d.episode_id == parent.parent_id]
+    assert [d.step for d in own] == list(range(0, horizon, interval))
+    assert [d.seq for d in own] == list(range(1, len(own) + 1))
+    assert agent.updates == len(own) == len(sink.experiences)
+    assert sink.episodes[-1].child_orders == sum(d.child_quantity is not None for d in own)
+    for d in own:
+        if d.child_quantity is not None and d.action != "PlaceAll":
+            assert d.child_quantity >= 1
+            assert d.child_quantity == d.child_quantity.to_integral_value(ROUND_FLOOR)
+
+
+def test_decision_interval_must_be_positive() -> None:
+    m = make_market("equity")
+    agent = QTableAgent(QLearningConfig(), SMALL_STATE)
+    with pytest.raises(ValueError, match="decision_interval_steps = 0"):
+        RlEnhancedExecutor(
+            TWAP(),
+            agent,
+            state_builder=StateBuilder(typical_queue_depth=m.typical_queue_depth),
+            decision_interval_steps=0,
+        )
