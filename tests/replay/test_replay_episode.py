@@ -1,0 +1,116 @@
+"""``replay episode``: stored training episodes re-simulate identically; a changed seed is
+reported at the first differing decision; the audit trail refuses UPDATEs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import sqlalchemy as sa
+
+from rlexec.replay.episode import compare, format_result, replay_episode
+from rlexec.store.engine import create_engine, session_factory
+from rlexec.store.repositories import DecisionRepository, EpisodeRepository
+from tests.replay.conftest import TrainedStore
+
+
+async def _episode_ids(url: str) -> list[str]:
+    engine = create_engine(url, pool=False)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(sa.text("SELECT episode_id FROM episodes ORDER BY seed"))
+            return [r[0] for r in rows]
+    finally:
+        await engine.dispose()
+
+
+async def test_stored_episodes_replay_identically(trained: TrainedStore) -> None:
+    ids = await _episode_ids(trained.url)
+    assert len(ids) == trained.episodes
+    engine = create_engine(trained.url)
+    try:
+        for episode_id in ids:
+            result = await replay_episode(engine, episode_id, trained.config)
+            assert result.identical, format_result(result)
+            assert result.decisions_replayed == result.decisions_stored > 0
+    finally:
+        await engine.dispose()
+
+
+async def test_episode_stores_seed_config_hash_and_every_audit_field(
+    trained: TrainedStore,
+) -> None:
+    from rlexec.training.session import config_hash
+
+    ids = await _episode_ids(trained.url)
+    engine = create_engine(trained.url)
+    try:
+        async with session_factory(engine)() as session:
+            episode = await EpisodeRepository(session).get(ids[1])
+            decisions = await DecisionRepository(session).for_episode(ids[1])
+    finally:
+        await engine.dispose()
+    assert episode is not None
+    assert episode.seed == 1  # the second training seed
+    assert episode.config_hash == config_hash(trained.config)
+    assert [d.seq for d in decisions] == list(range(1, len(decisions) + 1))
+    for d in decisions:
+        assert 0 < d.action_probability <= 1
+        assert d.state_key and d.epsilon > 0
+        assert len(d.q_values) == 6
+
+
+async def test_a_changed_seed_is_reported_at_the_first_differing_decision(
+    trained: TrainedStore,
+) -> None:
+    episode_id = (await _episode_ids(trained.url))[0]
+    engine = create_engine(trained.url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text("UPDATE episodes SET seed = seed + 17 WHERE episode_id = :e"),
+                {"e": episode_id},
+            )
+        result = await replay_episode(engine, episode_id, trained.config)
+    finally:
+        await engine.dispose()
+    assert not result.identical
+    assert result.mismatch is not None and result.mismatch.seq is not None
+    assert "MISMATCH at decision seq" in format_result(result)
+
+
+async def test_compare_names_the_first_differing_field(trained: TrainedStore) -> None:
+    episode_id = (await _episode_ids(trained.url))[0]
+    engine = create_engine(trained.url)
+    try:
+        async with session_factory(engine)() as session:
+            episode = await EpisodeRepository(session).get(episode_id)
+            stored = await DecisionRepository(session).for_episode(episode_id)
+    finally:
+        await engine.dispose()
+    assert episode is not None
+    assert compare(stored, stored, episode, episode) is None
+    changed = list(stored)
+    changed[2] = dataclasses.replace(
+        changed[2], filled_quantity=stored[2].filled_quantity + 1
+    )
+    mismatch = compare(stored, changed, episode, episode)
+    assert mismatch is not None and (mismatch.seq, mismatch.field) == (3, "filled_quantity")
+    other = dataclasses.replace(episode, implementation_shortfall_bps=99.0)
+    mismatch = compare(stored, stored, episode, other)
+    assert mismatch is not None and mismatch.field == "implementation_shortfall_bps"
+    assert compare(stored, stored[:-1], episode, episode) is not None
+
+
+async def test_decisions_are_append_only(trained: TrainedStore) -> None:
+    engine = create_engine(trained.url)
+    try:
+        with pytest.raises(Exception, match="append-only"):
+            async with engine.begin() as conn:
+                await conn.execute(sa.text("UPDATE decisions SET action = 'Wait'"))
+        async with engine.begin() as conn:  # agent_id stays updatable (ON DELETE SET NULL)
+            await conn.execute(sa.text("UPDATE decisions SET agent_id = NULL"))
+            left = await conn.scalar(sa.text("SELECT COUNT(*) FROM decisions"))
+        assert left and left > 0
+    finally:
+        await engine.dispose()
