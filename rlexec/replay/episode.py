@@ -11,17 +11,21 @@ What is re-created, and from what:
 - the **executor**: the RL-enhanced executor around the configured base schedule, with the
   agent's reward mode and decision interval — a deterministic function of the market and of
   the agent's choices;
-- the **agent's choices**: a ``ReplayAgent`` that, at decision ``seq``, makes the
-  epsilon-greedy decision from the *logged* Q-values and epsilon of that decision (the Q-table
-  a learning agent saw changes while it learns, so the log, not the final table, is the
-  record of it), with the fallback (schedule) action the *re-simulated* executor offers.
-  Greedy decisions are therefore re-derived; an **explored** decision takes the logged action
-  (the agent's exploration draw comes from its global uniform stream, which is not stored).
+- the **agent's choices**: a ``ReplayAgent`` that, at decision ``seq``, plays the logged
+  action and checks it against the *logged* Q-values and epsilon of that decision (the
+  Q-table a learning agent saw changes while it learns, so the log, not the final table, is
+  the record of it) and the schedule (fallback) action the *re-simulated* executor offers: a
+  greedy (not explored) action must be the argmax of the logged Q-values (ties to the
+  schedule's action) or the schedule's action itself (the agent may keep the schedule's action
+  when a deviation is not confidently better, a rule that depends on visit counts and error
+  variances that are not logged). An **explored** decision's draw is not re-derived (the
+  agent's exploration uniforms come from its global stream, which is not stored).
   When the episode ran greedily (evaluation mode) with a policy snapshot, the logged Q-values
   are also checked against the snapshot.
 
 What is verified, decision by decision (first difference reported): the step, every raw state
-feature, the state key and index, the action, explored flag and logged probability, the child
+feature, the state key and index, the greedy action's consistency (above), the logged
+probability of a greedy decision (``epsilon / 6 + 1 - epsilon``), the child
 order (quantity, limit price), the fills (quantity, average price) and every reward part; then
 the episode's totals (arrival mid, filled by policy, average price, IS, completion, child
 orders, total reward). Floats must be equal to 1e-9 relative (storage round-trips doubles
@@ -148,6 +152,7 @@ class ReplayAgent(QTableAgent):
         self.logged = list(logged)
         self.cursor = 0
         self.explored_from_log = 0
+        self.inconsistent: Mismatch | None = None
 
     def decide_index(self, state_index: int, default_action: int | None = None) -> Decision:
         if self.cursor >= len(self.logged):
@@ -158,14 +163,25 @@ class ReplayAgent(QTableAgent):
         eps = float(record.epsilon)
         fallback = _FALLBACK if default_action is None else int(default_action)
         best = max(row)
-        greedy = fallback if row[fallback] == best else row.index(best)
+        argmax = fallback if row[fallback] == best else row.index(best)
+        action = int(_ACTION_BY_LABEL[record.action])
         if record.explored:
-            action = int(_ACTION_BY_LABEL[record.action])
             self.explored_from_log += 1
+            probability = float(record.action_probability)
+            greedy = argmax
         else:
-            action = greedy
-        share = eps / NUM_ACTIONS
-        probability = share + (1.0 - eps) if action == greedy else share
+            # A greedy choice is the argmax of the Q-values seen (ties to the schedule's
+            # action) or, under the agent's safe-deviation rule, the schedule's action itself.
+            if action not in (argmax, fallback) and self.inconsistent is None:
+                self.inconsistent = Mismatch(
+                    record.seq,
+                    "greedy action",
+                    record.action,
+                    f"{ExecutionAction(argmax).label} (argmax of the logged Q-values) or "
+                    f"{ExecutionAction(fallback).label} (the schedule's action)",
+                )
+            probability = eps / NUM_ACTIONS + (1.0 - eps)
+            greedy = action
         return Decision(
             ExecutionAction(action),
             bool(record.explored),
@@ -293,6 +309,11 @@ async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) 
         mismatch = compare(
             stored, sink.decisions, episode, sink.episodes[-1] if sink.episodes else None
         )
+    inconsistent = agent.inconsistent
+    if inconsistent is not None and inconsistent.seq is not None and (
+        mismatch is None or mismatch.seq is None or inconsistent.seq <= mismatch.seq
+    ):
+        mismatch = inconsistent
     if mismatch is None and episode.snapshot_id is not None and episode.mode == "evaluation":
         mismatch = await _check_snapshot_q(engine, episode, stored, config)
     return ReplayResult(
