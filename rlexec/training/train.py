@@ -11,6 +11,9 @@ learning into the store through the write-behind cache.
 - Persistence: the ``AgentStore`` flushes every ``save_interval_secs`` in the background (the
   loop yields to the event loop after every episode so the flush and signal handlers run);
   ``close()`` makes the final flush. SIGTERM/SIGINT stop the run after the current episode.
+- Fast runs can append rows faster than ``save_interval_secs`` drains them: above a quarter of
+  ``persistence.max_pending_rows`` pending rows the loop asks for a flush at once, so a healthy
+  store never sheds rows.
 - A ``PolicyMetricsRecord`` is written every ``metrics_every`` episodes and at the end.
 - Progress: a tqdm bar on stderr with the running mean IS (last 100 episodes) and epsilon.
 """
@@ -118,6 +121,8 @@ async def _loop(
     if episodes is not None:
         episodes = min(episodes, limit - first_seed)
     market, executor, agent = session.market, session.executor, session.agent
+    store = session.store
+    flush_above = max(1, rl.persistence.max_pending_rows // 4)
     deadline = None if minutes is None else time.monotonic() + minutes * 60.0
     recent: deque[float] = deque(maxlen=RUNNING_WINDOW)
     bar = tqdm(
@@ -156,6 +161,8 @@ async def _loop(
                     refresh=False,
                 )
             bar.update(1)
+            if store.pending_rows > flush_above:
+                store.request_flush()  # fast runs outpace save_interval_secs: never shed rows
             await asyncio.sleep(0)  # let the background flush and the signal handlers run
     finally:
         bar.close()
