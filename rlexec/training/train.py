@@ -12,8 +12,8 @@ learning into the store through the write-behind cache.
   loop yields to the event loop after every episode so the flush and signal handlers run);
   ``close()`` makes the final flush. SIGTERM/SIGINT stop the run after the current episode.
 - Fast runs can append rows faster than ``save_interval_secs`` drains them: above a quarter of
-  ``persistence.max_pending_rows`` pending rows the loop asks for a flush at once, so a healthy
-  store never sheds rows.
+  ``persistence.max_pending_rows`` pending rows the loop waits for a flush (back-pressure), so
+  a healthy store never sheds rows.
 - A ``PolicyMetricsRecord`` is written every ``metrics_every`` episodes and at the end.
 - Progress: a tqdm bar on stderr with the running mean IS (last 100 episodes) and epsilon.
 """
@@ -162,7 +162,7 @@ async def _loop(
                 )
             bar.update(1)
             if store.pending_rows > flush_above:
-                store.request_flush()  # fast runs outpace save_interval_secs: never shed rows
+                await store.flush()  # back-pressure: a fast run must not outpace the store
             await asyncio.sleep(0)  # let the background flush and the signal handlers run
     finally:
         bar.close()
