@@ -146,8 +146,9 @@ class ExecutionEnv(gymnasium.Env[ObsType, np.int64]):
                 )
                 self.builder.record_child(parent_id, float(quantity))
                 self._record(driver.submit(order), book.mid)
-        self._record(driver.advance(), book.mid)
-        terminated = driver.at_horizon
+        terminated = driver.at_last_step
+        if not terminated:
+            self._record(driver.advance(), book.mid)
         info: dict[str, Any] = {}
         if terminated:
             driver.complete()

@@ -11,9 +11,11 @@ step of ``run_episode``:
    immediate fills are reported at once (with a context whose fill progress is updated);
 4. ``advance()`` the market.
 
-At the horizon every resting order is cancelled and the remainder is completed by a market
-order that walks the book (id ``<parent_id>-completion``; its fills are reported through
-``record_fill`` too, so a learner sees the completion cost), then ``finish`` is called.
+The last step (``horizon_steps - 1``) ends, instead of advancing, with the horizon: every
+resting order is cancelled and the remainder is completed by a market order that walks the book
+at that step's prices (id ``<parent_id>-completion``; its fills are reported through
+``record_fill`` too, so a learner sees the completion cost), then ``finish`` is called. A parent
+thus has exactly ``horizon_steps`` trading steps, like the Almgren-Chriss model's N intervals.
 
 Speed: the context's ``our_fills`` and ``open_orders`` are live views of the driver's list and
 dict (not copies), so building a context costs one snapshot and one small object.
@@ -84,8 +86,9 @@ class EpisodeDriver:
         return self.market.step_index - self._start_step
 
     @property
-    def at_horizon(self) -> bool:
-        return self.step >= self.parent.horizon_steps
+    def at_last_step(self) -> bool:
+        """The current step is the parent's last: it ends with the forced completion."""
+        return self.step >= self.parent.horizon_steps - 1
 
     @property
     def unplaced(self) -> Decimal:
@@ -237,7 +240,7 @@ class EpisodeDriver:
             avg_fill_price=self.notional / self.filled if self.filled > 0 else ZERO,
             completion_quantity=self.completion_quantity,
             completion_cost_bps=self.cost_bps(self.completion_cost),
-            steps=self.step,
+            steps=self.step + 1 if self.done else self.step,  # trading steps, last included
         )
 
 
@@ -252,7 +255,8 @@ async def run_episode(
     driver.start(seed)
     parent_id = parent.parent_id
     pending: list[Fill] = []
-    for _ in range(parent.horizon_steps):
+    last = parent.horizon_steps - 1
+    for step in range(parent.horizon_steps):
         context = driver.context()
         for fill in pending:
             await executor.record_fill(parent_id, fill.order_id, fill.quantity, fill.price, context)
@@ -268,10 +272,8 @@ async def run_episode(
                     await executor.record_fill(
                         parent_id, fill.order_id, fill.quantity, fill.price, after
                     )
-        pending = driver.advance()
-    context = driver.context()
-    for fill in pending:
-        await executor.record_fill(parent_id, fill.order_id, fill.quantity, fill.price, context)
+        if step < last:
+            pending = driver.advance()
     completion = driver.complete()
     context = driver.context()
     for fill in completion:
