@@ -35,6 +35,7 @@ one shared agent: all per-parent memory is keyed by parent id.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -75,6 +76,7 @@ class EpisodeMeta:
     seed: int = 0
     market: str = "external"
     snapshot_id: int | None = None
+    baseline: Sequence[float] | None = None  # the base's S_t on the same seed (training only)
 
 
 @dataclass
@@ -281,7 +283,7 @@ class RlEnhancedExecutor(BaseExecutor):
         decision = run.decision
         state = run.state
         assert decision is not None and state is not None
-        parts = self._reward(run, context)
+        parts = self._reward(run, context, terminated)
         reward = parts.total()
         run.total_reward += reward
         next_index = decision.state_index if next_state is None else next_state[1]
@@ -302,11 +304,19 @@ class RlEnhancedExecutor(BaseExecutor):
             )
         self.sink.append_decision(self._decision_record(parent_id, run, parts))
 
-    def _reward(self, run: _ParentRun, context: ExecutionContext) -> ExecutionReward:
+    def _reward(
+        self, run: _ParentRun, context: ExecutionContext, terminated: bool
+    ) -> ExecutionReward:
         if self.reward_config.mode is RewardMode.SHORTFALL:
             now = self._shortfall_bps(run, context)
             cost = now - run.shortfall_at_decision
-            return ExecutionReward(0.0, cost, 0.0, 0.0)
+            baseline = run.meta.baseline
+            if baseline is None:
+                return ExecutionReward(0.0, cost, 0.0, 0.0)
+            last = len(baseline) - 1
+            now_index = last if terminated else min(context.step, last)
+            base_cost = baseline[now_index] - baseline[min(run.decision_step, last)]
+            return ExecutionReward(base_cost, cost, 0.0, 0.0)
         filled = run.interval_filled
         price = None if filled <= 0 else run.interval_notional / filled
         return original_reward(
@@ -314,7 +324,7 @@ class RlEnhancedExecutor(BaseExecutor):
             order_size=context.parent.quantity,
             price=price,
             mid_price=run.mid_at_decision,
-            time_elapsed_pct=context.time_elapsed_pct,
+            time_elapsed_pct=1.0 if terminated else context.time_elapsed_pct,
             price_after=context.book.mid if price is not None else None,
             weights=self.reward_config,
         )

@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.config import AgentMode, Config, RewardConfig, RewardMode, parse_config
 from rlexec.errors import InvalidInputError
+from rlexec.execution.paired_baseline import baseline_shortfall_path
 from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
 from rlexec.execution.runner import run_episode
 from rlexec.execution.state_builder import StateBuilder
@@ -295,9 +296,24 @@ async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) 
         episode.horizon_steps,
         Urgency(stored[0].urgency),
     )
+    paired = (
+        mode is RewardMode.SHORTFALL
+        and rl.reward.paired_baseline
+        and episode.mode == str(AgentMode.TRAINING)
+    )
+    baseline = (
+        await baseline_shortfall_path(executor.base, market, parent, episode.seed)
+        if paired
+        else None
+    )
     executor.begin(
         episode_id,
-        EpisodeMeta(seed=episode.seed, market=episode.market, snapshot_id=episode.snapshot_id),
+        EpisodeMeta(
+            seed=episode.seed,
+            market=episode.market,
+            snapshot_id=episode.snapshot_id,
+            baseline=baseline,
+        ),
     )
     try:
         await run_episode(executor, market, parent, episode.seed)

@@ -6,6 +6,11 @@ learning into the store through the write-behind cache.
 - Seeds: episode ``k`` of an agent's life uses seed ``simulator.seed + k``; a resumed run
   continues after the highest training seed stored for this agent. Training seeds must stay
   below ``evaluation.first_seed`` (the held-out range); reaching it stops the run with an error.
+- Reward: in ``shortfall`` mode with ``reward.paired_baseline`` (the default) the base
+  executor first runs the same parent on the same seed and each transition is charged its
+  shortfall change minus the base's (``rlexec.execution.paired_baseline``): the same optimal
+  policy as the plain shortfall reward, without the price noise the two runs share. Steps of
+  that shadow run are not counted in ``steps``.
 - Exploration and replay: the agent's training mode (epsilon decaying from the stored value)
   and its replay buffer (refilled from the store's newest experiences on resume).
 - Persistence: the ``AgentStore`` flushes every ``save_interval_secs`` in the background (the
@@ -31,6 +36,7 @@ from tqdm import tqdm
 
 from rlexec.config import AgentMode, Config, RewardMode
 from rlexec.errors import InvalidInputError
+from rlexec.execution.paired_baseline import baseline_shortfall_path
 from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
 from rlexec.records import PolicyMetricsRecord, utc_now
@@ -112,6 +118,7 @@ async def _loop(
     rl = session.config.rl_execution
     simulator = rl.simulator
     first_seed = session.next_training_seed
+    paired = session.reward_mode is RewardMode.SHORTFALL and rl.reward.paired_baseline
     limit = rl.evaluation.first_seed
     if first_seed >= limit:
         raise InvalidInputError(
@@ -146,7 +153,13 @@ async def _loop(
             if seed >= limit:
                 break
             parent = parent_for_seed(simulator, seed)
-            executor.begin(parent.parent_id, EpisodeMeta(seed=seed, market=simulator.market))
+            baseline = (
+                await baseline_shortfall_path(executor.base, market, parent, seed)
+                if paired
+                else None
+            )
+            meta = EpisodeMeta(seed=seed, market=simulator.market, baseline=baseline)
+            executor.begin(parent.parent_id, meta)
             result = await run_episode(executor, market, parent, seed)
             recent.append(result.is_bps)
             steps += result.steps

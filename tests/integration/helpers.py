@@ -18,6 +18,7 @@ from rlexec.config import (
     StateConfig,
 )
 from rlexec.execution.metrics import EpisodeResult
+from rlexec.execution.paired_baseline import baseline_shortfall_path
 from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
 from rlexec.execution.runner import run_episode
 from rlexec.execution.state_builder import StateBuilder
@@ -106,12 +107,19 @@ async def run_seeds(
     *,
     quantity: int = 500,
     horizon: int = 60,
+    paired: bool = False,
 ) -> list[EpisodeResult]:
-    """One parent per seed, run one after the other; returns the results in seed order."""
+    """One parent per seed, run one after the other; returns the results in seed order.
+    ``paired``: train against the base's shortfall path on the same seed (the training
+    loop's default reward)."""
     results = []
     for seed in seeds:
         order = parent(quantity, horizon)
-        executor.begin(order.parent_id, EpisodeMeta(seed=seed, market=market.name))
+        baseline = (
+            await baseline_shortfall_path(executor.base, market, order, seed) if paired else None
+        )
+        meta = EpisodeMeta(seed=seed, market=market.name, baseline=baseline)
+        executor.begin(order.parent_id, meta)
         results.append(await run_episode(executor, market, order, seed))
     return results
 

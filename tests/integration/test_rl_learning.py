@@ -4,11 +4,11 @@ paired on the same market paths.
 
 Setting (chosen for a clear learning signal, not for realism of the parent): equity preset,
 buys of 500 shares over 60 one-second steps, passive TWAP base of 10 slices, a decision every
-5 steps, a small state space, gamma 1 (the shortfall rewards of an episode sum to minus its IS).
-Measured when written: untrained +0.55 bps, trained -0.18 bps (agent seed 11, 1000 training
-episodes, 200 held-out seeds, t about -11). The gain is NOT robust to the agent's seed or the
-number of episodes (constant alpha, epsilon_min 0.1: the greedy policy stays noisy): with 1500
-episodes seeds 11-13 end within 0.1 bps of the untrained agent, so seed and length are fixed.
+5 steps, a small state space, gamma 1, and the training loop's paired reward (each transition's
+shortfall change minus the base's on the same seed). Measured when written (300 held-out
+seeds): untrained +0.51 bps, trained -0.41 bps (agent seed 11) and -0.31 bps (seed 12), paired
+difference -0.92 and -0.81 bps with standard errors of 0.06. Without the paired reward the gain
+was fragile (seeds 11-13 with 1500 episodes ended within 0.1 bps of the untrained agent).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ async def test_training_lowers_mean_is_on_held_out_seeds() -> None:
     assert agent.updates == 0
 
     agent.set_mode(AgentMode.TRAINING)
-    await run_seeds(executor, market, TRAIN_SEEDS)
+    await run_seeds(executor, market, TRAIN_SEEDS, paired=True)
     assert agent.updates == len(TRAIN_SEEDS) * 12
 
     agent.set_mode(AgentMode.EVALUATION)
@@ -41,5 +41,5 @@ async def test_training_lowers_mean_is_on_held_out_seeds() -> None:
     diffs = [t - u for t, u in zip(trained, untrained, strict=True)]
     mean = statistics.fmean(diffs)
     stderr = statistics.stdev(diffs) / len(diffs) ** 0.5
-    assert mean < -0.25, f"trained - untrained = {mean:+.3f} bps (se {stderr:.3f})"
+    assert mean < -0.4, f"trained - untrained = {mean:+.3f} bps (se {stderr:.3f})"
     assert mean + 3 * stderr < 0, f"trained - untrained = {mean:+.3f} bps (se {stderr:.3f})"
