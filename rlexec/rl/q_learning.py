@@ -185,6 +185,12 @@ class QTableAgent:
             else:
                 self.epsilon = 0.0
 
+    @property
+    def training_epsilon(self) -> float:
+        """The exploration rate training runs at (and resumes from): the live epsilon in
+        training mode, the one it will return to otherwise. Stores persist this one."""
+        return self._training_epsilon
+
     def set_epsilon(self, epsilon: float) -> None:
         """Set the exploration rate used from now on (in training, decay continues from it)."""
         _check_epsilon(epsilon)

@@ -48,7 +48,7 @@ def export_model(agent: Any, path: str | Path) -> int:
         "format_version": FORMAT_VERSION,
         "num_states": int(q.shape[0]),
         "actions": list(ACTION_LABELS),
-        "epsilon": float(agent.epsilon),
+        "epsilon": float(agent.training_epsilon),
         "updates": int(agent.updates),
         "entries": entries,
     }

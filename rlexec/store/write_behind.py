@@ -99,6 +99,12 @@ class LearningAgent(Protocol):
     @property
     def discretizer(self) -> Any: ...
 
+    @property
+    def training_epsilon(self) -> float:
+        """The epsilon training resumes from (stored; not the live one of production or
+        evaluation mode)."""
+        ...
+
     def drain_dirty(self) -> npt.NDArray[np.int64]: ...
 
     def restore(
@@ -267,7 +273,7 @@ class AgentStore:
             agents = AgentRepository(session)
             existing = await agents.get_by_name(self.agent_name)
             row = existing or await agents.get_or_create(
-                self.agent_name, self.config_snapshot, float(agent.epsilon)
+                self.agent_name, self.config_snapshot, float(agent.training_epsilon)
             )
             q_rows = await QValueRepository(session).load(row.id)
             experiences = await ExperienceRepository(session).newest(
@@ -446,7 +452,7 @@ class AgentStore:
             dq, dv = dq[changed], dv[changed]
             sent_q = flat_q[send].copy()
             entries = self._entries(send, dq, dv)
-            epsilon = float(agent.epsilon)
+            epsilon = float(agent.training_epsilon)
             updates_delta = int(agent.updates) - self._base_updates
             try:
                 async with self._sessions() as session, session.begin():

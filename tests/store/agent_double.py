@@ -41,6 +41,10 @@ class AgentDouble:
         self._dirty = np.zeros(num_states * NUM_ACTIONS, dtype=bool)
         self._rng = np.random.default_rng(seed)
 
+    @property
+    def training_epsilon(self) -> float:
+        return self.epsilon
+
     def decide_index(self, s: int) -> int:
         if self._rng.random() < self.epsilon:
             return int(self._rng.integers(NUM_ACTIONS))
