@@ -39,7 +39,9 @@ class Order:
 
     def __post_init__(self) -> None:
         if not self.quantity.is_finite() or self.quantity <= 0:
-            raise InvalidInputError(f"order {self.order_id} quantity = {self.quantity}: expected > 0")
+            raise InvalidInputError(
+                f"order {self.order_id} quantity = {self.quantity}: expected > 0"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,9 @@ class Market(Protocol):
     @property
     def time_of_day_secs(self) -> float: ...
 
-    def submit_limit(self, order_id: str, side: Side, quantity: Decimal, price: Decimal) -> list[Fill]:
+    def submit_limit(
+        self, order_id: str, side: Side, quantity: Decimal, price: Decimal
+    ) -> list[Fill]:
         """Marketable part fills at once against the book; the rest rests at ``price`` at the
         back of the queue."""
         ...

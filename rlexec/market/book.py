@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from itertools import pairwise
 
 from rlexec.errors import InvalidInputError
 
@@ -137,7 +138,7 @@ def validate_book(book: BookSnapshot) -> None:
 
 
 def _check_sorted(step: int, name: str, prices: list[Decimal], *, descending: bool) -> None:
-    for a, b in zip(prices, prices[1:], strict=False):
+    for a, b in pairwise(prices):
         if (a <= b) if descending else (a >= b):
             order = "descending" if descending else "ascending"
             raise InvalidInputError(
