@@ -145,6 +145,11 @@ class DatabaseConfig(_Section):
 class SimulatorConfig(_Section):
     market: Literal["equity", "prediction_market", "almgren_chriss", "recorded"] = "equity"
     recorded_path: str | None = None
+    almgren_chriss_preset: Literal["equity_intraday", "paper"] = Field(
+        "equity_intraday",
+        description="Almgren-Chriss parameters: one-second intraday equity steps, or the "
+        "paper's example (daily steps; use parent_quantity 1000000, horizon_steps 5)",
+    )
     parent_quantity: int = Field(
         2_000, gt=0, description="shares (contracts) per parent order in simulated episodes"
     )

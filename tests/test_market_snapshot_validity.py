@@ -19,7 +19,8 @@ def test_every_simulated_snapshot_is_a_valid_book(preset: str) -> None:
             validate_book(book)
             if step % 50 == 0:
                 side = Side.BUY if step % 100 == 0 else Side.SELL
-                market.submit_limit(f"o{seed}-{step}", side, Decimal(100), book.near_touch(side).price)
+                price = book.near_touch(side).price
+                market.submit_limit(f"o{seed}-{step}", side, Decimal(100), price)
             if step % 333 == 0:
                 market.submit_market(f"m{seed}-{step}", Side.BUY, Decimal(300))
             market.advance()

@@ -89,7 +89,7 @@ def baseline_factories(
         "submit_and_leave": lambda: SubmitAndLeave(),
     }
     if config.rl_execution.simulator.market == "almgren_chriss":
-        params = ac_params(risk_aversion)
+        params = ac_params(config.rl_execution.simulator, risk_aversion)
         factories["almgren_chriss_optimal"] = lambda: AlmgrenChrissSchedule(params)
     return factories
 
@@ -504,7 +504,7 @@ async def run_comparison(
     if store:
         await _store_baselines(config, records)
     if rl.simulator.market == "almgren_chriss":
-        params = ac_params(risk_aversion)
+        params = ac_params(rl.simulator, risk_aversion)
         quantity = float(rl.simulator.parent_quantity)
         steps = rl.simulator.horizon_steps
         value = quantity * params.initial_price / 1e4

@@ -3,8 +3,9 @@ from ``[rl_execution.simulator]``.
 
 - ``equity`` / ``prediction_market``: the limit-order-book presets (``rlexec.market.presets``)
   with the ``[rl_execution.simulator.lob]`` overrides applied;
-- ``almgren_chriss``: the Almgren-Chriss model with the intraday-equity scaling
-  (``rlexec.market.almgren_chriss.EQUITY_INTRADAY``: one-second steps, price 100); the risk
+- ``almgren_chriss``: the Almgren-Chriss model of ``almgren_chriss_preset``: the intraday-equity
+  scaling (``EQUITY_INTRADAY``: one-second steps, price 100, the default) or the paper's example
+  (``PAPER``: daily steps, price 50, for 1,000,000 shares over 5 steps); the risk
   aversion is a property of the *objective*, not of the market, and is passed separately to the
   optimal-schedule executor (``ac_params``);
 - ``recorded``: ``RecordedMarket`` over ``recorded_path`` (the snapshots CSV). A trades file
@@ -27,7 +28,8 @@ from pathlib import Path
 from rlexec.config import SimulatorConfig
 from rlexec.errors import ConfigError, InvalidInputError
 from rlexec.execution.types import ParentOrder
-from rlexec.market.almgren_chriss import EQUITY_INTRADAY, AcParams, AlmgrenChrissMarket
+from rlexec.market.almgren_chriss import AcParams, AlmgrenChrissMarket
+from rlexec.market.almgren_chriss import preset as ac_preset
 from rlexec.market.base import Market
 from rlexec.market.book import Side
 from rlexec.market.presets import make_market
@@ -36,12 +38,13 @@ from rlexec.market.recorded import RecordedMarket
 LOB_PRESETS = ("equity", "prediction_market")
 
 
-def ac_params(risk_aversion: float | None = None) -> AcParams:
-    """The Almgren-Chriss parameters the ``almgren_chriss`` market uses (risk aversion
+def ac_params(simulator: SimulatorConfig, risk_aversion: float | None = None) -> AcParams:
+    """The Almgren-Chriss parameters of ``simulator.almgren_chriss_preset`` (risk aversion
     replaced if given)."""
+    params = ac_preset(simulator.almgren_chriss_preset)
     if risk_aversion is None:
-        return EQUITY_INTRADAY
-    return EQUITY_INTRADAY.with_risk_aversion(risk_aversion)
+        return params
+    return params.with_risk_aversion(risk_aversion)
 
 
 def build_market(simulator: SimulatorConfig) -> Market:
@@ -51,7 +54,7 @@ def build_market(simulator: SimulatorConfig) -> Market:
         if name in LOB_PRESETS:
             return make_market(name, **simulator.lob)
         if name == "almgren_chriss":
-            return AlmgrenChrissMarket(ac_params())
+            return AlmgrenChrissMarket(ac_params(simulator))
         return _recorded(simulator)
     except InvalidInputError as exc:
         raise ConfigError(f"rl_execution.simulator (market = {name!r}): {exc}") from None
