@@ -159,9 +159,9 @@ async def test_sqlite_pragmas_and_begin_immediate(tmp_path: Path) -> None:
         assert (mode, sync, fks, busy) == ("wal", 1, 1, 30_000)
         # BEGIN IMMEDIATE: a second writer cannot start a transaction while one is open
         other = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", pool=False)
-        async with engine.begin() as conn:
+        async with engine.begin() as conn, other.connect() as second:
             await conn.execute(sa.text("SELECT 1"))
-            raw = await (await other.connect()).get_raw_connection()
+            raw = await second.get_raw_connection()
             driver = raw.driver_connection
             await driver.execute("PRAGMA busy_timeout=0")
             with pytest.raises(Exception, match="locked"):
