@@ -38,25 +38,9 @@ from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.types import Order, ParentOrder
 from rlexec.market.base import Market
 from rlexec.market.book import BookSnapshot, Side
-from rlexec.rl.types import ExecutionAction, ExecutionState, Urgency
+from rlexec.rl.types import STATE_FEATURES, ExecutionAction, ExecutionState, Urgency
 
-FEATURES = (
-    "remaining_size",
-    "time_elapsed_pct",
-    "urgency",
-    "bid_ask_spread",
-    "orderbook_imbalance",
-    "recent_volatility",
-    "queue_depth_at_price",
-    "hour_of_day",
-    "minute_of_hour",
-    "seconds_since_last_trade",
-    "recent_fill_rate",
-    "avg_slippage_last_n",
-    "tick_size",
-    "mid_price",
-    "typical_queue_depth",
-)
+FEATURES = STATE_FEATURES
 _INF = 1e12  # finite bounds (gymnasium warns on infinite ones); no feature comes near
 _LOW = np.array(
     [0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, -_INF, 0, 0, 0], dtype=np.float32

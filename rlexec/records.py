@@ -17,24 +17,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-# The raw ExecutionState features, in the order they are stored as columns of ``decisions``.
-STATE_FEATURES: tuple[str, ...] = (
-    "remaining_size",
-    "time_elapsed_pct",
-    "urgency",
-    "bid_ask_spread",
-    "orderbook_imbalance",
-    "recent_volatility",
-    "queue_depth_at_price",
-    "hour_of_day",
-    "minute_of_hour",
-    "seconds_since_last_trade",
-    "recent_fill_rate",
-    "avg_slippage_last_n",
-    "tick_size",
-    "mid_price",
-    "typical_queue_depth",
-)
+# The raw ExecutionState features, in the order the decisions table stores them as columns.
+from rlexec.rl.types import STATE_FEATURES as STATE_FEATURES
 
 # Action labels, in ExecutionAction order; ``q_values`` tuples follow this order.
 ACTION_LABELS: tuple[str, ...] = (

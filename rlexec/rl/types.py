@@ -8,7 +8,7 @@ naming the field, the value and what was expected.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import IntEnum
 
 from rlexec.errors import InvalidInputError
@@ -145,6 +145,10 @@ class ExecutionState:
         _positive("tick_size", self.tick_size)
         _positive("mid_price", self.mid_price)
         _positive("typical_queue_depth", self.typical_queue_depth)
+
+
+STATE_FEATURES: tuple[str, ...] = tuple(f.name for f in fields(ExecutionState))
+"""The raw state features in field order: the gym observation and the audit trail's columns."""
 
 
 @dataclass(frozen=True, slots=True)
