@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from itertools import pairwise
+from typing import NamedTuple
 
 from rlexec.errors import InvalidInputError
 
@@ -28,8 +29,9 @@ class Side(StrEnum):
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
-@dataclass(frozen=True, slots=True)
-class BookLevel:
+class BookLevel(NamedTuple):
+    """One price level (a NamedTuple: simulators build twenty of these every step)."""
+
     price: Decimal
     size: Decimal
 

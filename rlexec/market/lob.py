@@ -49,7 +49,7 @@ from rlexec.market.book import BookLevel, BookSnapshot, Fill, Side, Trade
 from rlexec.market.intraday import u_profile
 from rlexec.market.params import LobParams
 
-BLOCK_STEPS = 4096
+BLOCK_STEPS = 512  # a 300-step episode needs one block; the stream depends on this
 RELAX_EVERY = 8  # deeper levels relax toward their target depth every this many steps
 _EXTRA_LEVELS = 10  # levels stored beyond the visible ones
 _BID, _ASK = 0, 1
@@ -104,7 +104,7 @@ class LobMarket:
         self._start_secs = params.session_open_secs
         self._seeded = False
         self._cached: BookSnapshot | None = None
-        self._price_cache: dict[int, Decimal] = {}
+        self._level_cache: dict[tuple[int, int], BookLevel] = {}
         self._rng = np.random.default_rng(0)
         self._i = BLOCK_STEPS
         self._vol_state = 0
@@ -173,7 +173,7 @@ class LobMarket:
         if self._cached is not None:
             return self._cached
         levels = self.params.levels
-        prices = self._price_cache
+        cache = self._level_cache  # (tick, lots) -> BookLevel: most levels repeat step to step
         sides: list[tuple[BookLevel, ...]] = []
         for s in (_BID, _ASK):
             q, ours, out = self._q[s], self._ours[s], []
@@ -182,16 +182,18 @@ class LobMarket:
             for ext in q:
                 size = ext + (self._our_lots(ours[tick]) if ours and tick in ours else 0)
                 if size > 0:
-                    price = prices.get(tick)
-                    if price is None:
-                        price = prices[tick] = self.tick_size * tick
-                    out.append(BookLevel(price, Decimal(size)))
+                    level = cache.get((tick, size))
+                    if level is None:
+                        level = cache[(tick, size)] = BookLevel(
+                            self.tick_size * tick, Decimal(size)
+                        )
+                    out.append(level)
                     if len(out) == levels:
                         break
                 tick += step
             sides.append(tuple(out))
-        if len(prices) > 100_000:
-            prices.clear()
+        if len(cache) > 200_000:
+            cache.clear()
         self._cached = BookSnapshot.trusted(
             step=self._step,
             time_of_day_secs=self.time_of_day_secs,
