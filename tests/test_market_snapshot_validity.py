@@ -24,3 +24,19 @@ def test_every_simulated_snapshot_is_a_valid_book(preset: str) -> None:
             if step % 333 == 0:
                 market.submit_market(f"m{seed}-{step}", Side.BUY, Decimal(300))
             market.advance()
+
+
+def test_recent_trades_are_not_carried_across_resets() -> None:
+    reused = make_market("equity")
+    reused.reset(1)
+    for _ in range(50):
+        reused.advance()
+        reused.recent_trades()
+    for seed in (2, 3):
+        fresh = make_market("equity")
+        fresh.reset(seed)
+        reused.reset(seed)
+        for _ in range(50):
+            assert list(reused.recent_trades()) == list(fresh.recent_trades())
+            reused.advance()
+            fresh.advance()

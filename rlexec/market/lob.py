@@ -100,6 +100,8 @@ class LobMarket:
         self._refill_credit = [0.0, 0.0]
         self._perm_credit = 0.0
         self._trades: list[tuple[Side, int, int]] = []
+        self._trades_key: tuple[int, int] = (-1, -1)
+        self._trades_view: list[Trade] = []
         self._step = 0
         self._start_secs = params.session_open_secs
         self._seeded = False
@@ -161,6 +163,7 @@ class LobMarket:
         self._refill_credit = [0.0, 0.0]
         self._perm_credit = 0.0
         self._trades = []
+        self._trades_key = (-1, -1)
         self._step = 0
         self._i = BLOCK_STEPS
         self._seeded = True
@@ -299,11 +302,15 @@ class LobMarket:
 
     def recent_trades(self) -> Sequence[Trade]:
         """Trades printed during the last step (exogenous and ours), one per side and price."""
-        step = self._step - 1 if self._step else 0
-        return [
-            Trade(step, self.tick_size * tick, Decimal(lots), aggressor)
-            for aggressor, tick, lots in self._trades
-        ]
+        key = (self._step, len(self._trades))
+        if self._trades_key != key:  # built once per step (and again after our own trades)
+            step = self._step - 1 if self._step else 0
+            self._trades_view = [
+                Trade(step, self.tick_size * tick, Decimal(lots), aggressor)
+                for aggressor, tick, lots in self._trades
+            ]
+            self._trades_key = key
+        return self._trades_view
 
     # ------------------------------------------------------------------ extras
 

@@ -27,7 +27,7 @@ class LobParams:
     session_open_secs: float = 9.5 * 3600  # seconds since midnight
     session_close_secs: float = 16.0 * 3600
     episode_max_steps: int = 3600  # start times leave room for this many steps before the close
-    levels: int = 10  # visible levels per side in a snapshot
+    levels: int = 5  # visible levels per side in a snapshot (a common feed depth)
     # --- depth
     touch_depth_mean: float = 1500.0  # lots at the touch when the book starts
     deep_depth_mean: float = 2500.0  # target lots of a level behind the touch
