@@ -100,10 +100,10 @@ class RewardMode(StrEnum):
 class RewardConfig(_Section):
     mode: RewardMode = RewardMode.SHORTFALL
     paired_baseline: bool = Field(
-        True,
+        False,
         description="in simulated training, charge each transition its shortfall change minus "
-        "the base schedule's on the same seed (common random numbers; rlexec.execution."
-        "paired_baseline)",
+        "the base schedule's on the same seed (common random numbers; see rlexec.execution."
+        "paired_baseline for when it helps and when it biases)",
     )
     fill_weight: float = Field(10.0, ge=0.0)
     slippage_weight: float = Field(100.0, ge=0.0)

@@ -6,11 +6,11 @@ learning into the store through the write-behind cache.
 - Seeds: episode ``k`` of an agent's life uses seed ``simulator.seed + k``; a resumed run
   continues after the highest training seed stored for this agent. Training seeds must stay
   below ``evaluation.first_seed`` (the held-out range); reaching it stops the run with an error.
-- Reward: in ``shortfall`` mode with ``reward.paired_baseline`` (the default) the base
+- Reward: in ``shortfall`` mode with ``reward.paired_baseline`` (off by default) the base
   executor first runs the same parent on the same seed and each transition is charged its
-  shortfall change minus the base's (``rlexec.execution.paired_baseline``): the same optimal
-  policy as the plain shortfall reward, without the price noise the two runs share. Steps of
-  that shadow run are not counted in ``steps``.
+  shortfall change minus the base's (``rlexec.execution.paired_baseline``: less price noise,
+  but a bias where hidden market state is at work). Steps of that shadow run are not counted
+  in ``steps``.
 - Exploration and replay: the agent's training mode (epsilon decaying from the stored value)
   and its replay buffer (refilled from the store's newest experiences on resume).
 - Persistence: the ``AgentStore`` flushes every ``save_interval_secs`` in the background (the

@@ -202,8 +202,11 @@ async def targets(args: argparse.Namespace) -> None:
             "executor": {"slices": 5, "base_style": "aggressive", "decision_interval_steps": 1},
         }
         for label, state in (
-            ("default state key", {}),
-            ("remaining_buckets 20", {"state": {"remaining_buckets": 20}}),
+            ("default agent config", {}),
+            (
+                "paired_baseline + remaining_buckets 20",
+                {"reward": {"paired_baseline": True}, "state": {"remaining_buckets": 20}},
+            ),
         ):
             ac, ac_train = await market_target(
                 tmp, "almgren_chriss", args.other_minutes, args.seeds, 1_000_000, **paper, **state
