@@ -323,7 +323,8 @@ async def _run_agent(
     results: list[EpisodeResult] = []
     for seed in seeds:
         parent = parent_for_seed(simulator, seed)
-        executor.begin(parent.parent_id, EpisodeMeta(seed=seed, market=simulator.market))
+        meta = EpisodeMeta(seed=seed, market=simulator.market, snapshot_id=session.snapshot_id)
+        executor.begin(parent.parent_id, meta)
         results.append(_renamed(await run_episode(executor, session.market, parent, seed), name))
         if bar is not None:
             bar.update(1)

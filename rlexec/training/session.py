@@ -39,7 +39,13 @@ from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.twap import TWAP, ScheduledExecutor
 from rlexec.execution.vwap import VWAP
 from rlexec.market.base import Market
-from rlexec.records import DecisionRecord, EpisodeRecord, ExperienceRecord, PolicyMetricsRecord
+from rlexec.records import (
+    DecisionRecord,
+    EpisodeRecord,
+    ExperienceRecord,
+    PolicyMetricsRecord,
+    utc_now,
+)
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.store.engine import create_engine, session_factory
 from rlexec.store.migrate import current_revision, head_revision, upgrade_database
@@ -52,6 +58,7 @@ from rlexec.store.repositories import (
     PolicyMetricsRepository,
     wrap_errors,
 )
+from rlexec.store.snapshots import create_snapshot, save_config
 from rlexec.store.write_behind import AgentStore, LoadResult
 from rlexec.training.markets import build_market, typical_queue_depth
 
@@ -133,6 +140,7 @@ class AgentSession:
     loaded: LoadResult
     agent_row: AgentRow
     next_training_seed: int
+    snapshot_id: int | None = None  # the policy snapshot taken when the session opened
     sink: CollectingSink | None = None
     _signals: list[signal.Signals] = field(default_factory=list)
 
@@ -225,6 +233,12 @@ async def open_session(
         )
         loaded = await store.load()
         agent.set_mode(mode)
+        # The audit trail's re-simulation needs the config by hash and the policy the session
+        # started from: store both (a snapshot copies the stored Q-table in one statement).
+        await save_config(engine, config)
+        started = await create_snapshot(
+            engine, agent_name, f"{mode} session {utc_now():%Y-%m-%dT%H:%M:%SZ}"
+        )
         row = await read_agent(engine, agent_name)
         if row is None:  # pragma: no cover - load() just created it
             raise StoreError(f"agent {agent_name!r} vanished from the store")
@@ -261,6 +275,7 @@ async def open_session(
         loaded=loaded,
         agent_row=row,
         next_training_seed=next_seed,
+        snapshot_id=started.id,
         sink=sink,
     )
 

@@ -158,7 +158,12 @@ async def _loop(
                 if paired
                 else None
             )
-            meta = EpisodeMeta(seed=seed, market=simulator.market, baseline=baseline)
+            meta = EpisodeMeta(
+                seed=seed,
+                market=simulator.market,
+                snapshot_id=session.snapshot_id,
+                baseline=baseline,
+            )
             executor.begin(parent.parent_id, meta)
             result = await run_episode(executor, market, parent, seed)
             recent.append(result.is_bps)

@@ -1,0 +1,46 @@
+"""Every stored episode links to what re-simulating it needs: its config by hash (configs table)
+and the policy snapshot its session started from; a greedy evaluation episode then replays
+identically from that snapshot."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from rlexec.replay.episode import replay_episode
+from rlexec.store.engine import create_engine
+from rlexec.store.snapshots import get_snapshot, load_config_data
+from rlexec.training.evaluate import evaluate_policy
+from rlexec.training.train import train
+from tests.training.conftest import small_config
+
+
+async def test_episodes_link_config_and_snapshot_and_evaluation_replays(any_db_url: str) -> None:
+    config = small_config(any_db_url)
+    await train(config, "linked", episodes=15, progress=False, handle_signals=False)
+    await evaluate_policy(config, "linked", seeds=3, store=True)
+    engine = create_engine(any_db_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT episode_id, mode, config_hash, snapshot_id FROM episodes "
+                        "WHERE executor LIKE 'rl%' ORDER BY started_at"
+                    )
+                )
+            ).all()
+        modes = {row.mode for row in rows}
+        assert {"training", "evaluation"} <= modes
+        for row in rows:
+            assert row.snapshot_id is not None
+            assert (await get_snapshot(engine, row.snapshot_id)).id == row.snapshot_id
+            assert await load_config_data(engine, row.config_hash) is not None
+        training = [row for row in rows if row.mode == "training"]
+        evaluation = [row for row in rows if row.mode == "evaluation"]
+        assert len({row.snapshot_id for row in training}) == 1  # one session, one snapshot
+        assert evaluation[0].snapshot_id != training[0].snapshot_id
+        for row in evaluation:
+            result = await replay_episode(engine, row.episode_id, config)
+            assert result.identical, result.mismatch.describe() if result.mismatch else ""
+    finally:
+        await engine.dispose()
