@@ -64,13 +64,15 @@ async def test_cli_commands(
 
     code, out = await asyncio.to_thread(in_thread, "snapshot", "create", "--agent", "a1",
                                         "--label", "cli")  # fmt: skip
-    assert code == 0 and "version 1" in out
+    created = re.match(r"snapshot (\d+): agent 'a1' version (\d+) label 'cli'", out)
+    assert code == 0 and created is not None, out
+    snapshot_id = created.group(1)
     code, out = await asyncio.to_thread(in_thread, "snapshot", "list")
     assert code == 0 and "cli" in out
     model = tmp_path / "m.json"
-    code, out = await asyncio.to_thread(in_thread, "snapshot", "export", "1", str(model))
+    code, out = await asyncio.to_thread(in_thread, "snapshot", "export", snapshot_id, str(model))
     assert code == 0 and model.exists()
-    code, out = await asyncio.to_thread(in_thread, "replay", "evaluate", "--policy", "1",
+    code, out = await asyncio.to_thread(in_thread, "replay", "evaluate", "--policy", snapshot_id,
                                         "--agent", "a1")  # fmt: skip
     assert code == 0 and "snips" in out and "agreement" in out
     code, out = await asyncio.to_thread(in_thread, "metrics", "--agent", "a1")
