@@ -254,8 +254,9 @@ class AgentStore:
                 shed_exp + shed_dec
             ):
                 log.warning(
-                    "store of agent %r unavailable and %d rows pending: dropped so far "
-                    "%d experiences, %d decisions (oldest first)",
+                    "agent %r: more than max_pending_rows = %d rows wait for the store (it is "
+                    "down, or slower than the agent); dropped so far %d experiences, "
+                    "%d decisions (oldest first)",
                     self.agent_name,
                     self.persistence.max_pending_rows,
                     self.dropped["experiences"],
