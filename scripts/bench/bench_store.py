@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
@@ -38,7 +39,9 @@ from rlexec.store.repositories import (
     QValueRepository,
 )
 from rlexec.store.write_behind import AgentStore
-from tests.store import records_factory as rf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the project root, for tests/
+from tests.store import records_factory as rf  # noqa: E402
 
 Q_SQL = (
     "INSERT INTO q_values (agent_id, state_key, action, q, visits, revision, updated_at) "
