@@ -41,7 +41,7 @@ from rlexec.store.repositories import (
 from rlexec.store.write_behind import AgentStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the project root, for tests/
-from tests.store import records_factory as rf  # noqa: E402
+from tests.store import records_factory as rf
 
 Q_SQL = (
     "INSERT INTO q_values (agent_id, state_key, action, q, visits, revision, updated_at) "
