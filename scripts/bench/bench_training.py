@@ -40,9 +40,13 @@ from rlexec.training.markets import parent_for_seed
 from rlexec.training.session import base_executor
 from rlexec.training.train import train
 
+PAIRED = {"paired_baseline": False}  # --paired sets it: the shadow base run is then included
+
 
 def bench_config(url: str, **simulator: Any) -> Config:
-    return parse_config({"rl_execution": {"database": {"url": url}, "simulator": simulator}})
+    return parse_config(
+        {"rl_execution": {"database": {"url": url}, "simulator": simulator, "reward": PAIRED}}
+    )
 
 
 def pin_one_core() -> str:
@@ -231,7 +235,11 @@ def main() -> None:
     parser.add_argument("--train-minutes", type=float, default=3.0)
     parser.add_argument("--other-minutes", type=float, default=1.5)
     parser.add_argument("--seeds", type=int, default=1000)
+    parser.add_argument(
+        "--paired", action="store_true", help="speed with reward.paired_baseline (shadow run)"
+    )
     args = parser.parse_args()
+    PAIRED["paired_baseline"] = args.paired
     asyncio.run(targets(args) if args.targets else speed(args))
 
 
