@@ -27,6 +27,11 @@ Cancels: the runner asks ``cancel_requests`` before ``get_next_order`` (only whe
 rest); whichever comes first in a decision step makes the decision, so a Cancel takes effect
 in the same step.
 
+Exploration: with ``EpisodeMeta.exploration_seed`` (the training loop passes the episode's
+market seed) every decision's draw comes from a per-episode stream (``exploration_stream``), so
+an episode's explored decisions can be re-derived from its seed; without it, from the agent's
+own stream.
+
 Records: every decision goes to the ``RecordSink`` (the write-behind store) once its outcome
 is known (at the next decision or at the end), with its transition as an experience; the
 episode record is written by ``finish``. Many parent orders may run at once on one executor and
@@ -39,6 +44,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
+
+import numpy as np
 
 from rlexec.config import RewardConfig, RewardMode
 from rlexec.execution.base import BaseExecutor
@@ -65,7 +72,6 @@ _PLACE_ACTIONS = (
     ExecutionAction.PLACE_LARGE,
     ExecutionAction.PLACE_ALL,
 )
-_NO_REWARD = ExecutionReward(0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,16 @@ class EpisodeMeta:
     market: str = "external"
     snapshot_id: int | None = None
     baseline: Sequence[float] | None = None  # the base's S_t on the same seed (training only)
+    exploration_seed: int | None = None  # per-episode exploration draws; None: the agent's
+
+
+EXPLORATION_SALT = 0x5EED_E7A1  # keeps the exploration stream apart from the market's
+
+
+def exploration_stream(exploration_seed: int) -> np.random.Generator:
+    """The per-episode stream of exploration draws: one uniform per decision, in order. Replay
+    rebuilds it from the episode's seed to re-derive explored decisions."""
+    return np.random.default_rng([EXPLORATION_SALT, exploration_seed])
 
 
 @dataclass
@@ -85,6 +101,7 @@ class _ParentRun:
 
     meta: EpisodeMeta
     started_at: datetime
+    exploration: np.random.Generator | None
     sign: int
     quantity: float
     arrival_mid: float
@@ -245,7 +262,8 @@ class RlEnhancedExecutor(BaseExecutor):
         index = self.agent.discretizer.state_index(state)
         if run.decision is not None and run.state is not None:
             self._close_transition(parent_id, run, context, (state, index), terminated=False)
-        decision = self.agent.decide_index(index, self._schedule_action(context))
+        draw = None if run.exploration is None else float(run.exploration.random())
+        decision = self.agent.decide_index(index, self._schedule_action(context), draw)
         run.seq += 1
         run.action = decision.action
         run.state = state
@@ -340,9 +358,12 @@ class RlEnhancedExecutor(BaseExecutor):
         run = self._runs.get(parent_id)
         if run is None:
             parent = context.parent
+            meta = self._meta.get(parent_id, EpisodeMeta())
+            seed = meta.exploration_seed
             run = _ParentRun(
-                meta=self._meta.get(parent_id, EpisodeMeta()),
+                meta=meta,
                 started_at=utc_now(),
+                exploration=None if seed is None else exploration_stream(seed),
                 sign=parent.side.sign,
                 quantity=float(parent.quantity),
                 arrival_mid=float(context.arrival_mid),

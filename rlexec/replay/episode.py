@@ -11,15 +11,15 @@ What is re-created, and from what:
 - the **executor**: the RL-enhanced executor around the configured base schedule, with the
   agent's reward mode and decision interval — a deterministic function of the market and of
   the agent's choices;
-- the **agent's choices**: a ``ReplayAgent`` that, at decision ``seq``, plays the logged
-  action and checks it against the *logged* Q-values and epsilon of that decision (the
-  Q-table a learning agent saw changes while it learns, so the log, not the final table, is
-  the record of it) and the schedule (fallback) action the *re-simulated* executor offers: a
-  greedy (not explored) action must be the argmax of the logged Q-values (ties to the
-  schedule's action) or the schedule's action itself (the agent may keep the schedule's action
-  when a deviation is not confidently better, a rule that depends on visit counts and error
-  variances that are not logged). An **explored** decision's draw is not re-derived (the
-  agent's exploration uniforms come from its global stream, which is not stored).
+- the **agent's choices**: a ``ReplayAgent`` that, at decision ``seq``, re-derives the action
+  from the *logged* Q-values and epsilon of that decision (the Q-table a learning agent saw
+  changes while it learns, so the log, not the final table, is the record of it), the
+  schedule (fallback) action the *re-simulated* executor offers, and the decision's
+  exploration draw. Episodes run by rlexec's training loop, evaluation and comparison draw
+  exploration from a per-episode stream seeded by their market seed
+  (``rl_executor.exploration_stream``), so explored decisions are re-derived too. Episodes of
+  an outside engine (market ``external``) used the agent's own stream: there an explored
+  action is taken from the log and only greedy actions are re-derived.
   When the episode ran greedily (evaluation mode) with a policy snapshot, the logged Q-values
   are also checked against the snapshot.
 
@@ -111,6 +111,7 @@ class ReplayResult:
     decisions_stored: int
     decisions_replayed: int
     explored_from_log: int
+    explored_rederived: int
     mismatch: Mismatch | None
     config_source: str
 
@@ -143,6 +144,9 @@ class _Collect:
         return None
 
 
+EXTERNAL_MARKET = EpisodeMeta().market  # what an outside engine's episodes record
+
+
 class ReplayAgent(QTableAgent):
     """An evaluation-mode agent that decides from the logged Q-values and epsilon of each
     decision in turn (see the module doc); it never learns."""
@@ -153,9 +157,15 @@ class ReplayAgent(QTableAgent):
         self.logged = list(logged)
         self.cursor = 0
         self.explored_from_log = 0
+        self.explored_rederived = 0
         self.inconsistent: Mismatch | None = None
 
-    def decide_index(self, state_index: int, default_action: int | None = None) -> Decision:
+    def decide_index(
+        self,
+        state_index: int,
+        default_action: int | None = None,
+        uniform: float | None = None,
+    ) -> Decision:
         if self.cursor >= len(self.logged):
             raise _Diverged
         record = self.logged[self.cursor]
@@ -164,28 +174,31 @@ class ReplayAgent(QTableAgent):
         eps = float(record.epsilon)
         fallback = _FALLBACK if default_action is None else int(default_action)
         best = max(row)
-        argmax = fallback if row[fallback] == best else row.index(best)
-        action = int(_ACTION_BY_LABEL[record.action])
-        if record.explored:
-            self.explored_from_log += 1
-            probability = float(record.action_probability)
-            greedy = argmax
-        else:
-            # A greedy choice is the argmax of the Q-values seen (ties to the schedule's
-            # action) or, under the agent's safe-deviation rule, the schedule's action itself.
-            if action not in (argmax, fallback) and self.inconsistent is None:
-                self.inconsistent = Mismatch(
-                    record.seq,
-                    "greedy action",
-                    record.action,
-                    f"{ExecutionAction(argmax).label} (argmax of the logged Q-values) or "
-                    f"{ExecutionAction(fallback).label} (the schedule's action)",
-                )
-            probability = eps / NUM_ACTIONS + (1.0 - eps)
-            greedy = action
+        greedy = fallback if row[fallback] == best else row.index(best)
+        logged = int(_ACTION_BY_LABEL[record.action])
+        if uniform is None:  # no per-episode stream: explored draws cannot be re-derived
+            explored = bool(record.explored)
+            action = logged if explored else greedy
+            if explored:
+                self.explored_from_log += 1
+        else:  # the same rule as QTableAgent.decide_index, on the logged Q-values
+            explored = uniform < eps
+            action = min(int(uniform / eps * NUM_ACTIONS), NUM_ACTIONS - 1) if explored else greedy
+            if explored:
+                self.explored_rederived += 1
+        if (action, explored) != (logged, bool(record.explored)) and self.inconsistent is None:
+            self.inconsistent = Mismatch(
+                record.seq,
+                "action",
+                f"{record.action} (explored {bool(record.explored)})",
+                f"{ExecutionAction(action).label} (explored {explored}; greedy on the logged "
+                f"Q-values, ties to the schedule's {ExecutionAction(fallback).label})",
+            )
+        share = eps / NUM_ACTIONS
+        probability = share + (1.0 - eps) if action == greedy else share
         return Decision(
             ExecutionAction(action),
-            bool(record.explored),
+            explored,
             probability,
             row,
             ExecutionAction(greedy),
@@ -313,6 +326,7 @@ async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) 
             market=episode.market,
             snapshot_id=episode.snapshot_id,
             baseline=baseline,
+            exploration_seed=None if episode.market == EXTERNAL_MARKET else episode.seed,
         ),
     )
     try:
@@ -337,6 +351,7 @@ async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) 
         decisions_stored=len(stored),
         decisions_replayed=len(sink.decisions),
         explored_from_log=agent.explored_from_log,
+        explored_rederived=agent.explored_rederived,
         mismatch=mismatch,
         config_source=source,
     )
@@ -362,7 +377,8 @@ def format_result(result: ReplayResult) -> str:
     head = (
         f"episode {result.episode_id}: {result.decisions_replayed} of "
         f"{result.decisions_stored} decisions re-simulated (config from {result.config_source}; "
-        f"{result.explored_from_log} explored actions taken from the log)"
+        f"{result.explored_rederived} explored actions re-derived from the episode's "
+        f"exploration stream, {result.explored_from_log} taken from the log)"
     )
     if result.mismatch is None:
         return head + "\nidentical: states, actions, child orders, fills, rewards and totals"

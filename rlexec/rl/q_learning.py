@@ -200,8 +200,15 @@ class QTableAgent:
                 self._training_epsilon = self.epsilon
 
     # -- decisions (sync core) -----------------------------------------------------------
-    def decide_index(self, state_index: int, default_action: int | None = None) -> Decision:
-        """Epsilon-greedy decision in state ``state_index`` (see the module docstring)."""
+    def decide_index(
+        self,
+        state_index: int,
+        default_action: int | None = None,
+        uniform: float | None = None,
+    ) -> Decision:
+        """Epsilon-greedy decision in state ``state_index`` (see the module docstring).
+        ``uniform``: the draw in [0, 1) to decide with, for a caller that keeps its own seeded
+        stream (the RL executor's per-episode stream); else the agent's own stream."""
         if not 0 <= state_index < self.num_states:
             raise InvalidInputError(
                 f"state_index = {state_index!r}: expected 0-{self.num_states - 1}"
@@ -219,12 +226,17 @@ class QTableAgent:
             )
         # The fallback wins whenever it attains the maximum (tied or not), else the first max.
         greedy = fallback if row[fallback] == best else row.index(best)
-        pos = self._upos
-        if pos >= UNIFORM_BLOCK:
-            self._uniforms = self._rng.random(UNIFORM_BLOCK).tolist()
-            pos = 0
-        u = self._uniforms[pos]
-        self._upos = pos + 1
+        if uniform is None:
+            pos = self._upos
+            if pos >= UNIFORM_BLOCK:
+                self._uniforms = self._rng.random(UNIFORM_BLOCK).tolist()
+                pos = 0
+            u = self._uniforms[pos]
+            self._upos = pos + 1
+        elif 0.0 <= uniform < 1.0:
+            u = uniform
+        else:
+            raise InvalidInputError(f"uniform = {uniform!r}: expected a draw in [0, 1)")
         eps = self.epsilon
         if u < eps:
             action = int(u / eps * NUM_ACTIONS)

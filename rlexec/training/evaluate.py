@@ -323,7 +323,12 @@ async def _run_agent(
     results: list[EpisodeResult] = []
     for seed in seeds:
         parent = parent_for_seed(simulator, seed)
-        meta = EpisodeMeta(seed=seed, market=simulator.market, snapshot_id=session.snapshot_id)
+        meta = EpisodeMeta(
+            seed=seed,
+            market=simulator.market,
+            snapshot_id=session.snapshot_id,
+            exploration_seed=seed,
+        )
         executor.begin(parent.parent_id, meta)
         results.append(_renamed(await run_episode(executor, session.market, parent, seed), name))
         if bar is not None:

@@ -163,6 +163,7 @@ async def _loop(
                 market=simulator.market,
                 snapshot_id=session.snapshot_id,
                 baseline=baseline,
+                exploration_seed=seed,
             )
             executor.begin(parent.parent_id, meta)
             result = await run_episode(executor, market, parent, seed)

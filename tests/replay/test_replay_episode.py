@@ -28,13 +28,37 @@ async def test_stored_episodes_replay_identically(trained: TrainedStore) -> None
     ids = await _episode_ids(trained.url)
     assert len(ids) == trained.episodes
     engine = create_engine(trained.url)
+    rederived = 0
     try:
         for episode_id in ids:
             result = await replay_episode(engine, episode_id, trained.config)
             assert result.identical, format_result(result)
             assert result.decisions_replayed == result.decisions_stored > 0
+            assert result.explored_from_log == 0  # training episodes: every draw re-derived
+            rederived += result.explored_rederived
     finally:
         await engine.dispose()
+    assert rederived > 0  # epsilon starts at 0.3: explored decisions were checked too
+
+
+async def test_a_different_logged_action_is_reported(trained: TrainedStore) -> None:
+    import dataclasses
+
+    from rlexec.replay.episode import ReplayAgent
+    from rlexec.rl.types import ExecutionAction
+
+    ids = await _episode_ids(trained.url)
+    engine = create_engine(trained.url)
+    try:
+        async with session_factory(engine)() as session:
+            decisions = await DecisionRepository(session).for_episode(ids[0])
+    finally:
+        await engine.dispose()
+    first = decisions[0]
+    other = next(a for a in ExecutionAction if a.label != first.action)
+    agent = ReplayAgent(trained.config, [dataclasses.replace(first, action=other.label)])
+    agent.decide_index(first.state_index, None, 0.999)  # 0.999 >= epsilon: a greedy draw
+    assert agent.inconsistent is not None and agent.inconsistent.seq == first.seq
 
 
 async def test_episode_stores_seed_config_hash_and_every_audit_field(
