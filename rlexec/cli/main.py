@@ -44,7 +44,11 @@ def _command_modules() -> list[ModuleType]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rlexec", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(
+        prog="rlexec",
+        description="Learn when and how much to trade while working a parent order: train a "
+        "Q-learning agent on market simulators, compare it with TWAP/VWAP, keep everything in SQL.",
+    )
     parser.add_argument(
         "--config", help="config file (default: $RLEXEC_CONFIG or config/rl_execution.toml)"
     )
