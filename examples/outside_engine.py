@@ -207,7 +207,10 @@ class Engine:
         work = ParentWork(parent, venue.symbol)
         data = venue.market_data()
         work.arrival_mid = book_from_feed(data, 0).mid
-        executor.begin(pid, EpisodeMeta(seed=seed, market=f"example:{venue.symbol}"))
+        # exploration_seed: this parent's exploration draws come from its own seeded stream,
+        # so its explored decisions can be re-derived later (rlexec.replay)
+        meta = EpisodeMeta(seed=seed, market=f"example:{venue.symbol}", exploration_seed=seed)
+        executor.begin(pid, meta)
         reports: list[ExecReport] = []
         end = parent.horizon_steps
         for step in range(parent.horizon_steps):
