@@ -86,8 +86,11 @@ class ScheduledExecutor(BaseExecutor):
         seed: int = 0,
         lot: Decimal = ONE_LOT,
         participation_cap: float | None = None,
+        name: str | None = None,
     ) -> None:
         super().__init__()
+        if name is not None:
+            self.name = name
         if slices is not None and (not isinstance(slices, int) or slices < 1):
             raise InvalidInputError(f"slices = {slices!r}: expected an integer >= 1 or None")
         try:
@@ -206,27 +209,3 @@ class TWAP(ScheduledExecutor):
     optionally jittered in time and size with a seeded stream."""
 
     name = "twap"
-
-    def __init__(
-        self,
-        *,
-        slices: int | None = DEFAULT_SLICES,
-        style: Style | str = Style.AGGRESSIVE,
-        time_jitter: float = 0.0,
-        size_jitter: float = 0.0,
-        seed: int = 0,
-        lot: Decimal = ONE_LOT,
-        participation_cap: float | None = None,
-        name: str | None = None,
-    ) -> None:
-        super().__init__(
-            slices=slices,
-            style=style,
-            time_jitter=time_jitter,
-            size_jitter=size_jitter,
-            seed=seed,
-            lot=lot,
-            participation_cap=participation_cap,
-        )
-        if name is not None:
-            self.name = name

@@ -70,6 +70,7 @@ class VWAP(ScheduledExecutor):
             seed=seed,
             lot=lot,
             participation_cap=participation_cap,
+            name=name,
         )
         try:
             self.profile = VolumeProfile(profile)
@@ -95,8 +96,6 @@ class VWAP(ScheduledExecutor):
         self.u_amplitude = u_amplitude
         self.session_open_secs = session_open_secs
         self.session_close_secs = session_close_secs
-        if name is not None:
-            self.name = name
 
     def profile_at(self, time_of_day_secs: np.ndarray) -> np.ndarray:
         """Relative expected volume at each time of day (seconds since midnight)."""
