@@ -145,6 +145,13 @@ class DatabaseConfig(_Section):
 class SimulatorConfig(_Section):
     market: Literal["equity", "prediction_market", "almgren_chriss", "recorded"] = "equity"
     recorded_path: str | None = None
+    recorded_training_share: float = Field(
+        0.7,
+        gt=0.0,
+        lt=1.0,
+        description="market = recorded: training seeds replay this first share of the recording, "
+        "evaluation seeds (evaluation.first_seed onwards) the rest (docs/recorded-data.md)",
+    )
     almgren_chriss_preset: Literal["equity_intraday", "paper"] = Field(
         "equity_intraday",
         description="Almgren-Chriss parameters: one-second intraday equity steps, or the "

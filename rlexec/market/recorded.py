@@ -1,7 +1,15 @@
 """A market that replays recorded book snapshots and trades from CSV (docs/recorded-data.md).
 
 Every row is validated on load; an error names the file, the line, the column, the value and
-what was expected. The replay cannot react to us beyond the current step:
+what was expected.
+
+Held-out time ranges (``TimeSplit``): the recording is cut into consecutive ranges, one per seed
+band. Training seeds (below the evaluation range's first seed) start and finish their episodes
+in the first range, evaluation seeds in the last one, so an evaluation episode never replays a
+step that training saw; a validation band is one more range in between. The market's
+``typical_queue_depth`` is measured on the first (training) range only.
+
+The replay cannot react to us beyond the current step:
 - a passive order's queue ahead is the recorded size at its price when it joined; recorded trades
   whose aggressor is on the other side and whose price is at our price consume the queue ahead
   and then fill us; a trade through our price, or a recorded book whose far touch crosses our
@@ -14,7 +22,9 @@ what was expected. The replay cannot react to us beyond the current step:
 
 from __future__ import annotations
 
+import bisect
 import csv
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -31,6 +41,84 @@ SNAPSHOT_FIXED_COLUMNS = ("step", "time_of_day_secs")
 TRADE_COLUMNS = ("step", "price", "quantity", "aggressor")
 
 
+@dataclass(frozen=True, slots=True)
+class SeedBand:
+    """Seeds from ``first_seed`` up to the next band's replay the part of the recording that
+    ends at ``end_share`` of its steps and begins where the previous band's part ends."""
+
+    name: str
+    first_seed: int
+    end_share: float
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSplit:
+    """Consecutive time ranges of a recording, one per seed band (first band: training, from
+    seed 0 and from the first recorded step; last band: up to the last step)."""
+
+    bands: tuple[SeedBand, ...]
+
+    def __post_init__(self) -> None:
+        if not self.bands:
+            raise InvalidInputError("time split: expected at least one seed band")
+        if self.bands[0].first_seed != 0:
+            raise InvalidInputError(
+                f"time split: band {self.bands[0].name} first_seed = {self.bands[0].first_seed}: "
+                "expected the first band to start at seed 0"
+            )
+        previous: SeedBand | None = None
+        for band in self.bands:
+            if not 0.0 < band.end_share <= 1.0 or not math.isfinite(band.end_share):
+                raise InvalidInputError(
+                    f"time split: band {band.name} end_share = {band.end_share!r}: expected a "
+                    "share of the recording in (0, 1]"
+                )
+            if previous is not None and (
+                band.first_seed <= previous.first_seed or band.end_share <= previous.end_share
+            ):
+                raise InvalidInputError(
+                    f"time split: band {band.name} (first_seed {band.first_seed}, end_share "
+                    f"{band.end_share}) must start after band {previous.name} (first_seed "
+                    f"{previous.first_seed}, end_share {previous.end_share}) in seeds and in time"
+                )
+            previous = band
+        if self.bands[-1].end_share != 1.0:
+            raise InvalidInputError(
+                f"time split: the last band {self.bands[-1].name} end_share = "
+                f"{self.bands[-1].end_share}: expected 1 (the split covers the whole recording)"
+            )
+
+    @classmethod
+    def training_evaluation(cls, training_share: float, first_evaluation_seed: int) -> TimeSplit:
+        """Seeds below ``first_evaluation_seed`` replay the first ``training_share`` of the
+        recording, the others the rest."""
+        if not 0.0 < training_share < 1.0:
+            raise InvalidInputError(
+                f"training_share = {training_share!r}: expected a share in (0, 1)"
+            )
+        return cls(
+            (
+                SeedBand("training", 0, training_share),
+                SeedBand("evaluation", first_evaluation_seed, 1.0),
+            )
+        )
+
+    def band_of(self, seed: int) -> int:
+        """Index of the band ``seed`` belongs to."""
+        if seed < 0:
+            raise InvalidInputError(f"seed = {seed}: expected >= 0")
+        return bisect.bisect_right([b.first_seed for b in self.bands], seed) - 1
+
+    def step_ranges(self, n_steps: int) -> list[tuple[int, int]]:
+        """``[begin, end)`` row indices of each band's range in a recording of ``n_steps``."""
+        ranges, begin = [], 0
+        for band in self.bands:
+            end = n_steps if band.end_share == 1.0 else math.floor(band.end_share * n_steps)
+            ranges.append((begin, end))
+            begin = end
+        return ranges
+
+
 @dataclass(slots=True)
 class _Resting:
     order_id: str
@@ -42,7 +130,9 @@ class _Resting:
 
 class RecordedMarket:
     """Replays ``snapshots_path`` (and ``trades_path`` if given). ``reset(seed)`` starts at a
-    seeded step that leaves ``episode_steps`` recorded steps (all of them if None)."""
+    seeded step of the seed's range of ``split`` that leaves ``episode_steps`` steps in that
+    range (None: as many as the shortest range has); past the range's end the last step is
+    held, so an episode never reaches into another band's range."""
 
     def __init__(
         self,
@@ -50,6 +140,7 @@ class RecordedMarket:
         trades_path: str | Path | None = None,
         *,
         tick_size: Decimal,
+        split: TimeSplit,
         price_bounds: tuple[Decimal, Decimal] | None = None,
         step_seconds: float = 1.0,
         episode_steps: int | None = None,
@@ -64,16 +155,30 @@ class RecordedMarket:
             for trade in load_trades(Path(trades_path), first, len(self._books)):
                 self._trades[trade.step - first].append(trade)
         n = len(self._books)
-        self.episode_steps = n if episode_steps is None else episode_steps
-        if not 1 <= self.episode_steps <= n:
-            raise InvalidInputError(
-                f"episode_steps = {episode_steps}: expected between 1 and the {n} recorded steps"
-            )
+        self.split = split
+        self._ranges = split.step_ranges(n)
+        shortest = min(end - begin for begin, end in self._ranges)
+        self.episode_steps = shortest if episode_steps is None else episode_steps
+        if self.episode_steps < 1:
+            raise InvalidInputError(f"episode_steps = {episode_steps}: expected >= 1")
+        for band, (begin, end) in zip(split.bands, self._ranges, strict=True):
+            if end - begin < self.episode_steps:
+                raise InvalidInputError(
+                    f"{snapshots_path}: the {band.name} range of the recording (rows "
+                    f"{begin}..{end - 1} of {n}, up to {band.end_share:.0%}) has {end - begin} "
+                    f"steps, fewer than episode_steps = {self.episode_steps}: record more, "
+                    "shorten the episodes or move the split"
+                )
+        training_begin, training_end = self._ranges[0]
         self.typical_queue_depth: float = float(
-            median(float(b.bids[0].size + b.asks[0].size) / 2 for b in self._books)
+            median(
+                float(b.bids[0].size + b.asks[0].size) / 2
+                for b in self._books[training_begin:training_end]
+            )
         )
         self._i = 0
         self._start = 0
+        self._end = n  # one past the last row this episode may reach
         self._taken: dict[tuple[Side, Decimal], Decimal] = {}
         self._orders: dict[str, _Resting] = {}
         self._our_trades: list[Trade] = []
@@ -82,8 +187,11 @@ class RecordedMarket:
     # ------------------------------------------------------------------ Market protocol
 
     def reset(self, seed: int) -> BookSnapshot:
-        latest = len(self._books) - self.episode_steps
-        self._start = int(np.random.default_rng(seed).integers(0, latest + 1))
+        """Start at a seeded row of ``seed``'s range (same seed, same start)."""
+        begin, end = self._ranges[self.split.band_of(seed)]
+        latest = end - self.episode_steps
+        self._start = int(np.random.default_rng(seed).integers(begin, latest + 1))
+        self._end = end
         self._i = self._start
         self._taken = {}
         self._orders = {}
@@ -135,12 +243,12 @@ class RecordedMarket:
         return order.remaining if order is not None else Decimal(0)
 
     def advance(self) -> list[Fill]:
-        """Move to the next recorded step (past the end the last step is held, with no trades)
-        and fill our resting orders that its trades or its book reach."""
+        """Move to the next recorded step (past the end of the seed's range its last step is
+        held, with no trades) and fill our resting orders that its trades or its book reach."""
         self._require_reset()
         self._taken = {}
         self._our_trades = []
-        if self._i + 1 >= len(self._books):
+        if self._i + 1 >= self._end:
             return []
         self._i += 1
         book = self._books[self._i]

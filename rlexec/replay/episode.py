@@ -288,7 +288,7 @@ async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) 
             f"episode {episode_id}: market {episode.market!r}, but its config simulates "
             f"{rl.simulator.market!r}: it cannot be re-simulated"
         )
-    market = build_market(rl.simulator)
+    market = build_market(rl)
     agent = ReplayAgent(config, stored)
     sink = _Collect()
     executor = RlEnhancedExecutor(

@@ -451,7 +451,7 @@ async def evaluate_agent(
                desc=f"evaluate {agent_name}")  # fmt: skip
     try:
         base_results, base_records = await _run_baseline(
-            config, base_name, base_executor(config), build_market(config.rl_execution.simulator),
+            config, base_name, base_executor(config), build_market(config.rl_execution),
             seed_list, bar,
         )  # fmt: skip
         rl_results, _, metrics = await _agent_results(
@@ -493,7 +493,7 @@ async def run_comparison(
     try:
         for name, factory in factories.items():
             res, recs = await _run_baseline(
-                config, name, factory(), build_market(rl.simulator), seed_list, bar
+                config, name, factory(), build_market(rl), seed_list, bar
             )
             results[name] = res
             records.extend(recs)

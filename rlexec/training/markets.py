@@ -11,7 +11,9 @@ from ``[rl_execution.simulator]``.
 - ``recorded``: ``RecordedMarket`` over ``recorded_path`` (the snapshots CSV). A trades file
   next to it, named like it with ``snapshots`` replaced by ``trades``, is used if it exists.
   The tick size is ``lob.tick_size`` if given, else 0.01; ``lob.bounded = true`` bounds prices to
-  (0, 1) (a prediction market). Episodes are ``horizon_steps`` long.
+  (0, 1) (a prediction market). Episodes are ``horizon_steps`` long. Held out in time: seeds
+  below ``evaluation.first_seed`` replay the first ``recorded_training_share`` of the file,
+  evaluation seeds the rest (``recorded_split``; a validation band would be a third range).
 
 Every market also has a ``typical_queue_depth`` (the state builder's yardstick for queue depth):
 the LOB presets and the recorded market compute theirs; for the Almgren-Chriss model, which has
@@ -25,7 +27,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
-from rlexec.config import SimulatorConfig
+from rlexec.config import RlExecutionConfig, SimulatorConfig
 from rlexec.errors import ConfigError, InvalidInputError
 from rlexec.execution.types import ParentOrder
 from rlexec.market.almgren_chriss import AcParams, AlmgrenChrissMarket
@@ -33,7 +35,7 @@ from rlexec.market.almgren_chriss import preset as ac_preset
 from rlexec.market.base import Market
 from rlexec.market.book import Side
 from rlexec.market.presets import make_market
-from rlexec.market.recorded import RecordedMarket
+from rlexec.market.recorded import RecordedMarket, TimeSplit
 
 LOB_PRESETS = ("equity", "prediction_market")
 
@@ -47,15 +49,17 @@ def ac_params(simulator: SimulatorConfig, risk_aversion: float | None = None) ->
     return params.with_risk_aversion(risk_aversion)
 
 
-def build_market(simulator: SimulatorConfig) -> Market:
-    """A fresh market for ``simulator``; call ``reset(seed)`` before use."""
+def build_market(rl: RlExecutionConfig) -> Market:
+    """A fresh market for ``rl.simulator`` (the evaluation section sets the seed bands of a
+    recorded market); call ``reset(seed)`` before use."""
+    simulator = rl.simulator
     name = simulator.market
     try:
         if name in LOB_PRESETS:
             return make_market(name, **simulator.lob)
         if name == "almgren_chriss":
             return AlmgrenChrissMarket(ac_params(simulator))
-        return _recorded(simulator)
+        return _recorded(simulator, recorded_split(rl))
     except InvalidInputError as exc:
         raise ConfigError(f"rl_execution.simulator (market = {name!r}): {exc}") from None
 
@@ -98,7 +102,16 @@ def trades_path_for(snapshots: Path) -> Path | None:
     return candidate if candidate.exists() else None
 
 
-def _recorded(simulator: SimulatorConfig) -> RecordedMarket:
+def recorded_split(rl: RlExecutionConfig) -> TimeSplit:
+    """The held-out time ranges of a recorded market: training seeds (below
+    ``evaluation.first_seed``) in the first ``simulator.recorded_training_share`` of the file,
+    evaluation seeds in the rest."""
+    return TimeSplit.training_evaluation(
+        rl.simulator.recorded_training_share, rl.evaluation.first_seed
+    )
+
+
+def _recorded(simulator: SimulatorConfig, split: TimeSplit) -> RecordedMarket:
     if not simulator.recorded_path:
         raise ConfigError(
             "rl_execution.simulator.recorded_path is not set: market = 'recorded' needs the path "
@@ -113,6 +126,7 @@ def _recorded(simulator: SimulatorConfig) -> RecordedMarket:
         path,
         trades_path_for(path),
         tick_size=Decimal(repr(float(tick))),
+        split=split,
         price_bounds=(Decimal(0), Decimal(1)) if bounded else None,
         episode_steps=simulator.horizon_steps,
     )

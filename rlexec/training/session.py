@@ -242,7 +242,7 @@ async def open_session(
         row = await read_agent(engine, agent_name)
         if row is None:  # pragma: no cover - load() just created it
             raise StoreError(f"agent {agent_name!r} vanished from the store")
-        market = build_market(rl.simulator)
+        market = build_market(rl)
         sink: CollectingSink | None = None
         if mode is AgentMode.EVALUATION:
             sink = CollectingSink(decisions=keep_decisions)

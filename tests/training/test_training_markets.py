@@ -18,7 +18,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _sim(**kw: object):  # type: ignore[no-untyped-def]
-    return small_config("sqlite+aiosqlite:///unused.db", **kw).rl_execution.simulator
+    return small_config("sqlite+aiosqlite:///unused.db", **kw).rl_execution
 
 
 def test_presets_take_the_lob_overrides() -> None:
@@ -43,3 +43,16 @@ def test_recorded_market_errors_name_the_key(tmp_path: Path) -> None:
         build_market(_sim(market="recorded"))
     with pytest.raises(ConfigError, match="file not found"):
         build_market(_sim(market="recorded", recorded_path=str(tmp_path / "none.csv")))
+
+
+def test_recorded_market_splits_time_by_the_configured_seed_bands() -> None:
+    path = str(DATA / "sample_snapshots.csv")
+    rl = _sim(market="recorded", recorded_path=path, recorded_training_share=0.5)
+    rl = rl.model_copy(update={"evaluation": rl.evaluation.model_copy(update={"first_seed": 1000})})
+    market = build_market(rl)
+    assert isinstance(market, RecordedMarket)
+    training = {market.reset(seed).step for seed in range(1000)}
+    evaluation = {market.reset(seed).step for seed in range(1000, 2000)}
+    assert max(training) + 60 <= 300 and min(evaluation) >= 300  # 600 rows, half each
+    with pytest.raises(ConfigError, match=r"evaluation range .* fewer than episode_steps = 60"):
+        build_market(_sim(market="recorded", recorded_path=path, recorded_training_share=0.95))
