@@ -1,17 +1,19 @@
 """What every baseline executor shares: child-order ids, the protocol's default no-op methods,
-exact whole-lot splitting of a parent into slices, and a per-parent seeded random stream.
+exact whole-lot splitting of a parent into slices, a share of observed market volume in whole
+lots, and a per-parent seeded random stream.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
 
 from rlexec.errors import InvalidInputError
 from rlexec.execution.types import ExecutionContext
+from rlexec.market.book import Trade
 
 ONE_LOT = Decimal(1)
 
@@ -81,6 +83,16 @@ def split_quantity(
         previous = value
     slices.append(total - Decimal(previous) * lot)
     return slices
+
+
+def tape_volume(trades: Iterable[Trade]) -> Decimal:
+    """The quantity printed on a tape of trades (anyone's)."""
+    return sum((t.quantity for t in trades), Decimal(0))
+
+
+def share_in_lots(share: float, volume: Decimal, lot: Decimal = ONE_LOT) -> Decimal:
+    """``share`` of ``volume``, rounded down to whole lots (never above the exact share)."""
+    return (Decimal(repr(share)) * volume / lot).to_integral_value(ROUND_FLOOR) * lot
 
 
 def parent_rng(seed: int, parent_id: str) -> np.random.Generator:

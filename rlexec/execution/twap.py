@@ -14,7 +14,9 @@ Styles:
 - ``passive``: each slice is posted at the near touch and keeps its queue place. When the
   parent falls behind its schedule (less filled than the previous slices' target), the resting
   orders are cancelled and the shortfall crosses the spread; the current slice is posted again
-  passively the step after.
+  passively the step after. ``catches_up`` is the one place that decides "cross the shortfall
+  now" (passive TWAP/VWAP: whenever behind); a subclass can ask for more evidence first (the
+  imbalance rule also wants the book to predict an adverse move).
 """
 
 from __future__ import annotations
@@ -22,13 +24,20 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from enum import StrEnum
 
 import numpy as np
 
 from rlexec.errors import InvalidInputError
-from rlexec.execution.base import ONE_LOT, BaseExecutor, parent_rng, split_quantity
+from rlexec.execution.base import (
+    ONE_LOT,
+    BaseExecutor,
+    parent_rng,
+    share_in_lots,
+    split_quantity,
+    tape_volume,
+)
 from rlexec.execution.types import ExecutionContext, Order
 
 ZERO = Decimal(0)
@@ -161,8 +170,12 @@ class ScheduledExecutor(BaseExecutor):
         """Passive style: less is filled than the slices before the current one asked for."""
         return context.filled_quantity < self.schedule(context).previous_target(context.step)
 
+    def catches_up(self, context: ExecutionContext) -> bool:
+        """Passive style: cancel what rests and cross the shortfall now (here: when behind)."""
+        return self.is_behind(context)
+
     def crosses(self, context: ExecutionContext) -> bool:
-        return self.style is Style.AGGRESSIVE or self.is_behind(context)
+        return self.style is Style.AGGRESSIVE or self.catches_up(context)
 
     def limit_price(self, context: ExecutionContext) -> Decimal:
         """The price this step's child would take: far touch when crossing, else near touch."""
@@ -173,7 +186,7 @@ class ScheduledExecutor(BaseExecutor):
     def wanted_quantity(self, context: ExecutionContext) -> Decimal:
         """The size of this step's child before the participation cap (no side effects)."""
         resting = sum((r.remaining for r in context.open_orders.values()), ZERO)
-        if self.style is Style.PASSIVE and self.is_behind(context):
+        if self.style is Style.PASSIVE and self.catches_up(context):
             target = self.schedule(context).previous_target(context.step)
         else:
             target = self.schedule_quantity(context)
@@ -183,18 +196,15 @@ class ScheduledExecutor(BaseExecutor):
     async def cancel_requests(self, parent_id: str, context: ExecutionContext) -> list[str]:
         if not context.open_orders:
             return []
-        if self.style is Style.AGGRESSIVE or self.use_market_orders or self.is_behind(context):
+        if self.style is Style.AGGRESSIVE or self.use_market_orders or self.catches_up(context):
             return list(context.open_orders)
         return []
 
     async def get_next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
         quantity = self.wanted_quantity(context)
         if self.participation_cap is not None:
-            observed = sum((t.quantity for t in context.recent_trades), ZERO)
-            cap = (Decimal(repr(self.participation_cap)) * observed / self.lot).to_integral_value(
-                ROUND_FLOOR
-            ) * self.lot
-            quantity = min(quantity, cap)
+            observed = tape_volume(context.recent_trades)
+            quantity = min(quantity, share_in_lots(self.participation_cap, observed, self.lot))
         if quantity <= 0:
             return None
         price = None if self.use_market_orders else self.limit_price(context)

@@ -7,10 +7,13 @@
   executors), the RL decisions and a policy-metrics row with the estimate are stored.
 - ``run_comparison``: one or more trained agents (greedy) against TWAP aggressive (the classic
   and the reference of the paired differences, named ``twap``), TWAP passive, VWAP (U-shaped
-  profile) aggressive and passive, submit-and-leave, and on the ``almgren_chriss`` market also
-  the AC optimal schedule (risk aversion ``risk_aversion``, 0 = risk neutral) with its
-  closed-form expected cost E* and standard deviation. Every executor runs the same seeds
-  (common random numbers; with ``side = "random"`` the side is drawn from the seed too).
+  profile) aggressive and passive, submit-and-leave, participation (``pov``: 10% of the observed
+  volume, posted, crossing when behind) and the imbalance rule (``imbalance``: passive TWAP that
+  crosses when behind and the touch imbalance predicts an adverse move), and on the
+  ``almgren_chriss`` market also the AC optimal schedule (risk aversion ``risk_aversion``, 0 =
+  risk neutral) with its closed-form expected cost E* and standard deviation. Every executor
+  runs the same seeds (common random numbers; with ``side = "random"`` the side is drawn from
+  the seed too).
   Episodes are stored with mode ``evaluation`` and their executor names (RL agents as
   ``rl:<agent>``), and ``ComparisonRun.save`` writes every per-episode result to JSON so that
   ``rlexec report`` can draw without re-running.
@@ -33,7 +36,9 @@ from tqdm import tqdm
 from rlexec.config import AgentMode, Config
 from rlexec.errors import InvalidInputError, ModelFileError
 from rlexec.execution.ac_schedule import AlmgrenChrissSchedule
+from rlexec.execution.imbalance import ImbalanceRule
 from rlexec.execution.metrics import EpisodeResult, ExecutorSummary, render_table, summarize
+from rlexec.execution.participation import Participation
 from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
 from rlexec.execution.submit_and_leave import SubmitAndLeave
@@ -87,6 +92,8 @@ def baseline_factories(
         "vwap": lambda: VWAP(profile="u_shaped", slices=slices, style="aggressive"),
         "vwap_passive": lambda: VWAP(profile="u_shaped", slices=slices, style="passive"),
         "submit_and_leave": lambda: SubmitAndLeave(),
+        "pov": lambda: Participation(grace_share=1.0 / slices),  # behind: one slice late
+        "imbalance": lambda: ImbalanceRule(slices=slices),
     }
     if config.rl_execution.simulator.market == "almgren_chriss":
         params = ac_params(config.rl_execution.simulator, risk_aversion)
@@ -128,6 +135,12 @@ class ComparisonRun:
     closed_form: ClosedForm | None = None
     created_at: str = field(default_factory=lambda: utc_now().isoformat())
     reference: str = REFERENCE
+
+    @property
+    def baseline_results(self) -> dict[str, tuple[EpisodeResult, ...]]:
+        """The baselines' results (every executor but the agents): what the best baseline and
+        the per-seed oracle (``rlexec.execution.yardsticks``) are taken over."""
+        return {name: res for name, res in self.results.items() if name not in self.agents}
 
     @property
     def summaries(self) -> tuple[ExecutorSummary, ...]:

@@ -13,7 +13,9 @@ from rlexec.training.train import train
 from tests.training.conftest import small_config
 
 PNG = b"\x89PNG\r\n\x1a\n"
-BASELINES = {"twap", "twap_passive", "vwap", "vwap_passive", "submit_and_leave"}
+BASELINES = {
+    "twap", "twap_passive", "vwap", "vwap_passive", "submit_and_leave", "pov", "imbalance",
+}  # fmt: skip
 
 
 async def test_compare_pairs_seeds_includes_every_executor_and_reports(
@@ -26,6 +28,7 @@ async def test_compare_pairs_seeds_includes_every_executor_and_reports(
     run = await run_comparison(config, ["default", "original-reward"], seeds=4, out_dir=out)
     names = set(run.results)
     assert names == BASELINES | {"rl:default", "rl:original-reward"}
+    assert set(run.baseline_results) == BASELINES
     seeds = [r.seed for r in run.results["twap"]]
     assert seeds == list(range(1_000_000_000, 1_000_000_004))
     for results in run.results.values():
