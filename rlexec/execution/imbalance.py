@@ -20,11 +20,13 @@ The threshold, 0.5 (touch queues at least 3 : 1), is set from the literature, no
   book", ten Nasdaq stocks);
 - the first-order micro-price (Stoikov 2018, "The micro-price") is the size-weighted mid
   ``mid + I * spread / 2``: at ``|I| >= 0.5`` the expected price sits at least three quarters of
-  the way from the near touch to the far touch, i.e. waiting is expected to cost more than half
-  of what crossing costs.
-A measurement on training seeds only (0..199, equity preset, disjoint from the evaluation seeds;
-``scripts/bench/bench_baselines.py --imbalance-check``) reports how often the next mid move goes
-against a buyer when ``I >= 0.5``; it was used as a check, not to choose the value.
+  the way from the near touch to the far touch: the book's own estimate of the price is closer
+  to the far touch than to the mid.
+A measurement on training seeds only (0..199, 300 steps each, no orders of ours; disjoint from
+the evaluation seeds; ``scripts/bench/bench_baselines.py --imbalance-check``) was a check, not
+used to choose the value: when ``I >= 0.5`` the next mid move is up 59.3% of the time on the
+equity preset (10,051 steps) and 67.1% on the prediction market (8,667), against 50.5% and
+51.1% over all steps; ``I <= -0.5`` mirrors it (down 60.1% and 64.1%).
 """
 
 from __future__ import annotations
