@@ -16,9 +16,12 @@ File layout (the original design's sections, plus the product's own)::
 Environment overrides: ``RLEXEC_<SECTION>__<KEY>=value`` sets ``rl_execution.<section>.<key>``
 (``RLEXEC_Q_LEARNING__ALPHA=0.2``, ``RLEXEC_DATABASE__URL=postgresql+asyncpg://...``);
 ``RLEXEC_<KEY>`` sets a key of ``[rl_execution]`` itself (``RLEXEC_MODE=production``). A double
-underscore separates levels. Values are parsed as TOML scalars (``0.2``, ``true``, ``"text"``),
-anything that does not parse is taken as a string. ``RLEXEC_CONFIG`` names the file and is not a
-key. An RLEXEC_* variable that names no key is an error, like an unknown key in the file.
+underscore separates levels. The value of a text key (``database.url``, paths) is taken verbatim;
+other values are parsed as TOML scalars (``0.2``, ``true``), and anything that does not parse is
+taken as text (and then rejected by the key's validation if it must be a number).
+``RLEXEC_CONFIG`` names the file and is not a key. An RLEXEC_* variable that names no key is an
+error, like an unknown key in the file. A bad value is reported with where it came from (the
+file, or the environment variable), and any password in a URL it quotes is masked.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from pydantic import (
 )
 
 from rlexec.errors import ConfigError
+from rlexec.redact import mask_passwords
 
 DEFAULT_CONFIG_PATH = Path("config/rl_execution.toml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/rlexec.db"
@@ -144,7 +148,14 @@ class DatabaseConfig(_Section):
 
 class SimulatorConfig(_Section):
     market: Literal["equity", "prediction_market", "almgren_chriss", "recorded"] = "equity"
-    recorded_path: str | None = None
+    recorded_path: str | None = Field(
+        None, description="market = 'recorded': the snapshots CSV (docs/recorded-data.md)"
+    )
+    recorded_trades_path: str | None = Field(
+        None,
+        description="market = 'recorded': the trades CSV (default: the snapshots file's name "
+        "with 'snapshots' replaced by 'trades', if that file exists)",
+    )
     recorded_training_share: float = Field(
         0.7,
         gt=0.0,
@@ -217,12 +228,28 @@ class Config(_Section):
     rl_execution: RlExecutionConfig = RlExecutionConfig()
 
 
-def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
-    """Validate a mapping shaped like the TOML file; errors name the key path."""
+# Where a key's value came from: key path (("rl_execution", "q_learning", "alpha")) -> the
+# environment variable that set it. Keys not in it came from the file (``source``).
+Origins = Mapping[tuple[str, ...], str]
+
+
+def parse_config(
+    data: Mapping[str, Any], source: str = "config", origins: Origins | None = None
+) -> Config:
+    """Validate a mapping shaped like the TOML file; errors name the key path and where the
+    value came from (``source``, or the environment variable in ``origins``)."""
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+        raise ConfigError(_describe(exc, source, origins or {})) from None
+
+
+def override(config: Config, section: str, **values: Any) -> Config:
+    """``config`` with keys of ``[rl_execution.<section>]`` replaced, validated again (the
+    CLI's ``--database-url`` and ``--market``); values are taken as they are."""
+    data = config.model_dump(mode="python")
+    data[ROOT_SECTION][section].update(values)
+    return parse_config(data, source="command-line options")
 
 
 def load_config(
@@ -239,8 +266,8 @@ def load_config(
     data: dict[str, Any] = {}
     if file_path.exists() or named is not None or required:
         data = read_toml(file_path)
-    apply_env_overrides(data, environ)
-    return parse_config(data, source=str(file_path))
+    origins = apply_env_overrides(data, environ)
+    return parse_config(data, source=str(file_path), origins=origins)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -258,29 +285,38 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
-    """Merge RLEXEC_* variables into ``data`` (in place) under ``[rl_execution]``."""
+def apply_env_overrides(
+    data: dict[str, Any], environ: Mapping[str, str]
+) -> dict[tuple[str, ...], str]:
+    """Merge RLEXEC_* variables into ``data`` (in place) under ``[rl_execution]``; returns
+    which key path each variable set (for error messages)."""
     root = data.setdefault(ROOT_SECTION, {})
     if not isinstance(root, dict):
-        raise ConfigError(f"{ROOT_SECTION}: expected a table, got {root!r}")
+        raise ConfigError(f"{ROOT_SECTION}: expected a table, got {_shown(root)}")
+    origins: dict[tuple[str, ...], str] = {}
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_FILE:
             continue
         parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
         if not all(parts):
             raise ConfigError(f"environment variable {name}: empty key part")
-        _check_env_path(name, parts)
+        text = _check_env_path(name, parts)
         target = root
         for part in parts[:-1]:
             node = target.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"environment variable {name}: {part} is not a table")
             target = node
-        target[parts[-1]] = _parse_scalar(environ[name])
+        raw = environ[name]
+        target[parts[-1]] = raw if text else _parse_scalar(raw)
+        origins[(ROOT_SECTION, *parts)] = name
+    return origins
 
 
-def _check_env_path(name: str, parts: list[str]) -> None:
+def _check_env_path(name: str, parts: list[str]) -> bool:
+    """Check that ``parts`` names a key; returns whether it is a text key (taken verbatim)."""
     model: type[BaseModel] = RlExecutionConfig
+    annotation: Any = None
     for depth, part in enumerate(parts):
         fields = model.model_fields
         if part not in fields:
@@ -294,6 +330,7 @@ def _check_env_path(name: str, parts: list[str]) -> None:
             if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
                 raise ConfigError(f"environment variable {name}: {part} is not a section")
             model = annotation
+    return annotation in (str, str | None)
 
 
 def _parse_scalar(raw: str) -> Any:
@@ -303,19 +340,41 @@ def _parse_scalar(raw: str) -> Any:
         return raw
 
 
-def _describe(exc: ValidationError, source: str) -> str:
+def _shown(value: Any) -> str:
+    """A value as an error message quotes it: repr, passwords masked, long ones cut."""
+    text = mask_passwords(repr(value))
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _describe(exc: ValidationError, source: str, origins: Origins) -> str:
     lines = []
+    from_file = False
     for error in exc.errors():
-        path = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        loc = tuple(str(p) for p in error["loc"])
+        path = ".".join(loc) or "(top level)"
+        variable = _origin(loc, origins)
+        from_file = from_file or variable is None
+        where = f" (environment variable {variable})" if variable else ""
         if error["type"] == "extra_forbidden":
-            lines.append(f"{path}: unknown key (check the spelling; {_known_keys(error['loc'])})")
+            lines.append(
+                f"{path}{where}: unknown key (check the spelling; {_known_keys(error['loc'])})"
+            )
             continue
         value = error.get("input")
-        shown = "missing" if error["type"] == "missing" else repr(value)
-        message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{path} = {shown}: {message}")
+        shown = "missing" if error["type"] == "missing" else _shown(value)
+        message = mask_passwords(str(error["msg"]).removeprefix("Value error, "))
+        lines.append(f"{path} = {shown}{where}: {message}")
     plural = "s" if len(lines) > 1 else ""
-    return f"invalid configuration in {source} ({len(lines)} error{plural}): " + "; ".join(lines)
+    place = f" in {source}" if from_file else ""
+    return f"invalid configuration{place} ({len(lines)} error{plural}): " + "; ".join(lines)
+
+
+def _origin(loc: tuple[str, ...], origins: Origins) -> str | None:
+    """The environment variable that set the key at ``loc`` or one of its parents."""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in origins:
+            return origins[loc[:end]]
+    return None
 
 
 def _known_keys(loc: tuple[int | str, ...]) -> str:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install rlexec with its dev extras into ./.venv (created if missing) and run the whole suite:
 # ruff, mypy and pytest (two workers). PostgreSQL tests need the server on 127.0.0.1:5432
-# (database `test`, trust auth); set RLEXEC_TEST_PG_URL to point elsewhere.
+# (database `test`, trust auth); set TEST_PG_DSN (e.g. postgresql://postgres@127.0.0.1:5432/test)
+# to point elsewhere. It is deliberately outside the RLEXEC_ prefix: rlexec reads every RLEXEC_*
+# variable as a config key.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

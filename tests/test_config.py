@@ -151,3 +151,25 @@ def test_file_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert "\n" not in str(info.value)
     with pytest.raises(ConfigError, match="not found"):
         load_config(None, env={"RLEXEC_CONFIG": str(missing)})
+
+
+def test_a_bad_environment_value_names_the_variable_not_the_file() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(SHIPPED, env={"RLEXEC_Q_LEARNING__ALPHA": "abc"})
+    message = str(info.value)
+    expected = "alpha = 'abc' (environment variable RLEXEC_Q_LEARNING__ALPHA)"
+    assert f"rl_execution.q_learning.{expected}" in message
+    assert "rl_execution.toml" not in message
+    with pytest.raises(ConfigError) as info:  # a file error still names the file
+        load_config(SHIPPED, env={"RLEXEC_CONFIG": str(SHIPPED), "RLEXEC_Q_LEARNING": "3"})
+    assert "environment variable RLEXEC_Q_LEARNING" in str(info.value)
+
+
+def test_text_keys_from_the_environment_are_taken_verbatim() -> None:
+    url = 'sqlite+aiosqlite:///a\\tb"c.db'
+    env = {"RLEXEC_DATABASE__URL": url, "RLEXEC_PERSISTENCE__MODEL_PATH": '"m.json"'}
+    c = load_config(SHIPPED, env=env).rl_execution
+    assert c.database.url == url
+    assert c.persistence.model_path == '"m.json"'
+    numbers = load_config(SHIPPED, env={"RLEXEC_Q_LEARNING__ALPHA": "0.25"}).rl_execution
+    assert numbers.q_learning.alpha == 0.25

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.errors import InvalidInputError, StoreError
+from rlexec.progress import Progress
 from rlexec.store.engine import describe_error, redact_url
 from rlexec.store.models import Decision, Episode, UtcDateTime
 
@@ -79,35 +80,47 @@ def _load_pyarrow() -> tuple[Any, Any]:
     return pa, pq
 
 
-async def _chunks(engine: AsyncEngine, stmt: sa.Select[Any]) -> AsyncIterator[Sequence[Any]]:
+async def _chunks(
+    engine: AsyncEngine, stmt: sa.Select[Any], progress: Progress | None = None
+) -> AsyncIterator[Sequence[Any]]:
     async with engine.connect() as conn:
         result = await conn.stream(stmt)
         async for chunk in result.partitions(CHUNK_ROWS):
             yield chunk
+            if progress is not None:
+                progress.update(len(chunk))
 
 
 async def _export_csv(
-    engine: AsyncEngine, table: sa.Table, stmt: sa.Select[Any], path: Path
+    engine: AsyncEngine,
+    table: sa.Table,
+    stmt: sa.Select[Any],
+    path: Path,
+    progress: Progress | None,
 ) -> int:
     rows = 0
     with path.open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         out.writerow([c.name for c in table.columns])
-        async for chunk in _chunks(engine, stmt):
+        async for chunk in _chunks(engine, stmt, progress):
             rows += len(chunk)
             out.writerows([_csv_value(v) for v in row] for row in chunk)
     return rows
 
 
 async def _export_parquet(
-    engine: AsyncEngine, table: sa.Table, stmt: sa.Select[Any], path: Path
+    engine: AsyncEngine,
+    table: sa.Table,
+    stmt: sa.Select[Any],
+    path: Path,
+    progress: Progress | None,
 ) -> int:
     pa, pq = _load_pyarrow()
     schema = _arrow_schema(pa, table)
     rows = 0
     writer = pq.ParquetWriter(str(path), schema)
     try:
-        async for chunk in _chunks(engine, stmt):
+        async for chunk in _chunks(engine, stmt, progress):
             rows += len(chunk)
             columns = list(zip(*chunk, strict=True))
             arrays = [
@@ -121,9 +134,10 @@ async def _export_parquet(
 
 
 async def export_tables(
-    engine: AsyncEngine, out_dir: str | Path, fmt: str = "csv"
+    engine: AsyncEngine, out_dir: str | Path, fmt: str = "csv", progress: Progress | None = None
 ) -> dict[str, tuple[Path, int]]:
-    """Write decisions and episodes to ``out_dir`` in ``fmt``; returns table -> (file, rows)."""
+    """Write decisions and episodes to ``out_dir`` in ``fmt``; returns table -> (file, rows).
+    ``progress`` (if given) counts the rows written."""
     if fmt not in FORMATS:
         raise InvalidInputError(f"--format = {fmt!r}: expected one of {', '.join(FORMATS)}")
     if fmt == "parquet":
@@ -145,7 +159,7 @@ async def export_tables(
             ("episodes", episodes, (episodes.c.started_at, episodes.c.episode_id)),
         ):
             path = target / f"{name}.{fmt}"
-            rows = await export(engine, table, sa.select(table).order_by(*order), path)
+            rows = await export(engine, table, sa.select(table).order_by(*order), path, progress)
             written[name] = (path, rows)
     except (InvalidInputError, StoreError):
         raise

@@ -14,9 +14,8 @@ import argparse
 import asyncio
 from typing import Any
 
-from rlexec.cli.common import config_from_args
+from rlexec.cli.common import DEFAULT_AGENT, command, config_from_args
 from rlexec.cli.training_args import (
-    add_common,
     add_market,
     agent_list,
     non_negative_float,
@@ -28,18 +27,24 @@ DEFAULT_OUT = "reports/latest"
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("compare", help="agents vs TWAP/VWAP/... on paired seeds")
-    p.add_argument("--agents", type=agent_list, default=["default"],
-                   help="comma-separated agent names (default: default)")  # fmt: skip
+    p = command(
+        subparsers,
+        "compare",
+        "agents vs TWAP/VWAP/... on paired seeds",
+        description="Agents (greedy) against TWAP, VWAP (aggressive and passive) and "
+        "submit-and-leave on the same held-out seeds; with --market almgren_chriss also the "
+        "Almgren-Chriss optimum.",
+    )
+    p.add_argument("--agents", type=agent_list, default=DEFAULT_AGENT,
+                   help="comma-separated agent names")  # fmt: skip
     p.add_argument("--seeds", type=positive_int,
                    help="held-out seeds (default: evaluation.seeds)")  # fmt: skip
-    p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    p.add_argument("--out", default=DEFAULT_OUT, help="output folder")
     p.add_argument("--risk-aversion", type=non_negative_float, default=0.0,
-                   help="lambda of the AC optimum (default 0: risk neutral)")  # fmt: skip
+                   help="lambda of the AC optimum (0: risk neutral)")  # fmt: skip
     p.add_argument("--no-store", action="store_true", help="do not store the episodes")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     add_market(p)
-    add_common(p)
     p.set_defaults(handler=_compare)
 
 

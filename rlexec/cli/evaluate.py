@@ -10,19 +10,18 @@ import argparse
 import asyncio
 from typing import Any
 
-from rlexec.cli.common import config_from_args
-from rlexec.cli.training_args import add_common, add_market, positive_int, with_market
+from rlexec.cli.common import add_agent, command, config_from_args
+from rlexec.cli.training_args import add_market, positive_int, with_market
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("evaluate", help="greedy paired evaluation against the base")
-    p.add_argument("--agent", default="default", help="agent name in the store")
+    p = command(subparsers, "evaluate", "greedy paired evaluation against the base")
+    add_agent(p)
     p.add_argument("--seeds", type=positive_int,
                    help="held-out seeds (default: evaluation.seeds)")  # fmt: skip
     p.add_argument("--no-store", action="store_true", help="do not store the episodes")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     add_market(p)
-    add_common(p)
     p.set_defaults(handler=_evaluate)
 
 

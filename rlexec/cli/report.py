@@ -9,18 +9,17 @@ import argparse
 import asyncio
 from typing import Any
 
-from rlexec.cli.common import config_from_args
+from rlexec.cli.common import command, config_from_args
 from rlexec.cli.compare import DEFAULT_OUT
-from rlexec.cli.training_args import add_common, agent_list
+from rlexec.cli.training_args import agent_list
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("report", help="plots and Markdown summary of a comparison")
-    p.add_argument("--out", default=DEFAULT_OUT, help=f"report folder (default {DEFAULT_OUT})")
+    p = command(subparsers, "report", "plots and Markdown summary of a comparison")
+    p.add_argument("--out", default=DEFAULT_OUT, help="report folder")
     p.add_argument("--comparison", help="comparison.json (default: <out>/comparison.json)")
     p.add_argument("--agents", type=agent_list,
                    help="agents to plot (default: the compared ones)")  # fmt: skip
-    add_common(p)
     p.set_defaults(handler=_report)
 
 

@@ -4,8 +4,10 @@
                  [--market MARKET] [--metrics-every K] [--no-progress]
 
 Resumes the agent if it is in the store (Q-table, epsilon, replay experiences; seeds continue
-after its last training seed). SIGTERM/SIGINT stop after the current episode, with a final
-flush. A progress bar on stderr shows the running mean IS and epsilon.
+after its last training seed). A new SQLite database is created (with a one-line notice); an
+existing database must be at the schema head (``rlexec db upgrade``). SIGINT (Ctrl-C) and
+SIGTERM stop after the current episode; after the final flush the command exits 130. Progress
+goes to stderr (``rlexec.progress``).
 """
 
 from __future__ import annotations
@@ -14,32 +16,41 @@ import argparse
 import asyncio
 from typing import Any
 
-from rlexec.cli.common import config_from_args
-from rlexec.cli.training_args import (
-    add_common,
-    add_market,
-    positive_float,
-    positive_int,
-    with_market,
-)
+from rlexec.cli.common import add_agent, command, config_from_args
+from rlexec.cli.training_args import add_market, positive_float, positive_int, with_market
 from rlexec.store.engine import redact_url
+
+DEFAULT_EPISODES = 500
+EXIT_STOPPED_BY_SIGNAL = 130
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("train", help="train an agent (learns into the store)")
-    p.add_argument("--agent", default="default", help="agent name in the store")
-    p.add_argument("--episodes", type=positive_int, help="episodes to run")
-    p.add_argument("--minutes", type=positive_float, help="wall-clock budget in minutes")
+    p = command(
+        subparsers,
+        "train",
+        "train an agent (learns into the store)",
+        epilog="Ctrl-C (SIGINT) or SIGTERM stops after the current episode; the command then "
+        f"makes the final flush and exits {EXIT_STOPPED_BY_SIGNAL}. A new SQLite database is "
+        "created with a one-line notice; an older schema is refused until `rlexec db upgrade`.",
+    )
+    add_agent(p)
+    p.add_argument("--episodes", type=positive_int,
+                   help=f"episodes to run (default: {DEFAULT_EPISODES}, or as many as "
+                        "--minutes allows when it is given)")  # fmt: skip
+    p.add_argument(
+        "--minutes",
+        type=positive_float,
+        help="wall-clock budget in minutes (with --episodes: whichever ends first)",
+    )
     p.add_argument(
         "--reward-mode",
         choices=("shortfall", "original"),
         help="reward of a NEW agent (default: config); an existing agent keeps its own",
     )
     p.add_argument("--metrics-every", type=positive_int, default=100,
-                   help="write a policy-metrics row every K episodes (default 100)")  # fmt: skip
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+                   help="write a policy-metrics row every K episodes")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     add_market(p)
-    add_common(p)
     p.set_defaults(handler=_train)
 
 
@@ -47,7 +58,7 @@ def _train(args: argparse.Namespace) -> int:
     from rlexec.training.train import train
 
     if args.episodes is None and args.minutes is None:
-        args.episodes = 500
+        args.episodes = DEFAULT_EPISODES
     config = with_market(config_from_args(args), args.market)
     result = asyncio.run(
         train(
@@ -72,4 +83,4 @@ def _train(args: argparse.Namespace) -> int:
         + ("; stopped by signal" if result.stopped_by_signal else "")
     )
     print(f"stored in {redact_url(config.rl_execution.database.url)}")
-    return 0
+    return EXIT_STOPPED_BY_SIGNAL if result.stopped_by_signal else 0

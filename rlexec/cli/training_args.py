@@ -1,6 +1,5 @@
 """Argument helpers shared by ``rlexec train/evaluate/compare/report``: value checks that give
-argparse's one-line errors, the per-command ``--config``/``--database-url`` copies, and
-config overrides (``--market``)."""
+argparse's one-line errors, and config overrides (``--market``)."""
 
 from __future__ import annotations
 
@@ -8,7 +7,8 @@ import argparse
 import math
 from typing import Any
 
-from rlexec.config import Config
+from rlexec.cli.common import agent_name
+from rlexec.config import Config, override
 
 MARKETS = ("equity", "prediction_market", "almgren_chriss", "recorded")
 
@@ -49,18 +49,7 @@ def agent_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated agent names")
     if len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"{text!r}: an agent is named twice")
-    return names
-
-
-def add_common(parser: Any) -> None:
-    """``--config`` and ``--database-url`` after the command too (``rlexec train
-    --database-url ...``); given before the command they work as well."""
-    parser.add_argument("--config", default=argparse.SUPPRESS, help="config file")
-    parser.add_argument(
-        "--database-url",
-        default=argparse.SUPPRESS,
-        help="database URL (default: rl_execution.database.url or RLEXEC_DATABASE__URL)",
-    )
+    return [agent_name(n) for n in names]
 
 
 def add_market(parser: Any) -> None:
@@ -68,10 +57,4 @@ def add_market(parser: Any) -> None:
 
 
 def with_market(config: Config, market: str | None) -> Config:
-    if market is None:
-        return config
-    rl = config.rl_execution
-    simulator = rl.simulator.model_copy(update={"market": market})
-    return config.model_copy(
-        update={"rl_execution": rl.model_copy(update={"simulator": simulator})}
-    )
+    return config if market is None else override(config, "simulator", market=market)

@@ -3,8 +3,10 @@
 - ``sqlite+aiosqlite`` (the embedded default): WAL journal, ``synchronous=NORMAL``, foreign
   keys on, a busy timeout, and every transaction opened with ``BEGIN IMMEDIATE`` (a deferred
   transaction that later upgrades to a write fails at once with "database is locked",
-  whatever the timeout). The parent folder of the database file is created if missing.
-- ``postgresql+asyncpg`` for production (several processes, one store).
+  whatever the timeout). An engine never creates a missing database file or folder: only
+  ``rlexec.store.migrate.require_schema(..., create=True)`` and ``rlexec db upgrade`` do.
+- ``postgresql+asyncpg`` for production (several processes, one store); the driver comes with
+  the ``postgres`` extra (``pip install 'rlexec[postgres]'``).
 
 A URL is only ever shown through ``redact_url`` (password masked); errors are ``StoreError``
 and name the URL without its password.
@@ -29,10 +31,16 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 from rlexec.errors import StoreError
+from rlexec.redact import mask_passwords
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+# The Python package each driver needs, and how to install it.
+DRIVER_PACKAGES = {
+    "sqlite+aiosqlite": ("aiosqlite", "pip install aiosqlite (a dependency of rlexec)"),
+    "postgresql+asyncpg": ("asyncpg", "pip install 'rlexec[postgres]'"),
+}
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -43,11 +51,11 @@ def parse_url(url: str | URL) -> URL:
     else:
         try:
             parsed = make_url(url)
-        except ArgumentError:
+        except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+            reason = "the port is not a number" if isinstance(exc, ValueError) else "not a URL"
             raise StoreError(
-                f"database URL {_mask_unparsed(url)!r} is not a valid URL "
-                f"(expected e.g. sqlite+aiosqlite:///data/rlexec.db or "
-                f"postgresql+asyncpg://user@host/db)"
+                f"database URL {mask_passwords(url)!r} is not a valid URL ({reason}; expected "
+                f"e.g. sqlite+aiosqlite:///data/rlexec.db or postgresql+asyncpg://user@host/db)"
             ) from None
     if parsed.drivername not in SUPPORTED_DRIVERS:
         raise StoreError(
@@ -63,18 +71,33 @@ def redact_url(url: str | URL) -> str:
         return url.render_as_string(hide_password=True)
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return _mask_unparsed(url)
+    except (ArgumentError, ValueError):
+        return mask_passwords(url)
 
 
-def _mask_unparsed(url: str) -> str:
-    # An unparsable URL may still carry "user:password@": mask everything between ':' and '@'.
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a file-backed SQLite URL (None for PostgreSQL, ``:memory:`` and ``file:``
+    URIs)."""
+    parsed = parse_url(url)
+    database = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not database:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def create_sqlite_folder(url: str | URL) -> None:
+    """Create the folder of a SQLite database file if it is missing (new databases only)."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"database URL {redact_url(url)!r}: cannot create folder {path.parent}: {exc.strerror}"
+        ) from None
 
 
 def create_engine(
@@ -90,7 +113,6 @@ def create_engine(
     if not pool:
         kwargs["poolclass"] = NullPool
     if parsed.drivername.startswith("sqlite"):
-        _ensure_sqlite_folder(parsed)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         kwargs["connect_args"] = {"timeout": connect_timeout_secs}
@@ -98,9 +120,14 @@ def create_engine(
             kwargs["pool_pre_ping"] = True
     try:
         engine = create_async_engine(parsed, **kwargs)
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+    except ImportError:
+        package, install = DRIVER_PACKAGES[parsed.drivername]
         raise StoreError(
-            f"cannot create an engine for {redact_url(parsed)!r}: {type(exc).__name__}"
+            f"database URL {redact_url(parsed)!r}: its driver {package} is not installed: {install}"
+        ) from None
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise StoreError(
+            f"cannot create an engine for {redact_url(parsed)!r}: {describe_error(exc, parsed)}"
         ) from None
     if parsed.drivername.startswith("sqlite"):
         _configure_sqlite(engine)
@@ -133,20 +160,7 @@ def describe_error(exc: BaseException, url: URL | None = None) -> str:
     message = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else ""
     if url is not None and url.password:
         message = message.replace(str(url.password), "***")
-    return f"{type(exc).__name__}: {message}"[:500]
-
-
-def _ensure_sqlite_folder(url: URL) -> None:
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return
-    folder = Path(database).parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"database URL {redact_url(url)!r}: cannot create folder {folder}: {exc.strerror}"
-        ) from None
+    return mask_passwords(f"{type(exc).__name__}: {message}")[:500]
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

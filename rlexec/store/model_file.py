@@ -6,10 +6,22 @@ Format (``format_version`` 1), sparse - only entries that were visited or are no
      "actions": ["Wait", ..., "Cancel"], "epsilon": 0.21, "updates": 12345,
      "entries": [["r3.t5.s1.i2.h2.u1.v0.q0", "Wait", -0.42, 17], ...]}
 
-Loading validates everything before touching the agent (size limit, JSON syntax, NaN and
-Infinity rejected, types, known state keys and actions, no duplicates, finite values,
-non-negative visits); any problem raises ModelFileError and leaves the agent unchanged.
-Never pickle.
+Loading validates everything before touching the agent; any problem raises ModelFileError
+and leaves the agent unchanged. Never pickle.
+
+- Size first: a file larger than this agent's table could need (``max_file_bytes``: every
+  (state, action) entry at ``ENTRY_BYTES``, plus ``HEADER_BYTES``) is refused before it is
+  parsed, and never more than that is read.
+- Exactly the keys above at the top level (an unknown key is an error, not ignored);
+  ``format_version`` the integer 1 (not ``true``, not ``1.0``).
+- Numbers: q-values finite within ±``MAX_ABS_Q``, epsilon in [0, 1], NaN and Infinity
+  rejected, integers of any length handled (no overflow); ``updates``, each entry's visits and
+  their sum at most ``MAX_COUNT`` (2**53: counts stay exact in float64 and far from the 64-bit
+  columns' limit).
+- Known state keys and actions, each (state key, action) once.
+
+``import_agent_into_store`` snapshots an existing agent's table first, so an import can be
+undone (``rlexec snapshot export ID PATH`` then ``rlexec model import PATH``).
 """
 
 from __future__ import annotations
@@ -18,18 +30,29 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
 import numpy as np
 
-from rlexec.errors import ModelFileError
+from rlexec.errors import InvalidInputError, ModelFileError
+from rlexec.names import check_agent_name
 from rlexec.records import ACTION_LABELS
 
 FORMAT = "rlexec-q-table"
 FORMAT_VERSION = 1
-MAX_FILE_BYTES = 256 * 1024 * 1024
+TOP_LEVEL_KEYS = ("format", "format_version", "num_states", "actions", "epsilon", "updates",
+                  "entries")  # fmt: skip
+ENTRY_BYTES = 256  # generous for one indented [state_key, action, q, visits] entry
+HEADER_BYTES = 64 * 1024
 MAX_ABS_Q = 1e12
+MAX_COUNT = 2**53
+
+
+def max_file_bytes(shape: tuple[int, ...]) -> int:
+    """The largest model file an agent of Q-table ``shape`` accepts."""
+    return HEADER_BYTES + int(np.prod(shape)) * ENTRY_BYTES
 
 
 def export_model(agent: Any, path: str | Path) -> int:
@@ -72,13 +95,16 @@ def read_model(
     """Parse and validate a model file for ``agent``'s table shape and state keys; returns
     (q_values, visits, epsilon, updates) without changing the agent."""
     source = Path(path)
+    limit = max_file_bytes(np.shape(agent.q_values))
     try:
         size = source.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ModelFileError(
-                f"model file {source}: {size} bytes, expected at most {MAX_FILE_BYTES}"
-            )
-        text = source.read_text(encoding="utf-8")
+        if size > limit:
+            raise _too_large(source, size, limit)
+        with source.open("rb") as fh:
+            data = fh.read(limit + 1)  # the file may have grown since stat()
+        if len(data) > limit:
+            raise _too_large(source, len(data), limit)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ModelFileError(f"model file {source} not found") from None
     except UnicodeDecodeError:
@@ -99,6 +125,13 @@ def import_model(agent: Any, path: str | Path) -> int:
     return int(np.count_nonzero((q != 0.0) | (visits != 0)))
 
 
+def _too_large(source: Path, size: int, limit: int) -> ModelFileError:
+    return ModelFileError(
+        f"model file {source}: {size} bytes, expected at most {limit} for this agent's state "
+        "space (checked before parsing)"
+    )
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed (expected finite numbers)")
 
@@ -115,11 +148,14 @@ def _validate(
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float, int]:
     if not isinstance(doc, dict):
         raise _fail(source, "(top level)", type(doc).__name__, "a JSON object")
+    unknown = sorted(set(doc) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        raise _fail(source, "(top level) keys", unknown, f"only {', '.join(TOP_LEVEL_KEYS)}")
     if doc.get("format") != FORMAT:
         raise _fail(source, "format", doc.get("format"), repr(FORMAT))
     version = doc.get("format_version")
-    if version != FORMAT_VERSION:
-        raise _fail(source, "format_version", version, f"{FORMAT_VERSION} (supported)")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise _fail(source, "format_version", version, f"the integer {FORMAT_VERSION} (supported)")
     shape = np.shape(agent.q_values)
     if doc.get("num_states") != shape[0] or isinstance(doc.get("num_states"), bool):
         raise _fail(
@@ -128,11 +164,11 @@ def _validate(
     if doc.get("actions") != list(ACTION_LABELS):
         raise _fail(source, "actions", doc.get("actions"), str(list(ACTION_LABELS)))
     epsilon = doc.get("epsilon")
-    if not _is_number(epsilon) or not 0.0 <= epsilon <= 1.0:
+    if not _is_number(epsilon, 1.0) or not 0.0 <= epsilon <= 1.0:
         raise _fail(source, "epsilon", epsilon, "a number in [0, 1]")
     updates = doc.get("updates")
-    if not isinstance(updates, int) or isinstance(updates, bool) or updates < 0:
-        raise _fail(source, "updates", updates, "an integer >= 0")
+    if not _is_count(updates):
+        raise _fail(source, "updates", updates, f"an integer in [0, {MAX_COUNT}]")
     entries = doc.get("entries")
     if not isinstance(entries, list):
         raise _fail(source, "entries", type(entries).__name__, "a list")
@@ -142,6 +178,7 @@ def _validate(
     q = np.zeros(shape, dtype=np.float64)
     visits = np.zeros(shape, dtype=np.int64)
     seen = np.zeros(shape, dtype=bool)
+    total_visits = 0
     for n, entry in enumerate(entries):
         where = f"entries[{n}]"
         if not isinstance(entry, list) or len(entry) != 4:
@@ -152,10 +189,14 @@ def _validate(
             raise _fail(source, f"{where} state key", key, "a state key of this state config")
         if action not in ACTION_LABELS:
             raise _fail(source, f"{where} action", action, f"one of {', '.join(ACTION_LABELS)}")
-        if not _is_number(value) or abs(value) > MAX_ABS_Q:
+        if not _is_number(value, MAX_ABS_Q):
             raise _fail(source, f"{where} q", value, f"a finite number within ±{MAX_ABS_Q:g}")
-        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count < 2**62:
-            raise _fail(source, f"{where} visits", count, "an integer >= 0")
+        if not _is_count(count):
+            raise _fail(source, f"{where} visits", count, f"an integer in [0, {MAX_COUNT}]")
+        total_visits += count
+        if total_visits > MAX_COUNT:
+            raise _fail(source, f"{where} visits", count,
+                        f"visits summing to at most {MAX_COUNT} over all entries")  # fmt: skip
         a = ACTION_LABELS.index(action)
         if seen[s, a]:
             raise _fail(source, where, entry[:2], "each (state key, action) once")
@@ -165,8 +206,18 @@ def _validate(
     return q, visits, float(epsilon), int(updates)
 
 
-def _is_number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def _is_number(value: Any, bound: float) -> TypeGuard[float]:
+    """A JSON number (not a boolean) within ±``bound``; integers of any length are compared
+    exactly, never converted (a 400-digit integer overflows a float)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return -bound <= value <= bound
+
+
+def _is_count(value: Any) -> TypeGuard[int]:
+    return type(value) is int and 0 <= value <= MAX_COUNT
 
 
 def _key_text(agent: Any, state_index: int) -> str:
@@ -174,46 +225,70 @@ def _key_text(agent: Any, state_index: int) -> str:
 
 
 async def export_agent_from_store(config: Any, agent_name: str, path: str | Path) -> int:
-    """Load agent ``agent_name`` from the configured store and write its model file."""
-    agent, store, engine = await _open_agent(config, agent_name)
+    """Write the model file of agent ``agent_name`` from the configured store (an agent that is
+    not in the store is an error; nothing is created)."""
+    agent, _, engine, _ = await _open_agent(config, agent_name, must_exist=True)
     try:
-        if store.agent_id is None:
-            raise ModelFileError(f"agent {agent_name!r} not found in the store")
         return export_model(agent, path)
     finally:
         await engine.dispose()
 
 
-async def import_agent_into_store(config: Any, agent_name: str, path: str | Path) -> int:
-    """Validate the model file, then make agent ``agent_name`` in the store hold exactly it."""
-    agent, store, engine = await _open_agent(config, agent_name)
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    entries: int  # Q entries loaded
+    snapshot_id: int | None  # the snapshot of the table it replaced (None: a new agent)
+
+
+async def import_agent_into_store(config: Any, agent_name: str, path: str | Path) -> ImportResult:
+    """Validate the model file, snapshot the agent's current table if it exists, then make
+    agent ``agent_name`` in the store hold exactly the file's table."""
+    from rlexec.store.snapshots import create_snapshot
+
+    agent, store, engine, existed = await _open_agent(config, agent_name, must_exist=False)
     try:
         q, visits, epsilon, updates = read_model(agent, path)
+        snapshot_id = None
+        if existed:
+            label = f"before model import from {Path(path).name}"[:200]
+            snapshot_id = (await create_snapshot(engine, agent_name, label)).id
         store.replace_table(q, visits, epsilon, updates)
         await store.flush()
-        return int(np.count_nonzero((q != 0.0) | (visits != 0)))
+        return ImportResult(int(np.count_nonzero((q != 0.0) | (visits != 0))), snapshot_id)
     finally:
         await engine.dispose()
 
 
-async def _open_agent(config: Any, agent_name: str) -> tuple[Any, Any, Any]:
+async def _open_agent(
+    config: Any, agent_name: str, *, must_exist: bool
+) -> tuple[Any, Any, Any, bool]:
+    """(agent, store, engine, existed) for ``agent_name``; the database must be at head (a new
+    SQLite file is created unless ``must_exist``)."""
     from rlexec.rl.q_learning import QTableAgent
-    from rlexec.store.engine import create_engine
+    from rlexec.store.engine import create_engine, session_factory
+    from rlexec.store.migrate import require_schema
+    from rlexec.store.repositories import AgentRepository
     from rlexec.store.write_behind import AgentStore
 
+    check_agent_name(agent_name)
     rl = config.rl_execution
+    await require_schema(rl.database.url, create=not must_exist)
     agent = QTableAgent(rl.q_learning, rl.state)
     engine = create_engine(rl.database.url, pool=False)
-    store = AgentStore(
-        agent,
-        engine,
-        agent_name=agent_name,
-        persistence=rl.persistence.model_copy(update={"experiences_to_load": 0}),
-        config_snapshot=rl.model_dump(mode="json", exclude={"database"}),
-    )
     try:
+        async with session_factory(engine)() as db:
+            existed = await AgentRepository(db).get_by_name(agent_name) is not None
+        if must_exist and not existed:
+            raise InvalidInputError(f"agent {agent_name!r} is not in the store: nothing to export")
+        store = AgentStore(
+            agent,
+            engine,
+            agent_name=agent_name,
+            persistence=rl.persistence.model_copy(update={"experiences_to_load": 0}),
+            config_snapshot=rl.model_dump(mode="json", exclude={"database"}),
+        )
         await store.load()
     except BaseException:
         await engine.dispose()
         raise
-    return agent, store, engine
+    return agent, store, engine, existed

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from rlexec.errors import StoreError
+from rlexec.names import check_agent_name
 from rlexec.records import (
     STATE_FEATURES,
     DecisionRecord,
@@ -125,7 +126,9 @@ class AgentRepository:
     async def get_or_create(
         self, name: str, config_snapshot: Mapping[str, Any], epsilon: float
     ) -> AgentRow:
-        """The agent named ``name``; created with this config snapshot and epsilon if new."""
+        """The agent named ``name``; created with this config snapshot and epsilon if new (a
+        name that breaks ``rlexec.names``' rule is refused, whatever the caller)."""
+        check_agent_name(name)
         existing = await self.get_by_name(name)
         if existing is not None:
             return existing

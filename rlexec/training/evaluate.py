@@ -23,15 +23,12 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-from tqdm import tqdm
 
 from rlexec.config import AgentMode, Config
 from rlexec.errors import InvalidInputError, ModelFileError
@@ -48,16 +45,17 @@ from rlexec.execution.vwap import VWAP
 from rlexec.market.almgren_chriss import optimal_expected_cost, optimal_variance
 from rlexec.market.base import Market
 from rlexec.market.book import Side
+from rlexec.names import check_agent_name
+from rlexec.progress import Progress
 from rlexec.records import EpisodeRecord, utc_now
 from rlexec.rl.metrics import PolicyMetrics
 from rlexec.store.engine import create_engine
+from rlexec.store.migrate import require_schema
 from rlexec.training.markets import ac_params, build_market, parent_for_seed
 from rlexec.training.session import (
     AgentSession,
     base_executor,
-    check_agent_name,
     config_hash,
-    ensure_schema,
     open_session,
     read_agent,
     write_records,
@@ -310,7 +308,7 @@ async def _run_baseline(
     executor: ExecutionAlgorithm,
     market: Market,
     seeds: Sequence[int],
-    bar: tqdm[Any] | None,
+    bar: Progress | None,
 ) -> tuple[tuple[EpisodeResult, ...], list[EpisodeRecord]]:
     simulator = config.rl_execution.simulator
     results: list[EpisodeResult] = []
@@ -328,7 +326,7 @@ async def _run_baseline(
 
 
 async def _run_agent(
-    session: AgentSession, name: str, seeds: Sequence[int], bar: tqdm[Any] | None
+    session: AgentSession, name: str, seeds: Sequence[int], bar: Progress | None
 ) -> tuple[EpisodeResult, ...]:
     simulator = session.config.rl_execution.simulator
     executor = session.executor
@@ -361,7 +359,7 @@ async def _agent_results(
     config: Config,
     agent_name: str,
     seeds: Sequence[int],
-    bar: tqdm[Any] | None,
+    bar: Progress | None,
     *,
     store: bool,
     improvement_vs: tuple[EpisodeResult, ...] | None = None,
@@ -394,7 +392,7 @@ async def _agent_results(
 
 async def _store_baselines(config: Config, records: list[EpisodeRecord]) -> None:
     database = config.rl_execution.database
-    await ensure_schema(database.url)
+    await require_schema(database.url)
     engine = create_engine(database.url, connect_timeout_secs=database.connect_timeout_secs)
     try:
         await write_records(engine, None, episodes=records)
@@ -402,12 +400,13 @@ async def _store_baselines(config: Config, records: list[EpisodeRecord]) -> None
         await engine.dispose()
 
 
-async def require_agents(config: Config, agents: Sequence[str]) -> None:
-    """Fail early (before any episode runs) if an agent is not in the store."""
-    if not agents:
+async def require_agents(config: Config, agents: Sequence[str], *, store: bool = True) -> None:
+    """Fail early (before any episode runs) if an agent is not in the store, or if the store
+    that the episodes go to is not usable."""
+    if not agents and not store:
         return
     database = config.rl_execution.database
-    await ensure_schema(database.url)
+    await require_schema(database.url)
     engine = create_engine(database.url, connect_timeout_secs=database.connect_timeout_secs)
     try:
         for name in agents:
@@ -460,8 +459,7 @@ async def evaluate_agent(
     seed_list = evaluation_seeds(config, seeds)
     await require_agents(config, [agent_name])
     base_name = base_executor_name(config)
-    bar = tqdm(total=2 * len(seed_list), file=sys.stderr, disable=not progress, unit="ep",
-               desc=f"evaluate {agent_name}")  # fmt: skip
+    bar = Progress(f"evaluate {agent_name}", total=2 * len(seed_list), enabled=progress)
     try:
         base_results, base_records = await _run_baseline(
             config, base_name, base_executor(config), build_market(config.rl_execution),
@@ -496,10 +494,10 @@ async def run_comparison(
         raise InvalidInputError(f"risk_aversion = {risk_aversion!r}: expected a number >= 0")
     rl = config.rl_execution
     seed_list = evaluation_seeds(config, seeds)
-    await require_agents(config, agents)
+    await require_agents(config, agents, store=store)
     factories = baseline_factories(config, risk_aversion=risk_aversion)
     total = len(seed_list) * (len(factories) + len(agents))
-    bar = tqdm(total=total, file=sys.stderr, disable=not progress, unit="ep", desc="compare")
+    bar = Progress("compare", total=total, enabled=progress)
     results: dict[str, tuple[EpisodeResult, ...]] = {}
     records: list[EpisodeRecord] = []
     run = ComparisonRun(market=rl.simulator.market, seeds=seed_list, results=results)

@@ -8,9 +8,11 @@ from ``[rl_execution.simulator]``.
   (``PAPER``: daily steps, price 50, for 1,000,000 shares over 5 steps); the risk
   aversion is a property of the *objective*, not of the market, and is passed separately to the
   optimal-schedule executor (``ac_params``);
-- ``recorded``: ``RecordedMarket`` over ``recorded_path`` (the snapshots CSV). A trades file
-  next to it, named like it with ``snapshots`` replaced by ``trades``, is used if it exists.
-  The tick size is ``lob.tick_size`` if given, else 0.01; ``lob.bounded = true`` bounds prices to
+- ``recorded``: ``RecordedMarket`` over ``recorded_path`` (the snapshots CSV) and
+  ``recorded_trades_path`` (the trades CSV; if not set, a file next to the snapshots named like
+  it with ``snapshots`` replaced by ``trades`` is used if it exists). Without trades a warning
+  says that passive orders then fill only when the recorded book crosses them. The tick size
+  is ``lob.tick_size`` if given, else 0.01; ``lob.bounded = true`` bounds prices to
   (0, 1) (a prediction market). Episodes are ``horizon_steps`` long. Held out in time: seeds
   below ``evaluation.first_seed`` replay the first ``recorded_training_share`` of the file,
   evaluation seeds the rest (``recorded_split``; a validation band would be a third range).
@@ -22,6 +24,8 @@ no queues, it is the displayed size.
 
 from __future__ import annotations
 
+import functools
+import logging
 import random
 import uuid
 from decimal import Decimal
@@ -38,6 +42,8 @@ from rlexec.market.presets import make_market
 from rlexec.market.recorded import RecordedMarket, TimeSplit
 
 LOB_PRESETS = ("equity", "prediction_market")
+
+log = logging.getLogger(__name__)
 
 
 def ac_params(simulator: SimulatorConfig, risk_aversion: float | None = None) -> AcParams:
@@ -120,13 +126,37 @@ def _recorded(simulator: SimulatorConfig, split: TimeSplit) -> RecordedMarket:
     path = Path(simulator.recorded_path)
     if not path.exists():
         raise ConfigError(f"rl_execution.simulator.recorded_path = {str(path)!r}: file not found")
+    trades = _recorded_trades(simulator, path)
     tick = simulator.lob.get("tick_size", 0.01)
     bounded = bool(simulator.lob.get("bounded", False))
     return RecordedMarket(
         path,
-        trades_path_for(path),
+        trades,
         tick_size=Decimal(repr(float(tick))),
         split=split,
         price_bounds=(Decimal(0), Decimal(1)) if bounded else None,
         episode_steps=simulator.horizon_steps,
+    )
+
+
+def _recorded_trades(simulator: SimulatorConfig, snapshots: Path) -> Path | None:
+    if simulator.recorded_trades_path:
+        trades = Path(simulator.recorded_trades_path)
+        if not trades.exists():
+            raise ConfigError(
+                f"rl_execution.simulator.recorded_trades_path = {str(trades)!r}: file not found"
+            )
+        return trades
+    found = trades_path_for(snapshots)
+    if found is None:
+        _warn_no_trades(snapshots.resolve())
+    return found
+
+
+@functools.cache  # once per file and process: a comparison builds the market many times
+def _warn_no_trades(snapshots: Path) -> None:
+    log.warning(
+        "rlexec: no recorded trades for %s (set rl_execution.simulator.recorded_trades_path): "
+        "passive orders fill only when the recorded book crosses them",
+        snapshots,
     )

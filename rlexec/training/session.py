@@ -5,8 +5,9 @@
     ... run episodes with session.executor on session.market ...
     await session.close()          # final flush (training) and engine disposal
 
-- The database is migrated to head on first use (``ensure_schema``), so every command works on
-  a fresh SQLite file without ``rlexec db upgrade``.
+- The database must be at the schema head (``rlexec.store.migrate.require_schema``): a
+  session that may create its agent (``must_exist=False``) may also create a new SQLite file;
+  an older database is refused until ``rlexec db upgrade``.
 - Training and production sessions learn into the store through the write-behind
   ``AgentStore`` (background flush every ``save_interval_secs``; ``close()`` flushes the rest).
 - Evaluation sessions restore the Q-table from the store but never write Q-values or the
@@ -39,6 +40,7 @@ from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.twap import TWAP, ScheduledExecutor
 from rlexec.execution.vwap import VWAP
 from rlexec.market.base import Market
+from rlexec.names import check_agent_name
 from rlexec.records import (
     DecisionRecord,
     EpisodeRecord,
@@ -48,7 +50,7 @@ from rlexec.records import (
 )
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.store.engine import create_engine, session_factory
-from rlexec.store.migrate import current_revision, head_revision, upgrade_database
+from rlexec.store.migrate import require_schema
 from rlexec.store.models import Episode
 from rlexec.store.repositories import (
     AgentRepository,
@@ -61,14 +63,6 @@ from rlexec.store.repositories import (
 from rlexec.store.snapshots import create_snapshot, save_config
 from rlexec.store.write_behind import AgentStore, LoadResult
 from rlexec.training.markets import build_market, typical_queue_depth
-
-AGENT_NAME_MAX = 200
-
-
-async def ensure_schema(url: str) -> None:
-    """Migrate the database at ``url`` to head if it is not there yet."""
-    if await current_revision(url) != head_revision():
-        await upgrade_database(url)
 
 
 def config_hash(config: Config) -> str:
@@ -89,15 +83,6 @@ def base_executor(config: Config) -> ScheduledExecutor:
     if ex.base == "twap":
         return TWAP(slices=ex.slices, style=ex.base_style)
     return VWAP(profile="u_shaped", slices=ex.slices, style=ex.base_style)
-
-
-def check_agent_name(name: str) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > AGENT_NAME_MAX:
-        raise InvalidInputError(
-            f"agent name = {name!r}: expected a non-empty name of at most {AGENT_NAME_MAX} "
-            "characters"
-        )
-    return name
 
 
 class CollectingSink:
@@ -198,7 +183,7 @@ async def open_session(
     mode = AgentMode(mode)
     rl = config.rl_execution
     url = rl.database.url
-    await ensure_schema(url)
+    await require_schema(url, create=not must_exist)
     engine = create_engine(url, connect_timeout_secs=rl.database.connect_timeout_secs)
     try:
         existing = await read_agent(engine, agent_name)

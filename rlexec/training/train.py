@@ -20,25 +20,24 @@ learning into the store through the write-behind cache.
   ``persistence.max_pending_rows`` pending rows the loop waits for a flush (back-pressure), so
   a healthy store never sheds rows.
 - A ``PolicyMetricsRecord`` is written every ``metrics_every`` episodes and at the end.
-- Progress: a tqdm bar on stderr with the running mean IS (last 100 episodes) and epsilon.
+- Progress (``rlexec.progress``): on stderr, with the running mean IS (last 100 episodes) and
+  epsilon, and the time left of a ``minutes`` budget.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass
-
-from tqdm import tqdm
 
 from rlexec.config import AgentMode, Config, RewardMode
 from rlexec.errors import InvalidInputError
 from rlexec.execution.paired_baseline import baseline_shortfall_path
 from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
+from rlexec.progress import Progress
 from rlexec.records import PolicyMetricsRecord, utc_now
 from rlexec.training.markets import parent_for_seed
 from rlexec.training.session import AgentSession, open_session
@@ -132,13 +131,11 @@ async def _loop(
     flush_above = max(1, rl.persistence.max_pending_rows // 4)
     deadline = None if minutes is None else time.monotonic() + minutes * 60.0
     recent: deque[float] = deque(maxlen=RUNNING_WINDOW)
-    bar = tqdm(
+    bar = Progress(
+        f"train {session.agent_name}",
         total=episodes,
-        file=sys.stderr,
-        disable=not progress,
-        unit="ep",
-        desc=f"train {session.agent_name}",
-        dynamic_ncols=True,
+        budget_secs=None if minutes is None else minutes * 60.0,
+        enabled=progress,
     )
     started = time.perf_counter()
     done = 0
@@ -174,10 +171,9 @@ async def _loop(
             if done % metrics_every == 0:
                 session.store.append_policy_metrics(policy_metrics_record(session))
             if progress and (done % 10 == 0 or done == episodes):
-                bar.set_postfix(
+                bar.note(
                     mean_is_bps=f"{sum(recent) / len(recent):.2f}",
                     epsilon=f"{agent.epsilon:.3f}",
-                    refresh=False,
                 )
             bar.update(1)
             if store.pending_rows > flush_above:

@@ -106,6 +106,9 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     url = f"sqlite+aiosqlite:///{tmp_path / 'e.db'}"
     assert _run(url, "replay", "evaluate", "--policy", "nope") == 2
     assert "--policy = 'nope'" in capsys.readouterr().err
+    assert _run(url, "replay", "episode", "missing") == 2  # read-only: no database is created
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "e.db").exists()
+    assert _run(url, "db", "upgrade") == 0
     assert _run(url, "snapshot", "export", "7", str(tmp_path / "m.json")) == 2
     assert "no such snapshot" in capsys.readouterr().err
     assert _run(url, "replay", "episode", "missing") == 2

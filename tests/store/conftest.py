@@ -1,7 +1,9 @@
 """Store fixtures: a fresh, migrated database per test, on SQLite and on PostgreSQL.
 
 PostgreSQL tests each get their own database (``rlexec_t_<random>``, dropped afterwards), so
-they can run in parallel under pytest-xdist.
+they can run in parallel under pytest-xdist. ``TEST_PG_DSN`` (outside the ``RLEXEC_`` config
+prefix, so that it never reaches rlexec's config) names the server's admin database; the new
+databases are created on that same server.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.store.engine import create_engine
 from rlexec.store.migrate import upgrade_database
 
-PG_ADMIN_DSN = os.environ.get("RLEXEC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-PG_HOST = "postgres@127.0.0.1:5432"
+PG_DSN_VARIABLE = "TEST_PG_DSN"
+PG_ADMIN_DSN = os.environ.get(PG_DSN_VARIABLE, "postgresql://postgres@127.0.0.1:5432/test")
 
 
 async def _pg_admin(sql: str) -> None:
@@ -35,7 +38,9 @@ def new_pg_database() -> str:
     """Create an empty PostgreSQL database; returns its async URL."""
     name = f"rlexec_t_{uuid.uuid4().hex[:12]}"
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    return f"postgresql+asyncpg://{PG_HOST}/{name}"
+    admin = make_url(PG_ADMIN_DSN)
+    url = admin.set(drivername="postgresql+asyncpg", database=name)
+    return url.render_as_string(hide_password=False)
 
 
 def drop_pg_database(url: str) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from rlexec.config import Config, parse_config
+from rlexec.store.migrate import upgrade_database
 from tests.store.conftest import drop_pg_database, new_pg_database
 
 
@@ -35,10 +37,13 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new SQLite file (training creates it), or a PostgreSQL database upgraded to head
+    (a command never creates rlexec's schema there: ``rlexec db upgrade`` does)."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'rlexec.db'}"
         return
     url = new_pg_database()
+    asyncio.run(upgrade_database(url))
     try:
         yield url
     finally:

@@ -45,6 +45,10 @@ def test_bad_arguments_are_one_line(
 def test_user_mistakes_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
     line = _one_line_error(capsys, ["evaluate", "--agent", "nobody", "--database-url", url])
+    assert "does not exist: create it with `rlexec db upgrade`" in line
+    assert not (tmp_path / "x.db").exists()
+    assert main(["db", "upgrade", "--database-url", url]) == 0
+    line = _one_line_error(capsys, ["evaluate", "--agent", "nobody", "--database-url", url])
     assert "agent 'nobody' is not in the store" in line
     line = _one_line_error(capsys, ["report", "--out", str(tmp_path / "none"),
                                     "--database-url", url])  # fmt: skip

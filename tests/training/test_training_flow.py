@@ -110,6 +110,9 @@ async def test_training_seeds_never_reach_the_held_out_range(sqlite_url: str) ->
 
 
 async def test_evaluating_an_unknown_agent_is_a_clear_error(sqlite_url: str) -> None:
+    from rlexec.store.migrate import upgrade_database
+
+    await upgrade_database(sqlite_url)
     with pytest.raises(InvalidInputError, match="train it first"):
         await evaluate_policy(small_config(sqlite_url), "nobody", seeds=2)
 

@@ -1,0 +1,1 @@
+"""rlexec's Alembic migrations, installed as ``rlexec.migrations`` (see setup.py)."""

@@ -1,0 +1,37 @@
+"""Agent names: the one rule for what an agent may be called, checked wherever a name is taken
+(CLI arguments, sessions, model import/export, snapshots, the store's agent creation).
+
+A name is 1 to 200 printable characters (no newline, tab or other control character), with no
+space at either end and no comma (``rlexec compare --agents a,b`` separates names by commas).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlexec.errors import InvalidInputError
+
+AGENT_NAME_MAX = 200  # the agents.name column is VARCHAR(200); SQLite does not enforce it
+
+
+def check_agent_name(name: Any) -> str:
+    """``name`` if it is a valid agent name, else ``InvalidInputError`` saying why."""
+    problem = _problem(name)
+    if problem is not None:
+        shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
+        raise InvalidInputError(f"agent name = {shown}: {problem}")
+    return str(name)
+
+
+def _problem(name: Any) -> str | None:
+    if not isinstance(name, str) or not name:
+        return "expected a non-empty name"
+    if len(name) > AGENT_NAME_MAX:
+        return f"{len(name)} characters, expected at most {AGENT_NAME_MAX}"
+    if not name.isprintable():
+        return "expected printable characters only (no newline, tab or control character)"
+    if name != name.strip():
+        return "expected no space at the start or end"
+    if "," in name:
+        return "expected no comma (--agents separates names by commas)"
+    return None

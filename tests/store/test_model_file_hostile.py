@@ -1,0 +1,100 @@
+"""Hostile JSON model files against the real agent: each is refused with a one-line
+ModelFileError naming the field, and the agent is left unchanged; the size is checked before
+anything is parsed."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rlexec.config import QLearningConfig, StateConfig
+from rlexec.errors import ModelFileError
+from rlexec.rl.q_learning import QTableAgent
+from rlexec.store.model_file import MAX_COUNT, export_model, import_model, max_file_bytes
+
+
+def agent(seed: int = 0) -> QTableAgent:
+    a = QTableAgent(QLearningConfig(), StateConfig(), seed=seed)
+    for i in range(8):
+        a.q_values[10 * i, i % 6] = -0.5 * i
+        a.visits[10 * i, i % 6] = i + 1
+    return a
+
+
+def _entries(n: int, visits: int) -> Any:
+    return lambda doc: [[e[0], e[1], e[2], visits] for e in doc["entries"][:n]]
+
+
+BIG = 10**400
+CASES: dict[str, tuple[str, Any]] = {
+    "401-digit q": ("entries[0] q", lambda doc: [[*doc["entries"][0][:2], BIG, 1]]),
+    "401-digit epsilon": ("epsilon", BIG),
+    "401-digit visits": ("entries[0] visits", lambda doc: [[*doc["entries"][0][:3], BIG]]),
+    "format_version true": ("format_version", True),
+    "format_version 1.0": ("format_version", 1.0),
+    "updates 2**63": ("updates", 2**63),
+    "updates negative": ("updates", -1),
+    "visit sum overflows": ("visits", _entries(8, 2**61)),
+    "visits above the bound": ("entries[0] visits", _entries(1, MAX_COUNT + 1)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_hostile_values_are_refused(tmp_path: Path, case: str) -> None:
+    field, change = CASES[case]
+    path = tmp_path / "m.json"
+    export_model(agent(), path)
+    doc = json.loads(path.read_text())
+    key = "entries" if field.startswith("entries") or field == "visits" else field
+    doc[key] = change(doc) if callable(change) else change
+    path.write_text(json.dumps(doc))
+    target = agent(seed=3)
+    target.q_values[1, 1] = 7.0
+    before = target.q_values.copy(), target.visits.copy(), target.epsilon, target.updates
+    with pytest.raises(ModelFileError) as info:
+        import_model(target, path)
+    message = str(info.value)
+    assert f"{field}" in message and "\n" not in message and len(message) < 400
+    np.testing.assert_array_equal(target.q_values, before[0])
+    np.testing.assert_array_equal(target.visits, before[1])
+    assert (target.epsilon, target.updates) == before[2:]
+
+
+def test_unknown_top_level_keys_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    export_model(agent(), path)
+    doc = json.loads(path.read_text())
+    doc["learning_rate"] = 0.5
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match=r"\(top level\) keys = \['learning_rate'\]"):
+        import_model(agent(), path)
+
+
+def test_size_is_checked_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    export_model(agent(), path)
+    limit = max_file_bytes(agent().q_values.shape)
+    text = path.read_text()
+    # valid JSON padded with whitespace just past this agent's limit (about 11 MB)
+    path.write_text(text[:-1] + " " * (limit - len(text) + 1) + "}")
+    started = time.perf_counter()
+    with pytest.raises(ModelFileError, match=f"expected at most {limit} .*before parsing"):
+        import_model(agent(), path)
+    assert time.perf_counter() - started < 1.0  # refused from the size alone
+    path.write_text(text[:-1] + " " * (limit - len(text) - 1) + "}")  # at the limit: accepted
+    assert import_model(agent(seed=4), path) == 8
+
+
+def test_a_valid_file_still_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    source = agent()
+    assert export_model(source, path) == 8
+    other = QTableAgent(QLearningConfig(), StateConfig(), seed=9)
+    assert import_model(other, path) == 8
+    np.testing.assert_array_equal(other.q_values, source.q_values)
+    np.testing.assert_array_equal(other.visits, source.visits)
