@@ -1,11 +1,13 @@
 """``rlexec train``: train an agent on the configured market, learning into the store.
 
     rlexec train [--agent NAME] [--episodes N] [--minutes M] [--reward-mode shortfall|original]
-                 [--market MARKET] [--metrics-every K] [--no-progress]
+                 [--market MARKET] [--metrics-every K] [--no-progress] [--workers N]
 
 Resumes the agent if it is in the store (Q-table, epsilon, replay experiences; seeds continue
 after its last training seed). SIGTERM/SIGINT stop after the current episode, with a final
-flush. A progress bar on stderr shows the running mean IS and epsilon.
+flush. A progress bar on stderr shows the running mean IS and epsilon. ``--workers N`` starts
+N actor processes and runs the agent's learner in this one (``rlexec.training.workers``; on
+several machines, the same command against one PostgreSQL URL).
 """
 
 from __future__ import annotations
@@ -38,17 +40,23 @@ def register(subparsers: Any) -> None:
     p.add_argument("--metrics-every", type=positive_int, default=100,
                    help="write a policy-metrics row every K episodes (default 100)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=positive_int,
+                   help="N actor processes and one learner (this process)")  # fmt: skip
     add_market(p)
     add_common(p)
     p.set_defaults(handler=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
+    from rlexec.logs import configure_logging
     from rlexec.training.train import train
 
+    configure_logging()
     if args.episodes is None and args.minutes is None:
         args.episodes = 500
     config = with_market(config_from_args(args), args.market)
+    if args.workers:
+        return _train_workers(args, config)
     result = asyncio.run(
         train(
             config,
@@ -69,6 +77,28 @@ def _train(args: argparse.Namespace) -> int:
         f"{result.episodes} episodes, {seeds}, {result.steps:,} steps in {result.seconds:.1f} s "
         f"({result.steps_per_second:,.0f} steps/s); running mean IS "
         f"{result.running_mean_is_bps:.3f} bps; epsilon {result.epsilon:.4f}"
+        + ("; stopped by signal" if result.stopped_by_signal else "")
+    )
+    dropped = sum(result.dropped.values())
+    if dropped:
+        print(f"warning: {dropped} rows were shed while the store was down: {result.dropped}")
+    print(f"stored in {redact_url(config.rl_execution.database.url)}")
+    return 0
+
+
+def _train_workers(args: argparse.Namespace, config: Any) -> int:
+    from rlexec.training.workers import train_workers
+
+    result = asyncio.run(
+        train_workers(
+            config, args.agent, args.workers, episodes=args.episodes, minutes=args.minutes
+        )
+    )
+    print(
+        f"agent {result.agent_name!r}: {result.workers} actors, {result.episodes} episodes, "
+        f"{result.steps:,} steps in {result.seconds:.1f} s ({result.steps_per_second:,.0f} "
+        f"steps/s); learner applied {result.transitions_applied:,} transitions "
+        f"({result.learner_updates_per_second:,.0f}/s while busy), {result.updates:,} updates"
         + ("; stopped by signal" if result.stopped_by_signal else "")
     )
     print(f"stored in {redact_url(config.rl_execution.database.url)}")
