@@ -17,6 +17,10 @@ Shedding policy when the bound is passed (the store is down, or slower than the 
   experiences (the transitions its learner needs).
 Every shed row is counted in ``dropped`` (by kind); ``append`` returns how many it shed so the
 caller can report it.
+
+``seal()`` marks the rows appended so far; ``take(sealed_only=True)`` takes only those. A
+learner seals at the moment it snapshots its table, so one flush writes rows and table of the
+same moment (after a crash: sum of visits = updates = experiences = decisions).
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ class PendingRows:
         self._queues: dict[str, deque[Any]] = {kind: deque() for kind in KINDS}
         self._row_bytes: dict[str, int] = {}
         self._bytes = 0
+        self._sealed: dict[str, int] = dict.fromkeys(KINDS, 0)
         self.dropped: dict[str, int] = dict.fromkeys(SHEDDABLE, 0)
 
     @property
@@ -102,19 +107,21 @@ class PendingRows:
             self._bytes += size
             return self._shed() if self._bytes > self.max_bytes else 0
 
-    def take(self) -> PendingBatch:
-        """Everything held, for one flush (the buffer is empty afterwards)."""
+    def seal(self) -> None:
+        """Mark everything held now as ready for ``take(sealed_only=True)``."""
         with self._lock:
-            q = self._queues
-            batch = PendingBatch(
-                episodes=list(q["episodes"]),
-                decisions=list(q["decisions"]),
-                experiences=list(q["experiences"]),
-                metrics=list(q["metrics"]),
-            )
-            self._queues = {kind: deque() for kind in KINDS}
-            self._bytes = 0
-            return batch
+            self._sealed = {kind: len(q) for kind, q in self._queues.items()}
+
+    def take(self, *, sealed_only: bool = False) -> PendingBatch:
+        """The rows held (all, or those sealed), for one flush; they leave the buffer."""
+        with self._lock:
+            taken: dict[str, list[Any]] = {}
+            for kind, queue in self._queues.items():
+                n = self._sealed[kind] if sealed_only else len(queue)
+                taken[kind] = [queue.popleft() for _ in range(n)]
+                self._bytes -= n * self._row_bytes.get(kind, 0)
+            self._sealed = dict.fromkeys(KINDS, 0)
+            return PendingBatch(**taken)
 
     def put_back(self, batch: PendingBatch) -> int:
         """Return a batch whose flush failed to the front (older than anything appended since);
@@ -125,6 +132,7 @@ class PendingRows:
                 if rows:
                     self._queues[kind].extendleft(reversed(rows))
                     self._bytes += len(rows) * self._row_bytes.get(kind, 0)
+                    self._sealed[kind] += len(rows)
             return self._shed() if self._bytes > self.max_bytes else 0
 
     def _shed(self) -> int:
@@ -135,6 +143,7 @@ class PendingRows:
             while queue and self._bytes > self.max_bytes:
                 queue.popleft()
                 self._bytes -= size
+                self._sealed[kind] = max(0, self._sealed[kind] - 1)
                 self.dropped[kind] += 1
                 shed += 1
         return shed

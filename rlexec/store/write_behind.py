@@ -22,9 +22,10 @@ Roles (one per process and agent):
 - ``READER`` (evaluation): loads the table, writes nothing.
 
 Flushes: the app's event loop hands the table over (``take_snapshot``, on the agent's thread)
-every ``save_interval_secs`` at its next yield, and wakes the writer, which writes it with
-everything buffered in ONE transaction; the writer also flushes on its own clock when the app
-does not yield. A failed flush loses nothing: rows go back to the front of the buffer, the
+every ``save_interval_secs`` at its next yield, sealing the rows appended up to that moment,
+and wakes the writer, which writes table and sealed rows in ONE transaction (so a crash
+leaves rows and table of one moment). The writer renews the lease and, for actors, flushes
+rows on its own clock when the app does not yield. A failed flush loses nothing: rows go back to the front of the buffer, the
 snapshot back into the pending table. While the store is down the writer probes it every
 ``probe_interval_secs`` (a ``SELECT 1``) and flushes as soon as it answers; memory stays
 bounded by ``max_pending_mb`` (the shedding policy of ``rlexec.store.pending``; what is shed
@@ -523,6 +524,7 @@ class AgentStore:
         if self.lease_lost is not None:
             return
         snapshot = take_snapshot(self.agent, self.applied_through)
+        self.rows.seal()  # rows and table of the same moment go out together
         scalars = (snapshot.epsilon, snapshot.updates, snapshot.applied_through)
         if snapshot.cells.size or scalars != self._last_scalars:
             self.table.add(snapshot)
@@ -618,8 +620,9 @@ class AgentStore:
         assert self.agent_id is not None
         agent_id = self.agent_id
         started = time.perf_counter()
-        batch = self.rows.take()
-        snapshot = self.table.take() if self.role is Role.LEARNER else None
+        learner = self.role is Role.LEARNER
+        batch = self.rows.take(sealed_only=learner)
+        snapshot = self.table.take() if learner else None
         revision: int | None = None
         refreshed: StoredTable | None = None
         try:

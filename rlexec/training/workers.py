@@ -202,7 +202,7 @@ async def train_workers(
         context.Process(
             target=_actor_main, args=(config_json, agent_name, budget, results),
             name=f"rlexec-actor-{i}", daemon=False,
-        )  # fmt: skip
+        )
         for i in range(workers)
     ]
     for proc in procs:
