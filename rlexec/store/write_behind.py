@@ -25,8 +25,8 @@ Flushes: the app's event loop hands the table over (``take_snapshot``, on the ag
 every ``save_interval_secs`` at its next yield, sealing the rows appended up to that moment,
 and wakes the writer, which writes table and sealed rows in ONE transaction (so a crash
 leaves rows and table of one moment). The writer renews the lease and, for actors, flushes
-rows on its own clock when the app does not yield. A failed flush loses nothing: rows go back to the front of the buffer, the
-snapshot back into the pending table. While the store is down the writer probes it every
+rows on its own clock when the app does not yield. A failed flush loses nothing: rows go
+back to the front of the buffer, the snapshot back into the pending table. While the store is down the writer probes it every
 ``probe_interval_secs`` (a ``SELECT 1``) and flushes as soon as it answers; memory stays
 bounded by ``max_pending_mb`` (the shedding policy of ``rlexec.store.pending``; what is shed
 is counted in ``dropped`` and logged). Log lines (``logging``, logger ``rlexec.store``) say

@@ -7,6 +7,10 @@ of between its steps.
     result = await writer.run(lambda engine: some_coroutine(engine))   # from any event loop
     writer.stop()
 
+A CPU-bound learner holds the GIL; each of a flush's many thread hops (writer loop <-> the
+driver's thread) then waits up to the interpreter's switch interval, so ``start()`` lowers it
+to ``SWITCH_INTERVAL_SECS`` (process-wide) to keep a flush short.
+
 The thread is a daemon: a process that ends without ``stop()`` is not held up by it (what
 was not flushed is then lost, as after a crash).
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -26,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rlexec.store.engine import create_engine
 
 T = TypeVar("T")
+SWITCH_INTERVAL_SECS = 0.001
 
 
 class StoreWriter:
@@ -56,6 +62,7 @@ class StoreWriter:
     def start(self) -> None:
         if self.running:
             return
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECS))
         ready = threading.Event()
         failure: list[BaseException] = []
 

@@ -141,7 +141,7 @@ def test_kill_9_loses_at_most_one_save_interval(drill_url: str, tmp_path: Path, 
     # and the agent resumes (the killed learner's lease expires) with new seeds
     before = asyncio.run(state(drill_url))
     proc = start_train(drill_url, tmp_path, "--episodes", "3")
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-2000:]
     clean_stderr(err)
     after = asyncio.run(state(drill_url))
@@ -185,7 +185,7 @@ def test_outage_of_the_store_during_training(pg_empty_url: str, tmp_path: Path) 
         time.sleep(3.0)  # training goes on; flushes fail; probes every 0.1 s
         assert proc.poll() is None
         proxy.restore()
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()[-2000:]
     text = clean_stderr(err)
     lines = [x for x in text.splitlines() if "rlexec.store" in x]
