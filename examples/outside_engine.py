@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import logging
+import signal
 import sys
 import uuid
 from dataclasses import dataclass, field

@@ -26,10 +26,10 @@ every ``save_interval_secs`` at its next yield, sealing the rows appended up to 
 and wakes the writer, which writes table and sealed rows in ONE transaction (so a crash
 leaves rows and table of one moment). The writer renews the lease and, for actors, flushes
 rows on its own clock when the app does not yield. A failed flush loses nothing: rows go
-back to the front of the buffer, the snapshot back into the pending table. While the store is down the writer probes it every
-``probe_interval_secs`` (a ``SELECT 1``) and flushes as soon as it answers; memory stays
-bounded by ``max_pending_mb`` (the shedding policy of ``rlexec.store.pending``; what is shed
-is counted in ``dropped`` and logged). Log lines (``logging``, logger ``rlexec.store``) say
+back to the front of the buffer, the snapshot back into the pending table. While the store
+is down the writer probes it every ``probe_interval_secs`` (a ``SELECT 1``) and flushes as
+soon as it answers; memory stays bounded by ``max_pending_mb`` (the shedding policy of
+``rlexec.store.pending``; what is shed is counted in ``dropped`` and logged). Log lines (``logging``, logger ``rlexec.store``) say
 when the store goes down, every ``DOWN_LOG_EVERY_SECS`` while it stays down, and when it is
 back.
 
@@ -88,7 +88,7 @@ from rlexec.store.table_sync import (
     restore_agent,
     take_snapshot,
 )
-from rlexec.store.transitions import apply_transition
+from rlexec.store.transitions import ObservingAgent, apply_transition
 from rlexec.store.writer import StoreWriter
 
 log = logging.getLogger("rlexec.store")
@@ -108,18 +108,8 @@ class LearnerBusyError(StoreError):
     """Another live process holds the agent's learner lease."""
 
 
-class LearningAgent(TableAgent, Protocol):
+class LearningAgent(TableAgent, ObservingAgent, Protocol):
     """What the store needs of ``rlexec.rl.q_learning.QTableAgent``."""
-
-    def observe(
-        self,
-        s: int,
-        a: int,
-        reward: float,
-        s_next: int,
-        terminated: bool,
-        truncated: bool = False,
-    ) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)

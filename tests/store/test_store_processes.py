@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
 
@@ -20,7 +19,6 @@ import pytest
 import sqlalchemy as sa
 
 from rlexec.store.engine import create_engine
-from tests.store.conftest import drop_pg_database, new_pg_database
 from tests.store.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,16 +101,10 @@ def clean_stderr(err: bytes) -> str:
     return text
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def drill_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'drill.db'}"
-        return
-    url = new_pg_database()
-    try:
-        yield url
-    finally:
-        drop_pg_database(url)
+@pytest.fixture
+def drill_url(empty_db_url: str) -> str:
+    """A database on each backend that the first training run migrates."""
+    return empty_db_url
 
 
 def kill_drill(url: str, tmp_path: Path, rng: random.Random) -> float:
