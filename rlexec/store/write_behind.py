@@ -29,9 +29,9 @@ rows on its own clock when the app does not yield. A failed flush loses nothing:
 back to the front of the buffer, the snapshot back into the pending table. While the store
 is down the writer probes it every ``probe_interval_secs`` (a ``SELECT 1``) and flushes as
 soon as it answers; memory stays bounded by ``max_pending_mb`` (the shedding policy of
-``rlexec.store.pending``; what is shed is counted in ``dropped`` and logged). Log lines (``logging``, logger ``rlexec.store``) say
-when the store goes down, every ``DOWN_LOG_EVERY_SECS`` while it stays down, and when it is
-back.
+``rlexec.store.pending``; what is shed is counted in ``dropped`` and logged). Log lines
+(``logging``, logger ``rlexec.store``) say when the store goes down, every
+``DOWN_LOG_EVERY_SECS`` while it stays down, and when it is back.
 
 Signals are the application's business: the store offers ``flush()`` and ``close()``.
 """
