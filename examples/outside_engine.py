@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -309,9 +310,12 @@ async def run(args: argparse.Namespace) -> int:
         persistence=persistence,
         config_snapshot=rl.model_dump(mode="json", exclude={"database"}),
     )
-    loaded = await store.load()  # resume: Q-values, visits, epsilon, newest experiences
+    loaded = await store.load()  # resume (and the learner lease): Q, visits, epsilon, replay
     store.start()
-    store.install_signal_handlers()
+    stop = asyncio.Event()  # signals are the application's: stop working, then close the store
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     how = "new agent" if loaded.created else "resumed agent"
     print(
         f"{how} {args.agent!r} from {redact_url(url)}: {loaded.q_rows} Q rows, "
@@ -330,7 +334,7 @@ async def run(args: argparse.Namespace) -> int:
         sink=store,
         agent_name=args.agent,
     )
-    eng = Engine(executor, store.stop_requested, args.tick_secs)
+    eng = Engine(executor, stop, args.tick_secs)
     try:
         sides = (Side.BUY, Side.SELL)
         parents = [

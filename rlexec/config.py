@@ -130,14 +130,30 @@ class ReplayBufferConfig(_Section):
 
 
 class PersistenceConfig(_Section):
-    save_interval_secs: float = Field(300.0, gt=0.0)
+    save_interval_secs: float = Field(
+        300.0, gt=0.0, description="flush (and publish) period: the most learning a crash loses"
+    )
     model_path: str = "data/rl_execution_model.json"
     flush_on_episode_end: bool = False
-    max_pending_rows: int = Field(
-        1_000_000, ge=1, description="append rows kept in memory while the store is down"
+    max_pending_mb: float = Field(
+        256.0,
+        gt=0.0,
+        description="memory (MiB) the rows waiting for the store may take before the oldest "
+        "are shed (see rlexec.store.pending)",
     )
-    retry_initial_secs: float = Field(0.5, gt=0.0)
-    retry_max_secs: float = Field(30.0, gt=0.0)
+    probe_interval_secs: float = Field(
+        1.0, gt=0.0, description="while the store is down: how often to try it again"
+    )
+    close_timeout_secs: float = Field(
+        60.0, ge=0.0, description="how long close() waits for a store that is down"
+    )
+    learner_lease_secs: float = Field(
+        15.0, gt=0.0, description="the learner lease's lifetime: a dead learner's successor "
+        "takes over within this time"
+    )
+    seed_block: int = Field(
+        10_000, ge=1, description="training seeds a process takes from the store at a time"
+    )
     experiences_to_load: int = Field(10_000, ge=0, description="refill replay on start")
 
 

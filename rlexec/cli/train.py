@@ -1,13 +1,15 @@
 """``rlexec train``: train an agent on the configured market, learning into the store.
 
     rlexec train [--agent NAME] [--episodes N] [--minutes M] [--reward-mode shortfall|original]
-                 [--market MARKET] [--metrics-every K] [--no-progress]
+                 [--market MARKET] [--metrics-every K] [--no-progress] [--workers N]
 
 Resumes the agent if it is in the store (Q-table, epsilon, replay experiences; seeds continue
 after its last training seed). A new SQLite database is created (with a one-line notice); an
 existing database must be at the schema head (``rlexec db upgrade``). SIGINT (Ctrl-C) and
 SIGTERM stop after the current episode; after the final flush the command exits 130. Progress
-goes to stderr (``rlexec.progress``).
+goes to stderr (``rlexec.progress``). ``--workers N`` starts N actor processes and runs the
+agent's learner in this one (``rlexec.training.workers``; on several machines, the same command
+against one PostgreSQL URL).
 """
 
 from __future__ import annotations
@@ -50,16 +52,22 @@ def register(subparsers: Any) -> None:
     p.add_argument("--metrics-every", type=positive_int, default=100,
                    help="write a policy-metrics row every K episodes")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
+    p.add_argument("--workers", type=positive_int,
+                   help="N actor processes and one learner (this process)")  # fmt: skip
     add_market(p)
     p.set_defaults(handler=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
+    from rlexec.logs import configure_logging
     from rlexec.training.train import train
 
+    configure_logging()
     if args.episodes is None and args.minutes is None:
         args.episodes = DEFAULT_EPISODES
     config = with_market(config_from_args(args), args.market)
+    if args.workers:
+        return _train_workers(args, config)
     result = asyncio.run(
         train(
             config,
@@ -80,6 +88,28 @@ def _train(args: argparse.Namespace) -> int:
         f"{result.episodes} episodes, {seeds}, {result.steps:,} steps in {result.seconds:.1f} s "
         f"({result.steps_per_second:,.0f} steps/s); running mean IS "
         f"{result.running_mean_is_bps:.3f} bps; epsilon {result.epsilon:.4f}"
+        + ("; stopped by signal" if result.stopped_by_signal else "")
+    )
+    dropped = sum(result.dropped.values())
+    if dropped:
+        print(f"warning: {dropped} rows were shed while the store was down: {result.dropped}")
+    print(f"stored in {redact_url(config.rl_execution.database.url)}")
+    return 0
+
+
+def _train_workers(args: argparse.Namespace, config: Any) -> int:
+    from rlexec.training.workers import train_workers
+
+    result = asyncio.run(
+        train_workers(
+            config, args.agent, args.workers, episodes=args.episodes, minutes=args.minutes
+        )
+    )
+    print(
+        f"agent {result.agent_name!r}: {result.workers} actors, {result.episodes} episodes, "
+        f"{result.steps:,} steps in {result.seconds:.1f} s ({result.steps_per_second:,.0f} "
+        f"steps/s); learner applied {result.transitions_applied:,} transitions "
+        f"({result.learner_updates_per_second:,.0f}/s while busy), {result.updates:,} updates"
         + ("; stopped by signal" if result.stopped_by_signal else "")
     )
     print(f"stored in {redact_url(config.rl_execution.database.url)}")

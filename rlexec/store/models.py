@@ -69,9 +69,13 @@ class Base(DeclarativeBase):
 class Agent(Base):
     """One learning agent; many agents can share one database.
 
-    ``q_revision`` counts the flushes that touched its Q-values (see ``QValue.revision``);
-    ``epsilon`` and ``updates`` are the agent's exploration rate and online update count as of
-    the last flush.
+    ``q_revision`` counts the publishes of its Q-table (see ``QValue.revision``); ``epsilon``
+    and ``updates`` are the agent's training exploration rate and online update count as of the
+    last publish. ``learner`` holds the learner lease until ``learner_expires_at`` (seconds
+    since the epoch, the database's clock); ``transitions_queued`` counts the transitions
+    actors queued (``ExperienceRow.seq``) and ``transitions_applied`` how many of them, in
+    ``seq`` order, the published table reflects. ``next_training_seed`` is the next training
+    seed to hand out (NULL until the first allocation).
     """
 
     __tablename__ = "agents"
@@ -84,12 +88,17 @@ class Agent(Base):
     q_revision: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    learner: Mapped[str | None] = mapped_column(sa.String(200))
+    learner_expires_at: Mapped[float | None] = mapped_column(sa.Double)
+    transitions_queued: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    transitions_applied: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    next_training_seed: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class QValue(Base):
-    """One Q-table entry. Written by additive upserts (q += delta, visits += delta) so that
-    several processes can learn into one agent; ``revision`` is the agent's ``q_revision`` of
-    the flush that last wrote the row (how a process finds the others' changes)."""
+    """One Q-table entry as the agent's learner last published it (absolute values, written
+    only by the lease holder); ``revision`` is the agent's ``q_revision`` of the publish that
+    last wrote the row (how actors refresh only what changed)."""
 
     __tablename__ = "q_values"
 
@@ -105,9 +114,11 @@ class QValue(Base):
 
 
 class ExperienceRow(Base):
-    """A transition for the replay buffer across restarts (newest loaded on start)."""
+    """A transition: for the replay buffer across restarts (newest loaded on start) and, with
+    a ``seq``, queued by an actor for the agent's learner (applied in ``seq`` order)."""
 
     __tablename__ = "experiences"
+    __table_args__ = (sa.Index("ix_experiences_agent_id_seq", "agent_id", "seq", unique=True),)
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     agent_id: Mapped[int] = mapped_column(
@@ -120,6 +131,7 @@ class ExperienceRow(Base):
     terminated: Mapped[bool] = mapped_column(sa.Boolean)
     truncated: Mapped[bool] = mapped_column(sa.Boolean)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    seq: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class Episode(Base):

@@ -4,14 +4,19 @@ policy metrics.
 A repository never opens or commits a session: the caller owns the unit of work
 (``async with factory() as session, session.begin(): ...``). Every database error is wrapped
 into ``StoreError`` (message without password). Bulk writes are chunked executemany; Q-values
-use the dialect's ``INSERT .. ON CONFLICT DO UPDATE`` with *additive* deltas
-(``q = q + excluded.q``) so that several processes can learn into one agent. On PostgreSQL
-large appends of decisions and experiences use asyncpg's COPY.
+use the dialect's ``INSERT .. ON CONFLICT DO UPDATE`` with the *absolute* values the agent's
+one learner publishes (never deltas: summing several processes' temporal-difference changes
+is wrong). On PostgreSQL large appends of decisions and experiences use asyncpg's COPY.
+
+The learner lease, the transition queue counters and training seed allocation live on the
+``agents`` row (``AgentRepository``); times of the lease are the database's clock, in seconds
+since the epoch, so that processes on several machines agree.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -95,10 +100,17 @@ class AgentRow:
     q_revision: int
     created_at: datetime
     updated_at: datetime
+    learner: str | None = None
+    transitions_queued: int = 0
+    transitions_applied: int = 0
+
+
+class LeaseLostError(StoreError):
+    """This process no longer holds the agent's learner lease (another learner took it)."""
 
 
 class QEntry(NamedTuple):
-    """One Q-table row: values as stored (or, for writes, the deltas to add)."""
+    """One Q-table row as stored."""
 
     state_key: str
     action: str
@@ -122,6 +134,13 @@ class AgentRepository:
         async with wrap_errors(self.session, f"reading agent {name!r}"):
             row = await self.session.scalar(sa.select(Agent).where(Agent.name == name))
         return None if row is None else _agent_row(row)
+
+    async def get_by_id(self, agent_id: int) -> AgentRow:
+        async with wrap_errors(self.session, f"reading agent id {agent_id}"):
+            row = await self.session.get(Agent, agent_id, populate_existing=True)
+        if row is None:
+            raise StoreError(f"agent id {agent_id} does not exist")
+        return _agent_row(row)
 
     async def get_or_create(
         self, name: str, config_snapshot: Mapping[str, Any], epsilon: float
@@ -155,30 +174,122 @@ class AgentRepository:
             raise StoreError(f"agent {name!r} could not be created")
         return created
 
-    async def next_q_revision(self, agent_id: int) -> int:
-        """Take the next Q revision of the agent; on PostgreSQL this also locks the agent row
-        until the transaction ends, which serialises the flushes of several processes."""
+    async def _agent_update(self, agent_id: int, what: str, stmt: Any) -> Any:
+        async with wrap_errors(self.session, what):
+            value = (await self.session.execute(stmt)).one_or_none()
+        if value is None and await self.session.get(Agent, agent_id) is None:
+            raise StoreError(f"agent id {agent_id} does not exist")
+        return value
+
+    async def acquire_lease(self, agent_id: int, holder: str, ttl_secs: float) -> str | None:
+        """Take (or renew) the agent's learner lease for ``holder`` if it is free, expired or
+        already ``holder``'s; returns None on success, else the current holder."""
+        now = db_epoch(self.session)
         stmt = (
             sa.update(Agent)
-            .where(Agent.id == agent_id)
-            .values(q_revision=Agent.q_revision + 1)
+            .where(
+                Agent.id == agent_id,
+                sa.or_(
+                    Agent.learner.is_(None),
+                    Agent.learner == holder,
+                    Agent.learner_expires_at < now,
+                ),
+            )
+            .values(learner=holder, learner_expires_at=now + ttl_secs)
+            .returning(Agent.id)
+        )
+        if await self._agent_update(agent_id, "taking the learner lease", stmt) is not None:
+            return None
+        async with wrap_errors(self.session, "reading the learner lease"):
+            current = await self.session.scalar(
+                sa.select(Agent.learner).where(Agent.id == agent_id)
+            )
+        return str(current)
+
+    async def release_lease(self, agent_id: int, holder: str) -> None:
+        stmt = (
+            sa.update(Agent)
+            .where(Agent.id == agent_id, Agent.learner == holder)
+            .values(learner=None, learner_expires_at=None)
+        )
+        async with wrap_errors(self.session, "releasing the learner lease"):
+            await self.session.execute(stmt)
+
+    async def publish(
+        self,
+        agent_id: int,
+        *,
+        holder: str,
+        ttl_secs: float,
+        epsilon: float,
+        updates: int,
+        transitions_applied: int,
+    ) -> int:
+        """Record a publish of the Q-table by the lease holder: the next Q revision (returned),
+        epsilon, update count, the applied prefix of the transition queue, and the lease renewed
+        by ``ttl_secs``. On PostgreSQL this locks the agent row until the transaction ends.
+        Raises LeaseLostError when ``holder`` does not hold the lease (fencing)."""
+        stmt = (
+            sa.update(Agent)
+            .where(Agent.id == agent_id, Agent.learner == holder)
+            .values(
+                q_revision=Agent.q_revision + 1,
+                epsilon=epsilon,
+                updates=updates,
+                transitions_applied=transitions_applied,
+                learner_expires_at=db_epoch(self.session) + ttl_secs,
+                updated_at=utc_now(),
+            )
             .returning(Agent.q_revision)
         )
-        async with wrap_errors(self.session, "taking a Q revision"):
-            revision = (await self.session.execute(stmt)).scalar_one_or_none()
-        if revision is None:
-            raise StoreError(f"agent id {agent_id} does not exist")
-        return int(revision)
+        row = await self._agent_update(agent_id, "publishing the Q-table", stmt)
+        if row is None:
+            raise LeaseLostError(
+                f"agent id {agent_id}: learner lease lost (held by another learner now); "
+                "this process stopped publishing"
+            )
+        return int(row[0])
 
-    async def save_progress(self, agent_id: int, epsilon: float, updates_delta: int) -> None:
-        """Store the agent's epsilon and add ``updates_delta`` to its update count."""
+    async def queue_transitions(self, agent_id: int, count: int) -> int:
+        """Reserve ``count`` queue positions; returns the first ``seq`` (positions are dense
+        and, since this locks the agent row until commit, committed in order)."""
         stmt = (
             sa.update(Agent)
             .where(Agent.id == agent_id)
-            .values(epsilon=epsilon, updates=Agent.updates + updates_delta, updated_at=utc_now())
+            .values(transitions_queued=Agent.transitions_queued + count)
+            .returning(Agent.transitions_queued)
         )
-        async with wrap_errors(self.session, "saving agent progress"):
-            await self.session.execute(stmt)
+        row = await self._agent_update(agent_id, "queueing transitions", stmt)
+        return int(row[0]) - count + 1
+
+    async def allocate_seeds(self, agent_id: int, count: int, first_seed: int) -> int:
+        """Hand out ``count`` consecutive training seeds no other process gets; returns the
+        first. The first allocation of an agent starts at ``first_seed`` or after its highest
+        stored training seed, whichever is higher."""
+        stored_max = (
+            sa.select(sa.func.max(Episode.seed))
+            .where(Episode.agent_id == agent_id, Episode.mode == "training")
+            .scalar_subquery()
+        )
+        # the larger of two values: greatest() on PostgreSQL, the two-argument max() on SQLite
+        larger = sa.func.greatest if _dialect(self.session) == "postgresql" else sa.func.max
+        after_stored = sa.func.coalesce(stored_max + 1, first_seed)
+        start = sa.func.coalesce(Agent.next_training_seed, larger(after_stored, first_seed))
+        stmt = (
+            sa.update(Agent)
+            .where(Agent.id == agent_id)
+            .values(next_training_seed=start + count)
+            .returning(Agent.next_training_seed)
+        )
+        row = await self._agent_update(agent_id, "allocating training seeds", stmt)
+        return int(row[0]) - count
+
+
+def db_epoch(session: AsyncSession) -> Any:
+    """The database clock in seconds since the epoch, as a SQL expression."""
+    if _dialect(session) == "postgresql":
+        return sa.func.extract("epoch", sa.func.clock_timestamp())
+    return (sa.func.julianday("now") - 2440587.5) * 86400.0
 
 
 def _agent_row(row: Agent) -> AgentRow:
@@ -191,6 +302,9 @@ def _agent_row(row: Agent) -> AgentRow:
         q_revision=int(row.q_revision),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        learner=row.learner,
+        transitions_queued=int(row.transitions_queued or 0),
+        transitions_applied=int(row.transitions_applied or 0),
     )
 
 
@@ -208,14 +322,14 @@ class QValueRepository:
         return insert.on_conflict_do_update(
             index_elements=["agent_id", "state_key", "action"],
             set_={
-                "q": table.c.q + insert.excluded.q,
-                "visits": table.c.visits + insert.excluded.visits,
+                "q": insert.excluded.q,
+                "visits": insert.excluded.visits,
                 "revision": insert.excluded.revision,
                 "updated_at": insert.excluded.updated_at,
             },
         )
 
-    async def add_deltas(
+    async def put(
         self,
         agent_id: int,
         deltas: Sequence[QEntry],
@@ -223,7 +337,7 @@ class QValueRepository:
         revision: int,
         updated_at: datetime | None = None,
     ) -> int:
-        """Add each entry's q and visits to the stored row (a missing row counts as 0, 0).
+        """Write each entry's q and visits (insert or overwrite), stamped with ``revision``.
         Returns the number of rows written."""
         if not deltas:
             return 0
@@ -270,45 +384,68 @@ class QValueRepository:
             return [QRevisionEntry(r[0], r[1], float(r[2]), int(r[3]), int(r[4])) for r in result]
 
 
-_EXPERIENCE_FIELDS = (
-    "state_key",
-    "action",
-    "reward",
-    "next_state_key",
-    "terminated",
-    "truncated",
-    "created_at",
-)
+# Every ExperienceRecord field is a column of the same name (a new field needs only its
+# column): transitions flow through the queue with all of them.
+_EXPERIENCE_FIELDS = tuple(f.name for f in dataclasses.fields(ExperienceRecord))
+
+
+class QueuedTransition(NamedTuple):
+    seq: int
+    record: ExperienceRecord
 
 
 class ExperienceRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def append(self, agent_id: int, records: Sequence[ExperienceRecord]) -> int:
+    async def append(
+        self, agent_id: int, records: Sequence[ExperienceRecord], *, first_seq: int | None = None
+    ) -> int:
+        """Append transitions; with ``first_seq`` they are queued for the learner as
+        ``first_seq``, ``first_seq + 1``, ... (see ``AgentRepository.queue_transitions``)."""
         get = attrgetter(*_EXPERIENCE_FIELDS)
-        rows = [(agent_id, *get(r)) for r in records]
+        if first_seq is None:
+            rows = [(agent_id, None, *get(r)) for r in records]
+        else:
+            rows = [(agent_id, first_seq + i, *get(r)) for i, r in enumerate(records)]
         return await _append(
-            self.session, _table(ExperienceRow), ("agent_id", *_EXPERIENCE_FIELDS), rows
+            self.session, _table(ExperienceRow), ("agent_id", "seq", *_EXPERIENCE_FIELDS), rows
         )
 
-    async def newest(self, agent_id: int, limit: int) -> list[ExperienceRecord]:
-        """The ``limit`` newest experiences of the agent, oldest first (replay order)."""
+    async def queued_after(self, agent_id: int, after: int, limit: int) -> list[QueuedTransition]:
+        """Queued transitions with ``seq > after``, in ``seq`` order, at most ``limit``."""
+        t = _table(ExperienceRow)
+        stmt = (
+            sa.select(t.c.seq, *(t.c[name] for name in _EXPERIENCE_FIELDS))
+            .where(t.c.agent_id == agent_id, t.c.seq > after)
+            .order_by(t.c.seq)
+            .limit(limit)
+        )
+        async with wrap_errors(self.session, "reading queued transitions"):
+            rows = (await self.session.execute(stmt)).all()
+        return [QueuedTransition(int(row[0]), ExperienceRecord(*row[1:])) for row in rows]
+
+    async def newest(
+        self, agent_id: int, limit: int, *, applied_through: int | None = None
+    ) -> list[ExperienceRecord]:
+        """The ``limit`` newest experiences of the agent, oldest first (replay order); with
+        ``applied_through``, only those the learner has applied (no seq, or seq <= it)."""
         if limit <= 0:
             return []
         t = _table(ExperienceRow)
-        stmt = (
-            sa.select(*(t.c[name] for name in _EXPERIENCE_FIELDS))
-            .where(t.c.agent_id == agent_id)
-            .order_by(t.c.id.desc())
-            .limit(limit)
+        stmt = sa.select(*(t.c[name] for name in _EXPERIENCE_FIELDS)).where(
+            t.c.agent_id == agent_id
         )
+        if applied_through is not None:
+            stmt = stmt.where(sa.or_(t.c.seq.is_(None), t.c.seq <= applied_through))
+        stmt = stmt.order_by(t.c.id.desc()).limit(limit)
         async with wrap_errors(self.session, "reading experiences"):
             rows = (await self.session.execute(stmt)).all()
         return [ExperienceRecord(*row) for row in reversed(rows)]
 
-    async def prune(self, agent_id: int, keep: int) -> int:
-        """Delete all but the ``keep`` newest experiences of the agent; returns rows deleted."""
+    async def prune(self, agent_id: int, keep: int, *, applied_through: int = 0) -> int:
+        """Delete all but the ``keep`` newest experiences of the agent, never a queued one the
+        learner has not applied yet (seq > ``applied_through``); returns rows deleted."""
         t = _table(ExperienceRow)
         cutoff = (
             sa.select(t.c.id)
@@ -318,7 +455,11 @@ class ExperienceRepository:
             .limit(1)
             .scalar_subquery()
         )
-        stmt = sa.delete(t).where(t.c.agent_id == agent_id, t.c.id <= cutoff)
+        stmt = sa.delete(t).where(
+            t.c.agent_id == agent_id,
+            t.c.id <= cutoff,
+            sa.or_(t.c.seq.is_(None), t.c.seq <= applied_through),
+        )
         async with wrap_errors(self.session, "pruning experiences"):
             result = await self.session.execute(stmt)
         return int(getattr(result, "rowcount", 0) or 0)
@@ -507,7 +648,7 @@ async def _append(
 _SQLITE_Q_UPSERT = (
     "INSERT INTO q_values (agent_id, state_key, action, q, visits, revision, updated_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, state_key, action) DO UPDATE SET "
-    "q = q_values.q + excluded.q, visits = q_values.visits + excluded.visits, "
+    "q = excluded.q, visits = excluded.visits, "
     "revision = excluded.revision, updated_at = excluded.updated_at"
 )
 

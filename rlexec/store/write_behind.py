@@ -1,54 +1,60 @@
-"""The write-behind cache between a Q-learning agent and the SQL store (``AgentStore``).
+"""The write-behind store of one agent (``AgentStore``): a thin orchestrator of the pending-rows
+buffer (``rlexec.store.pending``), the Q sync/publish step (``rlexec.store.table_sync``) and the
+writer thread (``rlexec.store.writer``).
 
-The decision path touches memory only: the agent marks changed Q entries dirty (its
-``drain_dirty()``), and the executor appends records through the ``RecordSink`` methods, which
-only put them in ordered in-memory buffers. A flush - every ``save_interval_secs`` from a
-background task, on demand (``flush()``), at episode end if ``flush_on_episode_end``, and on
-``close()`` (SIGTERM/SIGINT included via ``install_signal_handlers``) - writes everything in ONE
-transaction:
+The decision path touches memory only: the executor appends records (the ``RecordSink``
+methods put them in the bounded buffer) and the agent marks changed cells dirty. Everything
+that talks to the database runs in the writer thread, with its own event loop and connection,
+so a CPU-bound training loop does not stretch the flush cadence.
 
-1. take the agent's next Q revision (on PostgreSQL this locks the agent row: the flushes of
-   several processes learning into one agent are serialised);
-2. read the rows other processes wrote since our last flush (revision above ours);
-3. upsert additive deltas ``q += dq, visits += dv`` of our dirty entries (dq, dv: change since
-   the last synced base), stamped with our revision;
-4. save epsilon and the update count, append episodes, decisions, experiences, metrics.
+Roles (one per process and agent):
+- ``LEARNER`` (the default; single-process training, production, the learner of ``rlexec train
+  --workers N``): holds the agent's learner lease (``agents.learner``, renewed every
+  ``learner_lease_secs / 3`` by the writer thread; see ``docs/operations.md``). Its own
+  transitions are applied by its agent as they happen; the transitions actors queued are
+  fetched after each flush and applied in ``seq`` order through ``apply_transition``. Every
+  ``save_interval_secs`` it publishes the changed cells as absolute values with epsilon, the
+  update count and the applied queue prefix, in one transaction with the rows. A publish
+  checks the lease (fencing): a learner that lost it stops publishing (``lease_lost``).
+- ``ACTOR``: decides with the latest published table (refreshed after each flush, put into
+  the agent by ``restore_agent``); its transitions are queued (``experiences.seq``, dense and
+  committed in order under the agent row's lock) for the learner. It never writes Q-values.
+- ``READER`` (evaluation): loads the table, writes nothing.
 
-After the commit the others' changes are folded into the agent (and our base), so nobody's
-learning is lost and updates the agent made while the flush was writing are kept (they are
-dirty again and go out with the next flush). Buffers are swapped out before writing, so
-decisions keep flowing during a flush.
+Flushes: the app's event loop hands the table over (``take_snapshot``, on the agent's thread)
+every ``save_interval_secs`` at its next yield, sealing the rows appended up to that moment,
+and wakes the writer, which writes table and sealed rows in ONE transaction (so a crash
+leaves rows and table of one moment). The writer renews the lease and, for actors, flushes
+rows on its own clock when the app does not yield. A failed flush loses nothing: rows go
+back to the front of the buffer, the snapshot back into the pending table. While the store
+is down the writer probes it every ``probe_interval_secs`` (a ``SELECT 1``) and flushes as
+soon as it answers; memory stays bounded by ``max_pending_mb`` (the shedding policy of
+``rlexec.store.pending``; what is shed is counted in ``dropped`` and logged). Log lines
+(``logging``, logger ``rlexec.store``) say when the store goes down, every
+``DOWN_LOG_EVERY_SECS`` while it stays down, and when it is back.
 
-A failed flush drops nothing: the batch goes back to the front of the buffers, the dirty Q
-entries are remembered, and the background task retries with exponential backoff
-(``retry_initial_secs`` .. ``retry_max_secs``) while the agent keeps deciding.
-
-Memory policy while the store stays down (``max_pending_rows`` counts buffered append rows):
-- Q-value changes are never dropped; they need no buffer (the agent's table is the buffer),
-  so they are bounded by the table's size;
-- episodes and policy metrics are never dropped (a few per episode);
-- above the bound, the OLDEST experiences are dropped first (they only refill the replay
-  buffer), then the OLDEST decisions. Every dropped row is counted in ``dropped`` (by kind)
-  and logged. A flush in flight holds at most one more batch beside the buffers.
-
-The Q-table in the store is zeros plus its rows: entries without a row are worth q=0, visits=0.
+Signals are the application's business: the store offers ``flush()`` and ``close()``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
-import signal
+import os
+import socket
+import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
-import numpy.typing as npt
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.config import PersistenceConfig
 from rlexec.errors import StoreError
@@ -59,74 +65,63 @@ from rlexec.records import (
     ExperienceRecord,
     PolicyMetricsRecord,
 )
-from rlexec.store.engine import session_factory
+from rlexec.store.engine import check_connection, session_factory
+from rlexec.store.pending import PendingBatch, PendingRows
 from rlexec.store.repositories import (
     AgentRepository,
     DecisionRepository,
     EpisodeRepository,
     ExperienceRepository,
+    LeaseLostError,
     PolicyMetricsRepository,
-    QEntry,
-    QRevisionEntry,
-    QValueRepository,
+    QueuedTransition,
 )
+from rlexec.store.table_sync import (
+    PendingTable,
+    StateKeys,
+    StoredTable,
+    TableAgent,
+    TableSnapshot,
+    full_snapshot,
+    publish,
+    read_table,
+    restore_agent,
+    take_snapshot,
+)
+from rlexec.store.transitions import ObservingAgent, apply_transition
+from rlexec.store.writer import StoreWriter
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("rlexec.store")
 
-NUM_ACTIONS = len(ACTION_LABELS)
-_ACTION_INDEX = {label: i for i, label in enumerate(ACTION_LABELS)}
-
-
-class _StateKeyLike(Protocol):
-    def to_text(self) -> str: ...
+DOWN_LOG_EVERY_SECS = 30.0
+PROBE_TIMEOUT_SECS = 2.0
+FETCH_LIMIT = 20_000  # queued transitions fetched at a time
 
 
-class _Discretizer(Protocol):
-    @property
-    def num_states(self) -> int: ...
+class Role(StrEnum):
+    LEARNER = "learner"
+    ACTOR = "actor"
+    READER = "reader"
 
-    def key_from_index(self, i: int) -> Any: ...
+
+class LearnerBusyError(StoreError):
+    """Another live process holds the agent's learner lease."""
 
 
-class LearningAgent(Protocol):
+class LearningAgent(TableAgent, ObservingAgent, Protocol):
     """What the store needs of ``rlexec.rl.q_learning.QTableAgent``."""
-
-    q_values: npt.NDArray[np.float64]
-    visits: npt.NDArray[np.int64]
-    epsilon: float
-    updates: int
-
-    @property
-    def discretizer(self) -> Any: ...
-
-    @property
-    def training_epsilon(self) -> float:
-        """The epsilon training resumes from (stored; not the live one of production or
-        evaluation mode)."""
-        ...
-
-    def drain_dirty(self) -> npt.NDArray[np.int64]: ...
-
-    def restore(
-        self,
-        q_values: npt.NDArray[np.float64],
-        visits: npt.NDArray[np.int64],
-        epsilon: float,
-        updates: int,
-    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class FlushResult:
     """What one committed flush wrote."""
 
-    revision: int
+    revision: int | None  # the Q revision published (None: nothing published)
     q_rows: int
     episodes: int
     decisions: int
     experiences: int
     policy_metrics: int
-    merged_from_others: int
     seconds: float
 
 
@@ -140,15 +135,9 @@ class LoadResult:
     experiences: list[ExperienceRecord]
 
 
-@dataclass
-class _Batch:
-    episodes: list[EpisodeRecord] = field(default_factory=list)
-    decisions: list[DecisionRecord] = field(default_factory=list)
-    experiences: list[ExperienceRecord] = field(default_factory=list)
-    metrics: list[PolicyMetricsRecord] = field(default_factory=list)
-
-    def rows(self) -> int:
-        return len(self.episodes) + len(self.decisions) + len(self.experiences) + len(self.metrics)
+def learner_id() -> str:
+    """Who holds a lease: host, process id and a random tag (unique per store)."""
+    return f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class AgentStore:
@@ -156,12 +145,11 @@ class AgentStore:
 
     Usage::
 
-        store = AgentStore(agent, engine, agent_name="rl-exec", persistence=cfg.persistence)
-        await store.load()            # create/fetch the agent row, restore Q, visits, epsilon
-        store.start()                 # background flushes every save_interval_secs
-        store.install_signal_handlers()
+        store = AgentStore(agent, engine, agent_name="desk-1", persistence=cfg.persistence)
+        await store.load()       # agent row, lease (learner), table, replay experiences
+        store.start()            # hand the table over every save_interval_secs
         ... executor appends records, agent learns ...
-        await store.close()           # final flush (raises StoreError if it cannot be saved)
+        await store.close()      # final flush, lease released, writer thread stopped
     """
 
     def __init__(
@@ -172,235 +160,287 @@ class AgentStore:
         agent_name: str,
         persistence: PersistenceConfig | None = None,
         config_snapshot: Mapping[str, Any] | None = None,
+        role: Role | str = Role.LEARNER,
         experiences_retained: int | None = None,
         on_experiences: Callable[[Sequence[ExperienceRecord]], None] | None = None,
+        lease_wait_secs: float | None = None,
     ) -> None:
         self.agent = agent
         self.agent_name = agent_name
         self.persistence = persistence or PersistenceConfig()
         self.config_snapshot = dict(config_snapshot or {})
+        self.role = Role(role)
         self.experiences_retained = experiences_retained
         self.on_experiences = on_experiences
-        self.engine = engine
-        self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        p = self.persistence
+        # a learner waits up to one lease lifetime: a crashed predecessor's lease expires
+        self.lease_wait_secs = p.learner_lease_secs * 1.2 if lease_wait_secs is None else (
+            lease_wait_secs
+        )
+        self.holder = learner_id()
+        self.keys = StateKeys(agent.discretizer, agent_name)
+        shed_order = ("decisions", "experiences") if self.role is Role.ACTOR else None
+        self.rows = PendingRows(
+            int(p.max_pending_mb * 2**20), shed_order or ("experiences", "decisions")
+        )
+        self.table = PendingTable(int(agent.q_values.size))
+        self.writer = StoreWriter(
+            engine.url, connect_timeout_secs=10.0, name=f"rlexec-store-{agent_name}"[:60]
+        )
         self.agent_id: int | None = None
-        # buffers (hot path: append only)
-        self._episodes: deque[EpisodeRecord] = deque()
-        self._decisions: deque[DecisionRecord] = deque()
-        self._experiences: deque[ExperienceRecord] = deque()
-        self._metrics: deque[PolicyMetricsRecord] = deque()
-        self._retry_q = np.empty(0, dtype=np.int64)
-        # last synced state
-        self._base_q = np.zeros(agent.q_values.size, dtype=np.float64)
-        self._base_visits = np.zeros(agent.visits.size, dtype=np.int64)
-        self._base_updates = 0
-        self._seen_revision = 0
-        self._key_texts: dict[int, str] = {}
-        self._text_index: dict[str, int] | None = None
-        # control
-        self._flush_lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        # learner: queued transitions fetched (writer) and applied (app thread), by seq
+        self._inbox: deque[QueuedTransition] = deque()
+        self._fetched_through = 0
+        self._published_through = 0
+        self.applied_through = 0
+        self.transitions_applied = 0  # applied by this process from the queue
+        self.transitions_rejected = 0  # queued rows that do not fit the state config
+        self._last_scalars: tuple[float, int, int] | None = None
+        # actor: the published table (writer) and the newest one not yet put into the agent
+        self._published: StoredTable | None = None
+        self._refresh: StoredTable | None = None
+        # app-loop side
+        self._app_loop: asyncio.AbstractEventLoop | None = None
+        self._app_wake: asyncio.Event | None = None
+        self._sync_task: asyncio.Task[None] | None = None
+        # writer side
+        self._kick: asyncio.Event | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+        self._fetch_lock: asyncio.Lock | None = None
+        self._waiters: list[concurrent.futures.Future[FlushResult]] = []
+        self._waiters_lock = threading.Lock()
         self._closing = False
-        self.stop_requested = asyncio.Event()
-        self._signal_task: asyncio.Task[None] | None = None
-        # counters (exposed)
-        self.dropped: dict[str, int] = {"experiences": 0, "decisions": 0}
+        # health (read by the app, health checks, tests)
+        self.up = True
+        self.down_since: float | None = None
         self.flushes = 0
         self.failed_flushes = 0
         self.last_error: str | None = None
         self.last_flush: FlushResult | None = None
+        self.last_commit_at: float | None = None  # time.time() of the last committed flush
+        self.lease_lost: LeaseLostError | None = None
+        self._down_logged_at = 0.0
+        self._shed_logged_at = 0.0
 
-    # ---- RecordSink (synchronous, memory only) -------------------------------------------
+    # ---- RecordSink (synchronous, memory only) ---------------------------------------------
 
     def append_episode(self, record: EpisodeRecord) -> None:
-        self._episodes.append(record)
+        self._append("episodes", record)
         if self.persistence.flush_on_episode_end:
-            self._wake.set()
+            self.request_flush()
 
     def append_decision(self, record: DecisionRecord) -> None:
-        self._decisions.append(record)
-        if self.pending_rows > self.persistence.max_pending_rows:
-            self._shed()
+        self._append("decisions", record)
 
     def append_experience(self, record: ExperienceRecord) -> None:
-        self._experiences.append(record)
-        if self.pending_rows > self.persistence.max_pending_rows:
-            self._shed()
+        self._append("experiences", record)
 
     def append_policy_metrics(self, record: PolicyMetricsRecord) -> None:
-        self._metrics.append(record)
+        self._append("metrics", record)
+
+    def _append(self, kind: str, record: Any) -> None:
+        if self.role is Role.READER:
+            return
+        if self.rows.append(kind, record):
+            self._report_shed()
 
     @property
     def pending_rows(self) -> int:
-        """Append rows waiting in memory (not counting a flush in flight)."""
-        return (
-            len(self._episodes) + len(self._decisions) + len(self._experiences) + len(self._metrics)
-        )
+        """Rows waiting in memory (not counting a flush in flight)."""
+        return self.rows.rows
 
-    def _shed(self) -> None:
-        excess = self.pending_rows - self.persistence.max_pending_rows
-        shed_exp = min(excess, len(self._experiences))
-        for _ in range(shed_exp):
-            self._experiences.popleft()
-        shed_dec = min(excess - shed_exp, len(self._decisions))
-        for _ in range(shed_dec):
-            self._decisions.popleft()
-        if shed_exp or shed_dec:
-            first = self.dropped["experiences"] + self.dropped["decisions"] == 0
-            self.dropped["experiences"] += shed_exp
-            self.dropped["decisions"] += shed_dec
-            if first or (self.dropped["experiences"] + self.dropped["decisions"]) % 10_000 < (
-                shed_exp + shed_dec
-            ):
-                log.warning(
-                    "agent %r: more than max_pending_rows = %d rows wait for the store (it is "
-                    "down, or slower than the agent); dropped so far %d experiences, "
-                    "%d decisions (oldest first)",
-                    self.agent_name,
-                    self.persistence.max_pending_rows,
-                    self.dropped["experiences"],
-                    self.dropped["decisions"],
-                )
+    @property
+    def pending_bytes(self) -> int:
+        return self.rows.bytes
 
-    # ---- lifecycle -------------------------------------------------------------------------
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Rows shed so far, by kind."""
+        return dict(self.rows.dropped)
+
+    def _report_shed(self) -> None:
+        now = time.monotonic()
+        if self._shed_logged_at and now - self._shed_logged_at < DOWN_LOG_EVERY_SECS:
+            return
+        self._shed_logged_at = now
+        d = self.rows.dropped
+        log.warning(
+            "agent %r: rows waiting for the store passed max_pending_mb = %g (store %s); "
+            "shed so far: %d experiences, %d decisions (oldest first)",
+            self.agent_name, self.persistence.max_pending_mb,
+            "down" if not self.up else "slower than the agent",
+            d["experiences"], d["decisions"],
+        )  # fmt: skip
+
+    # ---- lifecycle ---------------------------------------------------------------------------
 
     async def load(self) -> LoadResult:
-        """Create or fetch the agent row, then restore the agent's Q-values, visits, epsilon and
-        update count from the store; returns the newest experiences (oldest first), which are
-        also handed to ``on_experiences`` if given (to refill the replay buffer)."""
-        agent = self.agent
-        async with self._sessions() as session, session.begin():
-            agents = AgentRepository(session)
-            existing = await agents.get_by_name(self.agent_name)
-            row = existing or await agents.get_or_create(
-                self.agent_name, self.config_snapshot, float(agent.training_epsilon)
-            )
-            q_rows = await QValueRepository(session).load(row.id)
-            experiences = await ExperienceRepository(session).newest(
-                row.id, self.persistence.experiences_to_load
-            )
-        q = np.zeros_like(agent.q_values, dtype=np.float64)
-        visits = np.zeros_like(agent.visits, dtype=np.int64)
-        flat_q, flat_v = q.reshape(-1), visits.reshape(-1)
-        seen = 0
-        if q_rows:
-            idx = self._flat_indices(q_rows)
-            flat_q[idx] = [r.q for r in q_rows]
-            flat_v[idx] = [r.visits for r in q_rows]
-            seen = max(r.revision for r in q_rows)
-        agent.restore(q, visits, float(row.epsilon), int(row.updates))
-        agent.drain_dirty()
-        self.agent_id = row.id
-        self._base_q = flat_q.copy()
-        self._base_visits = flat_v.copy()
-        self._base_updates = int(row.updates)
-        self._seen_revision = seen
-        self._retry_q = np.empty(0, dtype=np.int64)
+        """Create or fetch the agent row, take the learner lease (learner role; waits up to
+        ``lease_wait_secs`` for a dead predecessor's lease to expire, then raises
+        LearnerBusyError), put the stored table into the agent and return the newest
+        experiences (also handed to ``on_experiences``, else put into the replay buffer)."""
+        self.writer.start()
+        try:
+            created, table, experiences = await self.writer.run(self._load)
+        except BaseException:
+            self.writer.stop()
+            raise
+        restore_agent(self.agent, table)
+        self.applied_through = table.applied_through
+        self._last_scalars = (table.epsilon, table.updates, table.applied_through)
         if self.on_experiences is not None and experiences:
             self.on_experiences(experiences)
-        elif experiences and getattr(agent, "replay_buffer", None) is not None:
+        elif experiences and getattr(self.agent, "replay_buffer", None) is not None:
             self._refill_replay(experiences)
+        q_rows = int(np.count_nonzero((table.q != 0.0) | (table.visits != 0)))
         log.info(
-            "agent %r (id %d) loaded: %d Q rows, epsilon %.4f, %d updates, %d experiences",
-            self.agent_name, row.id, len(q_rows), row.epsilon, row.updates, len(experiences),
+            "agent %r (id %d) loaded as %s: %d Q rows, epsilon %.4f, %d updates, "
+            "%d experiences",
+            self.agent_name, self.agent_id, self.role, q_rows, table.epsilon, table.updates,
+            len(experiences),
         )  # fmt: skip
+        assert self.agent_id is not None
         return LoadResult(
-            agent_id=row.id,
-            created=existing is None,
-            q_rows=len(q_rows),
-            epsilon=float(row.epsilon),
-            updates=int(row.updates),
+            agent_id=self.agent_id,
+            created=created,
+            q_rows=q_rows,
+            epsilon=table.epsilon,
+            updates=table.updates,
             experiences=experiences,
         )
 
-    def start(self) -> None:
-        """Start the background flush task (needs a running event loop and ``load()`` first)."""
-        self._require_loaded()
-        if self._task is None or self._task.done():
-            self._closing = False
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"rlexec-store-{self.agent_name}"
+    async def _load(self, engine: AsyncEngine) -> tuple[bool, StoredTable, list[ExperienceRecord]]:
+        sessions = session_factory(engine)
+        async with sessions() as session, session.begin():
+            agents = AgentRepository(session)
+            existing = await agents.get_by_name(self.agent_name)
+            row = existing or await agents.get_or_create(
+                self.agent_name, self.config_snapshot, float(self.agent.training_epsilon)
             )
+        self.agent_id = row.id
+        if self.role is Role.LEARNER:
+            await self._take_lease(engine)
+        async with sessions() as session:
+            table = await read_table(session, row.id, self.keys)
+            to_load = self.persistence.experiences_to_load if self.role is Role.LEARNER else 0
+            experiences = await ExperienceRepository(session).newest(
+                row.id, to_load, applied_through=table.applied_through
+            )
+        self._fetched_through = table.applied_through
+        self._published_through = table.applied_through
+        self._published = table if self.role is Role.ACTOR else None
+        self._kick = asyncio.Event()
+        self._fetch_lock = asyncio.Lock()
+        if self.role is not Role.READER:
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush_loop())
+        return existing is None, table.copy(), experiences
+
+    async def _take_lease(self, engine: AsyncEngine) -> None:
+        assert self.agent_id is not None
+        deadline = time.monotonic() + self.lease_wait_secs
+        sessions = session_factory(engine)
+        while True:
+            async with sessions() as session, session.begin():
+                other = await AgentRepository(session).acquire_lease(
+                    self.agent_id, self.holder, self.persistence.learner_lease_secs
+                )
+            if other is None:
+                return
+            if time.monotonic() >= deadline:
+                raise LearnerBusyError(
+                    f"agent {self.agent_name!r}: another learner holds its lease ({other}); "
+                    f"only one learner per agent: stop it, add actors to it with "
+                    f"'rlexec train --workers N', or use another agent name"
+                )
+            await asyncio.sleep(min(1.0, self.persistence.learner_lease_secs / 5))
+
+    def start(self) -> None:
+        """Hand the table over every ``save_interval_secs`` from the running event loop (the
+        agent's). Needs ``load()`` first."""
+        self._require_loaded()
+        if self.role is Role.READER or (self._sync_task and not self._sync_task.done()):
+            return
+        self._app_loop = asyncio.get_running_loop()
+        self._app_wake = asyncio.Event()
+        self._sync_task = self._app_loop.create_task(
+            self._sync_loop(), name=f"rlexec-store-sync-{self.agent_name}"
+        )
 
     def request_flush(self) -> None:
-        """Ask the background task to flush now (returns at once)."""
-        self._wake.set()
-
-    async def close(self, *, attempts: int = 3) -> None:
-        """Stop the background task and flush everything pending; retries ``attempts`` times
-        with backoff, then raises StoreError (the pending data stays in memory)."""
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self.agent_id is None:
+        """Flush soon (returns at once; call from the agent's thread)."""
+        if self.agent_id is None or self.role is Role.READER:
             return
-        delay = self.persistence.retry_initial_secs
-        for attempt in range(1, attempts + 1):
-            try:
-                await self.flush()
-                return
-            except StoreError:
-                if attempt == attempts:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.persistence.retry_max_secs)
+        self._hand_over()
+        self._wake_writer()
 
-    def install_signal_handlers(
-        self, signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT)
-    ) -> None:
-        """On SIGTERM/SIGINT: set ``stop_requested`` and start the final flush at once. The
-        training loop should stop when ``stop_requested`` is set and then ``await close()``
-        (which flushes whatever was appended after the signal)."""
-        loop = asyncio.get_running_loop()
-        for sig in signals:
-            loop.add_signal_handler(sig, self._on_signal, sig)
-
-    def _on_signal(self, sig: signal.Signals) -> None:
-        log.info("%s received: final flush of agent %r", sig.name, self.agent_name)
-        self.stop_requested.set()
-        if self._signal_task is None:
-            self._signal_task = asyncio.get_running_loop().create_task(self._signal_flush())
-
-    async def _signal_flush(self) -> None:
-        try:
-            await self.flush()
-        except StoreError as exc:
-            log.error("final flush after signal failed: %s", exc)
-
-    def _refill_replay(self, experiences: Sequence[ExperienceRecord]) -> None:
-        buffer = self.agent.replay_buffer  # type: ignore[attr-defined]
-        if self._text_index is None:
-            n = int(self.agent.q_values.shape[0])
-            self._text_index = {self._key_text(i): i for i in range(n)}
-        for e in experiences:
-            s = self._text_index.get(e.state_key)
-            s_next = self._text_index.get(e.next_state_key)
-            a = _ACTION_INDEX.get(e.action)
-            if s is not None and s_next is not None and a is not None:
-                buffer.add(s, a, e.reward, s_next, e.terminated, e.truncated)
-
-    def replace_table(
-        self,
-        q_values: npt.NDArray[np.float64],
-        visits: npt.NDArray[np.int64],
-        epsilon: float,
-        updates: int,
-    ) -> None:
-        """Replace the agent's whole table (a model-file import); the next flush writes the
-        difference to the store so that the stored agent becomes exactly this table."""
+    async def flush(self) -> FlushResult:
+        """Hand everything over and wait for the writer's next flush: its result, or
+        StoreError if it failed (nothing is dropped; the writer keeps trying)."""
         self._require_loaded()
-        self.agent.restore(q_values, visits, epsilon, updates)
-        self._retry_q = np.arange(self.agent.q_values.size, dtype=np.int64)
+        if self.role is Role.READER:
+            return FlushResult(None, 0, 0, 0, 0, 0, 0.0)
+        if self.lease_lost is not None:
+            raise self.lease_lost
+        self._hand_over()
+        waiter: concurrent.futures.Future[FlushResult] = concurrent.futures.Future()
+        with self._waiters_lock:
+            self._waiters.append(waiter)
+        self._wake_writer()
+        result = await asyncio.wrap_future(waiter)
+        self._apply_inbox()
+        return result
 
-    def replace_engine(self, engine: AsyncEngine) -> None:
-        """Write through another engine from the next flush on (fail-over, tests)."""
-        self.engine = engine
-        self._sessions = session_factory(engine)
+    async def close(self) -> None:
+        """Final flush, then the lease released and the writer stopped. A store that is down
+        is waited for up to ``close_timeout_secs`` (probing); then StoreError says what could
+        not be saved (it is lost when the process ends)."""
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task
+            self._sync_task = None
+        if self.agent_id is None or not self.writer.running:
+            return
+        error: StoreError | None = None
+        if self.role is not Role.READER and self.lease_lost is None:
+            deadline = time.monotonic() + self.persistence.close_timeout_secs
+            while True:
+                try:
+                    await self.flush()
+                    break
+                except LeaseLostError as exc:
+                    error = exc
+                    break
+                except StoreError as exc:
+                    if time.monotonic() >= deadline:
+                        error = StoreError(
+                            f"agent {self.agent_name!r}: the store stayed down for "
+                            f"{self.persistence.close_timeout_secs:g} s at close; not saved: "
+                            f"{self.pending_rows} rows, {self.table.cells} Q cells "
+                            f"(last error: {exc})"
+                        )
+                        break
+                    await asyncio.sleep(self.persistence.probe_interval_secs)
+        if self.role is Role.LEARNER and error is None:
+            with contextlib.suppress(StoreError, concurrent.futures.CancelledError):
+                await self.writer.run(self._release_lease)
+        self._closing = True
+        self.writer.stop()
+        dropped = self.rows.dropped
+        if any(dropped.values()):
+            log.warning(
+                "agent %r: %d experiences and %d decisions were shed while the store could "
+                "not take them (max_pending_mb = %g)",
+                self.agent_name, dropped["experiences"], dropped["decisions"],
+                self.persistence.max_pending_mb,
+            )  # fmt: skip
+        if error is not None:
+            raise error
+
+    async def _release_lease(self, engine: AsyncEngine) -> None:
+        assert self.agent_id is not None
+        async with session_factory(engine)() as session, session.begin():
+            await AgentRepository(session).release_lease(self.agent_id, self.holder)
 
     async def __aenter__(self) -> AgentStore:
         if self.agent_id is None:
@@ -411,175 +451,351 @@ class AgentStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _run(self) -> None:
-        interval = self.persistence.save_interval_secs
-        backoff = self.persistence.retry_initial_secs
-        while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
-            self._wake.clear()
-            if self._closing:
-                return
-            try:
-                # shielded: close() cancels this task, but never a flush half-way through
-                await asyncio.shield(self.flush())
-                backoff = self.persistence.retry_initial_secs
-            except StoreError as exc:
-                log.warning(
-                    "flush of agent %r failed (retry in %.1f s, %d rows pending): %s",
-                    self.agent_name, backoff, self.pending_rows, exc,
-                )  # fmt: skip
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.persistence.retry_max_secs)
-                self._wake.set()  # retry right after the backoff
-
-    # ---- the flush ---------------------------------------------------------------------------
-
-    async def flush(self) -> FlushResult:
-        """Write everything pending in one transaction. On failure the batch goes back (nothing
-        is dropped) and StoreError is raised."""
-        agent_id = self._require_loaded()
-        async with self._flush_lock:
-            started = time.perf_counter()
-            agent = self.agent
-            idx = np.union1d(self._retry_q, agent.drain_dirty()).astype(np.int64)
-            batch = self._swap_out()
-            flat_q = agent.q_values.reshape(-1)
-            flat_v = agent.visits.reshape(-1)
-            dq = flat_q[idx] - self._base_q[idx]
-            dv = flat_v[idx] - self._base_visits[idx]
-            changed = (dq != 0.0) | (dv != 0)
-            send = idx[changed]
-            dq, dv = dq[changed], dv[changed]
-            sent_q = flat_q[send].copy()
-            entries = self._entries(send, dq, dv)
-            epsilon = float(agent.training_epsilon)
-            updates_delta = int(agent.updates) - self._base_updates
-            try:
-                async with self._sessions() as session, session.begin():
-                    agents = AgentRepository(session)
-                    qrepo = QValueRepository(session)
-                    revision = await agents.next_q_revision(agent_id)
-                    others = await qrepo.changed_since(agent_id, self._seen_revision)
-                    await qrepo.add_deltas(agent_id, entries, revision=revision)
-                    await agents.save_progress(agent_id, epsilon, updates_delta)
-                    await EpisodeRepository(session).append(agent_id, batch.episodes)
-                    await DecisionRepository(session).append(agent_id, batch.decisions)
-                    exp_repo = ExperienceRepository(session)
-                    await exp_repo.append(agent_id, batch.experiences)
-                    if self.experiences_retained is not None and batch.experiences:
-                        await exp_repo.prune(agent_id, self.experiences_retained)
-                    await PolicyMetricsRepository(session).append(agent_id, batch.metrics)
-            except (StoreError, asyncio.CancelledError) as exc:
-                self._requeue(batch, idx)
-                self.failed_flushes += 1
-                if isinstance(exc, StoreError):
-                    self.last_error = str(exc)
-                raise
-            except Exception as exc:  # an unexpected driver error: still drop nothing
-                self._requeue(batch, idx)
-                self.failed_flushes += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                raise StoreError(f"flush of agent {self.agent_name!r} failed: {exc}") from exc
-            # committed: fold in what the others learned, then advance our base (no awaits here)
-            flat_q = self.agent.q_values.reshape(-1)
-            learned_during_flush = flat_q[send] - sent_q
-            merged = self._fold_others(others)
-            self._base_q[send] += dq  # the same IEEE addition the database did
-            self._base_visits[send] += dv
-            # The agent now holds exactly the stored value (base + dq may differ from the sent
-            # value in the last bit) plus what it learned while the flush was writing.
-            flat_q[send] = self._base_q[send] + learned_during_flush
-            self._base_updates += updates_delta
-            self._seen_revision = revision
-            result = FlushResult(
-                revision=revision,
-                q_rows=len(entries),
-                episodes=len(batch.episodes),
-                decisions=len(batch.decisions),
-                experiences=len(batch.experiences),
-                policy_metrics=len(batch.metrics),
-                merged_from_others=merged,
-                seconds=time.perf_counter() - started,
-            )
-            self.flushes += 1
-            self.last_flush = result
-            self.last_error = None
-            return result
-
-    def _swap_out(self) -> _Batch:
-        batch = _Batch(
-            episodes=list(self._episodes),
-            decisions=list(self._decisions),
-            experiences=list(self._experiences),
-            metrics=list(self._metrics),
+    def replace_table(
+        self,
+        q_values: np.ndarray[Any, np.dtype[np.float64]],
+        visits: np.ndarray[Any, np.dtype[np.int64]],
+        epsilon: float,
+        updates: int,
+    ) -> None:
+        """Replace the agent's whole table (a model-file import, learner role); the next
+        flush makes the stored agent exactly this table."""
+        self._require_loaded()
+        restore_agent(
+            self.agent,
+            StoredTable(q_values, visits, epsilon, updates, revision=0, applied_through=0),
         )
-        self._episodes = deque()
-        self._decisions = deque()
-        self._experiences = deque()
-        self._metrics = deque()
-        self._retry_q = np.empty(0, dtype=np.int64)
-        return batch
+        self.table.add(full_snapshot(self.agent, self.applied_through))
 
-    def _requeue(self, batch: _Batch, q_indices: npt.NDArray[np.int64]) -> None:
-        self._episodes = deque([*batch.episodes, *self._episodes])
-        self._decisions = deque([*batch.decisions, *self._decisions])
-        self._experiences = deque([*batch.experiences, *self._experiences])
-        self._metrics = deque([*batch.metrics, *self._metrics])
-        self._retry_q = np.union1d(self._retry_q, q_indices).astype(np.int64)
-        if self.pending_rows > self.persistence.max_pending_rows:
-            self._shed()
+    async def allocate_seeds(self, count: int, first_seed: int) -> range:
+        """``count`` training seeds no other process of this agent gets (StoreError if the
+        store is down)."""
+        agent_id = self._require_loaded()
 
-    def _fold_others(self, others: Sequence[QRevisionEntry]) -> int:
-        if not others:
-            return 0
-        idx = self._flat_indices(others)
-        db_q = np.fromiter((r.q for r in others), dtype=np.float64, count=len(others))
-        db_v = np.fromiter((r.visits for r in others), dtype=np.int64, count=len(others))
-        change_q = db_q - self._base_q[idx]
-        change_v = db_v - self._base_visits[idx]
-        self.agent.q_values.reshape(-1)[idx] += change_q
-        self.agent.visits.reshape(-1)[idx] += change_v
-        self._base_q[idx] = db_q
-        self._base_visits[idx] = db_v
-        return len(others)
+        async def job(engine: AsyncEngine) -> int:
+            async with session_factory(engine)() as session, session.begin():
+                return await AgentRepository(session).allocate_seeds(agent_id, count, first_seed)
 
-    # ---- state keys ----------------------------------------------------------------------------
+        start = await self.writer.run(job)
+        return range(start, start + count)
 
-    def _entries(
-        self, flat: npt.NDArray[np.int64], dq: npt.NDArray[np.float64], dv: npt.NDArray[np.int64]
-    ) -> list[QEntry]:
-        text = self._key_text
-        return [
-            QEntry(text(i // NUM_ACTIONS), ACTION_LABELS[i % NUM_ACTIONS], q, v)
-            for i, q, v in zip(flat.tolist(), dq.tolist(), dv.tolist(), strict=True)
-        ]
+    async def fetch_and_apply(self) -> int:
+        """Learner: fetch the queued transitions after the last one fetched and apply them
+        now, in order; returns how many. (A dedicated learner calls this in a loop; the
+        training loop's learner gets them after each flush.)"""
+        self._require_loaded()
+        await self.writer.run(self._fetch)
+        return self._apply_inbox()
 
-    def _key_text(self, state_index: int) -> str:
-        text = self._key_texts.get(state_index)
-        if text is None:
-            key = self.agent.discretizer.key_from_index(state_index)
-            text = str(key.to_text())
-            self._key_texts[state_index] = text
-        return text
+    # ---- app thread: hand-over -------------------------------------------------------------
 
-    def _flat_indices(self, rows: Sequence[QRevisionEntry]) -> npt.NDArray[np.int64]:
-        if self._text_index is None:
-            n = int(self.agent.q_values.shape[0])
-            self._text_index = {self._key_text(i): i for i in range(n)}
-        out = np.empty(len(rows), dtype=np.int64)
-        for j, r in enumerate(rows):
-            s = self._text_index.get(r.state_key)
-            a = _ACTION_INDEX.get(r.action)
-            if s is None or a is None:
-                raise StoreError(
-                    f"agent {self.agent_name!r}: stored Q row ({r.state_key!r}, {r.action!r}) "
-                    f"does not fit this agent's state config (expected state keys like "
-                    f"{self._key_text(0)!r} and actions {', '.join(ACTION_LABELS)}); "
-                    f"use another agent name or the same [rl_execution.state] settings"
+    async def _sync_loop(self) -> None:
+        assert self._app_wake is not None
+        interval = self.persistence.save_interval_secs
+        due = time.monotonic() + interval
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._app_wake.wait(), max(0.0, due - time.monotonic()))
+            self._app_wake.clear()
+            if time.monotonic() >= due:
+                self._hand_over()
+                self._wake_writer()
+                due = time.monotonic() + interval
+            else:  # woken by the writer: new transitions or a newer published table
+                self._apply_inbox()
+                self._apply_refresh()
+
+    def _hand_over(self) -> None:
+        """On the agent's thread: apply what the writer brought, hand the table over."""
+        if self.role is Role.ACTOR:
+            self._apply_refresh()
+            return
+        self._apply_inbox()
+        if self.lease_lost is not None:
+            return
+        snapshot = take_snapshot(self.agent, self.applied_through)
+        self.rows.seal()  # rows and table of the same moment go out together
+        scalars = (snapshot.epsilon, snapshot.updates, snapshot.applied_through)
+        if snapshot.cells.size or scalars != self._last_scalars:
+            self.table.add(snapshot)
+            self._last_scalars = scalars
+
+    def _apply_inbox(self) -> int:
+        applied = 0
+        while self._inbox:
+            item = self._inbox.popleft()
+            if apply_transition(self.agent, item.record, self.keys):
+                applied += 1
+            else:
+                self.transitions_rejected += 1
+            self.applied_through = item.seq
+        self.transitions_applied += applied
+        return applied
+
+    def _apply_refresh(self) -> None:
+        table, self._refresh = self._refresh, None
+        if table is not None:
+            restore_agent(self.agent, table)
+
+    def _wake_app(self) -> None:
+        """From the writer thread."""
+        loop, wake = self._app_loop, self._app_wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
+
+    def _wake_writer(self) -> None:
+        kick = self._kick
+        if kick is not None and self.writer.running:
+            with contextlib.suppress(RuntimeError):
+                self.writer.call(kick.set)
+
+    # ---- writer thread: flushes, probes, lease ---------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        assert self._kick is not None
+        p = self.persistence
+        renew_every = p.learner_lease_secs / 3
+        next_flush = time.monotonic() + p.save_interval_secs
+        next_renew = time.monotonic() + renew_every
+        engine = self.writer.engine
+        while True:
+            now = time.monotonic()
+            if not self.up:
+                timeout = p.probe_interval_secs
+            else:
+                timeout = next_flush - now
+                if self.role is Role.LEARNER:
+                    timeout = min(timeout, next_renew - now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), max(0.0, timeout))
+            kicked = self._kick.is_set()
+            self._kick.clear()
+            if self.lease_lost is not None:
+                self._fail_waiters(self.lease_lost)
+                return
+            if not self.up and not await self._probe(engine):
+                self._fail_waiters(StoreError(f"store down: {self.last_error}"))
+                continue
+            now = time.monotonic()
+            due = kicked or not self.up or now >= next_flush
+            if not due:
+                if self.role is Role.LEARNER and now >= next_renew:
+                    await self._renew(engine)
+                    next_renew = time.monotonic() + renew_every
+                continue
+            with self._waiters_lock:
+                waiters, self._waiters = self._waiters, []
+            try:
+                result = await self._flush_once(engine)
+            except LeaseLostError as exc:
+                self.lease_lost = exc
+                log.error("agent %r: %s", self.agent_name, exc)
+                self._resolve(waiters, exc)
+                self._wake_app()
+                return
+            except StoreError as exc:
+                self._went_down(exc)
+                self._resolve(waiters, exc)
+                continue
+            self._came_back(result)
+            self._resolve(waiters, result)
+            next_flush = time.monotonic() + p.save_interval_secs
+            if self.role is Role.LEARNER:
+                next_renew = time.monotonic() + renew_every
+                await self._fetch_quietly(engine)
+            self._wake_app()
+
+    async def _flush_once(self, engine: AsyncEngine) -> FlushResult:
+        assert self.agent_id is not None
+        agent_id = self.agent_id
+        started = time.perf_counter()
+        learner = self.role is Role.LEARNER
+        batch = self.rows.take(sealed_only=learner)
+        snapshot = self.table.take() if learner else None
+        revision: int | None = None
+        refreshed: StoredTable | None = None
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                if self.role is Role.LEARNER:
+                    if snapshot is not None:
+                        revision = await publish(
+                            session, agent_id, self.keys, snapshot, holder=self.holder,
+                            lease_secs=self.persistence.learner_lease_secs,
+                        )  # fmt: skip
+                    else:
+                        await self._renew_in(session)
+                await self._write_rows(session, agent_id, batch, snapshot)
+                if self.role is Role.ACTOR:
+                    refreshed = await read_table(session, agent_id, self.keys, self._published)
+        except BaseException as exc:
+            if self.rows.put_back(batch):
+                self._report_shed()
+            if snapshot is not None:
+                self.table.put_back(snapshot)
+            if isinstance(exc, StoreError):
+                raise
+            if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
+                raise
+            raise StoreError(
+                f"flush of agent {self.agent_name!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if snapshot is not None:
+            self._published_through = snapshot.applied_through
+        if refreshed is not None and (
+            self._published is None or refreshed.revision != self._published.revision
+        ):
+            self._published = refreshed
+            self._refresh = refreshed.copy()
+        return FlushResult(
+            revision=revision,
+            q_rows=0 if snapshot is None else int(snapshot.cells.size),
+            episodes=len(batch.episodes),
+            decisions=len(batch.decisions),
+            experiences=len(batch.experiences),
+            policy_metrics=len(batch.metrics),
+            seconds=time.perf_counter() - started,
+        )
+
+    async def _write_rows(
+        self, session: Any, agent_id: int, batch: PendingBatch, snapshot: TableSnapshot | None
+    ) -> None:
+        experiences = ExperienceRepository(session)
+        if batch.experiences:
+            first_seq = None
+            if self.role is Role.ACTOR:
+                first_seq = await AgentRepository(session).queue_transitions(
+                    agent_id, len(batch.experiences)
                 )
-            out[j] = s * NUM_ACTIONS + a
-        return out
+            await experiences.append(agent_id, batch.experiences, first_seq=first_seq)
+            keep = self.experiences_retained
+            if keep is not None and self.role is Role.LEARNER:
+                # never a queued transition the stored table does not reflect yet
+                applied = self._published_through if snapshot is None else snapshot.applied_through
+                await experiences.prune(agent_id, keep, applied_through=applied)
+        await EpisodeRepository(session).append(agent_id, batch.episodes)
+        await DecisionRepository(session).append(agent_id, batch.decisions)
+        await PolicyMetricsRepository(session).append(agent_id, batch.metrics)
+
+    async def _renew_in(self, session: Any) -> None:
+        assert self.agent_id is not None
+        other = await AgentRepository(session).acquire_lease(
+            self.agent_id, self.holder, self.persistence.learner_lease_secs
+        )
+        if other is not None:
+            raise LeaseLostError(
+                f"agent {self.agent_name!r}: learner lease taken over by {other}; this "
+                "process stopped publishing"
+            )
+
+    async def _renew(self, engine: AsyncEngine) -> None:
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                await self._renew_in(session)
+        except LeaseLostError as exc:
+            self.lease_lost = exc
+            log.error("%s", exc)
+            self._wake_app()
+        except StoreError as exc:
+            self._went_down(exc)
+
+    async def _fetch(self, engine: AsyncEngine) -> int:
+        assert self.agent_id is not None and self._fetch_lock is not None
+        async with self._fetch_lock:
+            async with session_factory(engine)() as session:
+                rows = await ExperienceRepository(session).queued_after(
+                    self.agent_id, self._fetched_through, FETCH_LIMIT
+                )
+            if rows:
+                self._inbox.extend(rows)
+                self._fetched_through = rows[-1].seq
+            return len(rows)
+
+    async def _fetch_quietly(self, engine: AsyncEngine) -> None:
+        try:
+            await self._fetch(engine)
+        except StoreError as exc:
+            self._went_down(exc)
+
+    async def _probe(self, engine: AsyncEngine) -> bool:
+        try:
+            # a connection takes a few round trips: allow PROBE_TIMEOUT_SECS at least
+            timeout = max(PROBE_TIMEOUT_SECS, self.persistence.probe_interval_secs)
+            await check_connection(engine, timeout_secs=timeout)
+        except StoreError as exc:
+            self.last_error = str(exc)
+            self._log_still_down()
+            return False
+        return True
+
+    def _went_down(self, exc: StoreError) -> None:
+        self.failed_flushes += 1
+        self.last_error = str(exc)
+        if self.up:
+            self.up = False
+            self.down_since = time.monotonic()
+            self._down_logged_at = self.down_since
+            log.warning(
+                "agent %r: store unreachable (%s); probing every %g s, %d rows (%.1f MiB) "
+                "waiting in memory",
+                self.agent_name, exc, self.persistence.probe_interval_secs, self.pending_rows,
+                self.pending_bytes / 2**20,
+            )  # fmt: skip
+
+    def _log_still_down(self) -> None:
+        now = time.monotonic()
+        if now - self._down_logged_at < DOWN_LOG_EVERY_SECS or self.down_since is None:
+            return
+        self._down_logged_at = now
+        log.warning(
+            "agent %r: store still down after %.0f s; %d rows (%.1f MiB) waiting, shed so far "
+            "%d; last error: %s",
+            self.agent_name, now - self.down_since, self.pending_rows, self.pending_bytes / 2**20,
+            sum(self.rows.dropped.values()), self.last_error,
+        )  # fmt: skip
+
+    def _came_back(self, result: FlushResult) -> None:
+        self.flushes += 1
+        self.last_flush = result
+        self.last_commit_at = time.time()
+        if not self.up:
+            down_for = time.monotonic() - (self.down_since or time.monotonic())
+            log.warning(
+                "agent %r: store back after %.1f s; flushed %d rows",
+                self.agent_name, down_for,
+                result.episodes + result.decisions + result.experiences + result.policy_metrics,
+            )  # fmt: skip
+        self.up = True
+        self.down_since = None
+        self.last_error = None
+
+    def _resolve(
+        self, waiters: list[concurrent.futures.Future[FlushResult]], outcome: Any
+    ) -> None:
+        for waiter in waiters:
+            if waiter.done():
+                continue
+            if isinstance(outcome, BaseException):
+                waiter.set_exception(outcome)
+            else:
+                waiter.set_result(outcome)
+
+    def _fail_waiters(self, exc: StoreError) -> None:
+        with self._waiters_lock:
+            waiters, self._waiters = self._waiters, []
+        self._resolve(waiters, exc)
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _refill_replay(self, experiences: Sequence[ExperienceRecord]) -> None:
+        buffer = self.agent.replay_buffer  # type: ignore[attr-defined]
+        actions = {label: i for i, label in enumerate(ACTION_LABELS)}
+        for e in experiences:
+            s = self.keys.state_index(e.state_key)
+            s_next = self.keys.state_index(e.next_state_key)
+            a = actions.get(e.action)
+            if s is not None and s_next is not None and a is not None:
+                buffer.add(s, a, e.reward, s_next, e.terminated, e.truncated)
 
     def _require_loaded(self) -> int:
         if self.agent_id is None:

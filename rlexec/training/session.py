@@ -9,7 +9,8 @@
   session that may create its agent (``must_exist=False``) may also create a new SQLite file;
   an older database is refused until ``rlexec db upgrade``.
 - Training and production sessions learn into the store through the write-behind
-  ``AgentStore`` (background flush every ``save_interval_secs``; ``close()`` flushes the rest).
+  ``AgentStore`` (background flush every ``save_interval_secs``; ``close()`` flushes the rest)
+  as the agent's learner (lease) or, with ``role=Role.ACTOR``, as one of its actors.
 - Evaluation sessions restore the Q-table from the store but never write Q-values or the
   agent's epsilon back (an evaluation must not reset the stored exploration rate to 0); their
   episodes and decisions are collected in a ``CollectingSink`` and appended with
@@ -22,12 +23,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
-import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,7 +60,7 @@ from rlexec.store.repositories import (
     wrap_errors,
 )
 from rlexec.store.snapshots import create_snapshot, save_config
-from rlexec.store.write_behind import AgentStore, LoadResult
+from rlexec.store.write_behind import AgentStore, LoadResult, Role
 from rlexec.training.markets import build_market, typical_queue_depth
 
 
@@ -127,7 +126,6 @@ class AgentSession:
     next_training_seed: int
     snapshot_id: int | None = None  # the policy snapshot taken when the session opened
     sink: CollectingSink | None = None
-    _signals: list[signal.Signals] = field(default_factory=list)
 
     @property
     def agent_id(self) -> int:
@@ -137,30 +135,10 @@ class AgentSession:
     def learning(self) -> bool:
         return self.mode is not AgentMode.EVALUATION
 
-    def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT set ``stop_requested`` (and start a flush when learning)."""
-        signals = [signal.SIGTERM, signal.SIGINT]
-        if self.learning:
-            self.store.install_signal_handlers(signals)
-        else:
-            loop = asyncio.get_running_loop()
-            for sig in signals:
-                loop.add_signal_handler(sig, self.store.stop_requested.set)
-        self._signals.extend(signals)
-
-    @property
-    def stop_requested(self) -> bool:
-        return self.store.stop_requested.is_set()
-
     async def close(self) -> None:
-        """Final flush (learning sessions), signal handlers removed, engine disposed."""
-        loop = asyncio.get_running_loop()
-        for sig in self._signals:
-            loop.remove_signal_handler(sig)
-        self._signals.clear()
+        """Final flush (learning sessions), writer thread stopped, engine disposed."""
         try:
-            if self.learning:
-                await self.store.close()
+            await self.store.close()
         finally:
             await self.engine.dispose()
 
@@ -174,17 +152,20 @@ async def open_session(
     must_exist: bool = False,
     agent_seed: int | None = None,
     keep_decisions: bool = True,
+    role: Role | None = None,
 ) -> AgentSession:
     """Open ``agent_name`` from the configured store (created if new, unless ``must_exist``)
     with its Q-table, visits, epsilon and replay experiences restored, a fresh market and the
     RL executor around the configured base. Training/production sessions start the store's
-    background flush; evaluation sessions collect records in ``session.sink``."""
+    background flush as the agent's learner (or ``role``); evaluation sessions read only and
+    collect records in ``session.sink``."""
     check_agent_name(agent_name)
     mode = AgentMode(mode)
     rl = config.rl_execution
     url = rl.database.url
     await require_schema(url, create=not must_exist)
     engine = create_engine(url, connect_timeout_secs=rl.database.connect_timeout_secs)
+    store: AgentStore | None = None
     try:
         existing = await read_agent(engine, agent_name)
         if existing is None and must_exist:
@@ -199,12 +180,14 @@ async def open_session(
             if stored is not None:
                 next_seed = max(next_seed, stored + 1)
         seed = agent_seed if agent_seed is not None else next_seed
+        if role is None:
+            role = Role.READER if mode is AgentMode.EVALUATION else Role.LEARNER
         agent = QTableAgent(
             rl.q_learning,
             rl.state,
             mode=AgentMode.TRAINING,
             seed=seed,
-            replay_config=rl.replay_buffer,
+            replay_config=None if role is Role.ACTOR else rl.replay_buffer,  # learners replay
         )
         persistence = rl.persistence
         if mode is AgentMode.EVALUATION:
@@ -215,6 +198,7 @@ async def open_session(
             agent_name=agent_name,
             persistence=persistence,
             config_snapshot=config_snapshot(config, chosen),
+            role=role,
         )
         loaded = await store.load()
         agent.set_mode(mode)
@@ -245,6 +229,9 @@ async def open_session(
         if mode is not AgentMode.EVALUATION:
             store.start()
     except BaseException:
+        if store is not None:
+            with contextlib.suppress(StoreError):
+                await store.close()
         await engine.dispose()
         raise
     return AgentSession(

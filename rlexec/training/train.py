@@ -3,9 +3,10 @@ learning into the store through the write-behind cache.
 
     result = await train(config, "default", episodes=2000, minutes=3)
 
-- Seeds: episode ``k`` of an agent's life uses seed ``simulator.seed + k``; a resumed run
-  continues after the highest training seed stored for this agent. Training seeds must stay
-  below ``evaluation.first_seed`` (the held-out range); reaching it stops the run with an error.
+- Seeds: allocated through the store in blocks (``rlexec.training.seeds``): the first run of
+  an agent starts at ``simulator.seed``, later runs and other processes of the agent get seeds
+  nobody else got. Training seeds must stay below ``evaluation.first_seed`` (the held-out
+  range); reaching it stops the run (with an error if no seed was left at the start).
 - Reward: in ``shortfall`` mode with ``reward.paired_baseline`` (off by default) the base
   executor first runs the same parent on the same seed and each transition is charged its
   shortfall change minus the base's (``rlexec.execution.paired_baseline``: less price noise,
@@ -13,12 +14,15 @@ learning into the store through the write-behind cache.
   in ``steps``.
 - Exploration and replay: the agent's training mode (epsilon decaying from the stored value)
   and its replay buffer (refilled from the store's newest experiences on resume).
-- Persistence: the ``AgentStore`` flushes every ``save_interval_secs`` in the background (the
-  loop yields to the event loop after every episode so the flush and signal handlers run);
-  ``close()`` makes the final flush. SIGTERM/SIGINT stop the run after the current episode.
-- Fast runs can append rows faster than ``save_interval_secs`` drains them: above a quarter of
-  ``persistence.max_pending_rows`` pending rows the loop waits for a flush (back-pressure), so
-  a healthy store never sheds rows.
+- Persistence: the ``AgentStore`` writes from its own thread every ``save_interval_secs``;
+  the loop yields after every episode so the table can be handed over; ``close()`` makes the
+  final flush. ``role`` makes the process the agent's learner (default) or one of its actors
+  (``rlexec.training.workers``). SIGTERM/SIGINT (handled here, not by the store) stop the run
+  after the current episode.
+- Fast runs can append rows faster than the store drains them: above a quarter of
+  ``persistence.max_pending_mb`` the loop waits for a flush (back-pressure) while the store
+  answers, so a healthy store never sheds rows; while it is down the loop goes on (the
+  store's shedding policy bounds memory) and never fails because of it.
 - A ``PolicyMetricsRecord`` is written every ``metrics_every`` episodes and at the end.
 - Progress (``rlexec.progress``): on stderr, with the running mean IS (last 100 episodes) and
   epsilon, and the time left of a ``minutes`` budget.
@@ -27,19 +31,23 @@ learning into the store through the write-behind cache.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import signal
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rlexec.config import AgentMode, Config, RewardMode
-from rlexec.errors import InvalidInputError
+from rlexec.errors import InvalidInputError, StoreError
 from rlexec.execution.paired_baseline import baseline_shortfall_path
 from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
 from rlexec.progress import Progress
 from rlexec.records import PolicyMetricsRecord, utc_now
+from rlexec.store.write_behind import Role
 from rlexec.training.markets import parent_for_seed
+from rlexec.training.seeds import SeedAllocator
 from rlexec.training.session import AgentSession, open_session
 
 RUNNING_WINDOW = 100
@@ -59,6 +67,8 @@ class TrainingResult:
     epsilon: float
     q_rows_loaded: int  # Q rows restored from the store at the start (0: a new agent)
     stopped_by_signal: bool
+    role: str = "learner"
+    dropped: dict[str, int] = field(default_factory=dict)  # rows the store had to shed
 
     @property
     def steps_per_second(self) -> float:
@@ -80,6 +90,36 @@ def policy_metrics_record(
     )
 
 
+class StopSignal:
+    """SIGTERM/SIGINT handling of the training application: the first signal asks the loop to
+    stop after the current episode (the store then makes its final flush in ``close()``)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self._installed: list[signal.Signals] = []
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self.SIGNALS:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+            self._installed.append(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self.received = sig
+
+    def remove(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
+            loop.remove_signal_handler(sig)
+        self._installed.clear()
+
+    @property
+    def requested(self) -> bool:
+        return self.received is not None
+
+
 async def train(
     config: Config,
     agent_name: str = "default",
@@ -90,25 +130,32 @@ async def train(
     metrics_every: int = DEFAULT_METRICS_EVERY,
     progress: bool = True,
     handle_signals: bool = True,
+    role: Role = Role.LEARNER,
 ) -> TrainingResult:
     """Train ``agent_name`` for ``episodes`` episodes and/or ``minutes`` minutes (whichever
     ends first; at least one of them is required). See the module doc."""
     _check_budget(episodes, minutes)
     if metrics_every < 1:
         raise InvalidInputError(f"metrics_every = {metrics_every}: expected >= 1")
-    session = await open_session(
-        config, agent_name, mode=AgentMode.TRAINING, reward_mode=reward_mode
-    )
+    stop = StopSignal()
+    if handle_signals:
+        stop.install()
     try:
-        if handle_signals:
-            session.install_signal_handlers()
-        return await _loop(session, episodes, minutes, metrics_every, progress)
+        session = await open_session(
+            config, agent_name, mode=AgentMode.TRAINING, reward_mode=reward_mode, role=role
+        )
+        try:
+            result = await _loop(session, stop, episodes, minutes, metrics_every, progress)
+        finally:
+            await session.close()
+        return result
     finally:
-        await session.close()
+        stop.remove()
 
 
 async def _loop(
     session: AgentSession,
+    stop: StopSignal,
     episodes: int | None,
     minutes: float | None,
     metrics_every: int,
@@ -116,19 +163,18 @@ async def _loop(
 ) -> TrainingResult:
     rl = session.config.rl_execution
     simulator = rl.simulator
-    first_seed = session.next_training_seed
     paired = session.reward_mode is RewardMode.SHORTFALL and rl.reward.paired_baseline
-    limit = rl.evaluation.first_seed
-    if first_seed >= limit:
-        raise InvalidInputError(
-            f"agent {session.agent_name!r}: the next training seed {first_seed} reaches "
-            f"evaluation.first_seed = {limit} (held-out seeds); raise evaluation.first_seed"
-        )
-    if episodes is not None:
-        episodes = min(episodes, limit - first_seed)
-    market, executor, agent = session.market, session.executor, session.agent
     store = session.store
-    flush_above = max(1, rl.persistence.max_pending_rows // 4)
+    seeds = SeedAllocator(
+        store,
+        block=rl.persistence.seed_block,
+        first_seed=simulator.seed,
+        limit=rl.evaluation.first_seed,
+    )
+    await seeds.start()
+    market, executor, agent = session.market, session.executor, session.agent
+    learner = store.role is Role.LEARNER
+    flush_above = max(1, int(rl.persistence.max_pending_mb * 2**20) // 4)
     deadline = None if minutes is None else time.monotonic() + minutes * 60.0
     recent: deque[float] = deque(maxlen=RUNNING_WINDOW)
     bar = Progress(
@@ -140,14 +186,14 @@ async def _loop(
     started = time.perf_counter()
     done = 0
     steps = 0
-    seed = first_seed
     try:
         while episodes is None or done < episodes:
             if deadline is not None and time.monotonic() >= deadline:
                 break
-            if session.stop_requested:
+            if stop.requested or store.lease_lost is not None:
                 break
-            if seed >= limit:
+            seed = seeds.next()
+            if seed is None:
                 break
             parent = parent_for_seed(simulator, seed)
             baseline = (
@@ -167,34 +213,40 @@ async def _loop(
             recent.append(result.is_bps)
             steps += result.steps
             done += 1
-            seed += 1
-            if done % metrics_every == 0:
-                session.store.append_policy_metrics(policy_metrics_record(session))
+            if learner and done % metrics_every == 0:
+                store.append_policy_metrics(policy_metrics_record(session))
             if progress and (done % 10 == 0 or done == episodes):
                 bar.note(
                     mean_is_bps=f"{sum(recent) / len(recent):.2f}",
                     epsilon=f"{agent.epsilon:.3f}",
                 )
             bar.update(1)
-            if store.pending_rows > flush_above:
-                await store.flush()  # back-pressure: a fast run must not outpace the store
-            await asyncio.sleep(0)  # let the background flush and the signal handlers run
+            if store.up and store.pending_bytes > flush_above:
+                with contextlib.suppress(StoreError):  # back-pressure, never a failure
+                    await store.flush()
+            await asyncio.sleep(0)  # let the store hand over the table, signals run
     finally:
         bar.close()
+        await seeds.close()
     elapsed = time.perf_counter() - started
-    session.store.append_policy_metrics(policy_metrics_record(session))
+    if store.lease_lost is not None:
+        raise store.lease_lost
+    if learner:
+        store.append_policy_metrics(policy_metrics_record(session))
     return TrainingResult(
         agent_name=session.agent_name,
         reward_mode=str(session.reward_mode),
         episodes=done,
-        first_seed=first_seed,
-        last_seed=seed - 1 if done else None,
+        first_seed=seeds.first if seeds.first is not None else simulator.seed,
+        last_seed=seeds.last,
         steps=steps,
         seconds=elapsed,
         running_mean_is_bps=sum(recent) / len(recent) if recent else math.nan,
         epsilon=float(agent.epsilon),
         q_rows_loaded=session.loaded.q_rows,
-        stopped_by_signal=session.stop_requested,
+        stopped_by_signal=stop.requested,
+        role=str(store.role),
+        dropped=store.dropped,
     )
 
 

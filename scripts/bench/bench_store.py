@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench/bench_store.py [--rows 100000] [--pg URL]
 
-1. Q-value upserts: ``QValueRepository.add_deltas`` (additive ON CONFLICT DO UPDATE, chunked
+1. Q-value upserts: ``QValueRepository.put`` (absolute ON CONFLICT DO UPDATE, chunked
    executemany) vs raw ``sqlite3`` executemany of the same SQL on the same rows.
 2. Decision rows: ``DecisionRepository.append`` vs raw ``sqlite3`` executemany; on PostgreSQL vs
    asyncpg ``copy_records_to_table`` of the same rows.
@@ -46,7 +46,7 @@ from tests.store import records_factory as rf
 Q_SQL = (
     "INSERT INTO q_values (agent_id, state_key, action, q, visits, revision, updated_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, state_key, action) DO UPDATE SET "
-    "q = q_values.q + excluded.q, visits = q_values.visits + excluded.visits, "
+    "q = excluded.q, visits = excluded.visits, "
     "revision = excluded.revision, updated_at = excluded.updated_at"
 )
 
@@ -70,7 +70,7 @@ async def repo_q(url: str, entries: list[QEntry]) -> float:
         agent = await AgentRepository(s).get_or_create("bench", {}, 0.3)
     t = time.perf_counter()
     async with session_factory(engine)() as s, s.begin():
-        await QValueRepository(s).add_deltas(agent.id, entries, revision=1)
+        await QValueRepository(s).put(agent.id, entries, revision=1)
     dt = time.perf_counter() - t
     await engine.dispose()
     return len(entries) / dt

@@ -66,7 +66,7 @@ async def _write(
             for s in range(STATES)
             for a in range(6)
         ]
-        await QValueRepository(session).add_deltas(agent.id, entries, revision=1)
+        await QValueRepository(session).put(agent.id, entries, revision=1)
         await DecisionRepository(session).append(agent.id, records)
     return agent.id, episode_ids
 
@@ -86,20 +86,19 @@ async def test_store_backed_evaluation_equals_in_memory(engine: AsyncEngine) -> 
     candidate_q[:STATES] = rng.normal(0, 1, (STATES, 6))
     async with session_factory(engine)() as session, session.begin():
         # make the stored table the candidate, snapshot it, then move the table on
-        deltas = [
+        entries = [
             QEntry(
                 StateDiscretizer(StateConfig()).key_from_index(s).to_text(),
                 ACTION_LABELS[a],
-                float(candidate_q[s, a] - logging_q[s, a]),
-                0,
+                float(candidate_q[s, a]),
+                1,
             )
             for s in range(STATES)
             for a in range(6)
         ]
-        await QValueRepository(session).add_deltas(agent_id, deltas, revision=2)
+        await QValueRepository(session).put(agent_id, entries, revision=2)
         snapshot = await SnapshotRepository(session).create(agent_id, "candidate")
 
-    candidate_q = logging_q + (candidate_q - logging_q)  # what the additive upsert stored
     expected = evaluate(
         DecisionLog.from_arrays(
             log["states"], log["actions"], log["prob"], log["rewards"], np.repeat(np.arange(40), 6)

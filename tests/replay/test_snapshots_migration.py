@@ -40,14 +40,14 @@ VIEWS = {"decision_outcomes", "action_stats_by_hour", "action_stats_by_spread", 
 async def test_snapshots_are_versioned_copies(engine: AsyncEngine, tmp_path: Path) -> None:
     async with session_factory(engine)() as session, session.begin():
         agent = await AgentRepository(session).get_or_create("a", {}, 0.25)
-        await QValueRepository(session).add_deltas(
+        await QValueRepository(session).put(
             agent.id, [QEntry(KEYS[0], "Wait", -0.5, 3), QEntry(KEYS[1], "PlaceAll", 0.25, 1)],
             revision=1,
         )  # fmt: skip
     first = await create_snapshot(engine, "a", "before")
     async with session_factory(engine)() as session, session.begin():
-        await QValueRepository(session).add_deltas(
-            agent.id, [QEntry(KEYS[0], "Wait", 1.0, 1)], revision=2
+        await QValueRepository(session).put(
+            agent.id, [QEntry(KEYS[0], "Wait", 0.5, 4)], revision=2
         )
     second = await create_snapshot(engine, "a", "after")
     assert (first.version, second.version) == (1, 2)
@@ -150,6 +150,7 @@ async def test_upgrade_from_the_first_revision_keeps_every_row_and_downgrade_wor
             query = "SELECT decisions, explored_decisions FROM episode_summary"
             summary = (await conn.execute(sa.text(query))).one()
             assert tuple(summary) == (1, 0)
+        await upgrade_database(empty_db_url, "head")  # the repositories need today's schema
         snapshot = await create_snapshot(engine, "kept", "after-upgrade")
         assert snapshot.entries == 1
 
@@ -160,7 +161,7 @@ async def test_upgrade_from_the_first_revision_keeps_every_row_and_downgrade_wor
         async with engine.begin() as conn:  # the trigger went with the revision
             await conn.execute(sa.text("UPDATE decisions SET action = 'Wait'"))
 
-        await upgrade_database(empty_db_url, SECOND)
+        await upgrade_database(empty_db_url, "head")
         assert await _counts(engine) == _COUNTS
         async with session_factory(engine)() as session:
             assert await SnapshotRepository(session).list_for() == []

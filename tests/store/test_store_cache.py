@@ -1,6 +1,11 @@
-"""The write-behind cache: coalescing, restart, outage, bounded memory, shared learning."""
+"""The write-behind store with the real agent: coalescing, restart, the learner lease and its
+fencing, actors queueing transitions for the learner, seed allocation, an outage through a
+TCP proxy the test cuts."""
 
 from __future__ import annotations
+
+import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -10,36 +15,37 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rlexec.config import PersistenceConfig
 from rlexec.errors import StoreError
 from rlexec.store.engine import create_engine
+from rlexec.store.migrate import upgrade_database
 from rlexec.store.models import QValue
-from rlexec.store.write_behind import AgentStore
+from rlexec.store.repositories import LeaseLostError
+from rlexec.store.write_behind import AgentStore, LearnerBusyError, Role
 from tests.store import records_factory as rf
-from tests.store.agent_double import make_agent, train
+from tests.store.agents import learn, make_agent, random_transitions
+from tests.store.tcp_proxy import TcpProxy
 
-PERSIST = PersistenceConfig(save_interval_secs=3600, retry_initial_secs=0.01, retry_max_secs=0.05)
-
-
-def unreachable_engine(url: str) -> AsyncEngine:
-    if url.startswith("sqlite"):
-        folder = url.split(":///", 1)[1].rsplit("/", 1)[0]
-        return create_engine(f"sqlite+aiosqlite:///{folder}", pool=False)  # a folder: no db
-    return create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere", pool=False)
+PERSIST = PersistenceConfig(
+    save_interval_secs=3600, probe_interval_secs=0.05, learner_lease_secs=3600
+)
 
 
-async def store_totals(engine: AsyncEngine, agent_id: int) -> tuple[int, int, float]:
+async def store_totals(engine: AsyncEngine, agent_id: int) -> tuple[int, int]:
     async with engine.connect() as conn:
         row = (
             await conn.execute(
-                sa.select(
-                    sa.func.count(),
-                    sa.func.coalesce(sa.func.sum(QValue.visits), 0),
-                    sa.func.coalesce(sa.func.sum(QValue.q), 0.0),
-                ).where(QValue.agent_id == agent_id)
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(QValue.visits), 0)).where(
+                    QValue.agent_id == agent_id
+                )
             )
         ).one()
-    return int(row[0]), int(row[1]), float(row[2])
+    return int(row[0]), int(row[1])
 
 
-async def test_many_updates_of_one_entry_become_one_row_write(engine: AsyncEngine) -> None:
+async def scalar(engine: AsyncEngine, sql: str) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(sa.text(sql))).scalar_one())
+
+
+async def test_many_updates_of_one_cell_become_one_row_write(engine: AsyncEngine) -> None:
     agent = make_agent()
     store = AgentStore(agent, engine, agent_name="coalesce", persistence=PERSIST)
     await store.load()
@@ -47,147 +53,161 @@ async def test_many_updates_of_one_entry_become_one_row_write(engine: AsyncEngin
         agent.update_index(3, 2, 1.0, 4, False)
     result = await store.flush()
     assert result.q_rows == 1
-    assert (await store_totals(engine, store.agent_id or 0))[:2] == (1, 500)
+    assert await store_totals(engine, store.agent_id or 0) == (1, 500)
     assert (await store.flush()).q_rows == 0  # nothing changed since
+    await store.close()
 
 
-async def test_restart_restores_q_visits_and_epsilon(engine: AsyncEngine) -> None:
-    agent = make_agent(seed=1)
+async def test_restart_restores_q_visits_epsilon_and_replay(engine: AsyncEngine) -> None:
+    agent = make_agent(seed=1, replay=True)
     store = AgentStore(agent, engine, agent_name="restart", persistence=PERSIST)
     await store.load()
     store.start()
-    train(agent, 3000, seed=1)
+    for record in learn(agent, 3000, seed=1):
+        store.append_experience(record)
     await store.flush()
-    train(agent, 1000, seed=2)
+    for record in learn(agent, 1000, seed=2):
+        store.append_experience(record)
     await store.close()
-    again = make_agent(seed=99)
-    loaded = await AgentStore(again, engine, agent_name="restart", persistence=PERSIST).load()
+    again = make_agent(seed=99, replay=True)
+    store2 = AgentStore(again, engine, agent_name="restart", persistence=PERSIST)
+    loaded = await store2.load()
     assert not loaded.created
     np.testing.assert_array_equal(again.q_values, agent.q_values)
     np.testing.assert_array_equal(again.visits, agent.visits)
-    assert again.epsilon == agent.epsilon
+    assert again.training_epsilon == agent.training_epsilon
     assert again.updates == agent.updates == 4000
+    assert again.replay_buffer is not None and len(again.replay_buffer) == 500
+    await store2.close()
 
 
-async def test_outage_keeps_deciding_and_loses_nothing(db_url: str, engine: AsyncEngine) -> None:
-    agent = make_agent(seed=3)
-    store = AgentStore(agent, engine, agent_name="outage", persistence=PERSIST)
-    await store.load()
-    ep = rf.episode()
-    train(agent, 500, seed=3)
-    store.append_decision(rf.decision(ep.episode_id, 0))
-    await store.flush()
-    bad = unreachable_engine(db_url)
-    store.replace_engine(bad)
-    seq = 1
+async def test_one_learner_per_agent_and_takeover_after_expiry(engine: AsyncEngine) -> None:
+    first = AgentStore(make_agent(), engine, agent_name="leased", persistence=PERSIST)
+    await first.load()
+    second = AgentStore(
+        make_agent(), engine, agent_name="leased", persistence=PERSIST, lease_wait_secs=0.0
+    )
+    with pytest.raises(LearnerBusyError, match="another learner holds its lease"):
+        await second.load()
+    # the first learner stalls past its lease (as if its renewals had stopped)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE agents SET learner_expires_at = 0"))
+    third = AgentStore(
+        make_agent(), engine, agent_name="leased", persistence=PERSIST, lease_wait_secs=0.0
+    )
+    await third.load()
+    # the stalled learner comes back: its publish is fenced off, nothing of it is written
+    first.agent.update_index(1, 1, 1.0, 2, True)
+    with pytest.raises(LeaseLostError, match="lease"):
+        await first.flush()
+    assert await store_totals(engine, first.agent_id or 0) == (0, 0)
+    third.agent.update_index(1, 1, -1.0, 2, True)
+    assert (await third.flush()).q_rows == 1
+    await third.close()
+    await first.close()  # does not raise again, does not touch the lease
+    assert await scalar(engine, "SELECT count(*) FROM agents WHERE learner IS NULL") == 1
+
+
+async def test_actors_queue_transitions_the_learner_applies_once(engine: AsyncEngine) -> None:
+    learner_agent = make_agent(seed=7)
+    learner = AgentStore(learner_agent, engine, agent_name="apex", persistence=PERSIST)
+    await learner.load()
+    actors = [
+        AgentStore(make_agent(seed=i), engine, agent_name="apex", persistence=PERSIST,
+                   role=Role.ACTOR)
+        for i in range(2)
+    ]  # fmt: skip
+    for actor in actors:
+        await actor.load()
+    made = 0
     for round_ in range(3):
-        train(agent, 200, seed=10 + round_)  # the agent keeps learning and deciding
-        for _ in range(10):
-            store.append_decision(rf.decision(ep.episode_id, seq))
-            seq += 1
-        store.append_experience(rf.experience(round_))
-        with pytest.raises(StoreError, match="failed") as info:
-            await store.flush()
-        assert "password" not in str(info.value)
-    store.append_episode(ep)
-    assert store.failed_flushes == 3
-    assert store.pending_rows == 30 + 3 + 1
-    store.replace_engine(engine)
-    await bad.dispose()
-    await store.flush()
-    assert store.pending_rows == 0
-    count, visits, _ = await store_totals(engine, store.agent_id or 0)
-    assert visits == int(agent.visits.sum()) == 1100
-    assert count == int(np.count_nonzero(agent.visits))
-    async with engine.connect() as conn:
-        seqs = (
-            (await conn.execute(sa.text("SELECT seq FROM decisions ORDER BY seq"))).scalars().all()
-        )
-        n_exp = (await conn.execute(sa.text("SELECT count(*) FROM experiences"))).scalar_one()
-        n_ep = (await conn.execute(sa.text("SELECT count(*) FROM episodes"))).scalar_one()
-    assert list(seqs) == list(range(31))
-    assert (n_exp, n_ep) == (3, 1)
+        for i, actor in enumerate(actors):
+            for record in random_transitions(actor.agent, 100 + 10 * i, seed=round_ * 10 + i):
+                actor.append_experience(record)
+                made += 1
+            await actor.flush()
+        await learner.fetch_and_apply()
+        await learner.flush()  # publish
+    assert learner.transitions_applied == made == 630
+    assert learner_agent.updates == int(learner_agent.visits.sum()) == made
+    assert await learner.fetch_and_apply() == 0  # nothing is applied twice
+    # actors refresh from the published table at their next flush
+    for actor in actors:
+        await actor.flush()
+        actor._hand_over()
+        np.testing.assert_array_equal(actor.agent.q_values, learner_agent.q_values)
+        assert actor.agent.training_epsilon == learner_agent.training_epsilon
+    await learner.close()
+    for actor in actors:
+        await actor.close()
+    agent_id = learner.agent_id or 0
+    assert (await store_totals(engine, agent_id))[1] == made
+    assert await scalar(
+        engine, f"SELECT transitions_applied FROM agents WHERE id = {agent_id}"
+    ) == await scalar(engine, f"SELECT transitions_queued FROM agents WHERE id = {agent_id}")
+    assert await scalar(engine, "SELECT count(DISTINCT seq) FROM experiences") == made
 
 
-async def test_background_task_retries_until_the_store_is_back(
-    db_url: str, engine: AsyncEngine
-) -> None:
-    import asyncio
-
-    agent = make_agent(seed=4)
-    store = AgentStore(agent, engine, agent_name="retry", persistence=PERSIST)
-    await store.load()
-    bad = unreachable_engine(db_url)
-    store.replace_engine(bad)
-    store.start()
-    train(agent, 300, seed=4)
-    store.request_flush()
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if store.failed_flushes >= 2:
-            break
-    assert store.failed_flushes >= 2
-    store.replace_engine(engine)
-    for _ in range(300):
-        await asyncio.sleep(0.01)
-        if store.flushes >= 1:
-            break
-    await store.close()
-    await bad.dispose()
-    assert (await store_totals(engine, store.agent_id or 0))[1] == 300
-
-
-async def test_memory_bound_drops_oldest_experiences_then_decisions(
-    db_url: str, engine: AsyncEngine
-) -> None:
-    agent = make_agent()
-    persist = PERSIST.model_copy(update={"max_pending_rows": 10})
-    store = AgentStore(agent, engine, agent_name="bounded", persistence=persist)
-    await store.load()
-    for i in range(4):
-        store.append_experience(rf.experience(i))
-    for i in range(8):
-        store.append_decision(rf.decision("e", i))
-    assert store.pending_rows == 10
-    assert store.dropped == {"experiences": 2, "decisions": 0}
-    store.append_episode(rf.episode())  # episodes and metrics are never dropped
-    store.append_policy_metrics(rf.metrics())
-    assert store.pending_rows == 12
-    store.append_decision(rf.decision("e", 8))  # sheds the 2 experiences left, then 1 decision
-    assert store.dropped == {"experiences": 4, "decisions": 1}
-    assert store.pending_rows == 10
-    await store.flush()
-    async with engine.connect() as conn:
-        seqs = (
-            (await conn.execute(sa.text("SELECT seq FROM decisions ORDER BY seq"))).scalars().all()
-        )
-        n_ep = (await conn.execute(sa.text("SELECT count(*) FROM episodes"))).scalar_one()
-    assert list(seqs) == list(range(1, 9))  # the oldest decision went, the newest stayed
-    assert n_ep == 1
-
-
-async def test_two_stores_share_learning_without_losing_updates(engine: AsyncEngine) -> None:
-    a, b = make_agent(seed=5), make_agent(seed=6)
-    store_a = AgentStore(a, engine, agent_name="shared", persistence=PERSIST)
-    store_b = AgentStore(b, engine, agent_name="shared", persistence=PERSIST)
-    await store_a.load()
-    await store_b.load()
-    train(a, 400, seed=5)
-    train(b, 300, seed=6)
-    await store_a.flush()
-    await store_b.flush()  # picks up a's rows
-    train(a, 100, seed=7)
-    await store_a.flush()  # picks up b's rows
-    _, visits, _ = await store_totals(engine, store_a.agent_id or 0)
-    assert visits == 800
-    assert int(a.visits.sum()) == 800  # a has everything
-    assert int(b.visits.sum()) == 700  # b has not seen a's last 100 yet
-    await store_b.flush()
-    assert int(b.visits.sum()) == 800
-    np.testing.assert_allclose(a.q_values, b.q_values)
+async def test_seed_blocks_never_overlap(engine: AsyncEngine) -> None:
+    stores = [
+        AgentStore(make_agent(), engine, agent_name="seeds", persistence=PERSIST, role=role)
+        for role in (Role.LEARNER, Role.ACTOR, Role.ACTOR)
+    ]
+    for store in stores:
+        await store.load()
+    blocks = await asyncio.gather(
+        *(store.allocate_seeds(50, first_seed=7) for store in stores for _ in range(3))
+    )
+    seeds = [seed for block in blocks for seed in block]
+    assert len(seeds) == len(set(seeds)) == 450
+    assert min(seeds) == 7
+    for store in stores:
+        await store.close()
 
 
 async def test_flush_before_load_is_an_error(engine: AsyncEngine) -> None:
     store = AgentStore(make_agent(), engine, agent_name="x", persistence=PERSIST)
     with pytest.raises(StoreError, match="load"):
         await store.flush()
+
+
+@pytest.mark.postgres
+async def test_outage_through_a_cut_proxy_loses_nothing(pg_empty_url: str) -> None:
+    db_url = pg_empty_url
+    await upgrade_database(db_url)
+    database = db_url.rsplit("/", 1)[1]
+    with TcpProxy() as proxy:
+        engine = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{database}")
+        agent = make_agent(seed=3)
+        persist = PERSIST.model_copy(update={"save_interval_secs": 0.05})
+        store = AgentStore(agent, engine, agent_name="outage", persistence=persist)
+        await store.load()
+        store.start()
+        ep = rf.episode()
+        seq = 0
+        proxy.cut()
+        for round_ in range(5):
+            for record in learn(agent, 200, seed=10 + round_):  # keeps deciding and learning
+                store.append_experience(record)
+            for _ in range(10):
+                store.append_decision(rf.decision(ep.episode_id, seq))
+                seq += 1
+            await asyncio.sleep(0.05)
+        store.append_episode(ep)
+        assert (store.up, store.failed_flushes >= 1) == (False, True)
+        assert store.pending_rows == 1000 + 50 + 1
+        proxy.restore()
+        back = time.monotonic()
+        while not (store.up and store.pending_rows == 0) and time.monotonic() - back < 5:
+            await asyncio.sleep(0.01)
+        assert store.up and store.pending_rows == 0
+        assert time.monotonic() - back < 1.0  # probed often, flushed as soon as it answered
+        await store.close()
+        check = create_engine(db_url)
+        assert (await store_totals(check, store.agent_id or 0))[1] == 1000 == agent.updates
+        assert await scalar(check, "SELECT count(*) FROM decisions") == 50
+        assert await scalar(check, "SELECT count(*) FROM experiences") == 1000
+        assert await scalar(check, "SELECT count(*) FROM episodes") == 1
+        assert store.dropped == {"experiences": 0, "decisions": 0}
+        await check.dispose()
+        await engine.dispose()

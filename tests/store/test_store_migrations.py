@@ -26,7 +26,7 @@ from rlexec.store.migrate import (
     head_revision,
     upgrade_database,
 )
-from rlexec.store.repositories import AgentRepository, QValueRepository
+from rlexec.store.repositories import AgentRepository, ExperienceRepository, QValueRepository
 from tests.store.conftest import drop_pg_database, new_pg_database
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -81,6 +81,13 @@ seed_rows_at: dict[str, list[str]] = {
         "VALUES (1, 'r1.t1.s1.i1.h1.u1.v0.q0', 'Wait', -0.5, 4, 3, '2024-01-01 00:00:00')",
     ],
 }
+# the learner-lease revision adds columns to agents and experiences: rows there must stay
+seed_rows_at["cc4de567fc6d"] = [
+    *seed_rows_at["60cb4f8afbb3"],
+    "INSERT INTO experiences (agent_id, state_key, action, reward, next_state_key, terminated, "
+    "truncated, created_at) VALUES (1, 'r1.t1.s1.i1.h1.u1.v0.q0', 'Wait', -1.0, "
+    "'r1.t1.s1.i1.h1.u1.v0.q0', true, false, '2024-01-01 00:00:00')",
+]
 
 
 async def upgrade_keeps_rows(url: str, from_revision: str) -> None:
@@ -101,6 +108,9 @@ async def upgrade_keeps_rows(url: str, from_revision: str) -> None:
             assert [(r.state_key, r.q, r.visits) for r in rows] == [
                 ("r1.t1.s1.i1.h1.u1.v0.q0", -0.5, 4)
             ]
+            assert (agent.transitions_queued, agent.transitions_applied) == (0, 0)
+            kept = await ExperienceRepository(session).newest(agent.id, 10)
+            assert len(kept) == len([x for x in seed_rows_at[from_revision] if "experiences" in x])
     finally:
         await engine.dispose()
 

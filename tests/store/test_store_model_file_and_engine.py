@@ -17,7 +17,7 @@ from rlexec.rl.q_learning import QTableAgent
 from rlexec.store.engine import check_connection, create_engine, parse_url, redact_url
 from rlexec.store.model_file import export_model, import_model
 from rlexec.store.write_behind import AgentStore
-from tests.store.agent_double import make_agent, train
+from tests.store.agents import learn, make_agent
 
 
 def real_agent(seed: int = 0) -> QTableAgent:
@@ -26,7 +26,7 @@ def real_agent(seed: int = 0) -> QTableAgent:
 
 def test_model_file_round_trip(tmp_path: Path) -> None:
     agent = make_agent(seed=1)
-    train(agent, 2000, seed=1)
+    learn(agent, 2000, seed=1)
     path = tmp_path / "m" / "model.json"
     written = export_model(agent, path)
     assert written == int(np.count_nonzero(agent.visits))
@@ -66,7 +66,7 @@ HOSTILE = {
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_malformed_model_file_is_rejected_and_agent_unchanged(tmp_path: Path, case: str) -> None:
     agent = make_agent()
-    train(agent, 100)
+    learn(agent, 100)
     path = tmp_path / "model.json"
     export_model(agent, path)
     doc = json.loads(path.read_text())
@@ -82,7 +82,7 @@ def test_malformed_model_file_is_rejected_and_agent_unchanged(tmp_path: Path, ca
         doc.update(change)
         path.write_text(json.dumps(doc))
     target = make_agent(seed=5)
-    train(target, 50, seed=5)
+    learn(target, 50, seed=5)
     before = (target.q_values.copy(), target.visits.copy(), target.epsilon)
     with pytest.raises(ModelFileError, match="model file"):
         import_model(target, path)

@@ -1,0 +1,129 @@
+"""The store's writer thread: its own event loop and its own engine (connections), so that the
+store's I/O (flushes, retries, probes, lease renewals) runs beside a CPU-bound learner instead
+of between its steps.
+
+    writer = StoreWriter(engine.url, connect_timeout_secs=10, name="rlexec-store-desk-1")
+    writer.start()
+    result = await writer.run(lambda engine: some_coroutine(engine))   # from any event loop
+    writer.stop()
+
+A CPU-bound learner holds the GIL; each of a flush's many thread hops (writer loop <-> the
+driver's thread) then waits up to the interpreter's switch interval, so ``start()`` lowers it
+to ``SWITCH_INTERVAL_SECS`` (process-wide) to keep a flush short.
+
+The thread is a daemon: a process that ends without ``stop()`` is not held up by it (what
+was not flushed is then lost, as after a crash).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rlexec.store.engine import create_engine
+
+T = TypeVar("T")
+SWITCH_INTERVAL_SECS = 0.001
+
+
+class StoreWriter:
+    def __init__(self, url: URL, *, connect_timeout_secs: float, name: str) -> None:
+        self._url = url
+        self._connect_timeout = connect_timeout_secs
+        self.name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError(f"{self.name}: writer thread not started")
+        return self._loop
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError(f"{self.name}: writer thread not started")
+        return self._engine
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECS))
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                self._engine = create_engine(self._url, connect_timeout_secs=self._connect_timeout)
+            except BaseException as exc:  # reported to start()'s caller
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            self._loop = loop
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(self._engine.dispose())
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=main, name=self.name, daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = None
+            raise failure[0]
+
+    def submit(self, job: Callable[[AsyncEngine], Awaitable[T]]) -> concurrent.futures.Future[T]:
+        """Run ``job(engine)`` on the writer's loop; a future of its result (thread-safe)."""
+
+        async def run() -> T:
+            return await job(self.engine)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop)
+
+    async def run(self, job: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+        """Await ``job(engine)`` run on the writer's loop, from another event loop."""
+        return await asyncio.wrap_future(self.submit(job))
+
+    def call(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Call ``callback(*args)`` on the writer's loop (thread-safe)."""
+        self.loop.call_soon_threadsafe(callback, *args)
+
+    def stop(self, timeout_secs: float = 10.0) -> None:
+        """Cancel what still runs on the writer's loop, dispose its engine, end the thread."""
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None or not thread.is_alive():
+            return
+
+        async def shutdown() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            asyncio.get_running_loop().stop()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop)
+        thread.join(timeout_secs)
+        self._thread = None
+        self._loop = None

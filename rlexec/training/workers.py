@@ -1,0 +1,255 @@
+"""Actors and one learner per agent (``rlexec train --workers N``), in the shape of Ape-X:
+
+- **actors** (N processes here, any number on other machines) run training episodes with the
+  latest published table (refreshed after each of their flushes) and queue their transitions
+  in the store; they never write Q-values;
+- **the learner** (this process) holds the agent's learner lease, applies the queued
+  transitions in ``seq`` order through the real agent's update (``apply_transition``) and
+  publishes the table, visits, epsilon and the applied prefix every ``save_interval_secs``.
+  A standby learner (the same command on another machine) waits for the lease and takes over
+  within ``learner_lease_secs`` when the learner dies; the published prefix tells it where to
+  continue, so no transition is applied twice or lost.
+
+SQLite allows this on one machine (WAL; writers take turns with BEGIN IMMEDIATE); an
+in-memory database or a file on a network filesystem is refused (``check_shared_store``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import multiprocessing
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlexec.config import Config, parse_config
+from rlexec.errors import InvalidInputError, StoreError
+from rlexec.rl.q_learning import QTableAgent
+from rlexec.store.engine import create_engine, parse_url, redact_url
+from rlexec.store.write_behind import AgentStore, LearnerBusyError, Role
+from rlexec.training.session import check_agent_name, config_snapshot, ensure_schema
+from rlexec.training.train import StopSignal, TrainingResult, train
+
+log = logging.getLogger("rlexec.training")
+
+NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs", "ceph")
+IDLE_POLL_SECS = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class WorkersResult:
+    agent_name: str
+    workers: int
+    actor_results: list[dict[str, Any]]
+    episodes: int
+    steps: int
+    seconds: float
+    transitions_applied: int  # by this process's learner
+    updates: int  # the agent's update count as published at the end
+    learner_updates_per_second: float
+    stopped_by_signal: bool
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else 0.0
+
+
+def check_shared_store(url: str) -> None:
+    """Refuse, in one line, a store several processes cannot share safely."""
+    parsed = parse_url(url)
+    if not parsed.drivername.startswith("sqlite"):
+        return
+    database = parsed.database or ""
+    if database in ("", ":memory:") or "mode=memory" in database:
+        raise InvalidInputError(
+            f"database URL {redact_url(parsed)!r}: an in-memory SQLite database cannot be "
+            "shared by worker processes; use a file or PostgreSQL"
+        )
+    fstype = _filesystem_of(Path(database))
+    if fstype in NETWORK_FILESYSTEMS:
+        raise InvalidInputError(
+            f"database URL {redact_url(parsed)!r}: SQLite on a {fstype} filesystem is not safe "
+            "for several processes (WAL needs shared memory on one machine); use a local file "
+            "or PostgreSQL"
+        )
+
+
+def _filesystem_of(path: Path) -> str | None:
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    target = path.resolve().parent
+    best, fstype = "", None
+    for line in mounts:
+        parts = line.split()
+        if len(parts) >= 3 and str(target).startswith(parts[1]) and len(parts[1]) > len(best):
+            best, fstype = parts[1], parts[2]
+    return fstype
+
+
+def _actor_main(config_json: dict[str, Any], agent_name: str, budget: dict[str, Any],
+                results: Any) -> None:  # fmt: skip
+    """An actor process: ``train`` in the actor role; its result goes to ``results``."""
+    from rlexec.logs import configure_logging
+
+    configure_logging()
+    config = parse_config(config_json, source="the learner's config")
+    try:
+        result = asyncio.run(
+            train(config, agent_name, role=Role.ACTOR, progress=False, **budget)
+        )
+    except Exception as exc:  # reported by the parent in one line
+        results.put({"error": f"{type(exc).__name__}: {exc}"})
+        raise SystemExit(2) from None
+    results.put(_result_dict(result))
+
+
+def _result_dict(result: TrainingResult) -> dict[str, Any]:
+    return {
+        "episodes": result.episodes,
+        "steps": result.steps,
+        "seconds": result.seconds,
+        "first_seed": result.first_seed,
+        "last_seed": result.last_seed,
+        "dropped": result.dropped,
+        "stopped_by_signal": result.stopped_by_signal,
+    }
+
+
+async def run_learner(
+    config: Config, agent_name: str, stop: StopSignal, actors_done: asyncio.Event
+) -> tuple[AgentStore, float]:
+    """Wait for the lease (standby), then apply queued transitions until ``stop`` or until
+    the actors are done and the queue is drained. Returns the closed store and the seconds
+    spent applying."""
+    rl = config.rl_execution
+    engine = create_engine(rl.database.url, connect_timeout_secs=rl.database.connect_timeout_secs)
+    try:
+        while True:
+            agent = QTableAgent(rl.q_learning, rl.state, replay_config=rl.replay_buffer)
+            store = AgentStore(
+                agent,
+                engine,
+                agent_name=agent_name,
+                persistence=rl.persistence,
+                config_snapshot=config_snapshot(config, rl.reward.mode),
+            )
+            try:
+                await store.load()
+                break
+            except LearnerBusyError as exc:
+                if stop.requested or actors_done.is_set():
+                    raise
+                log.info("standby learner: %s", exc)
+        store.start()
+        busy = 0.0
+        try:
+            idle_rounds = 0
+            while not stop.requested and store.lease_lost is None:
+                try:
+                    started = time.perf_counter()
+                    applied = await store.fetch_and_apply()
+                    busy += time.perf_counter() - started if applied else 0.0
+                except StoreError:
+                    applied = 0
+                    await asyncio.sleep(rl.persistence.probe_interval_secs)
+                if applied:
+                    idle_rounds = 0
+                    continue
+                idle_rounds += 1
+                if actors_done.is_set() and idle_rounds >= 2:
+                    break  # the actors flushed at close: everything queued is applied
+                await asyncio.sleep(IDLE_POLL_SECS)
+        finally:
+            await store.close()
+        return store, busy
+    finally:
+        await engine.dispose()
+
+
+async def train_workers(
+    config: Config,
+    agent_name: str,
+    workers: int,
+    *,
+    episodes: int | None = None,
+    minutes: float | None = None,
+    handle_signals: bool = True,
+) -> WorkersResult:
+    """Start ``workers`` actor processes and run the learner here (see the module doc)."""
+    check_agent_name(agent_name)
+    if workers < 1:
+        raise InvalidInputError(f"workers = {workers}: expected >= 1")
+    url = config.rl_execution.database.url
+    check_shared_store(url)
+    await ensure_schema(url)
+    budget: dict[str, Any] = {"minutes": minutes}
+    if episodes is not None:
+        budget["episodes"] = max(1, math.ceil(episodes / workers))
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    config_json = config.model_dump(mode="json")
+    stop = StopSignal()
+    if handle_signals:
+        stop.install()
+    started = time.perf_counter()
+    procs = [
+        context.Process(
+            target=_actor_main, args=(config_json, agent_name, budget, results),
+            name=f"rlexec-actor-{i}", daemon=False,
+        )
+        for i in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    actors_done = asyncio.Event()
+    collected: list[dict[str, Any]] = []
+
+    async def watch_actors() -> None:
+        forwarded = False
+        while any(p.is_alive() for p in procs):
+            if stop.requested and not forwarded:
+                for p in procs:
+                    if p.pid is not None and p.is_alive():
+                        p.terminate()  # SIGTERM: the actor stops after its episode, flushes
+                forwarded = True
+            await asyncio.sleep(0.1)
+        actors_done.set()
+
+    watcher = asyncio.get_running_loop().create_task(watch_actors())
+    try:
+        store, busy = await run_learner(config, agent_name, stop, actors_done)
+        if stop.requested:
+            await watcher
+    finally:
+        if not watcher.done():
+            for p in procs:
+                p.terminate()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        for p in procs:
+            p.join(10)
+        while not results.empty():
+            collected.append(results.get())
+        stop.remove()
+    errors = [r["error"] for r in collected if "error" in r]
+    if errors:
+        raise StoreError(f"{len(errors)} of {workers} actors failed; first: {errors[0]}")
+    seconds = time.perf_counter() - started
+    return WorkersResult(
+        agent_name=agent_name,
+        workers=workers,
+        actor_results=collected,
+        episodes=sum(r["episodes"] for r in collected),
+        steps=sum(r["steps"] for r in collected),
+        seconds=seconds,
+        transitions_applied=store.transitions_applied,
+        updates=int(store.agent.updates),
+        learner_updates_per_second=store.transitions_applied / busy if busy > 0 else 0.0,
+        stopped_by_signal=stop.requested,
+    )
