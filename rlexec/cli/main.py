@@ -5,8 +5,8 @@ Exit codes:
 - 0: done; 1: a check failed (``rlexec replay episode`` found a difference);
 - 2: a mistake the user can fix (bad config, bad argument, missing or outdated database, ...),
   printed as one line on stderr with any password masked - never a traceback;
-- 130: interrupted (Ctrl-C / SIGINT, or SIGTERM during ``rlexec train``, which stops after the
-  current episode and exits 130 once the final flush is done);
+- 130: interrupted (Ctrl-C / SIGINT); ``rlexec train`` stops after the current episode and
+  exits 130 (SIGINT) or 143 (SIGTERM) once the final flush is done;
 - 141: the reader of the output went away (``rlexec metrics | head -1``); nothing more is
   written and no traceback is shown, like any Unix tool killed by SIGPIPE.
 """
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Q-learning agent on market simulators, compare it with TWAP/VWAP, keep everything in SQL.",
         epilog="Every command also takes --config and --database-url after its name. Exit "
         "codes: 0 done, 1 a check failed, 2 a mistake (one line on stderr), 130 interrupted "
-        "(after the final flush), 141 output closed (e.g. piped to head).",
+        "(143 on SIGTERM; train exits after its final flush), 141 output closed (e.g. piped to head).",
         parents=[COMMON_OPTIONS],
         formatter_class=HelpFormatter,
     )

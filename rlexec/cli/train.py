@@ -6,7 +6,8 @@
 Resumes the agent if it is in the store (Q-table, epsilon, replay experiences; seeds continue
 after its last training seed). A new SQLite database is created (with a one-line notice); an
 existing database must be at the schema head (``rlexec db upgrade``). SIGINT (Ctrl-C) and
-SIGTERM stop after the current episode; after the final flush the command exits 130. Progress
+SIGTERM stop after the current episode; after the final flush the command exits 128 + the
+signal (130 for Ctrl-C, 143 for SIGTERM). Progress
 goes to stderr (``rlexec.progress``). ``--workers N`` starts N actor processes and runs the
 agent's learner in this one (``rlexec.training.workers``; on several machines, the same command
 against one PostgreSQL URL).
@@ -23,7 +24,6 @@ from rlexec.cli.training_args import add_market, positive_float, positive_int, w
 from rlexec.store.engine import redact_url
 
 DEFAULT_EPISODES = 500
-EXIT_STOPPED_BY_SIGNAL = 130
 
 
 def register(subparsers: Any) -> None:
@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
         "train",
         "train an agent (learns into the store)",
         epilog="Ctrl-C (SIGINT) or SIGTERM stops after the current episode; the command then "
-        f"makes the final flush and exits {EXIT_STOPPED_BY_SIGNAL}. A new SQLite database is "
+        "makes the final flush and exits 128 + the signal (130, 143). A new SQLite database is "
         "created with a one-line notice; an older schema is refused until `rlexec db upgrade`.",
     )
     add_agent(p)
@@ -94,7 +94,7 @@ def _train(args: argparse.Namespace) -> int:
     if dropped:
         print(f"warning: {dropped} rows were shed while the store was down: {result.dropped}")
     print(f"stored in {redact_url(config.rl_execution.database.url)}")
-    return 0
+    return 128 + result.stop_signal if result.stop_signal else 0
 
 
 def _train_workers(args: argparse.Namespace, config: Any) -> int:
@@ -113,4 +113,4 @@ def _train_workers(args: argparse.Namespace, config: Any) -> int:
         + ("; stopped by signal" if result.stopped_by_signal else "")
     )
     print(f"stored in {redact_url(config.rl_execution.database.url)}")
-    return EXIT_STOPPED_BY_SIGNAL if result.stopped_by_signal else 0
+    return 128 + result.stop_signal if result.stop_signal else 0

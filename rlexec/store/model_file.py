@@ -227,10 +227,13 @@ def _key_text(agent: Any, state_index: int) -> str:
 async def export_agent_from_store(config: Any, agent_name: str, path: str | Path) -> int:
     """Write the model file of agent ``agent_name`` from the configured store (an agent that is
     not in the store is an error; nothing is created)."""
-    agent, _, engine, _ = await _open_agent(config, agent_name, must_exist=True)
+    agent, store, engine, _ = await _open_agent(
+        config, agent_name, must_exist=True, read_only=True
+    )
     try:
         return export_model(agent, path)
     finally:
+        await store.close()
         await engine.dispose()
 
 
@@ -256,11 +259,12 @@ async def import_agent_into_store(config: Any, agent_name: str, path: str | Path
         await store.flush()
         return ImportResult(int(np.count_nonzero((q != 0.0) | (visits != 0))), snapshot_id)
     finally:
+        await store.close()
         await engine.dispose()
 
 
 async def _open_agent(
-    config: Any, agent_name: str, *, must_exist: bool
+    config: Any, agent_name: str, *, must_exist: bool, read_only: bool = False
 ) -> tuple[Any, Any, Any, bool]:
     """(agent, store, engine, existed) for ``agent_name``; the database must be at head (a new
     SQLite file is created unless ``must_exist``)."""
@@ -268,7 +272,7 @@ async def _open_agent(
     from rlexec.store.engine import create_engine, session_factory
     from rlexec.store.migrate import require_schema
     from rlexec.store.repositories import AgentRepository
-    from rlexec.store.write_behind import AgentStore
+    from rlexec.store.write_behind import AgentStore, Role
 
     check_agent_name(agent_name)
     rl = config.rl_execution
@@ -286,6 +290,7 @@ async def _open_agent(
             agent_name=agent_name,
             persistence=rl.persistence.model_copy(update={"experiences_to_load": 0}),
             config_snapshot=rl.model_dump(mode="json", exclude={"database"}),
+            role=Role.READER if read_only else Role.LEARNER,
         )
         await store.load()
     except BaseException:

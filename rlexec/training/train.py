@@ -66,9 +66,13 @@ class TrainingResult:
     running_mean_is_bps: float  # mean IS of the last RUNNING_WINDOW episodes (nan if none)
     epsilon: float
     q_rows_loaded: int  # Q rows restored from the store at the start (0: a new agent)
-    stopped_by_signal: bool
+    stop_signal: int | None  # the signal that stopped the run (None: it ran to its end)
     role: str = "learner"
     dropped: dict[str, int] = field(default_factory=dict)  # rows the store had to shed
+
+    @property
+    def stopped_by_signal(self) -> bool:
+        return self.stop_signal is not None
 
     @property
     def steps_per_second(self) -> float:
@@ -244,7 +248,7 @@ async def _loop(
         running_mean_is_bps=sum(recent) / len(recent) if recent else math.nan,
         epsilon=float(agent.epsilon),
         q_rows_loaded=session.loaded.q_rows,
-        stopped_by_signal=stop.requested,
+        stop_signal=None if stop.received is None else int(stop.received),
         role=str(store.role),
         dropped=store.dropped,
     )

@@ -28,10 +28,12 @@ from typing import Any
 
 from rlexec.config import Config, parse_config
 from rlexec.errors import InvalidInputError, StoreError
+from rlexec.names import check_agent_name
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.store.engine import create_engine, parse_url, redact_url
+from rlexec.store.migrate import require_schema
 from rlexec.store.write_behind import AgentStore, LearnerBusyError, Role
-from rlexec.training.session import check_agent_name, config_snapshot, ensure_schema
+from rlexec.training.session import config_snapshot
 from rlexec.training.train import StopSignal, TrainingResult, train
 
 log = logging.getLogger("rlexec.training")
@@ -51,7 +53,11 @@ class WorkersResult:
     transitions_applied: int  # by this process's learner
     updates: int  # the agent's update count as published at the end
     learner_updates_per_second: float
-    stopped_by_signal: bool
+    stop_signal: int | None  # the signal that stopped the run (None: it ran to its end)
+
+    @property
+    def stopped_by_signal(self) -> bool:
+        return self.stop_signal is not None
 
     @property
     def steps_per_second(self) -> float:
@@ -117,7 +123,7 @@ def _result_dict(result: TrainingResult) -> dict[str, Any]:
         "first_seed": result.first_seed,
         "last_seed": result.last_seed,
         "dropped": result.dropped,
-        "stopped_by_signal": result.stopped_by_signal,
+        "stop_signal": result.stop_signal,
     }
 
 
@@ -187,7 +193,7 @@ async def train_workers(
         raise InvalidInputError(f"workers = {workers}: expected >= 1")
     url = config.rl_execution.database.url
     check_shared_store(url)
-    await ensure_schema(url)
+    await require_schema(url, create=True)
     budget: dict[str, Any] = {"minutes": minutes}
     if episodes is not None:
         budget["episodes"] = max(1, math.ceil(episodes / workers))
@@ -251,5 +257,5 @@ async def train_workers(
         transitions_applied=store.transitions_applied,
         updates=int(store.agent.updates),
         learner_updates_per_second=store.transitions_applied / busy if busy > 0 else 0.0,
-        stopped_by_signal=stop.requested,
+        stop_signal=None if stop.received is None else int(stop.received),
     )

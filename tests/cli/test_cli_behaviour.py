@@ -109,7 +109,7 @@ def test_every_command_takes_config_and_database_url_and_shows_defaults() -> Non
                 assert f"(default: {action.default})" in shown, (path, action.dest)
     assert "target revision (default: head)" in leaves[("db", "upgrade")].format_help()
     assert "default: 500" in leaves[("train",)].format_help()
-    assert "exits 130" in " ".join(leaves[("train",)].format_help().split())
+    assert "exits 128 + the signal (130, 143)" in " ".join(leaves[("train",)].format_help().split())
 
 
 def test_per_command_options_after_the_command(
@@ -443,9 +443,7 @@ def test_recorded_trades_path_key_and_the_warning_without_trades(
     def market(**keys: str) -> object:
         simulator = {"market": "recorded", "recorded_path": str(snapshots), "horizon_steps": 50}
         return build_market(
-            parse_config(
-                {"rl_execution": {"simulator": {**simulator, **keys}}}
-            ).rl_execution.simulator
+            parse_config({"rl_execution": {"simulator": {**simulator, **keys}}}).rl_execution
         )
 
     without = market()

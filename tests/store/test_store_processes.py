@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from rlexec.store.engine import create_engine
+from rlexec.store.migrate import upgrade_database
 from tests.store.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,9 +103,10 @@ def clean_stderr(err: bytes) -> str:
 
 
 @pytest.fixture
-def drill_url(empty_db_url: str) -> str:
-    """A database on each backend that the first training run migrates."""
-    return empty_db_url
+def drill_url(db_url: str) -> str:
+    """A database on each backend, migrated to head (rlexec commands never create the schema
+    on PostgreSQL: ``rlexec db upgrade`` does)."""
+    return db_url
 
 
 def kill_drill(url: str, tmp_path: Path, rng: random.Random) -> float:
@@ -155,7 +157,7 @@ def test_sigterm_saves_everything(drill_url: str, tmp_path: Path) -> None:
     time.sleep(random.uniform(0.0, 0.5))
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err.decode()[-2000:]
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()[-2000:]
     clean_stderr(err)
     printed = out.decode()
     assert "stopped by signal" in printed
@@ -167,6 +169,7 @@ def test_sigterm_saves_everything(drill_url: str, tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_outage_of_the_store_during_training(pg_empty_url: str, tmp_path: Path) -> None:
+    asyncio.run(upgrade_database(pg_empty_url))
     database = pg_empty_url.rsplit("/", 1)[1]
     with TcpProxy() as proxy:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{database}"
