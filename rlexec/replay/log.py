@@ -32,6 +32,7 @@ from rlexec.errors import InvalidInputError, StoreError
 from rlexec.evaluation.off_policy import DecisionLog
 from rlexec.records import ACTION_LABELS
 from rlexec.store.engine import describe_error, redact_url
+from rlexec.store.models import sqlite_time_text
 
 _ACTION_CASE = (
     "CASE action "
@@ -141,7 +142,7 @@ def sqlite_read(
     if agent_name is not None:
         params.append(agent_name)
     if since is not None:
-        params.append(since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
+        params.append(sqlite_time_text(since))
     sql = _query(agent_name is not None, since is not None, "?")
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:

@@ -19,7 +19,9 @@ learning into the store through the write-behind cache.
 - Fast runs can append rows faster than ``save_interval_secs`` drains them: above a quarter of
   ``persistence.max_pending_rows`` pending rows the loop waits for a flush (back-pressure), so
   a healthy store never sheds rows.
-- A ``PolicyMetricsRecord`` is written every ``metrics_every`` episodes and at the end.
+- A ``PolicyMetricsRecord`` (source ``training``) is written every ``metrics_every`` episodes
+  and at the end unless the last episode's row was just written (no duplicate rows).
+- Audit: one ``run_id`` per call, on every episode and policy-metrics row it writes.
 - Progress: a tqdm bar on stderr with the running mean IS (last 100 episodes) and epsilon.
 """
 
@@ -39,7 +41,7 @@ from rlexec.errors import InvalidInputError
 from rlexec.execution.paired_baseline import baseline_shortfall_path
 from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
-from rlexec.records import PolicyMetricsRecord, utc_now
+from rlexec.records import PolicyMetricsRecord, new_run_id, utc_now
 from rlexec.training.markets import parent_for_seed
 from rlexec.training.session import AgentSession, open_session
 
@@ -67,8 +69,13 @@ class TrainingResult:
 
 
 def policy_metrics_record(
-    session: AgentSession, improvement: float | None = None
+    session: AgentSession,
+    improvement: float | None = None,
+    *,
+    source: str = "training",
+    run_id: str | None = None,
 ) -> PolicyMetricsRecord:
+    """The agent's policy metrics now, as the row ``source`` writes in run ``run_id``."""
     metrics = session.agent.policy_metrics()
     return PolicyMetricsRecord(
         recorded_at=utc_now(),
@@ -78,6 +85,9 @@ def policy_metrics_record(
         epsilon=float(session.agent.epsilon),
         estimated_improvement_bps=improvement,
         updates=int(session.agent.updates),
+        mode=str(session.agent.mode),
+        source=source,
+        run_id=run_id,
     )
 
 
@@ -140,6 +150,7 @@ async def _loop(
         desc=f"train {session.agent_name}",
         dynamic_ncols=True,
     )
+    run_id = new_run_id()
     started = time.perf_counter()
     done = 0
     steps = 0
@@ -164,6 +175,7 @@ async def _loop(
                 snapshot_id=session.snapshot_id,
                 baseline=baseline,
                 exploration_seed=seed,
+                run_id=run_id,
             )
             executor.begin(parent.parent_id, meta)
             result = await run_episode(executor, market, parent, seed)
@@ -172,7 +184,7 @@ async def _loop(
             done += 1
             seed += 1
             if done % metrics_every == 0:
-                session.store.append_policy_metrics(policy_metrics_record(session))
+                session.store.append_policy_metrics(policy_metrics_record(session, run_id=run_id))
             if progress and (done % 10 == 0 or done == episodes):
                 bar.set_postfix(
                     mean_is_bps=f"{sum(recent) / len(recent):.2f}",
@@ -186,7 +198,8 @@ async def _loop(
     finally:
         bar.close()
     elapsed = time.perf_counter() - started
-    session.store.append_policy_metrics(policy_metrics_record(session))
+    if done % metrics_every:  # else the last episode's row is already written
+        session.store.append_policy_metrics(policy_metrics_record(session, run_id=run_id))
     return TrainingResult(
         agent_name=session.agent_name,
         reward_mode=str(session.reward_mode),

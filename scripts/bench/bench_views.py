@@ -1,0 +1,268 @@
+"""Analytics views benchmark: every shipped view filtered by agent, on N decisions.
+
+    .venv/bin/python scripts/bench/bench_views.py [--decisions 1000000] [--agents 10]
+        [--backend sqlite|postgres|both] [--pg postgresql://postgres@127.0.0.1:5432/test]
+
+Fills a fresh database (migrated to head) with ``--decisions`` decisions spread evenly over
+``--agents`` agents (50 decisions per episode, one episode row each), runs ANALYZE, then
+for each view times (best of 3, all rows fetched):
+
+- the view filtered by one agent (``WHERE agent_id = ...``, and by ``agent_name`` where the
+  view has it): the target is < 0.5 s on 1M decisions;
+- beside it, the baseline measured in the same run: the same view over every agent (what a
+  view that cannot push the filter down costs, at least).
+
+It prints the query plan of each filtered query (SQLite ``EXPLAIN QUERY PLAN``, PostgreSQL
+``EXPLAIN``) so that index use can be seen, and the load rate of decisions with the
+append-only triggers beside the same rows into a copy of the table without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from rlexec.records import ACTION_LABELS, DecisionRecord
+from rlexec.store.migrate import upgrade_database
+from rlexec.store.models import sqlite_time_text
+from rlexec.store.repositories import DECISION_COLUMNS, decision_row
+
+PER_EPISODE = 50
+T0 = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
+# view -> the filters timed on it (agent_name only where the view has the column)
+QUERIES: dict[str, tuple[str, ...]] = {
+    "decision_outcomes": ("agent_id = {id}", "agent_name = '{name}'"),
+    "action_stats_by_hour": ("agent_id = {id}", "agent_name = '{name}'"),
+    "action_stats_by_spread": ("agent_id = {id}", "agent_name = '{name}'"),
+    "episode_summary": ("agent_id = {id}", "agent_name = '{name}'"),
+}
+
+
+def records(n: int, agents: int) -> Iterator[tuple[int, str, DecisionRecord]]:
+    """(agent id, agent name, decision) for n decisions; agents take episodes in turn."""
+    rng = np.random.default_rng(0)
+    episodes = n // PER_EPISODE
+    actions = rng.integers(0, 6, n)
+    q = rng.normal(0, 1, (n, 6))
+    remaining = rng.random(n)
+    spread_ticks = rng.integers(1, 7, n)
+    for e in range(episodes):
+        agent = e % agents + 1
+        episode_id = str(uuid.UUID(int=e + 1))
+        for k in range(PER_EPISODE):
+            i = e * PER_EPISODE + k
+            label = ACTION_LABELS[int(actions[i])]
+            placed = label not in ("Wait", "Cancel")
+            yield agent, f"agent-{agent}", DecisionRecord(
+                episode_id=episode_id, seq=k + 1, step=5 * k,
+                decided_at=T0 + timedelta(seconds=i), remaining_size=float(remaining[i]),
+                time_elapsed_pct=k / PER_EPISODE, urgency=1,
+                bid_ask_spread=0.01 * int(spread_ticks[i]), orderbook_imbalance=0.0,
+                recent_volatility=0.01, queue_depth_at_price=300.0, hour_of_day=9 + k % 7,
+                minute_of_hour=k % 60, seconds_since_last_trade=1.0, recent_fill_rate=0.5,
+                avg_slippage_last_n=0.2, tick_size=0.01, mid_price=100.0,
+                typical_queue_depth=300.0,
+                state_key=f"r{int(remaining[i] * 5)}.t{k // 10}.s1.i2.h2.u1.v0.q0",
+                state_index=i % 5000, action=label, epsilon=0.1, action_probability=0.9,
+                q_values=tuple(float(v) for v in q[i]),  # type: ignore[arg-type]
+                explored=bool(i % 10 == 0),
+                child_quantity=Decimal(20) if placed else None,
+                child_price=Decimal("100.01") if placed else None,
+                filled_quantity=Decimal(10 if placed else 0),
+                fill_price=Decimal("100.01") if placed else None, fill_rate_reward=0.0,
+                slippage_penalty=0.1, time_penalty=0.0, market_impact_penalty=0.0,
+                reward_total=-0.1, schedule_action="PlaceSmall", schedule_quantity=Decimal(20),
+                greedy_action=label, side="buy", arrival_mid=Decimal(100),
+                child_filled_quantity=Decimal(10) if placed else None,
+            )  # fmt: skip
+
+
+def episode_rows(n: int, agents: int, sqlite: bool) -> list[tuple[Any, ...]]:
+    out = []
+    for e in range(n // PER_EPISODE):
+        agent = e % agents + 1
+        start = T0 + timedelta(seconds=e * PER_EPISODE)
+        end = start + timedelta(seconds=PER_EPISODE)
+        times = (sqlite_time_text(start), sqlite_time_text(end)) if sqlite else (start, end)
+        money: Callable[[int], Any] = float if sqlite else Decimal
+        out.append(
+            (str(uuid.UUID(int=e + 1)), agent, f"agent-{agent}", "rl-twap", "training", "lob",
+             "buy", money(1000), money(100), e, 250, "h", None, *times, money(900),
+             money(100), 1.5, money(100), 0.5, 30, -1.5, True, False, "run", "shortfall", 1,
+             249, True)
+        )  # fmt: skip
+    return out
+
+
+EPISODE_COLUMNS = (
+    "episode_id, agent_id, agent_name, executor, mode, market, side, quantity, arrival_mid, "
+    "seed, horizon_steps, config_hash, snapshot_id, started_at, ended_at, filled_by_policy, "
+    "avg_price, implementation_shortfall_bps, completion_quantity, completion_cost_bps, "
+    "child_orders, total_reward, terminated, truncated, run_id, reward_mode, urgency, "
+    "completed_step, forced_completion"
+)
+
+
+def _sqlite_row(agent: int, record: DecisionRecord) -> tuple[Any, ...]:
+    row = list(decision_row(agent, record))
+    for i, value in enumerate(row):
+        if isinstance(value, Decimal):
+            row[i] = float(value)
+        elif isinstance(value, datetime):
+            row[i] = sqlite_time_text(value)
+    return tuple(row)
+
+
+def best_of(runs: int, fn: Callable[[], Any]) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+async def best_of_async(runs: int, fn: Callable[[], Awaitable[Any]]) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        await fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def report(view: str, where: str, filtered: float, rows: int, everything: float) -> None:
+    verdict = "ok" if filtered < 0.5 else "OVER 0.5 s"
+    print(
+        f"  {view:<24} WHERE {where:<22} {filtered * 1000:8.1f} ms ({rows:>7} rows) | "
+        f"all agents {everything * 1000:9.1f} ms | {verdict}"
+    )
+
+
+def bench_sqlite(n: int, agents: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "views.db"
+        asyncio.run(upgrade_database(f"sqlite+aiosqlite:///{path}"))
+        con = sqlite3.connect(path)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        now = sqlite_time_text(T0)
+        con.executemany(
+            "INSERT INTO agents (id, name, config_snapshot, epsilon, updates, q_revision, "
+            "created_at, updated_at) VALUES (?, ?, '{}', 0.1, 0, 0, ?, ?)",
+            [(a, f"agent-{a}", now, now) for a in range(1, agents + 1)],
+        )
+        con.executemany(
+            f"INSERT INTO episodes ({EPISODE_COLUMNS}) VALUES ({', '.join('?' * 29)})",
+            episode_rows(n, agents, sqlite=True),
+        )
+        rows = [_sqlite_row(a, r) for a, _, r in records(n, agents)]
+        insert = (
+            f"({', '.join(DECISION_COLUMNS)}) VALUES ({', '.join('?' * len(DECISION_COLUMNS))})"
+        )
+        con.execute("CREATE TABLE decisions_plain AS SELECT * FROM decisions WHERE 0")
+        con.execute("CREATE UNIQUE INDEX ux_plain ON decisions_plain (episode_id, seq)")
+        sample = rows[: min(len(rows), 200_000)]
+        t = time.perf_counter()
+        con.executemany(f"INSERT INTO decisions_plain {insert}", sample)
+        con.commit()
+        plain = time.perf_counter() - t
+        con.execute("DROP TABLE decisions_plain")
+        t = time.perf_counter()
+        con.executemany(f"INSERT INTO decisions {insert}", rows)
+        con.commit()
+        loaded = time.perf_counter() - t
+        print(
+            f"SQLite: {len(rows)} decisions loaded at {len(rows) / loaded:,.0f} rows/s with the "
+            f"append-only triggers | {len(sample) / plain:,.0f} rows/s into the same table "
+            f"without them (first {len(sample)} rows)"
+        )
+        con.execute("ANALYZE")
+        for view, filters in QUERIES.items():
+            everything = best_of(3, lambda v=view: con.execute(f"SELECT * FROM {v}").fetchall())
+            for template in filters:
+                where = template.format(id=1, name="agent-1")
+                sql = f"SELECT * FROM {view} WHERE {where}"
+                got = len(con.execute(sql).fetchall())
+                report(view, where, best_of(3, lambda s=sql: con.execute(s).fetchall()), got,
+                       everything)  # fmt: skip
+                plan = con.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+                for step in plan:
+                    print(f"      plan: {step[3]}")
+        con.close()
+
+
+async def bench_postgres(n: int, agents: int, admin: str) -> None:
+    name = f"rlexec_views_{uuid.uuid4().hex[:8]}"
+    con = await asyncpg.connect(admin)
+    await con.execute(f'CREATE DATABASE "{name}"')
+    await con.close()
+    dsn = f"{admin.rsplit('/', 1)[0]}/{name}"
+    try:
+        await upgrade_database(dsn.replace("postgresql://", "postgresql+asyncpg://"))
+        con = await asyncpg.connect(dsn)
+        await con.executemany(
+            "INSERT INTO agents (id, name, config_snapshot, epsilon, updates, q_revision, "
+            "created_at, updated_at) VALUES ($1, $2, '{}', 0.1, 0, 0, $3, $3)",
+            [(a, f"agent-{a}", T0) for a in range(1, agents + 1)],
+        )
+        await con.copy_records_to_table(
+            "episodes", records=episode_rows(n, agents, sqlite=False),
+            columns=[c.strip() for c in EPISODE_COLUMNS.split(",")],
+        )  # fmt: skip
+        rows = [decision_row(a, r) for a, _, r in records(n, agents)]
+        t = time.perf_counter()
+        await con.copy_records_to_table("decisions", records=rows, columns=list(DECISION_COLUMNS))
+        loaded = time.perf_counter() - t
+        print(
+            f"PostgreSQL: {len(rows)} decisions loaded by COPY at {len(rows) / loaded:,.0f} rows/s"
+        )
+        await con.execute("ANALYZE")
+        for view, filters in QUERIES.items():
+            everything = await best_of_async(3, lambda v=view: con.fetch(f"SELECT * FROM {v}"))
+            for template in filters:
+                where = template.format(id=1, name="agent-1")
+                sql = f"SELECT * FROM {view} WHERE {where}"
+                got = len(await con.fetch(sql))
+                filtered = await best_of_async(3, lambda s=sql: con.fetch(s))
+                report(view, where, filtered, got, everything)
+                for step in await con.fetch(f"EXPLAIN {sql}"):
+                    print(f"      plan: {step[0]}")
+        await con.close()
+    finally:
+        con = await asyncpg.connect(admin)
+        await con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await con.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--decisions", type=int, default=1_000_000)
+    parser.add_argument("--agents", type=int, default=10)
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    if args.decisions < PER_EPISODE or args.agents < 1:
+        parser.error(f"--decisions >= {PER_EPISODE} and --agents >= 1 expected")
+    print(f"{args.decisions} decisions, {args.agents} agents ({args.decisions // args.agents} "
+          "decisions each); times are the best of 3, every row fetched")  # fmt: skip
+    if args.backend in ("sqlite", "both"):
+        bench_sqlite(args.decisions, args.agents)
+    if args.backend in ("postgres", "both"):
+        asyncio.run(bench_postgres(args.decisions, args.agents, args.pg))
+
+
+if __name__ == "__main__":
+    main()
