@@ -3,6 +3,8 @@
     rlexec db upgrade [REV]      bring the database to REV (default: head)
     rlexec db downgrade REV      take it down to REV ("base" drops every rlexec table)
     rlexec db current            print the revision the database is at
+    rlexec db prune --before DATE [--dry-run]
+                                 remove audit rows older than DATE, logged in audit_prunes
     rlexec model export PATH     write an agent's Q-table from the store to a JSON model file
     rlexec model import PATH     load a JSON model file into an agent in the store
 
@@ -32,6 +34,12 @@ def register(subparsers: Any) -> None:
     down.set_defaults(handler=_downgrade)
     cur = db_sub.add_parser("current", help="print the database's schema revision")
     cur.set_defaults(handler=_current)
+    prune = db_sub.add_parser(
+        "prune", help="remove episodes and decisions older than a date (logged in audit_prunes)"
+    )
+    prune.add_argument("--before", required=True, help="ISO-8601 date or time (UTC default)")
+    prune.add_argument("--dry-run", action="store_true", help="count, remove nothing")
+    prune.set_defaults(handler=_prune)
 
     model = subparsers.add_parser("model", help="export or import the JSON model file")
     model_sub = model.add_subparsers(dest="model_command", required=True)
@@ -67,6 +75,20 @@ def _current(args: argparse.Namespace) -> int:
     url = _url(args)
     revision = asyncio.run(current_revision(url))
     print(f"{redact_url(url)}: {revision or 'empty (no rlexec schema)'}")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from rlexec.analytics.retention import prune_audit_trail
+    from rlexec.analytics.selection import parse_time
+    from rlexec.cli.snapshot import with_engine
+
+    before = parse_time(args.before, "--before")
+    assert before is not None
+    result = with_engine(
+        args, lambda engine, _: prune_audit_trail(engine, before, dry_run=args.dry_run)
+    )
+    print(result.describe())
     return 0
 
 
