@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from operator import attrgetter
 from typing import Any, NamedTuple, cast
 
@@ -572,9 +573,18 @@ Converter = Callable[[tuple[Any, ...]], tuple[Any, ...]]
 _SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], tuple[str, Converter | None]] = {}
 
 
+def _money_to_sqlite(scale: int | None) -> Callable[[Any], Any]:
+    """Decimal to float at the column's scale: PostgreSQL's NUMERIC(20, 8) keeps 8 decimals,
+    so SQLite must store the same rounded value (else an average fill price keeps more digits
+    on SQLite and SQL over it differs between the backends)."""
+    step = Decimal(1).scaleb(-(scale or 0))
+    return lambda v: None if v is None else float(Decimal(v).quantize(step))
+
+
 def _sqlite_insert(table: sa.Table, columns: tuple[str, ...]) -> tuple[str, Converter | None]:
     """INSERT text with ``?`` placeholders and a row converter doing what SQLAlchemy's types
-    would do on SQLite (timestamps to text in UTC, Decimal to float, JSON to text)."""
+    would do on SQLite (timestamps to text in UTC, Decimal to float at the column's scale, JSON
+    to text)."""
     key = (table.name, columns)
     cached = _SQLITE_INSERTS.get(key)
     if cached is not None:
@@ -585,7 +595,7 @@ def _sqlite_insert(table: sa.Table, columns: tuple[str, ...]) -> tuple[str, Conv
         if isinstance(col_type, UtcDateTime):
             converters.append((i, lambda v: None if v is None else sqlite_time_text(v)))
         elif isinstance(col_type, sa.Numeric) and not isinstance(col_type, sa.Float):
-            converters.append((i, lambda v: None if v is None else float(v)))
+            converters.append((i, _money_to_sqlite(col_type.scale)))
         elif isinstance(col_type, sa.JSON):
             converters.append((i, lambda v: None if v is None else json.dumps(v)))
 
