@@ -364,10 +364,14 @@ def _create_triggers() -> None:
             "CREATE TRIGGER audit_prunes_no_update BEFORE UPDATE ON audit_prunes "
             "FOR EACH ROW EXECUTE FUNCTION rlexec_audit_prunes_update()"
         )
+        op.execute(
+            "CREATE FUNCTION rlexec_audit_prunes_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION 'audit_prunes is the retention log: % refused', TG_OP; END $$"
+        )
         for event, level in (("DELETE", "ROW"), ("TRUNCATE", "STATEMENT")):
             op.execute(
                 f"CREATE TRIGGER audit_prunes_no_{event.lower()} BEFORE {event} ON audit_prunes "
-                f"FOR EACH {level} EXECUTE FUNCTION rlexec_refuse_change()"
+                f"FOR EACH {level} EXECUTE FUNCTION rlexec_audit_prunes_refuse()"
             )
         return
     for table, (keys, stamp) in AUDIT_TABLES.items():
@@ -408,6 +412,7 @@ def _drop_triggers() -> None:
         for kind in ("update", "delete", "truncate"):
             op.execute(f"DROP TRIGGER IF EXISTS audit_prunes_no_{kind} ON audit_prunes")
         op.execute("DROP FUNCTION IF EXISTS rlexec_audit_prunes_update()")
+        op.execute("DROP FUNCTION IF EXISTS rlexec_audit_prunes_refuse()")
         op.execute("DROP FUNCTION IF EXISTS rlexec_refuse_change()")
         return
     for table in AUDIT_TABLES:
