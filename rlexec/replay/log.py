@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rlexec.analytics.selection import parse_time
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.evaluation.off_policy import DecisionLog
 from rlexec.records import ACTION_LABELS
@@ -78,16 +79,8 @@ class LoadedLog:
 
 
 def parse_since(text: str | None) -> datetime | None:
-    """An ISO-8601 time (UTC if it has no offset) or None."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(
-            f"--since = {text!r}: expected an ISO-8601 time such as 2024-03-01T14:30:00Z"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """The ``--since`` time (ISO-8601, UTC if it has no offset) or None."""
+    return parse_time(text, "--since")
 
 
 def _query(agent: bool, since: bool, placeholder: str) -> str:
