@@ -357,6 +357,8 @@ async def run(args: argparse.Namespace) -> int:
                 epsilon=m.epsilon,
                 estimated_improvement_bps=None,
                 updates=agent.updates,
+                mode=str(agent.mode),
+                source="engine",
             )
         )
     finally:

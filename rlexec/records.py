@@ -2,8 +2,12 @@
 
 These are produced on the decision path and consumed by the write-behind store
 (``rlexec.store.write_behind.AgentStore``); they import nothing from SQLAlchemy so that the
-pure core can build them. Money is Decimal (quantities, prices); rewards, probabilities and
-Q-values are floats. Timestamps are timezone-aware UTC datetimes.
+pure core can build them. Money is Decimal (quantities in shares or contracts, prices in price
+units); rewards, probabilities and Q-values are floats. Timestamps are timezone-aware UTC
+datetimes. The unit of every stored column is in ``rlexec.store.models`` and docs/analytics.md.
+
+Fields added with schema revision ``d41c7a9e2b18`` have defaults (None) so that older callers
+keep working; None is stored as NULL and means "not recorded" (see each field).
 
 ``RecordSink`` is the protocol the executor writes to: every method is synchronous and touches
 memory only. ``NullSink`` drops everything (evaluation runs without a database).
@@ -11,6 +15,7 @@ memory only. ``NullSink`` drops everything (evaluation runs without a database).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,9 +41,23 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def new_run_id() -> str:
+    """A fresh run id: one per train / evaluate / compare invocation (a uuid4 text)."""
+    return str(uuid.uuid4())
+
+
 @dataclass(frozen=True, slots=True)
 class EpisodeRecord:
-    """One parent order, written when it ends (forced completion included)."""
+    """One parent order, written when it ends (forced completion included).
+
+    ``run_id``: the train / evaluate / compare invocation that ran the episode (one uuid per
+    invocation, shared by every executor it ran); ``reward_mode``: the learning executor's
+    reward mode (``shortfall`` / ``original``; None for a baseline executor, which learns
+    nothing); ``urgency``: the parent's ``Urgency`` value (0 low, 1 normal, 2 high);
+    ``completed_step``: the step (0 = the parent's first) at which its filled quantity reached
+    its size; a resting child's fill during the market's move from step k to k + 1 counts at
+    k + 1, and the forced completion at ``horizon_steps - 1``.
+    """
 
     episode_id: str
     agent_name: str
@@ -63,6 +82,15 @@ class EpisodeRecord:
     total_reward: float
     terminated: bool
     truncated: bool
+    run_id: str | None = None
+    reward_mode: str | None = None
+    urgency: int | None = None
+    completed_step: int | None = None
+
+    @property
+    def forced_completion(self) -> bool:
+        """Whether the horizon's market order had to complete the parent."""
+        return self.completion_quantity > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +100,17 @@ class DecisionRecord:
     ``urgency`` is the Urgency's integer value. ``q_values`` are the six Q-values the policy saw
     (ACTION_LABELS order); ``action_probability`` the probability the epsilon-greedy policy gave
     the chosen action (for off-policy estimates).
+
+    ``filled_quantity`` / ``fill_price`` are every fill of the parent between this decision and
+    the next (earlier children still resting and, for the last decision, the forced completion
+    included); ``child_filled_quantity`` is the part of this decision's own child that filled
+    in that interval (None when the decision placed no child).
+
+    ``schedule_action`` / ``schedule_quantity``: the base schedule's action (label) and the
+    quantity the base would have sent at this step (what the agent falls back to);
+    ``greedy_action``: the action the policy's decision rule preferred (what it takes when not
+    exploring); ``side`` (``buy`` / ``sell``) and ``arrival_mid`` (price units) are the
+    parent's, copied here because decisions are stored before their episode row.
     """
 
     episode_id: str
@@ -109,6 +148,28 @@ class DecisionRecord:
     time_penalty: float
     market_impact_penalty: float
     reward_total: float
+    schedule_action: str | None = None
+    schedule_quantity: Decimal | None = None
+    greedy_action: str | None = None
+    side: str | None = None
+    arrival_mid: Decimal | None = None
+    child_filled_quantity: Decimal | None = None
+
+    @property
+    def deviated(self) -> bool | None:
+        """Whether the agent's action differs from the base schedule's (None: not logged)."""
+        return None if self.schedule_action is None else self.action != self.schedule_action
+
+    @property
+    def slippage_bps(self) -> float | None:
+        """Cost of this interval's fills against the mid at the decision, in bps of that mid:
+        ``sign * (fill_price - mid_price) / mid_price * 1e4`` with sign +1 for a buy and -1
+        for a sell, so positive = we paid more (bought higher, sold lower) than the decision
+        mid. None when nothing filled or the side is not logged."""
+        if self.fill_price is None or self.side is None:
+            return None
+        sign = 1.0 if self.side == "buy" else -1.0
+        return sign * (float(self.fill_price) - self.mid_price) / self.mid_price * 1e4
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +185,20 @@ class ExperienceRecord:
     created_at: datetime = field(default_factory=utc_now)
 
 
+METRICS_SOURCES: tuple[str, ...] = ("training", "evaluation", "engine")
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyMetricsRecord:
-    """A periodic snapshot of the policy; ``action_distribution`` maps label -> share."""
+    """A periodic snapshot of the policy; ``action_distribution`` maps label -> share of the
+    visited states whose greedy action it is.
+
+    ``mode``: the agent's mode when the row was taken (``training``, ``production``,
+    ``evaluation``; says what ``epsilon`` means: an evaluation row's 0 is the greedy run's, not
+    the agent's exploration rate); ``source``: what wrote it (``training``: the training loop;
+    ``evaluation``: a greedy evaluation, with ``estimated_improvement_bps``; ``engine``: an
+    outside engine using the store); ``run_id``: the invocation that wrote it (as episodes).
+    """
 
     recorded_at: datetime
     states_visited: int
@@ -135,6 +207,15 @@ class PolicyMetricsRecord:
     epsilon: float
     estimated_improvement_bps: float | None
     updates: int
+    mode: str | None = None
+    source: str | None = None
+    run_id: str | None = None
+
+    def greedy_counts(self) -> tuple[int, int, int, int, int, int]:
+        """Visited states per greedy action (ACTION_LABELS order): share x states_visited."""
+        n = self.states_visited
+        c = [round(float(self.action_distribution.get(label, 0.0)) * n) for label in ACTION_LABELS]
+        return (c[0], c[1], c[2], c[3], c[4], c[5])
 
 
 @runtime_checkable

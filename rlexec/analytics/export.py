@@ -1,20 +1,28 @@
-"""Export the audit trail (``decisions``) and ``episodes`` to CSV or Parquet files.
+"""Export audit tables to CSV or Parquet files: ``decisions``, ``episodes``, ``q_values`` and
+``policy_metrics``, optionally filtered (``rlexec.analytics.selection``).
 
-``export_tables(engine, out_dir, fmt)`` writes ``decisions.csv`` / ``episodes.csv`` (or
-``.parquet``) into ``out_dir``, streaming the rows in chunks (bounded memory), ordered by
-(episode_id, seq) and by started_at. Types:
+``export_tables(engine, out_dir, fmt, tables=..., agent=..., since=..., until=..., mode=...)``
+writes ``<table>.csv`` (or ``.parquet``) into ``out_dir``, streaming the rows in chunks
+(bounded memory), ordered by (episode_id, seq), started_at, (state_key, action) and id.
+``progress(table, rows_total)``, if given, opens the ``rlexec.progress.Progress`` of one table
+(the one progress helper of the project), which counts that table's rows as they are written.
+Types:
 
-- CSV: a header row; money (NUMERIC) as exact decimal text, timestamps ISO-8601 UTC, booleans
-  ``true``/``false``, NULL as an empty field;
+- CSV: a header row; money (NUMERIC) as decimal text, timestamps ISO-8601 UTC with
+  microseconds (``2024-03-01T14:30:00.000000+00:00``: exactly the text SQLite stores, so a
+  value copied from the file filters correctly in SQL on both backends), booleans
+  ``true``/``false``, JSON as JSON text, NULL as an empty field;
 - Parquet (needs ``pyarrow``): money as float64, timestamps ``timestamp[us, UTC]``, integers
-  int64, booleans bool, text string. Without pyarrow a clear error says how to install it.
+  int64, booleans bool, text and JSON string. Without pyarrow a clear error says how to
+  install it.
 """
 
 from __future__ import annotations
 
 import csv
 import importlib
-from collections.abc import AsyncIterator, Sequence
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,25 +31,41 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rlexec.analytics.selection import Selection
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.progress import Progress
-from rlexec.store.engine import describe_error, redact_url
-from rlexec.store.models import Decision, Episode, UtcDateTime
+from rlexec.store.engine import describe_error, redact_url, session_factory
+from rlexec.store.models import Decision, Episode, PolicyMetric, QValue, UtcDateTime
+from rlexec.store.repositories import AgentRepository
 
 FORMATS = ("csv", "parquet")
 CHUNK_ROWS = 20_000
+# table name -> (model, sort order of the export)
+TABLES: dict[str, tuple[type[Any], tuple[str, ...]]] = {
+    "decisions": (Decision, ("episode_id", "seq")),
+    "episodes": (Episode, ("started_at", "episode_id")),
+    "q_values": (QValue, ("agent_id", "state_key", "action")),
+    "policy_metrics": (PolicyMetric, ("id",)),
+}
+TableProgress = Callable[[str, int], Progress]  # (table, rows to write) -> its progress
 
 
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return value
+def csv_time(value: datetime) -> str:
+    """A timestamp as the CSV export writes it (and SQLite stores it)."""
+    return value.isoformat(timespec="microseconds")
+
+
+def _csv_converter(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
+    kind = column.type
+    if isinstance(kind, UtcDateTime):
+        return lambda v: "" if v is None else csv_time(v)
+    if isinstance(kind, sa.Boolean):
+        return lambda v: "" if v is None else ("true" if v else "false")
+    if isinstance(kind, sa.JSON):
+        return lambda v: "" if v is None else json.dumps(v, sort_keys=True)
+    if isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float):
+        return lambda v: "" if v is None else format(v, "f")
+    return None  # text, integers and floats: csv writes them (None as an empty field)
 
 
 def _arrow_schema(pa: Any, table: sa.Table) -> Any:
@@ -56,7 +80,7 @@ def _arrow_schema(pa: Any, table: sa.Table) -> Any:
             arrow = pa.int64()
         elif isinstance(kind, sa.Numeric | sa.Float | sa.Double):  # Double and money alike
             arrow = pa.float64()
-        else:
+        else:  # text, and JSON documents as their text
             arrow = pa.string()
         fields.append(pa.field(column.name, arrow, nullable=column.nullable))
     return pa.schema(fields)
@@ -65,6 +89,8 @@ def _arrow_schema(pa: Any, table: sa.Table) -> Any:
 def _arrow_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
     return value
 
 
@@ -80,48 +106,56 @@ def _load_pyarrow() -> tuple[Any, Any]:
     return pa, pq
 
 
-async def _chunks(
-    engine: AsyncEngine, stmt: sa.Select[Any], progress: Progress | None = None
-) -> AsyncIterator[Sequence[Any]]:
+async def _chunks(engine: AsyncEngine, stmt: sa.Select[Any]) -> AsyncIterator[Sequence[Any]]:
     async with engine.connect() as conn:
         result = await conn.stream(stmt)
         async for chunk in result.partitions(CHUNK_ROWS):
             yield chunk
-            if progress is not None:
-                progress.update(len(chunk))
 
 
-async def _export_csv(
-    engine: AsyncEngine,
-    table: sa.Table,
-    stmt: sa.Select[Any],
-    path: Path,
-    progress: Progress | None,
-) -> int:
-    rows = 0
+class _Export:
+    """One table's export: the query, the rows written so far and the table's progress."""
+
+    def __init__(
+        self, engine: AsyncEngine, table: sa.Table, stmt: sa.Select[Any], progress: Progress | None
+    ) -> None:
+        self.engine, self.table, self.stmt, self.progress = engine, table, stmt, progress
+        self.rows = 0
+
+    async def chunks(self) -> AsyncIterator[Sequence[Any]]:
+        async for chunk in _chunks(self.engine, self.stmt):
+            yield chunk
+            self.rows += len(chunk)
+            if self.progress is not None:
+                self.progress.update(len(chunk))
+
+
+async def _export_csv(job: _Export, path: Path) -> int:
+    columns = list(job.table.columns)
+    converters = [(i, fn) for i, c in enumerate(columns) if (fn := _csv_converter(c)) is not None]
     with path.open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
-        out.writerow([c.name for c in table.columns])
-        async for chunk in _chunks(engine, stmt, progress):
-            rows += len(chunk)
-            out.writerows([_csv_value(v) for v in row] for row in chunk)
-    return rows
+        out.writerow([c.name for c in columns])
+        async for chunk in job.chunks():
+            if not converters:
+                out.writerows(chunk)
+                continue
+            rows = []
+            for row in chunk:
+                values = list(row)
+                for i, fn in converters:
+                    values[i] = fn(values[i])
+                rows.append(values)
+            out.writerows(rows)
+    return job.rows
 
 
-async def _export_parquet(
-    engine: AsyncEngine,
-    table: sa.Table,
-    stmt: sa.Select[Any],
-    path: Path,
-    progress: Progress | None,
-) -> int:
+async def _export_parquet(job: _Export, path: Path) -> int:
     pa, pq = _load_pyarrow()
-    schema = _arrow_schema(pa, table)
-    rows = 0
+    schema = _arrow_schema(pa, job.table)
     writer = pq.ParquetWriter(str(path), schema)
     try:
-        async for chunk in _chunks(engine, stmt, progress):
-            rows += len(chunk)
+        async for chunk in job.chunks():
             columns = list(zip(*chunk, strict=True))
             arrays = [
                 pa.array([_arrow_value(v) for v in col], type=schema.field(i).type)
@@ -130,16 +164,47 @@ async def _export_parquet(
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
     finally:
         writer.close()
-    return rows
+    return job.rows
+
+
+async def _agent_id(engine: AsyncEngine, name: str | None) -> int | None:
+    if name is None:
+        return None
+    async with session_factory(engine)() as session:
+        agent = await AgentRepository(session).get_by_name(name)
+    if agent is None:
+        raise InvalidInputError(f"--agent = {name!r}: not in the store")
+    return agent.id
+
+
+def check_tables(names: Sequence[str]) -> tuple[str, ...]:
+    """The table names to export, validated (default: all of ``TABLES``)."""
+    unknown = [n for n in names if n not in TABLES]
+    if unknown or not names:
+        raise InvalidInputError(
+            f"--tables = {','.join(names)!r}: expected a comma-separated list of "
+            f"{', '.join(TABLES)}"
+        )
+    return tuple(dict.fromkeys(names))
 
 
 async def export_tables(
-    engine: AsyncEngine, out_dir: str | Path, fmt: str = "csv", progress: Progress | None = None
+    engine: AsyncEngine,
+    out_dir: str | Path,
+    fmt: str = "csv",
+    *,
+    tables: Sequence[str] = tuple(TABLES),
+    agent: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    mode: str | None = None,
+    progress: TableProgress | None = None,
 ) -> dict[str, tuple[Path, int]]:
-    """Write decisions and episodes to ``out_dir`` in ``fmt``; returns table -> (file, rows).
-    ``progress`` (if given) counts the rows written."""
+    """Write the selected rows of ``tables`` to ``out_dir`` in ``fmt``; returns table ->
+    (file, rows). See the module doc for the filters and formats."""
     if fmt not in FORMATS:
         raise InvalidInputError(f"--format = {fmt!r}: expected one of {', '.join(FORMATS)}")
+    names = check_tables(tables)
     if fmt == "parquet":
         _load_pyarrow()
     target = Path(out_dir)
@@ -149,17 +214,31 @@ async def export_tables(
         raise InvalidInputError(
             f"--out = {str(target)!r}: cannot create it ({exc.strerror})"
         ) from None
-    decisions = cast(sa.Table, Decision.__table__)
     episodes = cast(sa.Table, Episode.__table__)
     written: dict[str, tuple[Path, int]] = {}
     export = _export_csv if fmt == "csv" else _export_parquet
     try:
-        for name, table, order in (
-            ("decisions", decisions, (decisions.c.episode_id, decisions.c.seq)),
-            ("episodes", episodes, (episodes.c.started_at, episodes.c.episode_id)),
-        ):
+        selection = Selection(await _agent_id(engine, agent), since, until, mode)
+        for name in names:
+            model, order = TABLES[name]
+            table = cast(sa.Table, model.__table__)
+            conditions = selection.where(table, episodes)
+            if name == "q_values":  # no mode
+                conditions = Selection(selection.agent_id, since, until).where(table, episodes)
+            async with engine.connect() as conn:
+                total = int(
+                    await conn.scalar(
+                        sa.select(sa.func.count()).select_from(table).where(*conditions)
+                    )
+                    or 0
+                )
+            stmt = sa.select(table).where(*conditions).order_by(*(table.c[c] for c in order))
             path = target / f"{name}.{fmt}"
-            rows = await export(engine, table, sa.select(table).order_by(*order), path, progress)
+            if progress is None:
+                rows = await export(_Export(engine, table, stmt, None), path)
+            else:
+                with progress(name, total) as table_progress:
+                    rows = await export(_Export(engine, table, stmt, table_progress), path)
             written[name] = (path, rows)
     except (InvalidInputError, StoreError):
         raise

@@ -1,8 +1,9 @@
 """The periodic ``policy_metrics`` rows of an agent: the latest one and a trend.
 
-Rows are written by training and production sessions (``PolicyMetricsRecord``): states
+Rows are written by training, evaluation and outside engines (``PolicyMetricsRecord``): states
 visited, mean Q over visited pairs, greedy action mix, epsilon, estimated improvement and the
-update count at the time.
+update count at the time. Each row's source and mode are shown: an evaluation row's epsilon is
+the greedy run's 0, not the agent's exploration rate.
 """
 
 from __future__ import annotations
@@ -43,18 +44,20 @@ def format_metrics(agent_name: str, rows: list[PolicyMetricsRecord], last: int =
         f"{latest.recorded_at.isoformat()}",
         f"  states visited          {latest.states_visited}",
         f"  mean Q                  {_number(latest.mean_q)}",
-        f"  epsilon                 {_number(latest.epsilon)}",
+        f"  epsilon                 {_number(latest.epsilon)} (mode {latest.mode or '-'}, "
+        f"source {latest.source or '-'})",
         f"  updates                 {latest.updates}",
         f"  estimated improvement   {_number(latest.estimated_improvement_bps, 3)} bps",
         f"  greedy action mix       {mix or '-'}",
         "",
         f"trend (last {min(last, len(rows))} rows):",
-        f"{'recorded_at':<26} {'updates':>10} {'epsilon':>8} {'states':>7} {'mean_q':>10} "
-        f"{'improv_bps':>10}",
+        f"{'recorded_at':<26} {'source':<10} {'updates':>10} {'epsilon':>8} {'states':>7} "
+        f"{'mean_q':>10} {'improv_bps':>10}",
     ]
     for row in rows[-last:]:
         lines.append(
-            f"{row.recorded_at.strftime('%Y-%m-%d %H:%M:%S'):<26} {row.updates:>10} "
+            f"{row.recorded_at.strftime('%Y-%m-%d %H:%M:%S'):<26} {row.source or '-':<10} "
+            f"{row.updates:>10} "
             f"{_number(row.epsilon):>8} {row.states_visited:>7} {_number(row.mean_q):>10} "
             f"{_number(row.estimated_improvement_bps, 3):>10}"
         )

@@ -5,6 +5,8 @@
     rlexec db downgrade REV --yes    take it down to REV ("base" drops every rlexec table);
                                      asks on a terminal, else needs --yes
     rlexec db current                the revision the database is at, and whether it is at head
+    rlexec db prune --before DATE [--dry-run]
+                                     remove audit rows older than DATE, logged in audit_prunes
     rlexec model export PATH         write an agent's Q-table from the store to a JSON model file
     rlexec model import PATH         load a JSON model file into an agent in the store (an
                                      existing agent's table is snapshotted first)
@@ -20,7 +22,7 @@ import asyncio
 import sys
 from typing import Any
 
-from rlexec.cli.common import add_agent, command, config_from_args
+from rlexec.cli.common import add_agent, command, config_from_args, with_engine
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.store.engine import redact_url
 from rlexec.store.migrate import (
@@ -46,6 +48,12 @@ def register(subparsers: Any) -> None:
     cur = command(db_sub, "current", "print the database's schema revision and whether it is "
                   "at this rlexec's head")  # fmt: skip
     cur.set_defaults(handler=_current)
+    prune = command(
+        db_sub, "prune", "remove episodes and decisions older than a date (logged in audit_prunes)"
+    )
+    prune.add_argument("--before", required=True, help="ISO-8601 date or time (UTC default)")
+    prune.add_argument("--dry-run", action="store_true", help="count, remove nothing")
+    prune.set_defaults(handler=_prune)
 
     model = subparsers.add_parser("model", help="export or import the JSON model file")
     model_sub = model.add_subparsers(dest="model_command", required=True)
@@ -113,6 +121,19 @@ def _current(args: argparse.Namespace) -> int:
             f"{head_revision()}): create it with `rlexec db upgrade`"
         )
     print(status.describe())
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from rlexec.analytics.retention import prune_audit_trail
+    from rlexec.analytics.selection import parse_time
+
+    before = parse_time(args.before, "--before")
+    assert before is not None
+    result = with_engine(
+        args, lambda engine, _: prune_audit_trail(engine, before, dry_run=args.dry_run)
+    )
+    print(result.describe())
     return 0
 
 

@@ -60,6 +60,7 @@ class EpisodeResult:
     completion_quantity: Decimal
     completion_cost_bps: float
     steps: int
+    completed_step: int | None = None  # step at which the parent was fully filled (from 0)
 
     @property
     def completed(self) -> bool:

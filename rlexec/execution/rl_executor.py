@@ -84,6 +84,7 @@ class EpisodeMeta:
     snapshot_id: int | None = None
     baseline: Sequence[float] | None = None  # the base's S_t on the same seed (training only)
     exploration_seed: int | None = None  # per-episode exploration draws; None: the agent's
+    run_id: str | None = None  # the train / evaluate / compare invocation (audit trail)
 
 
 EXPLORATION_SALT = 0x5EED_E7A1  # keeps the exploration stream apart from the market's
@@ -105,6 +106,8 @@ class _ParentRun:
     sign: int
     quantity: float
     arrival_mid: float
+    side: str = ""
+    arrival_mid_exact: Decimal = ZERO  # the Decimal arrival mid, for the records
     filled: float = 0.0
     cost: float = 0.0  # sign * sum q (p - P0), money units
     completion_quantity: Decimal = ZERO
@@ -125,6 +128,11 @@ class _ParentRun:
     mid_at_decision: float = 0.0
     child_quantity: Decimal | None = None
     child_price: Decimal | None = None
+    child_order_id: str | None = None  # the current decision's own child
+    interval_child_filled: Decimal = ZERO
+    schedule_action: ExecutionAction = ExecutionAction.WAIT
+    schedule_quantity: Decimal = ZERO
+    completed_step: int | None = None
     interval_filled: Decimal = ZERO
     interval_notional: Decimal = ZERO
     total_reward: float = 0.0
@@ -202,6 +210,7 @@ class RlEnhancedExecutor(BaseExecutor):
         run.child_orders += 1
         run.child_quantity = quantity
         run.child_price = price
+        run.child_order_id = order_id
         self.builder.record_child(parent_id, float(quantity))
         return order
 
@@ -224,6 +233,10 @@ class RlEnhancedExecutor(BaseExecutor):
         run.total_filled += filled
         run.interval_filled += filled
         run.interval_notional += filled * price
+        if order_id == run.child_order_id:
+            run.interval_child_filled += filled
+        if run.completed_step is None and run.total_filled >= context.parent.quantity:
+            run.completed_step = context.step
         if order_id in run.child_ids:
             run.policy_filled += filled
             mid = float(context.book.mid)
@@ -263,7 +276,10 @@ class RlEnhancedExecutor(BaseExecutor):
         if run.decision is not None and run.state is not None:
             self._close_transition(parent_id, run, context, (state, index), terminated=False)
         draw = None if run.exploration is None else float(run.exploration.random())
-        decision = self.agent.decide_index(index, self._schedule_action(context), draw)
+        schedule_action, schedule_quantity = self._schedule(context)
+        decision = self.agent.decide_index(index, int(schedule_action), draw)
+        run.schedule_action = schedule_action
+        run.schedule_quantity = schedule_quantity
         run.seq += 1
         run.action = decision.action
         run.state = state
@@ -274,19 +290,21 @@ class RlEnhancedExecutor(BaseExecutor):
         run.mid_at_decision = float(context.book.mid)
         run.child_quantity = None
         run.child_price = None
+        run.child_order_id = None
+        run.interval_child_filled = ZERO
         run.interval_filled = ZERO
         run.interval_notional = ZERO
         return decision.action
 
-    def _schedule_action(self, context: ExecutionContext) -> int:
-        """The action closest to what the base schedule would send now."""
+    def _schedule(self, context: ExecutionContext) -> tuple[ExecutionAction, Decimal]:
+        """What the base schedule would send now, and the action closest to it."""
         unplaced = context.remaining_quantity - _resting(context)
         wanted = self.base.wanted_quantity(context)
         if wanted <= 0 or unplaced <= 0:
-            return int(ExecutionAction.WAIT)
+            return ExecutionAction.WAIT, max(wanted, ZERO)
         share = float(wanted / unplaced)
         best = min(_PLACE_ACTIONS, key=lambda a: abs(a.size_fraction - share))
-        return int(best)
+        return best, wanted
 
     def _close_transition(
         self,
@@ -365,8 +383,10 @@ class RlEnhancedExecutor(BaseExecutor):
                 started_at=utc_now(),
                 exploration=None if seed is None else exploration_stream(seed),
                 sign=parent.side.sign,
+                side=str(parent.side),
                 quantity=float(parent.quantity),
                 arrival_mid=float(context.arrival_mid),
+                arrival_mid_exact=context.arrival_mid,
             )
             self._runs[parent_id] = run
         return run
@@ -415,6 +435,12 @@ class RlEnhancedExecutor(BaseExecutor):
             time_penalty=parts.time_penalty,
             market_impact_penalty=parts.market_impact_penalty,
             reward_total=parts.total(),
+            schedule_action=run.schedule_action.label,
+            schedule_quantity=run.schedule_quantity,
+            greedy_action=decision.greedy_action.label,
+            side=run.side,
+            arrival_mid=run.arrival_mid_exact,
+            child_filled_quantity=None if run.child_order_id is None else run.interval_child_filled,
         )
 
     def _episode_record(
@@ -447,6 +473,10 @@ class RlEnhancedExecutor(BaseExecutor):
             total_reward=run.total_reward,
             terminated=True,
             truncated=False,
+            run_id=run.meta.run_id,
+            reward_mode=str(self.reward_config.mode),
+            urgency=int(parent.urgency),
+            completed_step=run.completed_step,
         )
 
 

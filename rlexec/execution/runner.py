@@ -59,6 +59,7 @@ class EpisodeDriver:
         self.fills: list[Fill] = []
         self.completion_quantity = ZERO
         self.completion_cost = ZERO
+        self.completed_step: int | None = None
         self.seed = 0
         self.done = False
         self._start_step = 0
@@ -74,6 +75,7 @@ class EpisodeDriver:
         self._start_step = self.market.step_index
         self.filled = self.notional = self.cost = self.placed = self.resting = ZERO
         self.completion_quantity = self.completion_cost = ZERO
+        self.completed_step = None
         self.child_orders = 0
         self.open_orders = {}
         self.fills = []
@@ -217,6 +219,8 @@ class EpisodeDriver:
                 f"parent {self.parent.parent_id}: filled {self.filled} > parent quantity "
                 f"{self.parent.quantity}"
             )
+        if self.filled == self.parent.quantity:
+            self.completed_step = self.step
         notional = fill.quantity * fill.price
         self.notional += notional
         self.cost += self.sign * (notional - fill.quantity * self.arrival_mid)
@@ -241,6 +245,7 @@ class EpisodeDriver:
             completion_quantity=self.completion_quantity,
             completion_cost_bps=self.cost_bps(self.completion_cost),
             steps=self.step + 1 if self.done else self.step,  # trading steps, last included
+            completed_step=self.completed_step,
         )
 
 

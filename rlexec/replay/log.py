@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,12 @@ import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rlexec.analytics.selection import parse_time
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.evaluation.off_policy import DecisionLog
 from rlexec.records import ACTION_LABELS
 from rlexec.store.engine import describe_error, redact_url
+from rlexec.store.models import sqlite_time_text
 
 _ACTION_CASE = (
     "CASE action "
@@ -77,16 +79,8 @@ class LoadedLog:
 
 
 def parse_since(text: str | None) -> datetime | None:
-    """An ISO-8601 time (UTC if it has no offset) or None."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(
-            f"--since = {text!r}: expected an ISO-8601 time such as 2024-03-01T14:30:00Z"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """The ``--since`` time (ISO-8601, UTC if it has no offset) or None."""
+    return parse_time(text, "--since")
 
 
 def _query(agent: bool, since: bool, placeholder: str) -> str:
@@ -141,7 +135,7 @@ def sqlite_read(
     if agent_name is not None:
         params.append(agent_name)
     if since is not None:
-        params.append(since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
+        params.append(sqlite_time_text(since))
     sql = _query(agent_name is not None, since is not None, "?")
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:

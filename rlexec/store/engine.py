@@ -10,6 +10,11 @@
 
 A URL is only ever shown through ``redact_url`` (password masked); errors are ``StoreError``
 and name the URL without its password.
+
+For pandas and other synchronous tools (``pandas.read_sql`` cannot use an async engine: it
+fails with MissingGreenlet), ``sync_engine(url)`` opens the same database through the
+synchronous driver: the standard library's ``sqlite3``, or ``psycopg`` (3) for PostgreSQL,
+installed by the ``postgres`` extra. ``sync_url`` is the matching URL.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import (
@@ -41,6 +47,7 @@ DRIVER_PACKAGES = {
     "sqlite+aiosqlite": ("aiosqlite", "pip install aiosqlite (a dependency of rlexec)"),
     "postgresql+asyncpg": ("asyncpg", "pip install 'rlexec[postgres]'"),
 }
+SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql+psycopg"}
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -132,6 +139,32 @@ def create_engine(
     if parsed.drivername.startswith("sqlite"):
         _configure_sqlite(engine)
     return engine
+
+
+def sync_url(url: str | URL) -> URL:
+    """The synchronous-driver URL of the same database (see the module doc)."""
+    parsed = parse_url(url)
+    return parsed.set(drivername=SYNC_DRIVERS[parsed.drivername])
+
+
+def sync_engine(url: str | URL, *, connect_timeout_secs: float = 10.0) -> Engine:
+    """A synchronous SQLAlchemy Engine on the same database, for pandas::
+
+        pd.read_sql("SELECT * FROM episode_summary", sync_engine(config_url))
+    """
+    target = sync_url(url)
+    args: dict[str, Any] = {}
+    if target.drivername.startswith("postgresql"):
+        args["connect_timeout"] = max(1, round(connect_timeout_secs))
+    else:
+        args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
+    try:
+        return create_sync_engine(target, connect_args=args)
+    except (ArgumentError, NoSuchModuleError, ImportError):
+        raise StoreError(
+            f"cannot open {redact_url(target)!r} synchronously: its driver is not installed "
+            "(pip install 'rlexec[postgres]' brings psycopg)"
+        ) from None
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -11,17 +11,24 @@ is wrong). On PostgreSQL large appends of decisions and experiences use asyncpg'
 The learner lease, the transition queue counters and training seed allocation live on the
 ``agents`` row (``AgentRepository``); times of the lease are the database's clock, in seconds
 since the epoch, so that processes on several machines agree.
+
+Columns derived from a record when it is written (one definition each, on the record or
+here): ``episodes.forced_completion`` and ``decisions.deviated`` / ``slippage_bps`` (record
+properties), the decisions' state key parts (``state_key_buckets``) and the policy metrics'
+greedy-action counts (``PolicyMetricsRecord.greedy_counts``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from decimal import Decimal
 from operator import attrgetter
 from typing import Any, NamedTuple, cast
 
@@ -30,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from rlexec.errors import StoreError
+from rlexec.errors import InvalidInputError, StoreError
 from rlexec.names import check_agent_name
 from rlexec.records import (
     STATE_FEATURES,
@@ -40,9 +47,12 @@ from rlexec.records import (
     PolicyMetricsRecord,
     utc_now,
 )
+from rlexec.rl.state import StateKey
 from rlexec.store.engine import describe_error, redact_url
 from rlexec.store.models import (
+    GREEDY_COLUMNS,
     Q_COLUMNS,
+    STATE_BUCKET_COLUMNS,
     Agent,
     Decision,
     Episode,
@@ -50,6 +60,7 @@ from rlexec.store.models import (
     PolicyMetric,
     QValue,
     UtcDateTime,
+    sqlite_time_text,
 )
 
 CHUNK_ROWS = 5_000  # rows per executemany: bounded memory, and the event loop breathes between
@@ -346,7 +357,7 @@ class QValueRepository:
             conn = await self.session.connection()
             if _dialect(self.session) == "sqlite":
                 # driver fast path: positional tuples, no per-row type processing
-                text = _sqlite_time(stamp)
+                text = sqlite_time_text(stamp)
                 for chunk in _chunks(deltas):
                     rows = [(agent_id, d[0], d[1], d[2], d[3], revision, text) for d in chunk]
                     await conn.exec_driver_sql(_SQLITE_Q_UPSERT, rows)
@@ -489,7 +500,12 @@ _EPISODE_FIELDS = (
     "total_reward",
     "terminated",
     "truncated",
+    "run_id",
+    "reward_mode",
+    "urgency",
+    "completed_step",
 )
+_EPISODE_COLUMNS = ("agent_id", *_EPISODE_FIELDS, "forced_completion")
 
 
 class EpisodeRepository:
@@ -498,10 +514,8 @@ class EpisodeRepository:
 
     async def append(self, agent_id: int | None, records: Sequence[EpisodeRecord]) -> int:
         get = attrgetter(*_EPISODE_FIELDS)
-        rows = [(agent_id, *get(r)) for r in records]
-        return await _append(
-            self.session, _table(Episode), ("agent_id", *_EPISODE_FIELDS), rows, copy=False
-        )
+        rows = [(agent_id, *get(r), r.forced_completion) for r in records]
+        return await _append(self.session, _table(Episode), _EPISODE_COLUMNS, rows, copy=False)
 
     async def get(self, episode_id: str) -> EpisodeRecord | None:
         t = _table(Episode)
@@ -530,8 +544,52 @@ _DECISION_TAIL = (
     "time_penalty",
     "market_impact_penalty",
     "reward_total",
+    "schedule_action",
+    "schedule_quantity",
+    "greedy_action",
+    "side",
+    "arrival_mid",
+    "child_filled_quantity",
 )
-DECISION_COLUMNS = ("agent_id", *_DECISION_HEAD, *_DECISION_MIDDLE, *Q_COLUMNS, *_DECISION_TAIL)
+_DECISION_DERIVED = ("deviated", "slippage_bps", *STATE_BUCKET_COLUMNS)
+DECISION_COLUMNS = (
+    "agent_id",
+    *_DECISION_HEAD,
+    *_DECISION_MIDDLE,
+    *Q_COLUMNS,
+    *_DECISION_TAIL,
+    *_DECISION_DERIVED,
+)
+_NO_BUCKETS: tuple[None, ...] = (None,) * len(STATE_BUCKET_COLUMNS)
+
+
+@functools.lru_cache(maxsize=65_536)
+def state_key_buckets(state_key: str) -> tuple[int | None, ...]:
+    """The key's bucket numbers in ``STATE_BUCKET_COLUMNS`` order (urgency left out: it is the
+    ``urgency`` column); all None for a key that is not of the discretizer's text form."""
+    try:
+        key = StateKey.from_text(state_key)
+    except InvalidInputError:
+        return _NO_BUCKETS
+    return (key.remaining, key.time, key.spread, key.imbalance, key.hour, key.volatility,
+            key.queue_depth)  # fmt: skip
+
+
+_decision_head = attrgetter(*_DECISION_HEAD, *_DECISION_MIDDLE)
+_decision_tail = attrgetter(*_DECISION_TAIL)
+
+
+def decision_row(agent_id: int | None, r: DecisionRecord) -> tuple[Any, ...]:
+    """The record as a ``decisions`` row in ``DECISION_COLUMNS`` order (derived columns too)."""
+    return (
+        agent_id,
+        *_decision_head(r),
+        *r.q_values,
+        *_decision_tail(r),
+        r.deviated,
+        r.slippage_bps,
+        *state_key_buckets(r.state_key),
+    )
 
 
 class DecisionRepository:
@@ -539,15 +597,14 @@ class DecisionRepository:
         self.session = session
 
     async def append(self, agent_id: int | None, records: Sequence[DecisionRecord]) -> int:
-        head = attrgetter(*_DECISION_HEAD, *_DECISION_MIDDLE)
-        tail = attrgetter(*_DECISION_TAIL)
-        rows = [(agent_id, *head(r), *r.q_values, *tail(r)) for r in records]
+        rows = [decision_row(agent_id, r) for r in records]
         return await _append(self.session, _table(Decision), DECISION_COLUMNS, rows)
 
     async def for_episode(self, episode_id: str) -> list[DecisionRecord]:
         t = _table(Decision)
+        read = DECISION_COLUMNS[1 : len(DECISION_COLUMNS) - len(_DECISION_DERIVED)]
         stmt = (
-            sa.select(*(t.c[n] for n in DECISION_COLUMNS[1:]))
+            sa.select(*(t.c[n] for n in read))
             .where(t.c.episode_id == episode_id)
             .order_by(t.c.seq)
         )
@@ -578,7 +635,11 @@ _METRICS_FIELDS = (
     "epsilon",
     "estimated_improvement_bps",
     "updates",
+    "mode",
+    "source",
+    "run_id",
 )
+_METRICS_COLUMNS = ("agent_id", *_METRICS_FIELDS, *GREEDY_COLUMNS)
 
 
 class PolicyMetricsRepository:
@@ -591,9 +652,9 @@ class PolicyMetricsRepository:
         for r in records:
             values = list(get(r))
             values[3] = dict(values[3])
-            rows.append((agent_id, *values))
+            rows.append((agent_id, *values, *r.greedy_counts()))
         return await _append(
-            self.session, _table(PolicyMetric), ("agent_id", *_METRICS_FIELDS), rows, copy=False
+            self.session, _table(PolicyMetric), _METRICS_COLUMNS, rows, copy=False
         )
 
     async def for_agent(self, agent_id: int) -> list[PolicyMetricsRecord]:
@@ -656,16 +717,18 @@ Converter = Callable[[tuple[Any, ...]], tuple[Any, ...]]
 _SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], tuple[str, Converter | None]] = {}
 
 
-def _sqlite_time(value: datetime) -> str:
-    """SQLAlchemy's SQLite storage format of a UTC timestamp."""
-    if value.tzinfo is None:
-        raise ValueError(f"timestamp {value!r}: expected a timezone-aware datetime")
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+def _money_to_sqlite(scale: int | None) -> Callable[[Any], Any]:
+    """Decimal to float at the column's scale: PostgreSQL's NUMERIC(20, 8) keeps 8 decimals,
+    so SQLite must store the same rounded value (else an average fill price keeps more digits
+    on SQLite and SQL over it differs between the backends)."""
+    step = Decimal(1).scaleb(-(scale or 0))
+    return lambda v: None if v is None else float(Decimal(v).quantize(step))
 
 
 def _sqlite_insert(table: sa.Table, columns: tuple[str, ...]) -> tuple[str, Converter | None]:
     """INSERT text with ``?`` placeholders and a row converter doing what SQLAlchemy's types
-    would do on SQLite (timestamps to text in UTC, Decimal to float, JSON to text)."""
+    would do on SQLite (timestamps to text in UTC, Decimal to float at the column's scale, JSON
+    to text)."""
     key = (table.name, columns)
     cached = _SQLITE_INSERTS.get(key)
     if cached is not None:
@@ -674,9 +737,9 @@ def _sqlite_insert(table: sa.Table, columns: tuple[str, ...]) -> tuple[str, Conv
     for i, name in enumerate(columns):
         col_type = table.c[name].type
         if isinstance(col_type, UtcDateTime):
-            converters.append((i, lambda v: None if v is None else _sqlite_time(v)))
+            converters.append((i, lambda v: None if v is None else sqlite_time_text(v)))
         elif isinstance(col_type, sa.Numeric) and not isinstance(col_type, sa.Float):
-            converters.append((i, lambda v: None if v is None else float(v)))
+            converters.append((i, _money_to_sqlite(col_type.scale)))
         elif isinstance(col_type, sa.JSON):
             converters.append((i, lambda v: None if v is None else json.dumps(v)))
 

@@ -47,7 +47,7 @@ from rlexec.market.base import Market
 from rlexec.market.book import Side
 from rlexec.names import check_agent_name
 from rlexec.progress import Progress
-from rlexec.records import EpisodeRecord, utc_now
+from rlexec.records import EpisodeRecord, new_run_id, utc_now
 from rlexec.rl.metrics import PolicyMetrics
 from rlexec.store.engine import create_engine
 from rlexec.store.migrate import require_schema
@@ -243,6 +243,7 @@ def _episode_json(r: EpisodeResult) -> dict[str, Any]:
         "completion_quantity": str(r.completion_quantity),
         "completion_cost_bps": r.completion_cost_bps,
         "steps": r.steps,
+        "completed_step": r.completed_step,
     }
 
 
@@ -262,6 +263,7 @@ def _episode_from_json(executor: str, row: dict[str, Any]) -> EpisodeResult:
         completion_quantity=Decimal(row["completion_quantity"]),
         completion_cost_bps=float(row["completion_cost_bps"]),
         steps=int(row["steps"]),
+        completed_step=None if row.get("completed_step") is None else int(row["completed_step"]),
     )
 
 
@@ -273,6 +275,7 @@ def _record(
     parent: ParentOrder,
     config: Config,
     started: datetime,
+    run_id: str,
 ) -> EpisodeRecord:
     """The stored episode of a baseline executor."""
     return EpisodeRecord(
@@ -299,6 +302,9 @@ def _record(
         total_reward=-result.is_bps,
         terminated=True,
         truncated=False,
+        run_id=run_id,
+        urgency=int(parent.urgency),
+        completed_step=result.completed_step,
     )
 
 
@@ -309,6 +315,7 @@ async def _run_baseline(
     market: Market,
     seeds: Sequence[int],
     bar: Progress | None,
+    run_id: str,
 ) -> tuple[tuple[EpisodeResult, ...], list[EpisodeRecord]]:
     simulator = config.rl_execution.simulator
     results: list[EpisodeResult] = []
@@ -319,14 +326,14 @@ async def _run_baseline(
         result = await run_episode(executor, market, parent, seed)
         result = _renamed(result, name)
         results.append(result)
-        records.append(_record(result, parent, config, started))
+        records.append(_record(result, parent, config, started, run_id))
         if bar is not None:
             bar.update(1)
     return tuple(results), records
 
 
 async def _run_agent(
-    session: AgentSession, name: str, seeds: Sequence[int], bar: Progress | None
+    session: AgentSession, name: str, seeds: Sequence[int], bar: Progress | None, run_id: str
 ) -> tuple[EpisodeResult, ...]:
     simulator = session.config.rl_execution.simulator
     executor = session.executor
@@ -339,6 +346,7 @@ async def _run_agent(
             market=simulator.market,
             snapshot_id=session.snapshot_id,
             exploration_seed=seed,
+            run_id=run_id,
         )
         executor.begin(parent.parent_id, meta)
         results.append(_renamed(await run_episode(executor, session.market, parent, seed), name))
@@ -362,6 +370,7 @@ async def _agent_results(
     bar: Progress | None,
     *,
     store: bool,
+    run_id: str,
     improvement_vs: tuple[EpisodeResult, ...] | None = None,
 ) -> tuple[tuple[EpisodeResult, ...], str, PolicyMetrics]:
     """Run the agent greedily on ``seeds``; store its episodes/decisions (and, if
@@ -369,14 +378,16 @@ async def _agent_results(
     session = await open_session(config, agent_name, mode=AgentMode.EVALUATION, must_exist=True)
     try:
         name = rl_executor_name(agent_name)
-        results = await _run_agent(session, name, seeds, bar)
+        results = await _run_agent(session, name, seeds, bar, run_id)
         metrics = session.agent.policy_metrics()
         metric_rows = []
         if improvement_vs is not None:
             paired = summarize(name, results, improvement_vs, "base").vs_baseline
             assert paired is not None
             metrics.estimated_improvement = -paired.mean
-            metric_rows.append(policy_metrics_record(session, -paired.mean))
+            metric_rows.append(
+                policy_metrics_record(session, -paired.mean, source="evaluation", run_id=run_id)
+            )
         if store and session.sink is not None:
             await write_records(
                 session.engine,
@@ -459,15 +470,17 @@ async def evaluate_agent(
     seed_list = evaluation_seeds(config, seeds)
     await require_agents(config, [agent_name])
     base_name = base_executor_name(config)
+    run_id = new_run_id()
     bar = Progress(f"evaluate {agent_name}", total=2 * len(seed_list), enabled=progress)
     try:
         base_results, base_records = await _run_baseline(
             config, base_name, base_executor(config), build_market(config.rl_execution),
-            seed_list, bar,
+            seed_list, bar, run_id,
         )  # fmt: skip
         rl_results, _, metrics = await _agent_results(
-            config, agent_name, seed_list, bar, store=store, improvement_vs=base_results
-        )
+            config, agent_name, seed_list, bar, store=store, run_id=run_id,
+            improvement_vs=base_results,
+        )  # fmt: skip
     finally:
         bar.close()
     if store:
@@ -498,19 +511,20 @@ async def run_comparison(
     factories = baseline_factories(config, risk_aversion=risk_aversion)
     total = len(seed_list) * (len(factories) + len(agents))
     bar = Progress("compare", total=total, enabled=progress)
+    run_id = new_run_id()
     results: dict[str, tuple[EpisodeResult, ...]] = {}
     records: list[EpisodeRecord] = []
     run = ComparisonRun(market=rl.simulator.market, seeds=seed_list, results=results)
     try:
         for name, factory in factories.items():
             res, recs = await _run_baseline(
-                config, name, factory(), build_market(rl), seed_list, bar
+                config, name, factory(), build_market(rl), seed_list, bar, run_id
             )
             results[name] = res
             records.extend(recs)
         for agent_name in agents:
             res, reward_mode, _ = await _agent_results(
-                config, agent_name, seed_list, bar, store=store
+                config, agent_name, seed_list, bar, store=store, run_id=run_id
             )
             executor = rl_executor_name(agent_name)
             results[executor] = res

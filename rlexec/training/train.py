@@ -23,7 +23,9 @@ learning into the store through the write-behind cache.
   ``persistence.max_pending_mb`` the loop waits for a flush (back-pressure) while the store
   answers, so a healthy store never sheds rows; while it is down the loop goes on (the
   store's shedding policy bounds memory) and never fails because of it.
-- A ``PolicyMetricsRecord`` is written every ``metrics_every`` episodes and at the end.
+- The learner writes a ``PolicyMetricsRecord`` (source ``training``) every ``metrics_every``
+  episodes and at the end unless the last episode's row was just written (no duplicate rows).
+- Audit: one ``run_id`` per call, on every episode and policy-metrics row it writes.
 - Progress (``rlexec.progress``): on stderr, with the running mean IS (last 100 episodes) and
   epsilon, and the time left of a ``minutes`` budget.
 """
@@ -44,7 +46,7 @@ from rlexec.execution.paired_baseline import baseline_shortfall_path
 from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
 from rlexec.progress import Progress
-from rlexec.records import PolicyMetricsRecord, utc_now
+from rlexec.records import PolicyMetricsRecord, new_run_id, utc_now
 from rlexec.store.write_behind import Role
 from rlexec.training.markets import parent_for_seed
 from rlexec.training.seeds import SeedAllocator
@@ -80,8 +82,13 @@ class TrainingResult:
 
 
 def policy_metrics_record(
-    session: AgentSession, improvement: float | None = None
+    session: AgentSession,
+    improvement: float | None = None,
+    *,
+    source: str = "training",
+    run_id: str | None = None,
 ) -> PolicyMetricsRecord:
+    """The agent's policy metrics now, as the row ``source`` writes in run ``run_id``."""
     metrics = session.agent.policy_metrics()
     return PolicyMetricsRecord(
         recorded_at=utc_now(),
@@ -91,6 +98,9 @@ def policy_metrics_record(
         epsilon=float(session.agent.epsilon),
         estimated_improvement_bps=improvement,
         updates=int(session.agent.updates),
+        mode=str(session.agent.mode),
+        source=source,
+        run_id=run_id,
     )
 
 
@@ -187,6 +197,7 @@ async def _loop(
         budget_secs=None if minutes is None else minutes * 60.0,
         enabled=progress,
     )
+    run_id = new_run_id()
     started = time.perf_counter()
     done = 0
     steps = 0
@@ -211,6 +222,7 @@ async def _loop(
                 snapshot_id=session.snapshot_id,
                 baseline=baseline,
                 exploration_seed=seed,
+                run_id=run_id,
             )
             executor.begin(parent.parent_id, meta)
             result = await run_episode(executor, market, parent, seed)
@@ -218,7 +230,7 @@ async def _loop(
             steps += result.steps
             done += 1
             if learner and done % metrics_every == 0:
-                store.append_policy_metrics(policy_metrics_record(session))
+                store.append_policy_metrics(policy_metrics_record(session, run_id=run_id))
             if progress and (done % 10 == 0 or done == episodes):
                 bar.note(
                     mean_is_bps=f"{sum(recent) / len(recent):.2f}",
@@ -235,8 +247,8 @@ async def _loop(
     elapsed = time.perf_counter() - started
     if store.lease_lost is not None:
         raise store.lease_lost
-    if learner:
-        store.append_policy_metrics(policy_metrics_record(session))
+    if learner and done % metrics_every:  # else the last episode's row is already written
+        store.append_policy_metrics(policy_metrics_record(session, run_id=run_id))
     return TrainingResult(
         agent_name=session.agent_name,
         reward_mode=str(session.reward_mode),

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
@@ -31,12 +33,14 @@ from rlexec.rl.q_learning import QTableAgent
 from rlexec.rl.types import ExecutionState, Urgency
 from rlexec.store.engine import create_engine, session_factory
 from rlexec.store.migrate import upgrade_database
+from rlexec.store.models import sqlite_time_text
 from rlexec.store.repositories import (
     DECISION_COLUMNS,
     AgentRepository,
     DecisionRepository,
     QEntry,
     QValueRepository,
+    decision_row,
 )
 from rlexec.store.write_behind import AgentStore
 
@@ -110,8 +114,6 @@ def raw_sqlite_decisions(path: str, recs: list) -> float:  # type: ignore[type-a
     con = sqlite3.connect(path)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
-    con.execute("DELETE FROM decisions")
-    con.commit()
     sql = (
         f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}) "
         f"VALUES ({', '.join('?' * len(DECISION_COLUMNS))})"
@@ -126,52 +128,14 @@ def raw_sqlite_decisions(path: str, recs: list) -> float:  # type: ignore[type-a
 
 
 def _decision_tuple(r, *, sqlite: bool = True) -> tuple:  # type: ignore[no-untyped-def,type-arg]
-    conv = (lambda d: None if d is None else float(d)) if sqlite else (lambda d: d)
-    when = r.decided_at.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else r.decided_at
-    return (
-        None,
-        r.episode_id,
-        r.seq,
-        r.step,
-        when,
-        r.remaining_size,
-        r.time_elapsed_pct,
-        r.urgency,
-        r.bid_ask_spread,
-        r.orderbook_imbalance,
-        r.recent_volatility,
-        r.queue_depth_at_price,
-        r.hour_of_day,
-        r.minute_of_hour,
-        r.seconds_since_last_trade,
-        r.recent_fill_rate,
-        r.avg_slippage_last_n,
-        r.tick_size,
-        r.mid_price,
-        r.typical_queue_depth,
-        r.state_key,
-        r.state_index,
-        r.action,
-        r.epsilon,
-        r.action_probability,
-        *r.q_values,
-        r.explored,
-        conv(r.child_quantity),
-        conv(r.child_price),
-        conv(r.filled_quantity),
-        conv(r.fill_price),
-        r.fill_rate_reward,
-        r.slippage_penalty,
-        r.time_penalty,
-        r.market_impact_penalty,
-        r.reward_total,
-    )
-
-
-async def _truncate(dsn: str) -> None:
-    con = await asyncpg.connect(dsn)
-    await con.execute("TRUNCATE decisions")
-    await con.close()
+    row = list(decision_row(None, r))
+    if sqlite:  # what the repository's SQLite fast path converts
+        for i, value in enumerate(row):
+            if isinstance(value, Decimal):
+                row[i] = float(value)
+            elif isinstance(value, datetime):
+                row[i] = sqlite_time_text(value)
+    return tuple(row)
 
 
 async def raw_copy_decisions(dsn: str, recs: list) -> float:  # type: ignore[type-arg]
@@ -293,8 +257,7 @@ async def main() -> None:
     url, dsn = await pg_database(args.pg)
     try:
         await fresh(url)
-        raw_c = await raw_copy_decisions(dsn, recs)
-        await _truncate(dsn)
+        raw_c = await raw_copy_decisions(dsn, decisions(n))  # other episode ids (append-only)
         ours_q = await repo_q(url, entries)
         ours_d = await repo_decisions(url, recs)
         print(f"Postgres Q upserts  {n} rows: rlexec {ours_q:10,.0f} rows/s")

@@ -1,11 +1,10 @@
 """``replay episode``: stored training episodes re-simulate identically; a changed seed is
-reported at the first differing decision; the audit trail refuses UPDATEs."""
+reported at the first differing decision (append-only: tests/store/test_audit_append_only.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 
-import pytest
 import sqlalchemy as sa
 
 from rlexec.replay.episode import compare, format_result, replay_episode
@@ -87,13 +86,24 @@ async def test_episode_stores_seed_config_hash_and_every_audit_field(
 async def test_a_changed_seed_is_reported_at_the_first_differing_decision(
     trained: TrainedStore,
 ) -> None:
-    episode_id = (await _episode_ids(trained.url))[0]
+    import uuid
+
+    stored_id = (await _episode_ids(trained.url))[0]
     engine = create_engine(trained.url)
     try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                sa.text("UPDATE episodes SET seed = seed + 17 WHERE episode_id = :e"),
-                {"e": episode_id},
+        # the audit trail is append-only: store a copy of the episode with another seed
+        episode_id = str(uuid.uuid4())
+        async with session_factory(engine)() as session, session.begin():
+            episode = await EpisodeRepository(session).get(stored_id)
+            decisions = await DecisionRepository(session).for_episode(stored_id)
+            assert episode is not None
+            copy = dataclasses.replace(episode, episode_id=episode_id, seed=episode.seed + 17)
+            agent_id = await session.scalar(
+                sa.text("SELECT agent_id FROM episodes WHERE episode_id = :e"), {"e": stored_id}
+            )
+            await EpisodeRepository(session).append(agent_id, [copy])
+            await DecisionRepository(session).append(
+                agent_id, [dataclasses.replace(d, episode_id=episode_id) for d in decisions]
             )
         result = await replay_episode(engine, episode_id, trained.config)
     finally:
@@ -124,17 +134,3 @@ async def test_compare_names_the_first_differing_field(trained: TrainedStore) ->
     mismatch = compare(stored, stored, episode, other)
     assert mismatch is not None and mismatch.field == "implementation_shortfall_bps"
     assert compare(stored, stored[:-1], episode, episode) is not None
-
-
-async def test_decisions_are_append_only(trained: TrainedStore) -> None:
-    engine = create_engine(trained.url)
-    try:
-        with pytest.raises(Exception, match="append-only"):
-            async with engine.begin() as conn:
-                await conn.execute(sa.text("UPDATE decisions SET action = 'Wait'"))
-        async with engine.begin() as conn:  # agent_id stays updatable (ON DELETE SET NULL)
-            await conn.execute(sa.text("UPDATE decisions SET agent_id = NULL"))
-            left = await conn.scalar(sa.text("SELECT COUNT(*) FROM decisions"))
-        assert left and left > 0
-    finally:
-        await engine.dispose()

@@ -88,6 +88,23 @@ seed_rows_at["cc4de567fc6d"] = [
     "truncated, created_at) VALUES (1, 'r1.t1.s1.i1.h1.u1.v0.q0', 'Wait', -1.0, "
     "'r1.t1.s1.i1.h1.u1.v0.q0', true, false, '2024-01-01 00:00:00')",
 ]
+# the audit-trail revision rewrites SQLite timestamps and rebuilds tables: a held lease, queue
+# counters and queued transitions (with a seq) must come through it unchanged
+seed_rows_at["5b7e2f41c9a3"] = [
+    *seed_rows_at["cc4de567fc6d"],
+    "UPDATE agents SET learner = 'host:1', learner_expires_at = 1700000000.5, "
+    "transitions_queued = 2, transitions_applied = 1, next_training_seed = 42 WHERE id = 1",
+    *(
+        "INSERT INTO experiences (agent_id, state_key, action, reward, next_state_key, "
+        "terminated, truncated, created_at, seq) VALUES (1, 'r1.t1.s1.i1.h1.u1.v0.q0', "
+        f"'PlaceSmall', -2.0, 'r0.t2.s1.i1.h1.u1.v0.q0', false, false, '2024-01-01 00:00:0{seq}', "
+        f"{seq})"
+        for seq in (1, 2)
+    ),
+]
+# revision -> (learner, transitions_queued, transitions_applied, next_training_seed, queued seqs)
+# after the upgrade (the defaults where the revision predates the columns)
+queue_at = {"5b7e2f41c9a3": ("host:1", 2, 1, 42, (1, 2))}
 
 
 async def upgrade_keeps_rows(url: str, from_revision: str) -> None:
@@ -108,9 +125,23 @@ async def upgrade_keeps_rows(url: str, from_revision: str) -> None:
             assert [(r.state_key, r.q, r.visits) for r in rows] == [
                 ("r1.t1.s1.i1.h1.u1.v0.q0", -0.5, 4)
             ]
-            assert (agent.transitions_queued, agent.transitions_applied) == (0, 0)
+            learner, queued, applied, next_seed, seqs = queue_at.get(
+                from_revision, (None, 0, 0, None, ())
+            )
+            assert (agent.learner, agent.transitions_queued, agent.transitions_applied) == (
+                learner,
+                queued,
+                applied,
+            )
             kept = await ExperienceRepository(session).newest(agent.id, 10)
-            assert len(kept) == len([x for x in seed_rows_at[from_revision] if "experiences" in x])
+            seeded = [x for x in seed_rows_at[from_revision] if "INTO experiences" in x]
+            assert len(kept) == len(seeded)
+        async with engine.connect() as conn:
+            query = "SELECT next_training_seed FROM agents WHERE id = 1"
+            assert (await conn.execute(sa.text(query))).scalar_one() == next_seed
+            query = "SELECT seq FROM experiences ORDER BY id"
+            expected = [None] * (len(seeded) - len(seqs)) + list(seqs)
+            assert list((await conn.execute(sa.text(query))).scalars()) == expected
     finally:
         await engine.dispose()
 

@@ -48,7 +48,15 @@ async def test_training_writes_the_store_and_a_resumed_run_continues(any_db_url:
     assert await _scalar(any_db_url, "select count(*) from decisions") > 30 * 5
     q_rows = await _scalar(any_db_url, "select count(*) from q_values")
     assert q_rows > 0
-    assert await _scalar(any_db_url, "select count(*) from policy_metrics") == 4  # 3 + final
+    # every 10 episodes; the 30th episode's row is the final one (no duplicate at the end)
+    assert await _scalar(any_db_url, "select count(*) from policy_metrics") == 3
+    assert await _scalar(any_db_url, "select count(distinct updates) from policy_metrics") == 3
+    assert await _scalar(
+        any_db_url,
+        "select count(*) from policy_metrics where source = 'training' and mode = 'training' "
+        "and run_id is not null",
+    ) == 3
+    assert await _scalar(any_db_url, "select count(distinct run_id) from episodes") == 1
     assert await _scalar(any_db_url, "select count(*) from experiences") > 0
     _, visits_before, _ = await _table(config, "agent-a")
     assert visits_before.sum() > 0
