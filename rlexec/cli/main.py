@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Q-learning agent on market simulators, compare it with TWAP/VWAP, keep everything in SQL.",
         epilog="Every command also takes --config and --database-url after its name. Exit "
         "codes: 0 done, 1 a check failed, 2 a mistake (one line on stderr), 130 interrupted "
-        "(143 on SIGTERM; train exits after its final flush), 141 output closed (e.g. piped to head).",
+        "(143 on SIGTERM; train exits after its final flush), 141 output closed (e.g. piped to "
+        "head).",
         parents=[COMMON_OPTIONS],
         formatter_class=HelpFormatter,
     )

@@ -25,7 +25,8 @@ learning into the store through the write-behind cache.
   store's shedding policy bounds memory) and never fails because of it.
 - The learner writes a ``PolicyMetricsRecord`` (source ``training``) every ``metrics_every``
   episodes and at the end unless the last episode's row was just written (no duplicate rows).
-- Audit: one ``run_id`` per call, on every episode and policy-metrics row it writes.
+- Audit: one ``run_id`` per call (or the given one: ``train --workers`` hands its actors the
+  run id of the invocation), on every episode and policy-metrics row it writes.
 - Progress (``rlexec.progress``): on stderr, with the running mean IS (last 100 episodes) and
   epsilon, and the time left of a ``minutes`` budget.
 """
@@ -71,6 +72,7 @@ class TrainingResult:
     stop_signal: int | None  # the signal that stopped the run (None: it ran to its end)
     role: str = "learner"
     dropped: dict[str, int] = field(default_factory=dict)  # rows the store had to shed
+    run_id: str | None = None  # on every episode and policy-metrics row of the run
 
     @property
     def stopped_by_signal(self) -> bool:
@@ -145,6 +147,7 @@ async def train(
     progress: bool = True,
     handle_signals: bool = True,
     role: Role = Role.LEARNER,
+    run_id: str | None = None,
 ) -> TrainingResult:
     """Train ``agent_name`` for ``episodes`` episodes and/or ``minutes`` minutes (whichever
     ends first; at least one of them is required). See the module doc."""
@@ -159,7 +162,10 @@ async def train(
             config, agent_name, mode=AgentMode.TRAINING, reward_mode=reward_mode, role=role
         )
         try:
-            result = await _loop(session, stop, episodes, minutes, metrics_every, progress)
+            result = await _loop(
+                session, stop, episodes, minutes, metrics_every, progress,
+                run_id or new_run_id(),
+            )  # fmt: skip
         finally:
             await session.close()
         return result
@@ -174,6 +180,7 @@ async def _loop(
     minutes: float | None,
     metrics_every: int,
     progress: bool,
+    run_id: str,
 ) -> TrainingResult:
     rl = session.config.rl_execution
     simulator = rl.simulator
@@ -197,7 +204,6 @@ async def _loop(
         budget_secs=None if minutes is None else minutes * 60.0,
         enabled=progress,
     )
-    run_id = new_run_id()
     started = time.perf_counter()
     done = 0
     steps = 0
@@ -263,6 +269,7 @@ async def _loop(
         stop_signal=None if stop.received is None else int(stop.received),
         role=str(store.role),
         dropped=store.dropped,
+        run_id=run_id,
     )
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from rlexec.config import Config, parse_config
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.names import check_agent_name
+from rlexec.records import new_run_id
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.store.engine import create_engine, parse_url, redact_url
 from rlexec.store.migrate import require_schema
@@ -124,6 +125,7 @@ def _result_dict(result: TrainingResult) -> dict[str, Any]:
         "last_seed": result.last_seed,
         "dropped": result.dropped,
         "stop_signal": result.stop_signal,
+        "run_id": result.run_id,
     }
 
 
@@ -194,7 +196,7 @@ async def train_workers(
     url = config.rl_execution.database.url
     check_shared_store(url)
     await require_schema(url, create=True)
-    budget: dict[str, Any] = {"minutes": minutes}
+    budget: dict[str, Any] = {"minutes": minutes, "run_id": new_run_id()}  # one run, N actors
     if episodes is not None:
         budget["episodes"] = max(1, math.ceil(episodes / workers))
     context = multiprocessing.get_context("spawn")
