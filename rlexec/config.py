@@ -66,11 +66,26 @@ class _Section(BaseModel):
 
 
 class QLearningConfig(_Section):
-    alpha: float = Field(0.1, gt=0.0, le=1.0, description="learning rate, in (0, 1]")
-    gamma: float = Field(0.99, ge=0.0, le=1.0, description="discount factor, in [0, 1]")
+    alpha: float = Field(
+        0.01,
+        gt=0.0,
+        le=1.0,
+        description="learning-rate floor: a pair's n-th update uses max(1/n, alpha), in (0, 1]",
+    )
+    gamma: float = Field(
+        1.0, ge=0.0, le=1.0, description="discount factor per decision, in [0, 1]"
+    )
     epsilon: float = Field(0.3, ge=0.0, le=1.0, description="initial exploration rate")
     epsilon_min: float = Field(0.05, ge=0.0, le=1.0, description="exploration floor")
-    epsilon_decay: float = Field(0.995, gt=0.0, le=1.0, description="factor per update")
+    epsilon_decay: float = Field(
+        0.9995, gt=0.0, le=1.0, description="factor per training episode (parent order)"
+    )
+    min_visits_to_deviate: int = Field(
+        30, ge=1, description="tries of an action (and of the base's) before it may replace it"
+    )
+    deviation_confidence: float = Field(
+        2.0, ge=0.0, description="z of the lower confidence bound on the advantage over the base"
+    )
 
     @model_validator(mode="after")
     def _floor_below_start(self) -> Self:
@@ -82,15 +97,26 @@ class QLearningConfig(_Section):
 
 
 class StateConfig(_Section):
-    spread_buckets: int = Field(5, ge=2)
-    imbalance_buckets: int = Field(5, ge=2)
+    spread_buckets: int = Field(2, ge=2)
+    imbalance_buckets: int = Field(3, ge=2)
     time_buckets: int = Field(10, ge=2)
     remaining_buckets: int = Field(5, ge=2)
-    hour_buckets: int = Field(6, ge=2, le=24, description="hour of day in equal blocks")
+    hour_buckets: int = Field(
+        1, ge=1, le=24, description="hour of day in equal blocks (1: left out of the key)"
+    )
     volatility_buckets: int = Field(3, ge=2)
     queue_depth_buckets: int = Field(3, ge=2)
     include_volatility: bool = Field(False, description="put recent volatility into the key")
     include_queue_depth: bool = Field(False, description="put near-touch depth into the key")
+    include_own_orders: bool = Field(
+        True, description="put our own resting quantity (none / some / all) into the key"
+    )
+    include_schedule: bool = Field(
+        True, description="put our position against the base schedule into the key"
+    )
+    schedule_tolerance: float = Field(
+        0.1, gt=0.0, lt=1.0, description="share of the parent: on schedule within +/- this"
+    )
 
 
 class RewardMode(StrEnum):

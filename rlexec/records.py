@@ -126,7 +126,7 @@ class DecisionRecord:
     queue_depth_at_price: float
     hour_of_day: int
     minute_of_hour: int
-    seconds_since_last_trade: float
+    seconds_since_last_trade: float | None
     recent_fill_rate: float
     avg_slippage_last_n: float
     tick_size: float
@@ -154,6 +154,8 @@ class DecisionRecord:
     side: str | None = None
     arrival_mid: Decimal | None = None
     child_filled_quantity: Decimal | None = None
+    resting_share: float = 0.0
+    schedule_lag: float = 0.0
 
     @property
     def deviated(self) -> bool | None:
@@ -183,6 +185,7 @@ class ExperienceRecord:
     terminated: bool
     truncated: bool
     created_at: datetime = field(default_factory=utc_now)
+    next_schedule_action: str | None = None  # the base's action at the next state (bootstrap)
 
 
 METRICS_SOURCES: tuple[str, ...] = ("training", "evaluation", "engine")

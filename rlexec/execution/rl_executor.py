@@ -5,12 +5,17 @@ What each side decides:
 - the **base** (``ScheduledExecutor``: TWAP or VWAP) gives the schedule and the limit price: the
   near touch while the parent is on schedule, the far touch when it is behind (passive style),
   or always the far touch (aggressive style);
-- the **agent** decides, every ``decision_interval_steps`` steps, one of the six actions: Wait
-  (nothing new; resting children keep their queue place), PlaceSmall / PlaceMedium / PlaceLarge /
-  PlaceAll (a child of 10 / 25 / 50 / 100 % of the quantity neither filled nor resting, at least
-  one lot, at the base's limit price), Cancel (cancel every resting child of this parent).
-  Never-visited states follow the schedule: the agent's fallback is the action whose size is
-  closest to what the base would send now (Wait if the base would send nothing).
+- the **agent** decides, every ``decision_interval_steps`` steps, one of the six actions.
+  At each decision the base's own action is the one whose size is closest to what the base
+  would send now (Wait if it would send nothing): choosing *it* means **follow the base
+  exactly** until the next decision (its cancels, its children, its prices, step by step), so
+  the base is representable exactly and an untrained agent, whose decision rule
+  (``rlexec.rl.policy``) takes the base's action until the data says otherwise, *is* its base,
+  paired, on every seed. Choosing any other action acts once, at the decision, and then holds
+  until the next one: Wait (nothing new; resting children keep their queue place), PlaceSmall /
+  PlaceMedium / PlaceLarge / PlaceAll (a child of 10 / 25 / 50 / 100 % of the quantity neither
+  filled nor resting, at least one lot, at the base's limit price), Cancel (cancel every resting
+  child of this parent).
 
 Reward (``[rl_execution.reward] mode``), per transition from one decision to the next:
 - ``shortfall`` (default): minus the change of the mark-to-market shortfall
@@ -132,6 +137,7 @@ class _ParentRun:
     interval_child_filled: Decimal = ZERO
     schedule_action: ExecutionAction = ExecutionAction.WAIT
     schedule_quantity: Decimal = ZERO
+    following: bool = False  # the current decision took the base's action: follow the base
     completed_step: int | None = None
     interval_filled: Decimal = ZERO
     interval_notional: Decimal = ZERO
@@ -184,6 +190,8 @@ class RlEnhancedExecutor(BaseExecutor):
         if not self.enabled:
             return await self.base.cancel_requests(parent_id, context)
         action = self._decide(parent_id, context)
+        if self._runs[parent_id].following:
+            return await self.base.cancel_requests(parent_id, context)
         if action is ExecutionAction.CANCEL:
             return list(context.open_orders)
         return []
@@ -192,6 +200,12 @@ class RlEnhancedExecutor(BaseExecutor):
         if not self.enabled:
             return await self.base.get_next_order(parent_id, context)
         action = self._decide(parent_id, context)
+        run = self._runs[parent_id]
+        if run.following:
+            wanted = await self.base.get_next_order(parent_id, context)
+            if wanted is None:
+                return None
+            return self._child(run, context, wanted.quantity, wanted.limit_price)
         if action is None or action not in _PLACE_ACTIONS:
             return None
         unplaced = context.remaining_quantity - _resting(context)
@@ -202,13 +216,20 @@ class RlEnhancedExecutor(BaseExecutor):
         else:
             share = Decimal(repr(action.size_fraction))
             quantity = max(ONE_LOT, (unplaced * share).to_integral_value(ROUND_FLOOR))
-        run = self._runs[parent_id]
-        price = self.base.limit_price(context)
+        return self._child(run, context, quantity, self.base.limit_price(context))
+
+    def _child(
+        self, run: _ParentRun, context: ExecutionContext, quantity: Decimal, price: Decimal | None
+    ) -> Order:
+        """A child of this parent under this executor's id (also when the base sized it)."""
+        parent_id = context.parent.parent_id
         order_id = self.next_order_id(parent_id)
         order = Order(parent_id, order_id, context.parent.side, quantity, price)
-        run.child_ids.add(order.order_id)
+        run.child_ids.add(order_id)
         run.child_orders += 1
-        run.child_quantity = quantity
+        run.child_quantity = quantity if run.child_quantity is None else (
+            run.child_quantity + quantity
+        )
         run.child_price = price
         run.child_order_id = order_id
         self.builder.record_child(parent_id, float(quantity))
@@ -271,15 +292,22 @@ class RlEnhancedExecutor(BaseExecutor):
         if step % self.interval != 0:
             run.action = None
             return None
-        state = self.builder.build(context)
+        schedule_action, schedule_quantity = self._schedule(context)
+        state = self.builder.build(
+            context,
+            resting=_resting(context),
+            schedule_target=self.base.schedule_quantity(context),
+        )
         index = self.agent.discretizer.state_index(state)
         if run.decision is not None and run.state is not None:
-            self._close_transition(parent_id, run, context, (state, index), terminated=False)
+            self._close_transition(
+                parent_id, run, context, (state, index, schedule_action), terminated=False
+            )
         draw = None if run.exploration is None else float(run.exploration.random())
-        schedule_action, schedule_quantity = self._schedule(context)
         decision = self.agent.decide_index(index, int(schedule_action), draw)
         run.schedule_action = schedule_action
         run.schedule_quantity = schedule_quantity
+        run.following = decision.action is schedule_action
         run.seq += 1
         run.action = decision.action
         run.state = state
@@ -311,7 +339,7 @@ class RlEnhancedExecutor(BaseExecutor):
         parent_id: str,
         run: _ParentRun,
         context: ExecutionContext,
-        next_state: tuple[ExecutionState, int] | None,
+        next_state: tuple[ExecutionState, int, ExecutionAction] | None,
         *,
         terminated: bool,
     ) -> None:
@@ -323,10 +351,18 @@ class RlEnhancedExecutor(BaseExecutor):
         reward = parts.total()
         run.total_reward += reward
         next_index = decision.state_index if next_state is None else next_state[1]
+        next_base = None if next_state is None else next_state[2]
         agent = self.agent
         if agent.learning:
             action = int(decision.action)
-            agent.observe(decision.state_index, action, reward, next_index, terminated)
+            agent.observe(
+                decision.state_index,
+                action,
+                reward,
+                next_index,
+                terminated,
+                next_base_action=None if next_base is None else int(next_base),
+            )
             discretizer = agent.discretizer
             self.sink.append_experience(
                 ExperienceRecord(
@@ -336,6 +372,7 @@ class RlEnhancedExecutor(BaseExecutor):
                     next_state_key=discretizer.key_from_index(next_index).to_text(),
                     terminated=terminated,
                     truncated=False,
+                    next_schedule_action=None if next_base is None else next_base.label,
                 )
             )
         self.sink.append_decision(self._decision_record(parent_id, run, parts))
@@ -441,6 +478,8 @@ class RlEnhancedExecutor(BaseExecutor):
             side=run.side,
             arrival_mid=run.arrival_mid_exact,
             child_filled_quantity=None if run.child_order_id is None else run.interval_child_filled,
+            resting_share=state.resting_share,
+            schedule_lag=state.schedule_lag,
         )
 
     def _episode_record(

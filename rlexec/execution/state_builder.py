@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from rlexec.execution.types import ExecutionContext
 from rlexec.rl.types import ExecutionAction, ExecutionState
@@ -91,7 +92,16 @@ class StateBuilder:
             memory.filled[-1] += quantity
         memory.slippages_bps.append(slippage_bps)
 
-    def build(self, context: ExecutionContext) -> ExecutionState:
+    def build(
+        self,
+        context: ExecutionContext,
+        *,
+        resting: Decimal | None = None,
+        schedule_target: Decimal | None = None,
+    ) -> ExecutionState:
+        """The state now. ``resting``: our children's resting quantity (default: from the
+        context's open orders); ``schedule_target``: what the base schedule wants filled by
+        now (None: on schedule, lag 0)."""
         memory = self.memory(context.parent.parent_id)
         book = context.book
         parent = context.parent
@@ -109,6 +119,15 @@ class StateBuilder:
         slippages = memory.slippages_bps
         avg_slippage = sum(slippages) / len(slippages) if slippages else 0.0
         remaining = float(context.remaining_quantity / parent.quantity)
+        if resting is None:
+            resting = sum((r.remaining for r in context.open_orders.values()), Decimal(0))
+        left = context.remaining_quantity
+        resting_share = min(1.0, float(resting / left)) if left > 0 else 0.0
+        if schedule_target is None:
+            lag = 0.0
+        else:
+            lag = float((schedule_target - context.filled_quantity) / parent.quantity)
+            lag = min(1.0, max(-1.0, lag))
         return ExecutionState(
             remaining_size=min(1.0, max(0.0, remaining)),
             time_elapsed_pct=context.time_elapsed_pct,
@@ -125,6 +144,8 @@ class StateBuilder:
             tick_size=float(book.tick_size),
             mid_price=float(book.mid),
             typical_queue_depth=self.typical_queue_depth,
+            resting_share=max(0.0, resting_share),
+            schedule_lag=lag,
         )
 
     def remember(self, parent_id: str, state: ExecutionState, action: ExecutionAction) -> None:

@@ -28,8 +28,10 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from rlexec.config import QLearningConfig
 from rlexec.execution.metrics import EpisodeResult, paired_difference
 from rlexec.rl.metrics import greedy_actions
+from rlexec.rl.policy import RuleParameters
 from rlexec.rl.state import StateDiscretizer
 from rlexec.rl.types import ExecutionAction
 
@@ -141,7 +143,13 @@ def action_grid(
     visited = np.flatnonzero(per_state > 0)
     pooled = np.zeros((n_r, n_t), dtype=np.int64)
     if visited.size:
-        greedy = greedy_actions(q_values[visited])
+        rule = QLearningConfig()
+        greedy = greedy_actions(
+            q_values[visited],
+            visits[visited],
+            np.full(q_values[visited].shape, np.nan),  # variances are not read here
+            RuleParameters(rule.min_visits_to_deviate, rule.deviation_confidence, rule.alpha),
+        )
         for state, action in zip(visited.tolist(), greedy.tolist(), strict=True):
             key = discretizer.key_from_index(int(state))
             w = int(per_state[state])

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from rlexec.rl.policy import RuleParameters
 from rlexec.rl.types import NUM_ACTIONS, ExecutionAction
 
 # The action taken when the Q-values give no preference and the caller names no default
@@ -24,7 +25,8 @@ class PolicyMetrics:
 
     - num_states_visited: states with at least one visit (any action);
     - avg_q_value: mean Q over visited (state, action) pairs (0.0 when nothing is visited);
-    - action_distribution: action label -> share of visited states whose greedy action it is;
+    - action_distribution: action label -> share of visited states whose greedy action (the one
+  decision rule of ``rlexec.rl.policy``, see ``greedy_actions``) it is;
     - epsilon: the exploration rate at the snapshot;
     - estimated_improvement: filled in later by evaluation (None until then).
     """
@@ -37,22 +39,38 @@ class PolicyMetrics:
 
 
 def greedy_actions(
-    q_values: npt.NDArray[np.float64], fallback: int = int(FALLBACK_ACTION)
+    q_values: npt.NDArray[np.float64],
+    visits: npt.NDArray[np.int64],
+    variances: npt.NDArray[np.float64],
+    rule: RuleParameters,
 ) -> npt.NDArray[np.int64]:
-    """Greedy action of every row, with the agent's tie-breaking: among tied maxima, the
-    ``fallback`` action if it is one of them, else the lowest action index."""
+    """The decision rule's action in every row, taking as the base's action the row's most
+    tried action (ties: lowest index). The base's action is a property of the moment, not of
+    the state key; in a table trained by the RL executor the base's action is by far the most
+    tried one in a state, since the rule takes it until the data says otherwise."""
     q = np.asarray(q_values, dtype=np.float64)
-    is_max = q == q.max(axis=1, keepdims=True)
-    greedy: npt.NDArray[np.int64] = np.argmax(is_max, axis=1).astype(np.int64)
-    tied = (is_max.sum(axis=1) > 1) & is_max[:, fallback]
-    greedy[tied] = fallback
-    return greedy
+    v = np.asarray(visits, dtype=np.int64)
+    var = np.asarray(variances, dtype=np.float64)
+    bases = np.argmax(v, axis=1)
+    return np.fromiter(
+        (
+            rule.greedy(q[i].tolist(), v[i].tolist(), var[i].tolist(), int(bases[i]))
+            for i in range(q.shape[0])
+        ),
+        dtype=np.int64,
+        count=q.shape[0],
+    )
 
 
 def compute_policy_metrics(
-    q_values: npt.NDArray[np.float64], visits: npt.NDArray[np.int64], epsilon: float
+    q_values: npt.NDArray[np.float64],
+    visits: npt.NDArray[np.int64],
+    epsilon: float,
+    *,
+    variances: npt.NDArray[np.float64],
+    rule: RuleParameters,
 ) -> PolicyMetrics:
-    """Metrics of a (num_states, 6) Q-table and its visit counts."""
+    """Metrics of a (num_states, 6) Q-table, its visit counts and variances."""
     q = np.asarray(q_values, dtype=np.float64)
     v = np.asarray(visits, dtype=np.int64)
     visited_pairs = v > 0
@@ -61,7 +79,10 @@ def compute_policy_metrics(
     avg_q = float(q[visited_pairs].mean()) if visited_pairs.any() else 0.0
     distribution = {action.label: 0.0 for action in ExecutionAction}
     if n_visited:
-        counts = np.bincount(greedy_actions(q[visited_states]), minlength=NUM_ACTIONS)
+        greedy = greedy_actions(
+            q[visited_states], v[visited_states], np.asarray(variances)[visited_states], rule
+        )
+        counts = np.bincount(greedy, minlength=NUM_ACTIONS)
         for action in ExecutionAction:
             distribution[action.label] = float(counts[action]) / n_visited
     return PolicyMetrics(

@@ -1,36 +1,32 @@
 """Tabular Q-learning agent: epsilon-greedy decisions and the one-step Q-learning update.
 
-The update is exactly ``Q(s,a) += alpha * (r + gamma * max_a' Q(s',a') - Q(s,a))``; when the
-transition *terminated* (the parent order is complete) the target is ``r`` alone; a *truncated*
-transition (an outside limit) bootstraps like any other. The next-state maximum is never
-clamped.
+Decisions use the one decision rule of ``rlexec.rl.policy``: the base schedule's action
+(``default_action``, what the RL executor's base TWAP/VWAP would do now) unless another action
+is better with confidence (enough visits of both and a positive lower confidence bound on the
+advantage); epsilon-greedy exploration on top. An empty table therefore *is* the base.
 
-Decisions (``decide_index``), in one place so that the logged probability matches them:
+The update of a pair ``(s, a)`` on its n-th online visit is
+``Q += alpha_n * (target - Q)`` with ``alpha_n = max(1/n, alpha)``: a running mean of the
+targets while n is small, an exponentially weighted one (floor ``alpha``) after, which converges
+under noisy rewards where a constant 0.1 keeps following the last few samples. The same step
+keeps a running variance of the targets (``variances``), from which the rule's standard errors
+come. The target is ``r`` for a terminated transition (the parent is complete), else
+``r + gamma * Q(s', g')`` where ``g'`` is the rule's greedy action at ``s'`` given the base's
+action there (``next_base_action``; without it, the base's value is unknown and the target
+uses ``max(Q(s', .))`` over the actions the rule trusts, i.e. the max-bias-free choice falls
+back to the plain maximum only over visited cells). Bootstrapping on the rule's choice, not on
+the maximum of six noisy estimates, is the control of the max bias.
 
-- the greedy action is the argmax of the state's six Q-values; ties are broken toward the
-  *fallback* action if it is among the tied maxima, otherwise toward the lowest action index
-  (Wait, PlaceSmall, ..., Cancel order). The fallback is the caller's ``default_action`` (the RL
-  executor passes the action that follows its base TWAP/VWAP schedule) or, when it passes none,
-  ``PLACE_SMALL`` (keep working the order slowly);
-- a never-visited state has six equal Q-values (the table starts at 0 and a Q-value only moves
-  with an update), so it takes the fallback: an unknown state follows the schedule instead of a
-  random or an arbitrary pick. (A state whose Q-values were restored non-zero with zero visits
-  is treated by its Q-values.)
-- with probability epsilon the agent explores: a uniformly random action among the six, drawn
-  from the same uniform (``u < epsilon`` -> action ``floor(6 u / epsilon)``); the probability of
-  the chosen action under the policy is ``epsilon / 6 + (1 - epsilon)`` if it is the greedy one,
-  else ``epsilon / 6``; it is returned in ``Decision.probability`` for the audit trail and for
-  off-policy evaluation.
-
-Modes: training (epsilon from config, decays by ``epsilon_decay`` per online update down to
-``epsilon_min``, learns); production (epsilon fixed at 0.05, learns); evaluation (greedy,
-every update is a no-op).
+Modes: training (epsilon from config, multiplied by ``epsilon_decay`` at the end of every
+episode, i.e. every terminated transition, down to ``epsilon_min``; learns); production
+(epsilon fixed at 0.05, learns); evaluation (greedy, every update is a no-op).
 
 Replay: with a ``ReplayBufferConfig``, ``observe`` adds each transition to the replay buffer and
-every ``update_frequency`` observations replays one sampled batch. Replay updates apply the same
-rule and mark Q entries dirty, but neither count visits nor decay epsilon nor count in
-``updates``: visits and ``updates`` count *online* updates only, so that they mean "how often
-the agent acted there" and add up across processes sharing one store.
+every ``update_frequency`` observations replays one sampled batch. A replayed transition is not a
+new sample: it moves ``Q`` toward its target recomputed with today's table at the floor rate
+``alpha`` (propagating values learned since), and neither counts a visit, nor updates the
+variance, nor decays epsilon, nor counts in ``updates``: visits and ``updates`` count *online*
+updates only, so that they mean "how often the agent acted there".
 
 Speed and memory layout: the Q-table and visit counts live in ``array.array`` buffers that the
 numpy arrays ``q_values`` and ``visits`` view (``np.frombuffer``), so both faces see the same
@@ -61,6 +57,7 @@ import numpy.typing as npt
 
 from rlexec.config import AgentMode, QLearningConfig, ReplayBufferConfig, StateConfig
 from rlexec.errors import InvalidInputError
+from rlexec.rl import policy
 from rlexec.rl.metrics import FALLBACK_ACTION, PolicyMetrics, compute_policy_metrics
 from rlexec.rl.replay_buffer import ExperienceReplayBuffer
 from rlexec.rl.state import StateDiscretizer
@@ -111,13 +108,19 @@ class QTableAgent:
         cells = self.num_states * NUM_ACTIONS
         self._q_buf = array("d", bytes(8 * cells))
         self._v_buf = array("q", bytes(8 * cells))
+        self._var_buf = array("d", [math.nan]) * cells
         self._q: npt.NDArray[np.float64] = np.frombuffer(self._q_buf, dtype=np.float64).reshape(
             self.num_states, NUM_ACTIONS
         )
         self._v: npt.NDArray[np.int64] = np.frombuffer(self._v_buf, dtype=np.int64).reshape(
             self.num_states, NUM_ACTIONS
         )
+        self._var: npt.NDArray[np.float64] = np.frombuffer(
+            self._var_buf, dtype=np.float64
+        ).reshape(self.num_states, NUM_ACTIONS)
         self._alpha = q_config.alpha
+        self._min_visits = q_config.min_visits_to_deviate
+        self._confidence = q_config.deviation_confidence
         self._gamma = q_config.gamma
         self._decay = q_config.epsilon_decay
         self._epsilon_min = q_config.epsilon_min
@@ -163,6 +166,12 @@ class QTableAgent:
     def visits(self, value: npt.NDArray[np.int64]) -> None:
         with self._lock:
             np.copyto(self._v, self._checked_visits(value))
+
+    @property
+    def variances(self) -> npt.NDArray[np.float64]:
+        """(num_states, 6) float64 view of each pair's running variance of its update targets
+        (NaN: unknown, e.g. restored from a store that kept none)."""
+        return self._var
 
     @property
     def learning(self) -> bool:
@@ -213,19 +222,10 @@ class QTableAgent:
             raise InvalidInputError(
                 f"state_index = {state_index!r}: expected 0-{self.num_states - 1}"
             )
+        fallback = self._base_action(default_action)
         base = state_index * NUM_ACTIONS
         row = self._q_buf[base : base + NUM_ACTIONS].tolist()
-        best = max(row)
-        if default_action is None:
-            fallback = _FALLBACK
-        elif 0 <= default_action < NUM_ACTIONS:
-            fallback = int(default_action)
-        else:
-            raise InvalidInputError(
-                f"default_action = {default_action!r}: expected 0-{NUM_ACTIONS - 1}"
-            )
-        # The fallback wins whenever it attains the maximum (tied or not), else the first max.
-        greedy = fallback if row[fallback] == best else row.index(best)
+        greedy = self._greedy_at(base, row, fallback)
         if uniform is None:
             pos = self._upos
             if pos >= UNIFORM_BLOCK:
@@ -238,27 +238,42 @@ class QTableAgent:
         else:
             raise InvalidInputError(f"uniform = {uniform!r}: expected a draw in [0, 1)")
         eps = self.epsilon
-        if u < eps:
-            action = int(u / eps * NUM_ACTIONS)
-            if action >= NUM_ACTIONS:
-                action = NUM_ACTIONS - 1
-            explored = True
-        else:
-            action = greedy
-            explored = False
-        share = eps / NUM_ACTIONS
-        probability = share + (1.0 - eps) if action == greedy else share
+        action, explored = policy.choose(greedy, eps, u)
         return _new_decision(
             Decision,
             (
                 _ACTIONS[action],
                 explored,
-                probability,
+                policy.action_probability(action, greedy, eps),
                 tuple(row),
                 _ACTIONS[greedy],
                 eps,
                 state_index,
             ),
+        )
+
+    def _base_action(self, default_action: int | None) -> int:
+        if default_action is None:
+            return _FALLBACK
+        if 0 <= default_action < NUM_ACTIONS:
+            return int(default_action)
+        raise InvalidInputError(
+            f"default_action = {default_action!r}: expected 0-{NUM_ACTIONS - 1}"
+        )
+
+    def _greedy_at(self, base: int, row: list[float], base_action: int) -> int:
+        """The decision rule on the row starting at flat index ``base``."""
+        visits = self._v_buf[base : base + NUM_ACTIONS]
+        if visits[base_action] < self._min_visits:
+            return base_action  # the common, cheap case: the rule cannot deviate yet
+        return policy.greedy_action(
+            row,
+            visits.tolist(),
+            self._var_buf[base : base + NUM_ACTIONS].tolist(),
+            base_action,
+            min_visits=self._min_visits,
+            confidence=self._confidence,
+            alpha_min=self._alpha,
         )
 
     def greedy_index(self, state_index: int, default_action: int | None = None) -> ExecutionAction:
@@ -267,21 +282,23 @@ class QTableAgent:
             raise InvalidInputError(
                 f"state_index = {state_index!r}: expected 0-{self.num_states - 1}"
             )
-        fallback = _FALLBACK if default_action is None else int(default_action)
-        if not 0 <= fallback < NUM_ACTIONS:
-            raise InvalidInputError(
-                f"default_action = {default_action!r}: expected 0-{NUM_ACTIONS - 1}"
-            )
+        fallback = self._base_action(default_action)
         base = state_index * NUM_ACTIONS
-        row = self._q_buf[base : base + NUM_ACTIONS].tolist()
-        best = max(row)
-        return _ACTIONS[fallback if row[fallback] == best else row.index(best)]
+        return _ACTIONS[self._greedy_at(base, self._q_buf[base : base + NUM_ACTIONS].tolist(),
+                                        fallback)]
 
     # -- learning (sync core) ------------------------------------------------------------
     def update_index(
-        self, s: int, a: int, reward: float, s_next: int, terminated: bool
+        self,
+        s: int,
+        a: int,
+        reward: float,
+        s_next: int,
+        terminated: bool,
+        next_base_action: int | None = None,
     ) -> float:
-        """One online Q-learning update; returns the new Q(s, a) (unchanged in evaluation)."""
+        """One online Q-learning update; returns the new Q(s, a) (unchanged in evaluation).
+        A terminated transition ends an episode: in training, epsilon decays once."""
         n = self.num_states
         if not (0 <= s < n and 0 <= s_next < n and 0 <= a < NUM_ACTIONS):
             raise InvalidInputError(
@@ -290,14 +307,32 @@ class QTableAgent:
             )
         if not -_INF < reward < _INF:
             raise InvalidInputError(f"reward = {reward!r}: expected a finite number")
+        if next_base_action is not None and not 0 <= next_base_action < NUM_ACTIONS:
+            raise InvalidInputError(
+                f"next_base_action = {next_base_action!r}: expected 0-{NUM_ACTIONS - 1}"
+            )
         cell = s * NUM_ACTIONS + a
         if not self._learning:
             return self._q_buf[cell]
         with self._lock:
-            new_q = self._apply(cell, reward, s_next, terminated)
-            self._v_buf[cell] += 1
+            target = self._target(reward, s_next, terminated, next_base_action)
+            visits = self._v_buf[cell] + 1
+            self._v_buf[cell] = visits
+            rate = 1.0 / visits
+            if rate < self._alpha:
+                rate = self._alpha
+            q_buf = self._q_buf
+            current = q_buf[cell]
+            delta = target - current
+            new_q = current + rate * delta
+            q_buf[cell] = new_q
+            variance = self._var_buf[cell]
+            if visits == 1 or variance != variance:  # first sample (or unknown): restart
+                variance = 0.0
+            self._var_buf[cell] = (1.0 - rate) * (variance + rate * delta * delta)
+            self._dirty.add(cell)
             self.updates += 1
-            if self._decays:
+            if terminated and self._decays:
                 eps = self.epsilon
                 decayed = eps * self._decay
                 if decayed < self._epsilon_min:
@@ -306,18 +341,18 @@ class QTableAgent:
                 self._training_epsilon = decayed
         return new_q
 
-    def _apply(self, cell: int, reward: float, s_next: int, terminated: bool) -> float:
-        q_buf = self._q_buf
-        current = q_buf[cell]
+    def _target(
+        self, reward: float, s_next: int, terminated: bool, next_base_action: int | None
+    ) -> float:
         if terminated:
-            target = reward
-        else:
-            base = s_next * NUM_ACTIONS
-            target = reward + self._gamma * max(q_buf[base : base + NUM_ACTIONS])
-        new_q = current + self._alpha * (target - current)
-        q_buf[cell] = new_q
-        self._dirty.add(cell)
-        return new_q
+            return reward
+        base = s_next * NUM_ACTIONS
+        row = self._q_buf[base : base + NUM_ACTIONS].tolist()
+        if next_base_action is None:
+            visits = self._v_buf[base : base + NUM_ACTIONS]
+            tried = [q for q, v in zip(row, visits, strict=True) if v > 0]
+            return reward + self._gamma * (max(tried) if tried else 0.0)
+        return reward + self._gamma * row[self._greedy_at(base, row, next_base_action)]
 
     def observe(
         self,
@@ -327,15 +362,16 @@ class QTableAgent:
         s_next: int,
         terminated: bool,
         truncated: bool = False,
+        next_base_action: int | None = None,
     ) -> float:
         """Online update, then (with a replay buffer) store the transition and replay one batch
         every ``update_frequency`` observations. Returns the new Q(s, a)."""
-        new_q = self.update_index(s, a, reward, s_next, terminated)
+        new_q = self.update_index(s, a, reward, s_next, terminated, next_base_action)
         buffer = self.replay_buffer
         if not self._learning or buffer is None or self.replay_config is None:
             return new_q
         with self._lock:
-            buffer.add(s, a, reward, s_next, terminated, truncated)
+            buffer.add(s, a, reward, s_next, terminated, truncated, next_base_action)
             self._since_replay += 1
             due = self._since_replay >= self.replay_config.update_frequency
             if due:
@@ -354,15 +390,23 @@ class QTableAgent:
             if len(buffer) < batch_size:
                 return 0
             batch = buffer.sample(batch_size)
-            for s, a, r, s_next, term in zip(
+            next_base = batch.next_base_action
+            assert next_base is not None  # sampled rows always carry the column
+            q_buf = self._q_buf
+            alpha = self._alpha
+            for s, a, r, s_next, term, nb in zip(
                 batch.state_index.tolist(),
                 batch.action.tolist(),
                 batch.reward.tolist(),
                 batch.next_state_index.tolist(),
                 batch.terminated.tolist(),
+                next_base.tolist(),
                 strict=True,
             ):
-                self._apply(s * NUM_ACTIONS + a, r, s_next, term)
+                cell = s * NUM_ACTIONS + a
+                target = self._target(r, s_next, term, None if nb < 0 else nb)
+                q_buf[cell] += alpha * (target - q_buf[cell])
+                self._dirty.add(cell)
         return batch_size
 
     # -- persistence support -------------------------------------------------------------
@@ -379,18 +423,22 @@ class QTableAgent:
         visits: npt.NDArray[np.int64],
         epsilon: float,
         updates: int,
+        variances: npt.NDArray[np.float64] | None = None,
     ) -> None:
-        """Replace the table, visit counts, training epsilon and update count (e.g. from the
-        store or a model file). Clears the dirty set. In production and evaluation modes the
-        mode's epsilon stays in force; ``epsilon`` becomes the training epsilon."""
+        """Replace the table, visit counts, variances (None: unknown, NaN), training epsilon
+        and update count (e.g. from the store or a model file). Clears the dirty set. In
+        production and evaluation modes the mode's epsilon stays in force; ``epsilon``
+        becomes the training epsilon."""
         q = self._checked_q(q_values)
         v = self._checked_visits(visits)
+        var = self._checked_variances(variances)
         _check_epsilon(epsilon)
         if isinstance(updates, bool) or not isinstance(updates, int | np.integer) or updates < 0:
             raise InvalidInputError(f"updates = {updates!r}: expected an integer >= 0")
         with self._lock:
             np.copyto(self._q, q)
             np.copyto(self._v, v)
+            np.copyto(self._var, var)
             self.updates = int(updates)
             self._training_epsilon = float(epsilon)
             if self.mode is AgentMode.TRAINING:
@@ -406,6 +454,19 @@ class QTableAgent:
         if not np.isfinite(q).all():
             raise InvalidInputError("q_values: expected finite numbers (found NaN or inf)")
         return q
+
+    def _checked_variances(self, value: npt.ArrayLike | None) -> npt.NDArray[np.float64]:
+        if value is None:
+            return np.full(self._var.shape, np.nan)
+        var = np.asarray(value, dtype=np.float64)
+        if var.shape != self._var.shape:
+            raise InvalidInputError(
+                f"variances of shape {var.shape}: expected {self._var.shape} for this state "
+                "config"
+            )
+        if bool((var < 0).any()) or bool(np.isinf(var).any()):
+            raise InvalidInputError("variances: expected finite numbers >= 0 or NaN (unknown)")
+        return var
 
     def _checked_visits(self, value: npt.ArrayLike) -> npt.NDArray[np.int64]:
         v = np.asarray(value)
@@ -424,8 +485,14 @@ class QTableAgent:
         with self._lock:
             q = self._q.copy()
             v = self._v.copy()
+            var = self._var.copy()
             eps = self.epsilon
-        return compute_policy_metrics(q, v, eps)
+        return compute_policy_metrics(q, v, eps, variances=var, rule=self.rule)
+
+    @property
+    def rule(self) -> policy.RuleParameters:
+        """The decision rule's parameters (for replay, off-policy estimates and metrics)."""
+        return policy.RuleParameters(self._min_visits, self._confidence, self._alpha)
 
     # -- async face (the original design's API) ------------------------------------------
     async def select_action(

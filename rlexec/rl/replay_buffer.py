@@ -1,8 +1,9 @@
 """Experience replay: a preallocated numpy ring buffer of transitions (stable-baselines3 style).
 
 Columns map one-to-one onto the ``experiences`` table: state_index, action, reward,
-next_state_index, terminated, truncated. There are no per-item objects: ``add`` writes one row at
-the cursor and, once the buffer is full, overwrites the oldest row. ``sample`` draws
+next_state_index, terminated, truncated, next_base_action (the base's action at the next state,
+-1 when unknown: terminal transitions and rows stored before it was logged). There are no
+per-item objects: ``add`` writes one row at the cursor and, once the buffer is full, overwrites the oldest row. ``sample`` draws
 ``batch_size`` distinct rows with the buffer's own seeded ``numpy.random.Generator``.
 """
 
@@ -27,6 +28,7 @@ class ReplaySample(NamedTuple):
     next_state_index: npt.NDArray[np.int64]
     terminated: npt.NDArray[np.bool_]
     truncated: npt.NDArray[np.bool_]
+    next_base_action: npt.NDArray[np.int64] | None = None  # None: all unknown (-1)
 
 
 class ExperienceReplayBuffer:
@@ -42,6 +44,7 @@ class ExperienceReplayBuffer:
         self.next_state_index = np.zeros(capacity, dtype=np.int64)
         self.terminated = np.zeros(capacity, dtype=np.bool_)
         self.truncated = np.zeros(capacity, dtype=np.bool_)
+        self.next_base_action = np.full(capacity, -1, dtype=np.int64)
         self.pos = 0
         self.full = False
         self._rng = np.random.default_rng(seed)
@@ -63,6 +66,7 @@ class ExperienceReplayBuffer:
         next_state_index: int,
         terminated: bool,
         truncated: bool = False,
+        next_base_action: int | None = None,
     ) -> None:
         """Append one transition, overwriting the oldest when full."""
         if not 0 <= action < NUM_ACTIONS:
@@ -74,6 +78,7 @@ class ExperienceReplayBuffer:
         self.next_state_index[p] = next_state_index
         self.terminated[p] = terminated
         self.truncated[p] = truncated
+        self.next_base_action[p] = -1 if next_base_action is None else next_base_action
         p += 1
         if p == self.capacity:
             p = 0
@@ -83,7 +88,10 @@ class ExperienceReplayBuffer:
     def extend(self, batch: ReplaySample) -> None:
         """Append many transitions in order (e.g. experiences reloaded from the store)."""
         n = int(batch.state_index.shape[0])
-        for column in batch:
+        next_base = batch.next_base_action
+        if next_base is None:
+            next_base = np.full(n, -1, dtype=np.int64)
+        for column in (*batch[:6], next_base):
             if column.shape != (n,):
                 raise InvalidInputError(
                     f"replay batch column of shape {column.shape}: expected ({n},) like the others"
@@ -100,6 +108,7 @@ class ExperienceReplayBuffer:
                 batch.terminated[keep],
                 batch.truncated[keep],
             )
+            next_base = next_base[keep]
             n = self.capacity
         actions = np.asarray(batch.action)
         if actions.min() < 0 or actions.max() >= NUM_ACTIONS:
@@ -111,6 +120,7 @@ class ExperienceReplayBuffer:
         self.next_state_index[rows] = batch.next_state_index
         self.terminated[rows] = batch.terminated
         self.truncated[rows] = batch.truncated
+        self.next_base_action[rows] = next_base
         end = self.pos + n
         if end >= self.capacity:
             self.full = True
@@ -144,4 +154,5 @@ class ExperienceReplayBuffer:
             self.next_state_index[rows],
             self.terminated[rows],
             self.truncated[rows],
+            self.next_base_action[rows],
         )

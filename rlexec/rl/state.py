@@ -2,7 +2,8 @@
 
 The Q-table is a numpy array with one row per state, so every key maps to an index in
 ``range(num_states)`` and back (a mixed-radix number whose digits are the buckets, in the order
-remaining, time, spread, imbalance, hour, urgency, volatility, queue depth).
+remaining, time, spread, imbalance, hour, urgency, volatility, queue depth, own orders,
+schedule).
 
 Bucket edges are venue-independent, so one configuration works on an equity book (tick 0.01,
 price ~100) and on a prediction-market book (prices in (0, 1), tick 0.01):
@@ -17,7 +18,16 @@ price ~100) and on a prediction-market book (prices in (0, 1), tick 0.01):
 - volatility (only with ``include_volatility``): in ticks per step (``recent_volatility /
   tick_size``), doubling edges 0.5, 1, 2, 4, ... ticks;
 - queue depth (only with ``include_queue_depth``): relative to ``typical_queue_depth``, edges a
-  factor 4 apart centred on 1 (3 buckets: below 0.5x, 0.5x-2x, 2x and above).
+  factor 4 apart centred on 1 (3 buckets: below 0.5x, 0.5x-2x, 2x and above);
+- own orders (with ``include_own_orders``, default on): what the Cancel, Wait and Place actions
+  act on: 0 nothing of ours rests, 1 part of what is left rests, 2 everything unfilled rests
+  (``resting_share`` 0, in between, 1);
+- schedule (with ``include_schedule``, default on): where we stand against the base schedule:
+  0 on schedule (``|schedule_lag| <= schedule_tolerance``), 1 behind, 2 ahead.
+
+The text form of a key with the last two parts is ``r3.t5.s1.i2.h0.u1.v0.q0.o1.l0``; the older
+8-part text (``...q0``) still parses, with own orders 0 and schedule 0, which is exactly what a
+configuration with both switched off produces.
 
 A feature switched off contributes the digit 0 with radix 1, so it does not multiply
 ``num_states``. Every bucket function is monotone non-decreasing in its feature.
@@ -35,8 +45,12 @@ from rlexec.rl.types import ExecutionState, Urgency
 
 NUM_URGENCIES = len(Urgency)
 _FIELDS = ("remaining", "time", "spread", "imbalance", "hour", "urgency", "volatility",
-           "queue_depth")
-_TEXT = re.compile(r"^r(\d+)\.t(\d+)\.s(\d+)\.i(\d+)\.h(\d+)\.u(\d+)\.v(\d+)\.q(\d+)$")
+           "queue_depth", "own_orders", "schedule")
+_TEXT = re.compile(
+    r"^r(\d+)\.t(\d+)\.s(\d+)\.i(\d+)\.h(\d+)\.u(\d+)\.v(\d+)\.q(\d+)(?:\.o(\d+)\.l(\d+))?$"
+)
+OWN_ORDERS_BUCKETS = 3
+SCHEDULE_BUCKETS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +65,15 @@ class StateKey:
     urgency: int
     volatility: int = 0
     queue_depth: int = 0
+    own_orders: int = 0
+    schedule: int = 0
 
     def to_text(self) -> str:
-        """Stable text form for storage, e.g. ``r3.t5.s1.i2.h2.u1.v0.q0``."""
+        """Stable text form for storage, e.g. ``r3.t5.s1.i2.h0.u1.v0.q0.o1.l0``."""
         return (
             f"r{self.remaining}.t{self.time}.s{self.spread}.i{self.imbalance}"
             f".h{self.hour}.u{self.urgency}.v{self.volatility}.q{self.queue_depth}"
+            f".o{self.own_orders}.l{self.schedule}"
         )
 
     @classmethod
@@ -65,13 +82,14 @@ class StateKey:
         match = _TEXT.match(text) if isinstance(text, str) else None
         if match is None:
             raise InvalidInputError(
-                f"state key {text!r}: expected the form r<n>.t<n>.s<n>.i<n>.h<n>.u<n>.v<n>.q<n>"
+                f"state key {text!r}: expected the form "
+                "r<n>.t<n>.s<n>.i<n>.h<n>.u<n>.v<n>.q<n>.o<n>.l<n>"
             )
-        return cls(*(int(g) for g in match.groups()))
+        return cls(*(int(g) for g in match.groups() if g is not None))
 
     def digits(self) -> tuple[int, ...]:
         return (self.remaining, self.time, self.spread, self.imbalance, self.hour,
-                self.urgency, self.volatility, self.queue_depth)
+                self.urgency, self.volatility, self.queue_depth, self.own_orders, self.schedule)
 
 
 def spread_edges(buckets: int) -> tuple[float, ...]:
@@ -102,8 +120,12 @@ class StateDiscretizer:
         self._nh = c.hour_buckets
         self._nv = c.volatility_buckets if c.include_volatility else 1
         self._nq = c.queue_depth_buckets if c.include_queue_depth else 1
+        self._no = OWN_ORDERS_BUCKETS if c.include_own_orders else 1
+        self._nl = SCHEDULE_BUCKETS if c.include_schedule else 1
+        self._tolerance = c.schedule_tolerance
         self.radices: tuple[int, ...] = (
-            self._nr, self._nt, self._ns, self._ni, self._nh, NUM_URGENCIES, self._nv, self._nq
+            self._nr, self._nt, self._ns, self._ni, self._nh, NUM_URGENCIES, self._nv, self._nq,
+            self._no, self._nl,
         )
         n = 1
         for r in self.radices:
@@ -123,7 +145,22 @@ class StateDiscretizer:
         self._mult = tuple(reversed(mult))
 
     # -- buckets -------------------------------------------------------------------------
-    def _digits(self, s: ExecutionState) -> tuple[int, int, int, int, int, int, int, int]:
+    def own_orders_bucket(self, resting_share: float) -> int:
+        """0 nothing rests, 1 part of what is left rests, 2 all of it (0 when switched off)."""
+        if self._no == 1 or resting_share <= 0.0:
+            return 0
+        return 2 if resting_share >= 1.0 else 1
+
+    def schedule_bucket(self, schedule_lag: float) -> int:
+        """0 on schedule, 1 behind, 2 ahead (0 when switched off)."""
+        if self._nl == 1:
+            return 0
+        tolerance = self._tolerance
+        if schedule_lag > tolerance:
+            return 1
+        return 2 if schedule_lag < -tolerance else 0
+
+    def _digits(self, s: ExecutionState) -> tuple[int, ...]:
         nr, nt, ni = self._nr, self._nt, self._ni
         r = int(s.remaining_size * nr)
         if r >= nr:
@@ -142,7 +179,9 @@ class StateDiscretizer:
             if self._use_queue
             else 0
         )
-        return (r, t, sp, im, h, int(s.urgency), v, q)
+        o = self.own_orders_bucket(s.resting_share)
+        sc = self.schedule_bucket(s.schedule_lag)
+        return (r, t, sp, im, h, int(s.urgency), v, q, o, sc)
 
     def key(self, state: ExecutionState) -> StateKey:
         """The bucket of every feature of ``state``."""
@@ -179,6 +218,10 @@ class StateDiscretizer:
             index = index * self._nq + bisect_right(
                 self._queue_edges, s.queue_depth_at_price / s.typical_queue_depth
             )
+        if self._no != 1:
+            index = index * OWN_ORDERS_BUCKETS + self.own_orders_bucket(s.resting_share)
+        if self._nl != 1:
+            index = index * SCHEDULE_BUCKETS + self.schedule_bucket(s.schedule_lag)
         return index
 
     # -- index <-> key -------------------------------------------------------------------
@@ -215,6 +258,8 @@ class StateDiscretizer:
 
 __all__ = [
     "NUM_URGENCIES",
+    "OWN_ORDERS_BUCKETS",
+    "SCHEDULE_BUCKETS",
     "StateDiscretizer",
     "StateKey",
     "queue_depth_edges",

@@ -107,7 +107,13 @@ class ExecutionState:
       ``typical_queue_depth``;
     - recent_fill_rate: share of our recent child quantity that filled, in [0, 1];
     - avg_slippage_last_n: mean signed cost of our last fills against the mid, in bps
-      (positive = we paid).
+      (positive = we paid);
+    - seconds_since_last_trade: seconds since the last trade printed on the tape; None when the
+      engine supplies no trades (missing, never a silent 0);
+    - resting_share: share of the quantity still to trade that rests in our own child orders,
+      in [0, 1] (1: everything unfilled is already working);
+    - schedule_lag: the base schedule's target filled share minus ours, as a share of the parent
+      quantity, in [-1, 1] (positive: behind the base schedule, negative: ahead).
     """
 
     remaining_size: float
@@ -119,12 +125,14 @@ class ExecutionState:
     queue_depth_at_price: float
     hour_of_day: int
     minute_of_hour: int
-    seconds_since_last_trade: float
+    seconds_since_last_trade: float | None
     recent_fill_rate: float
     avg_slippage_last_n: float
     tick_size: float = 0.01
     mid_price: float = 100.0
     typical_queue_depth: float = 1.0
+    resting_share: float = 0.0
+    schedule_lag: float = 0.0
 
     def __post_init__(self) -> None:
         _in_range("remaining_size", self.remaining_size, 0.0, 1.0)
@@ -139,12 +147,15 @@ class ExecutionState:
             raise InvalidInputError(f"hour_of_day = {self.hour_of_day!r}: expected 0-23")
         if not isinstance(self.minute_of_hour, int) or not 0 <= self.minute_of_hour <= 59:
             raise InvalidInputError(f"minute_of_hour = {self.minute_of_hour!r}: expected 0-59")
-        _non_negative("seconds_since_last_trade", self.seconds_since_last_trade)
+        if self.seconds_since_last_trade is not None:
+            _non_negative("seconds_since_last_trade", self.seconds_since_last_trade)
         _in_range("recent_fill_rate", self.recent_fill_rate, 0.0, 1.0)
         _finite("avg_slippage_last_n", self.avg_slippage_last_n)
         _positive("tick_size", self.tick_size)
         _positive("mid_price", self.mid_price)
         _positive("typical_queue_depth", self.typical_queue_depth)
+        _in_range("resting_share", self.resting_share, 0.0, 1.0)
+        _in_range("schedule_lag", self.schedule_lag, -1.0, 1.0)
 
 
 STATE_FEATURES: tuple[str, ...] = tuple(f.name for f in fields(ExecutionState))

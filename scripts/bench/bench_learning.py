@@ -1,0 +1,208 @@
+"""Learning benchmark (issue 9): does the agent, with the default config, beat its base and the
+best baseline of each market, paired, on held-out seeds, over several training seeds?
+
+    .venv/bin/python scripts/bench/bench_learning.py [--episodes 6000] [--training-seeds 5]
+        [--seeds 1000] [--markets equity,prediction_market,ac_paper] [--workers 2]
+
+For each market and training seed k (1..K): a fresh agent (``QTableAgent(seed=k)``, default
+config, the market preset unchanged) trains ``--episodes`` parent orders on training seeds
+``k * 10_000_000 + i`` in memory (no store: this measures learning, ``bench_training`` measures
+speed with the store), then runs greedy (evaluation mode) on the evaluation seeds
+(``evaluation.first_seed`` onwards), paired with every baseline of ``rlexec compare`` on the
+same seeds. Printed per training seed: RL mean IS, RL - base and RL - best baseline with 95% CIs
+and the verdicts; per market: the spread of RL means across training seeds and the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from rlexec.config import AgentMode, Config, parse_config
+from rlexec.execution.metrics import EpisodeResult, compare, paired_difference
+from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
+from rlexec.execution.runner import run_episode
+from rlexec.execution.state_builder import StateBuilder
+from rlexec.execution.types import ParentOrder
+from rlexec.execution.yardsticks import best_baseline
+from rlexec.market.book import Side
+from rlexec.rl.q_learning import QTableAgent
+from rlexec.training.evaluate import base_executor_name, baseline_factories, evaluation_seeds
+from rlexec.training.markets import build_market, parent_for_seed, typical_queue_depth
+from rlexec.training.session import base_executor
+
+MARKETS: dict[str, dict[str, Any]] = {
+    "equity": {"market": "equity", "parent_quantity": 2000},
+    "prediction_market": {"market": "prediction_market", "parent_quantity": 500},
+    "ac_paper": {
+        "market": "almgren_chriss",
+        "almgren_chriss_preset": "paper",
+        "parent_quantity": 1_000_000,
+        "horizon_steps": 5,
+    },
+}
+TRAINING_SEED_STRIDE = 10_000_000
+
+
+def market_config(market: str) -> Config:
+    return parse_config({"rl_execution": {"simulator": MARKETS[market]}})
+
+
+@dataclass(frozen=True, slots=True)
+class Trained:
+    market: str
+    training_seed: int
+    episodes: int
+    train_secs: float
+    steps: int
+    rl: tuple[EpisodeResult, ...]
+
+
+def train_and_evaluate(market: str, training_seed: int, episodes: int, n_seeds: int) -> Trained:
+    return asyncio.run(_train_and_evaluate(market, training_seed, episodes, n_seeds))
+
+
+def build_executor(config: Config, agent: QTableAgent, depth: float) -> RlEnhancedExecutor:
+    rl = config.rl_execution
+    return RlEnhancedExecutor(
+        base_executor(config),
+        agent,
+        state_builder=StateBuilder(typical_queue_depth=depth),
+        reward=rl.reward,
+        decision_interval_steps=rl.executor.decision_interval_steps,
+        agent_name="bench",
+    )
+
+
+async def _train_and_evaluate(
+    market: str, training_seed: int, episodes: int, n_seeds: int
+) -> Trained:
+    config = market_config(market)
+    rl = config.rl_execution
+    sim = build_market(rl)
+    agent = QTableAgent(
+        rl.q_learning, rl.state, seed=training_seed, replay_config=rl.replay_buffer
+    )
+    executor = build_executor(config, agent, typical_queue_depth(sim))
+    started = time.perf_counter()
+    steps = 0
+    first = training_seed * TRAINING_SEED_STRIDE
+    for i in range(episodes):
+        seed = first + i
+        parent = parent_for_seed(rl.simulator, seed)
+        executor.begin(
+            parent.parent_id, EpisodeMeta(seed=seed, market=market, exploration_seed=seed)
+        )
+        result = await run_episode(executor, sim, parent, seed)
+        steps += result.steps
+    train_secs = time.perf_counter() - started
+    agent.set_mode(AgentMode.EVALUATION)
+    parent = ParentOrder(
+        "bench-eval", Side.BUY, Decimal(rl.simulator.parent_quantity), rl.simulator.horizon_steps
+    )
+    run = await compare(
+        {"rl": lambda: executor}, lambda: build_market(rl), evaluation_seeds(config, n_seeds),
+        parent, baseline=None,
+    )  # fmt: skip
+    return Trained(market, training_seed, episodes, train_secs, steps, run.results["rl"])
+
+
+async def baselines(market: str, n_seeds: int) -> dict[str, tuple[EpisodeResult, ...]]:
+    config = market_config(market)
+    rl = config.rl_execution
+    parent = ParentOrder(
+        "bench-eval", Side.BUY, Decimal(rl.simulator.parent_quantity), rl.simulator.horizon_steps
+    )
+    seeds = evaluation_seeds(config, n_seeds)
+    results: dict[str, tuple[EpisodeResult, ...]] = {}
+    for name, factory in baseline_factories(config).items():
+        run = await compare({name: factory}, lambda: build_market(rl), seeds, parent, baseline=None)
+        results[name] = run.results[name]
+    return results
+
+
+def _is(results: tuple[EpisodeResult, ...]) -> list[float]:
+    return [r.is_bps for r in results]
+
+
+def report(market: str, trained: list[Trained], base: dict[str, tuple[EpisodeResult, ...]]) -> None:
+    config = market_config(market)
+    base_name = base_executor_name(config)
+    best = best_baseline(base)
+    print(f"\n### {market}: {len(trained[0].rl)} paired evaluation seeds, "
+          f"{trained[0].episodes} training episodes per training seed")  # fmt: skip
+    print(f"- base {base_name}: {statistics.fmean(_is(base[base_name])):.3f} bps; best baseline "
+          f"{best.name}: {best.mean_bps:.3f} bps")  # fmt: skip
+    print("| training seed | RL mean IS | RL - base [95% CI] | RL - best [95% CI] | train s | "
+          "steps/s |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    means = []
+    for t in trained:
+        rl = _is(t.rl)
+        vs_base = paired_difference(rl, _is(base[base_name]))
+        vs_best = paired_difference(rl, _is(base[best.name]))
+        means.append(statistics.fmean(rl))
+        print(
+            f"| {t.training_seed} | {means[-1]:.3f} | {vs_base.mean:+.3f} [{vs_base.low:+.3f}, "
+            f"{vs_base.high:+.3f}]{_mark(vs_base.low, vs_base.high)} | {vs_best.mean:+.3f} "
+            f"[{vs_best.low:+.3f}, {vs_best.high:+.3f}]{_mark(vs_best.low, vs_best.high)} | "
+            f"{t.train_secs:.0f} | {t.steps / t.train_secs:,.0f} |"
+        )
+    spread = max(means) - min(means)
+    print(f"- spread of RL means across training seeds: {spread:.3f} bps")
+
+
+def _mark(low: float, high: float) -> str:
+    if high < 0:
+        return " better"
+    if low > 0:
+        return " WORSE"
+    return " (n.s.)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=6000)
+    parser.add_argument("--training-seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=1000)
+    parser.add_argument("--markets", default="equity,prediction_market")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    markets = [m.strip() for m in args.markets.split(",") if m.strip()]
+    unknown = [m for m in markets if m not in MARKETS]
+    if unknown:
+        parser.error(f"--markets {','.join(unknown)}: expected some of {', '.join(MARKETS)}")
+    started = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        jobs = {
+            m: [
+                pool.submit(train_and_evaluate, m, k, args.episodes, args.seeds)
+                for k in range(1, args.training_seeds + 1)
+            ]
+            for m in markets
+        }
+        base_jobs = {m: pool.submit(_baselines_sync, m, args.seeds) for m in markets}
+        for m in markets:
+            trained = []
+            for job in jobs[m]:
+                t = job.result()
+                print(f"{m}: training seed {t.training_seed} done ({t.train_secs:.0f} s)",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                trained.append(t)
+            report(m, trained, base_jobs[m].result())
+    print(f"\n({time.perf_counter() - started:.0f} s in all)")
+
+
+def _baselines_sync(market: str, n_seeds: int) -> dict[str, tuple[EpisodeResult, ...]]:
+    return asyncio.run(baselines(market, n_seeds))
+
+
+if __name__ == "__main__":
+    main()
