@@ -250,6 +250,30 @@ class EvaluationConfig(_Section):
     first_seed: int = Field(
         1_000_000_000, ge=0, description="evaluation seeds start here; training never uses them"
     )
+    validation_first_seed: int = Field(
+        900_000_000,
+        ge=0,
+        description="validation and promotion seeds start here (training stops below them)",
+    )
+    validation_seeds: int = Field(
+        200, ge=2, description="paired seeds that select the best policy during training"
+    )
+    promotion_seeds: int = Field(
+        500, ge=2, description="fresh paired seeds that confirm the best policy before promotion"
+    )
+    validate_every: int = Field(
+        1000, ge=0, description="episodes between validations (0: never validate or promote)"
+    )
+
+    @model_validator(mode="after")
+    def _validation_below_evaluation(self) -> Self:
+        end = self.validation_first_seed + self.validation_seeds + self.promotion_seeds
+        if end > self.first_seed:
+            raise ValueError(
+                f"validation seeds {self.validation_first_seed}..{end - 1} overlap the "
+                f"evaluation seeds from first_seed = {self.first_seed}"
+            )
+        return self
 
 
 class RlExecutionConfig(_Section):

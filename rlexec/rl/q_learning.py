@@ -86,6 +86,8 @@ class Decision(NamedTuple):
     state_index: int
 
 
+# One flat table: q ("d"), visits ("q"), variances ("d").
+_Table = tuple["array[float]", "array[int]", "array[float]"]
 _new_decision = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
 
 
@@ -136,6 +138,8 @@ class QTableAgent:
             else ExperienceReplayBuffer.from_config(replay_config, seed=replay_seed)
         )
         self._since_replay = 0
+        # The table decisions read: the live one, or a fixed one (``set_acting_table``).
+        self._acting: _Table = (self._q_buf, self._v_buf, self._var_buf)
         self._lock = threading.Lock()
         self._dirty: set[int] = set()
         self.updates: int = 0
@@ -208,6 +212,35 @@ class QTableAgent:
             if self.mode is AgentMode.TRAINING:
                 self._training_epsilon = self.epsilon
 
+    # -- the table decisions read ----------------------------------------------------------
+    def set_acting_table(
+        self,
+        q_values: npt.NDArray[np.float64] | None,
+        visits: npt.NDArray[np.int64] | None = None,
+        variances: npt.NDArray[np.float64] | None = None,
+    ) -> None:
+        """Decide with a fixed copy of a table (a promoted policy) while learning goes on in
+        the live one; ``None`` decides with the live table again."""
+        if q_values is None:
+            acting: _Table = (self._q_buf, self._v_buf, self._var_buf)
+        else:
+            if visits is None:
+                raise InvalidInputError("visits: expected the acting table's visit counts")
+            q = self._checked_q(q_values)
+            v = self._checked_visits(visits)
+            var = self._checked_variances(variances)
+            acting = (
+                array("d", q.ravel().tobytes()),
+                array("q", v.astype(np.int64).ravel().tobytes()),
+                array("d", var.ravel().tobytes()),
+            )
+        with self._lock:
+            self._acting = acting
+
+    @property
+    def acts_on_live_table(self) -> bool:
+        return self._acting[0] is self._q_buf
+
     # -- decisions (sync core) -----------------------------------------------------------
     def decide_index(
         self,
@@ -224,8 +257,9 @@ class QTableAgent:
             )
         fallback = self._base_action(default_action)
         base = state_index * NUM_ACTIONS
-        row = self._q_buf[base : base + NUM_ACTIONS].tolist()
-        greedy = self._greedy_at(base, row, fallback)
+        acting = self._acting
+        row = acting[0][base : base + NUM_ACTIONS].tolist()
+        greedy = self._greedy_at(acting, base, row, fallback)
         if uniform is None:
             pos = self._upos
             if pos >= UNIFORM_BLOCK:
@@ -261,15 +295,15 @@ class QTableAgent:
             f"default_action = {default_action!r}: expected 0-{NUM_ACTIONS - 1}"
         )
 
-    def _greedy_at(self, base: int, row: list[float], base_action: int) -> int:
-        """The decision rule on the row starting at flat index ``base``."""
-        visits = self._v_buf[base : base + NUM_ACTIONS]
+    def _greedy_at(self, table: _Table, base: int, row: list[float], base_action: int) -> int:
+        """The decision rule on ``table``'s row starting at flat index ``base``."""
+        visits = table[1][base : base + NUM_ACTIONS]
         if visits[base_action] < self._min_visits:
             return base_action  # the common, cheap case: the rule cannot deviate yet
         return policy.greedy_action(
             row,
             visits.tolist(),
-            self._var_buf[base : base + NUM_ACTIONS].tolist(),
+            table[2][base : base + NUM_ACTIONS].tolist(),
             base_action,
             min_visits=self._min_visits,
             confidence=self._confidence,
@@ -284,8 +318,9 @@ class QTableAgent:
             )
         fallback = self._base_action(default_action)
         base = state_index * NUM_ACTIONS
-        return _ACTIONS[self._greedy_at(base, self._q_buf[base : base + NUM_ACTIONS].tolist(),
-                                        fallback)]
+        acting = self._acting
+        row = acting[0][base : base + NUM_ACTIONS].tolist()
+        return _ACTIONS[self._greedy_at(acting, base, row, fallback)]
 
     # -- learning (sync core) ------------------------------------------------------------
     def update_index(
@@ -352,7 +387,8 @@ class QTableAgent:
             visits = self._v_buf[base : base + NUM_ACTIONS]
             tried = [q for q, v in zip(row, visits, strict=True) if v > 0]
             return reward + self._gamma * (max(tried) if tried else 0.0)
-        return reward + self._gamma * row[self._greedy_at(base, row, next_base_action)]
+        live = (self._q_buf, self._v_buf, self._var_buf)
+        return reward + self._gamma * row[self._greedy_at(live, base, row, next_base_action)]
 
     def observe(
         self,

@@ -3,7 +3,8 @@
 Columns map one-to-one onto the ``experiences`` table: state_index, action, reward,
 next_state_index, terminated, truncated, next_base_action (the base's action at the next state,
 -1 when unknown: terminal transitions and rows stored before it was logged). There are no
-per-item objects: ``add`` writes one row at the cursor and, once the buffer is full, overwrites the oldest row. ``sample`` draws
+per-item objects: ``add`` writes one row at the cursor and, once the buffer is full,
+overwrites the oldest row. ``sample`` draws
 ``batch_size`` distinct rows with the buffer's own seeded ``numpy.random.Generator``.
 """
 

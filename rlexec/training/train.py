@@ -48,10 +48,12 @@ from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
 from rlexec.progress import Progress
 from rlexec.records import PolicyMetricsRecord, new_run_id, utc_now
+from rlexec.store.snapshots import create_snapshot
 from rlexec.store.write_behind import Role
-from rlexec.training.markets import parent_for_seed
+from rlexec.training.markets import build_market, parent_for_seed
 from rlexec.training.seeds import SeedAllocator
-from rlexec.training.session import AgentSession, open_session
+from rlexec.training.session import AgentSession, base_executor, open_session
+from rlexec.training.validation import PolicyValidator, PromotionVerdict, Validation
 
 RUNNING_WINDOW = 100
 DEFAULT_METRICS_EVERY = 100
@@ -73,6 +75,9 @@ class TrainingResult:
     role: str = "learner"
     dropped: dict[str, int] = field(default_factory=dict)  # rows the store had to shed
     run_id: str | None = None  # on every episode and policy-metrics row of the run
+    promotion: PromotionVerdict | None = None  # the learner's verdict (None: an actor)
+    validations: tuple[Validation, ...] = ()
+    snapshot_ids: dict[int, int] = field(default_factory=dict)  # episodes -> validated snapshot
 
     @property
     def stopped_by_signal(self) -> bool:
@@ -190,11 +195,23 @@ async def _loop(
         store,
         block=rl.persistence.seed_block,
         first_seed=simulator.seed,
-        limit=rl.evaluation.first_seed,
+        limit=rl.evaluation.validation_first_seed,
     )
     await seeds.start()
     market, executor, agent = session.market, session.executor, session.agent
     learner = store.role is Role.LEARNER
+    validator = (
+        PolicyValidator(
+            session.config,
+            lambda: build_market(rl),
+            lambda: base_executor(session.config),
+            executor.builder.typical_queue_depth,
+            executor.base.name,
+        )
+        if learner
+        else None
+    )
+    snapshot_ids: dict[int, int] = {}
     flush_above = max(1, int(rl.persistence.max_pending_mb * 2**20) // 4)
     deadline = None if minutes is None else time.monotonic() + minutes * 60.0
     recent: deque[float] = deque(maxlen=RUNNING_WINDOW)
@@ -237,6 +254,8 @@ async def _loop(
             done += 1
             if learner and done % metrics_every == 0:
                 store.append_policy_metrics(policy_metrics_record(session, run_id=run_id))
+            if validator is not None and validator.due(done):
+                await _validate(session, validator, done, snapshot_ids, bar)
             if progress and (done % 10 == 0 or done == episodes):
                 bar.note(
                     mean_is_bps=f"{sum(recent) / len(recent):.2f}",
@@ -255,6 +274,11 @@ async def _loop(
         raise store.lease_lost
     if learner and done % metrics_every:  # else the last episode's row is already written
         store.append_policy_metrics(policy_metrics_record(session, run_id=run_id))
+    verdict = None
+    if validator is not None:
+        if validator.every and done >= validator.every and not validator.due(done):
+            await _validate(session, validator, done, snapshot_ids, bar)  # the final table
+        verdict = await validator.verdict(agent, done)
     return TrainingResult(
         agent_name=session.agent_name,
         reward_mode=str(session.reward_mode),
@@ -270,7 +294,27 @@ async def _loop(
         role=str(store.role),
         dropped=store.dropped,
         run_id=run_id,
+        promotion=verdict,
+        validations=tuple(validator.history) if validator is not None else (),
+        snapshot_ids=snapshot_ids,
     )
+
+
+async def _validate(
+    session: AgentSession,
+    validator: PolicyValidator,
+    done: int,
+    snapshot_ids: dict[int, int],
+    bar: Progress,
+) -> None:
+    """Validate the current table and snapshot it (flushed first, so that the snapshot is the
+    table that was measured); a store that is down costs the snapshot, not the run."""
+    result = await validator.validate(session.agent, done)
+    bar.note(validation=f"{result.difference.mean:+.2f}")
+    with contextlib.suppress(StoreError):
+        await session.store.flush()
+        row = await create_snapshot(session.engine, session.agent_name, f"validation {done}")
+        snapshot_ids[done] = row.id
 
 
 def _check_budget(episodes: int | None, minutes: float | None) -> None:
