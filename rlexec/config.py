@@ -75,6 +75,12 @@ class QLearningConfig(_Section):
     gamma: float = Field(
         1.0, ge=0.0, le=1.0, description="discount factor per decision, in [0, 1]"
     )
+    trace_decay: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="lambda of the episode's lambda-returns (1: its actual cost; 0: one-step)",
+    )
     epsilon: float = Field(0.3, ge=0.0, le=1.0, description="initial exploration rate")
     epsilon_min: float = Field(0.05, ge=0.0, le=1.0, description="exploration floor")
     epsilon_decay: float = Field(

@@ -6,16 +6,16 @@ What each side decides:
   near touch while the parent is on schedule, the far touch when it is behind (passive style),
   or always the far touch (aggressive style);
 - the **agent** decides, every ``decision_interval_steps`` steps, one of the six actions.
-  At each decision the base's own action is the one whose size is closest to what the base
-  would send now (Wait if it would send nothing): choosing *it* means **follow the base
-  exactly** until the next decision (its cancels, its children, its prices, step by step), so
-  the base is representable exactly and an untrained agent, whose decision rule
-  (``rlexec.rl.policy``) takes the base's action until the data says otherwise, *is* its base,
-  paired, on every seed. Choosing any other action acts once, at the decision, and then holds
-  until the next one: Wait (nothing new; resting children keep their queue place), PlaceSmall /
-  PlaceMedium / PlaceLarge / PlaceAll (a child of 10 / 25 / 50 / 100 % of the quantity neither
-  filled nor resting, at least one lot, at the base's limit price), Cancel (cancel every resting
-  child of this parent).
+  At each decision the base's own action names what the base would do now (Cancel when it
+  pulls its resting children, else the Place action closest in size to what it would send,
+  else Wait). Choosing *it* means **follow the base exactly** until the next decision (its
+  cancels, its children, its prices, step by step), so the base is representable exactly and
+  an untrained agent, whose decision rule (``rlexec.rl.policy``) takes the base's action until
+  the data says otherwise, *is* its base, paired, on every seed. Choosing any other action
+  acts once, at the decision, and then holds until the next one: Wait (nothing new; resting
+  children keep their queue place), PlaceSmall / PlaceMedium / PlaceLarge / PlaceAll (a child
+  of 10 / 25 / 50 / 100 % of the quantity neither filled nor resting, at least one lot, at the
+  base's limit price), Cancel (cancel every resting child of this parent).
 
 Reward (``[rl_execution.reward] mode``), per transition from one decision to the next:
 - ``shortfall`` (default): minus the change of the mark-to-market shortfall
@@ -37,9 +37,13 @@ market seed) every decision's draw comes from a per-episode stream (``exploratio
 an episode's explored decisions can be re-derived from its seed; without it, from the agent's
 own stream.
 
+Learning: the agent learns from a parent order when it ends (``QTableAgent.observe_episode``:
+each decision's target is the order's actual cost from that decision on, or a lambda-return).
+
 Records: every decision goes to the ``RecordSink`` (the write-behind store) once its outcome
-is known (at the next decision or at the end), with its transition as an experience; the
-episode record is written by ``finish``. Many parent orders may run at once on one executor and
+is known (at the next decision or at the end); its transition (an experience) and the episode
+record are written by ``finish``, an episode's experiences together and in order (a learner
+applying an actor's queued transitions rebuilds the episode from them). Many parent orders may run at once on one executor and
 one shared agent: all per-parent memory is keyed by parent id.
 """
 
@@ -65,7 +69,7 @@ from rlexec.records import (
     RecordSink,
     utc_now,
 )
-from rlexec.rl.q_learning import Decision, QTableAgent
+from rlexec.rl.q_learning import Decision, EpisodeStep, QTableAgent
 from rlexec.rl.reward import original_reward
 from rlexec.rl.types import ExecutionAction, ExecutionReward, ExecutionState
 
@@ -138,6 +142,8 @@ class _ParentRun:
     schedule_action: ExecutionAction = ExecutionAction.WAIT
     schedule_quantity: Decimal = ZERO
     following: bool = False  # the current decision took the base's action: follow the base
+    steps: list[EpisodeStep] = field(default_factory=list)  # learned from at the end
+    experiences: list[ExperienceRecord] = field(default_factory=list)
     completed_step: int | None = None
     interval_filled: Decimal = ZERO
     interval_notional: Decimal = ZERO
@@ -325,9 +331,15 @@ class RlEnhancedExecutor(BaseExecutor):
         return decision.action
 
     def _schedule(self, context: ExecutionContext) -> tuple[ExecutionAction, Decimal]:
-        """What the base schedule would send now, and the action closest to it."""
+        """What the base would do now, as the action that names it: Cancel when it pulls the
+        resting children (a passive base catching up, an aggressive one re-pricing), else the
+        Place action closest in size to what it would send, else Wait. Choosing that action
+        follows the base exactly; so Wait, when it is not the base's action, is a true hold
+        (what submit-and-leave does after posting everything)."""
         unplaced = context.remaining_quantity - _resting(context)
         wanted = self.base.wanted_quantity(context)
+        if self.base.cancels(context):
+            return ExecutionAction.CANCEL, max(wanted, ZERO)
         if wanted <= 0 or unplaced <= 0:
             return ExecutionAction.WAIT, max(wanted, ZERO)
         share = float(wanted / unplaced)
@@ -355,16 +367,11 @@ class RlEnhancedExecutor(BaseExecutor):
         agent = self.agent
         if agent.learning:
             action = int(decision.action)
-            agent.observe(
-                decision.state_index,
-                action,
-                reward,
-                next_index,
-                terminated,
-                next_base_action=None if next_base is None else int(next_base),
+            run.steps.append(
+                EpisodeStep(decision.state_index, action, reward, int(run.schedule_action))
             )
             discretizer = agent.discretizer
-            self.sink.append_experience(
+            run.experiences.append(
                 ExperienceRecord(
                     state_key=discretizer.key_from_index(decision.state_index).to_text(),
                     action=decision.action.label,
@@ -375,6 +382,12 @@ class RlEnhancedExecutor(BaseExecutor):
                     next_schedule_action=None if next_base is None else next_base.label,
                 )
             )
+            if terminated:  # the agent learns from the whole parent order at once
+                agent.observe_episode(run.steps)
+                for record in run.experiences:
+                    self.sink.append_experience(record)
+                run.steps = []
+                run.experiences = []
         self.sink.append_decision(self._decision_record(parent_id, run, parts))
 
     def _reward(

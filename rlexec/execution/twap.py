@@ -192,13 +192,16 @@ class ScheduledExecutor(BaseExecutor):
             target = self.schedule_quantity(context)
         return target - context.filled_quantity - resting
 
+    def cancels(self, context: ExecutionContext) -> bool:
+        """Whether this step pulls the resting children (aggressive and market-order styles:
+        whatever rests; passive: when catching up). No side effects."""
+        if not context.open_orders:
+            return False
+        return self.style is Style.AGGRESSIVE or self.use_market_orders or self.catches_up(context)
+
     # -- the protocol
     async def cancel_requests(self, parent_id: str, context: ExecutionContext) -> list[str]:
-        if not context.open_orders:
-            return []
-        if self.style is Style.AGGRESSIVE or self.use_market_orders or self.catches_up(context):
-            return list(context.open_orders)
-        return []
+        return list(context.open_orders) if self.cancels(context) else []
 
     async def get_next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
         quantity = self.wanted_quantity(context)

@@ -50,6 +50,7 @@ from __future__ import annotations
 import math
 import threading
 from array import array
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -68,6 +69,17 @@ UNIFORM_BLOCK = 4096
 _ACTIONS = tuple(ExecutionAction)
 _FALLBACK = int(FALLBACK_ACTION)
 _INF = math.inf
+
+
+class EpisodeStep(NamedTuple):
+    """One decision of an episode for ``observe_episode``: the state, the action taken, the
+    reward until the next decision, and the base's action at this decision (what the rule
+    compares against when this state is bootstrapped from)."""
+
+    state_index: int
+    action: int
+    reward: float
+    base_action: int
 
 
 class Decision(NamedTuple):
@@ -121,6 +133,7 @@ class QTableAgent:
             self._var_buf, dtype=np.float64
         ).reshape(self.num_states, NUM_ACTIONS)
         self._alpha = q_config.alpha
+        self._trace_decay = q_config.trace_decay
         self._min_visits = q_config.min_visits_to_deviate
         self._confidence = q_config.deviation_confidence
         self._gamma = q_config.gamma
@@ -351,30 +364,98 @@ class QTableAgent:
             return self._q_buf[cell]
         with self._lock:
             target = self._target(reward, s_next, terminated, next_base_action)
-            visits = self._v_buf[cell] + 1
-            self._v_buf[cell] = visits
-            rate = 1.0 / visits
-            if rate < self._alpha:
-                rate = self._alpha
-            q_buf = self._q_buf
-            current = q_buf[cell]
-            delta = target - current
-            new_q = current + rate * delta
-            q_buf[cell] = new_q
-            variance = self._var_buf[cell]
-            if visits == 1 or variance != variance:  # first sample (or unknown): restart
-                variance = 0.0
-            self._var_buf[cell] = (1.0 - rate) * (variance + rate * delta * delta)
-            self._dirty.add(cell)
-            self.updates += 1
-            if terminated and self._decays:
-                eps = self.epsilon
-                decayed = eps * self._decay
-                if decayed < self._epsilon_min:
-                    decayed = self._epsilon_min if eps > self._epsilon_min else eps
-                self.epsilon = decayed
-                self._training_epsilon = decayed
+            return self._learn(cell, target, terminated)
+
+    def _learn(self, cell: int, target: float, ends_episode: bool) -> float:
+        """Move one pair toward ``target`` (rate ``max(1/n, alpha)``), update its variance,
+        count the visit; at an episode's end decay epsilon (training). Caller holds the lock."""
+        visits = self._v_buf[cell] + 1
+        self._v_buf[cell] = visits
+        rate = 1.0 / visits
+        if rate < self._alpha:
+            rate = self._alpha
+        q_buf = self._q_buf
+        current = q_buf[cell]
+        delta = target - current
+        new_q = current + rate * delta
+        q_buf[cell] = new_q
+        variance = self._var_buf[cell]
+        if visits == 1 or variance != variance:  # first sample (or unknown): restart
+            variance = 0.0
+        self._var_buf[cell] = (1.0 - rate) * (variance + rate * delta * delta)
+        self._dirty.add(cell)
+        self.updates += 1
+        if ends_episode and self._decays:
+            eps = self.epsilon
+            decayed = eps * self._decay
+            if decayed < self._epsilon_min:
+                decayed = self._epsilon_min if eps > self._epsilon_min else eps
+            self.epsilon = decayed
+            self._training_epsilon = decayed
         return new_q
+
+    def observe_episode(self, steps: Sequence[EpisodeStep]) -> None:
+        """Learn from one whole episode (decisions in order; the last step ends it): every
+        pair moves toward its lambda-return ``G_i = r_i + gamma * ((1 - lambda) * Q(s_{i+1},
+        g_{i+1}) + lambda * G_{i+1})`` (``G`` of the last step: its reward), with ``g`` the
+        rule's action at the next decision given the base's action there and ``lambda`` the
+        config's ``trace_decay``; epsilon decays once. With ``trace_decay = 1`` (default)
+        the target is the episode's actual cost from that decision on: no bootstrap on values
+        that are still being learned, so a decision at the start of a parent order learns as
+        fast as one at its end. Replay gets the one-step transitions."""
+        if not steps:
+            return
+        n = self.num_states
+        for step in steps:
+            if not (0 <= step.state_index < n and 0 <= step.action < NUM_ACTIONS):
+                raise InvalidInputError(
+                    f"episode step ({step.state_index!r}, {step.action!r}): expected a state "
+                    f"0-{n - 1} and an action 0-{NUM_ACTIONS - 1}"
+                )
+            if not -_INF < step.reward < _INF:
+                raise InvalidInputError(f"reward = {step.reward!r}: expected a finite number")
+        if not self._learning:
+            return
+        lam = self._trace_decay
+        gamma = self._gamma
+        last = len(steps) - 1
+        with self._lock:
+            targets = [0.0] * len(steps)
+            g = steps[last].reward
+            targets[last] = g
+            for i in range(last - 1, -1, -1):
+                nxt = steps[i + 1]
+                if lam < 1.0:
+                    boot = self._greedy_value(nxt.state_index, nxt.base_action)
+                    g = steps[i].reward + gamma * ((1.0 - lam) * boot + lam * g)
+                else:
+                    g = steps[i].reward + gamma * g
+                targets[i] = g
+            for i in range(last, -1, -1):
+                step = steps[i]
+                self._learn(step.state_index * NUM_ACTIONS + step.action, targets[i], i == last)
+        buffer = self.replay_buffer
+        if buffer is None or self.replay_config is None:
+            return
+        due = False
+        with self._lock:
+            for i, step in enumerate(steps):
+                end = i == last
+                nxt = step if end else steps[i + 1]
+                buffer.add(step.state_index, step.action, step.reward, nxt.state_index, end,
+                           False, None if end else nxt.base_action)  # fmt: skip
+                self._since_replay += 1
+                if self._since_replay >= self.replay_config.update_frequency:
+                    self._since_replay = 0
+                    due = True
+        if due:
+            self.replay()
+
+    def _greedy_value(self, state_index: int, base_action: int) -> float:
+        base = state_index * NUM_ACTIONS
+        row = self._q_buf[base : base + NUM_ACTIONS].tolist()
+        live = (self._q_buf, self._v_buf, self._var_buf)
+        return row[self._greedy_at(live, base, row, base_action)]
 
     def _target(
         self, reward: float, s_next: int, terminated: bool, next_base_action: int | None

@@ -12,7 +12,8 @@ Roles (one per process and agent):
   --workers N``): holds the agent's learner lease (``agents.learner``, renewed every
   ``learner_lease_secs / 3`` by the writer thread; see ``docs/operations.md``). Its own
   transitions are applied by its agent as they happen; the transitions actors queued are
-  fetched after each flush and applied in ``seq`` order through ``apply_transition``. Every
+  fetched after each flush and applied in ``seq`` order, episode by episode, through
+  ``EpisodeAssembler``. Every
   ``save_interval_secs`` it publishes the changed cells as absolute values with epsilon, the
   update count and the applied queue prefix, in one transaction with the rows. A publish
   checks the lease (fencing): a learner that lost it stops publishing (``lease_lost``).
@@ -88,7 +89,7 @@ from rlexec.store.table_sync import (
     restore_agent,
     take_snapshot,
 )
-from rlexec.store.transitions import ObservingAgent, apply_transition
+from rlexec.store.transitions import EpisodeAssembler, ObservingAgent
 from rlexec.store.writer import StoreWriter
 
 log = logging.getLogger("rlexec.store")
@@ -194,6 +195,7 @@ class AgentStore:
         self._published_through = 0
         self.applied_through = 0
         self.transitions_applied = 0  # applied by this process from the queue
+        self._episodes = EpisodeAssembler()  # rebuilds queued episodes for the agent
         self.transitions_rejected = 0  # queued rows that do not fit the state config
         self._last_scalars: tuple[float, int, int] | None = None
         # actor: the published table (writer) and the newest one not yet put into the agent
@@ -524,11 +526,12 @@ class AgentStore:
         applied = 0
         while self._inbox:
             item = self._inbox.popleft()
-            if apply_transition(self.agent, item.record, self.keys):
+            if self._episodes.apply(self.agent, item.record, self.keys):
                 applied += 1
             else:
                 self.transitions_rejected += 1
-            self.applied_through = item.seq
+            if not self._episodes.pending:  # an episode counts as applied once it is learned
+                self.applied_through = item.seq
         self.transitions_applied += applied
         return applied
 

@@ -45,6 +45,7 @@ from rlexec.records import (
     EpisodeRecord,
     ExperienceRecord,
     PolicyMetricsRecord,
+    RecordSink,
     utc_now,
 )
 from rlexec.rl.q_learning import QTableAgent
@@ -82,6 +83,32 @@ def base_executor(config: Config) -> ScheduledExecutor:
     if ex.base == "twap":
         return TWAP(slices=ex.slices, style=ex.base_style)
     return VWAP(profile="u_shaped", slices=ex.slices, style=ex.base_style)
+
+
+def rl_executor(
+    config: Config,
+    agent: QTableAgent,
+    typical_queue_depth: float,
+    *,
+    reward: RewardConfig | None = None,
+    sink: RecordSink | None = None,
+    agent_name: str = "default",
+    config_hash: str = "",
+) -> RlEnhancedExecutor:
+    """The RL executor of ``config`` around its base (``base_executor``), deciding with
+    ``agent``: the one place that wires them (sessions, validation, benchmarks)."""
+    rl = config.rl_execution
+    return RlEnhancedExecutor(
+        base_executor(config),
+        agent,
+        state_builder=StateBuilder(typical_queue_depth=typical_queue_depth),
+        reward=rl.reward if reward is None else reward,
+        enabled=rl.enabled,
+        decision_interval_steps=rl.executor.decision_interval_steps,
+        sink=sink,
+        agent_name=agent_name,
+        config_hash=config_hash,
+    )
 
 
 class CollectingSink:
@@ -215,13 +242,11 @@ async def open_session(
         sink: CollectingSink | None = None
         if mode is AgentMode.EVALUATION:
             sink = CollectingSink(decisions=keep_decisions)
-        executor = RlEnhancedExecutor(
-            base_executor(config),
+        executor = rl_executor(
+            config,
             agent,
-            state_builder=StateBuilder(typical_queue_depth=typical_queue_depth(market)),
+            typical_queue_depth(market),
             reward=RewardConfig(**{**rl.reward.model_dump(), "mode": chosen}),
-            enabled=rl.enabled,
-            decision_interval_steps=rl.executor.decision_interval_steps,
             sink=store if sink is None else sink,
             agent_name=agent_name,
             config_hash=config_hash(config),

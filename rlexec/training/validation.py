@@ -32,11 +32,11 @@ from rlexec.config import AgentMode, Config
 from rlexec.execution.metrics import PairedDifference, paired_difference
 from rlexec.execution.rl_executor import RlEnhancedExecutor
 from rlexec.execution.runner import run_episode
-from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.twap import ScheduledExecutor
 from rlexec.market import Market
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.training.markets import parent_for_seed
+from rlexec.training.session import rl_executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,14 +176,7 @@ class PolicyValidator:
         rl = self.config.rl_execution
         frozen = QTableAgent(rl.q_learning, rl.state, mode=AgentMode.EVALUATION)
         frozen.restore(table.q_values, table.visits, 0.0, 0, table.variances)
-        return RlEnhancedExecutor(
-            self._base_factory(),
-            frozen,
-            state_builder=StateBuilder(typical_queue_depth=self._depth),
-            reward=rl.reward,
-            decision_interval_steps=rl.executor.decision_interval_steps,
-            agent_name="validation",
-        )
+        return rl_executor(self.config, frozen, self._depth, agent_name="validation")
 
     async def _policy_is(self, table: PolicyTable, seed: int) -> float:
         if self._cached is None or self._cached[0] is not table:

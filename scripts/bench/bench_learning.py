@@ -27,16 +27,14 @@ from typing import Any
 
 from rlexec.config import AgentMode, Config, parse_config
 from rlexec.execution.metrics import EpisodeResult, compare, paired_difference
-from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
-from rlexec.execution.runner import run_episode
-from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.types import ParentOrder
 from rlexec.execution.yardsticks import best_baseline
 from rlexec.market.book import Side
 from rlexec.rl.q_learning import QTableAgent
+from rlexec.training.episodes import run_training_episodes
 from rlexec.training.evaluate import base_executor_name, baseline_factories, evaluation_seeds
-from rlexec.training.markets import build_market, parent_for_seed, typical_queue_depth
-from rlexec.training.session import base_executor
+from rlexec.training.markets import build_market, typical_queue_depth
+from rlexec.training.session import rl_executor
 
 MARKETS: dict[str, dict[str, Any]] = {
     "equity": {"market": "equity", "parent_quantity": 2000},
@@ -69,18 +67,6 @@ def train_and_evaluate(market: str, training_seed: int, episodes: int, n_seeds: 
     return asyncio.run(_train_and_evaluate(market, training_seed, episodes, n_seeds))
 
 
-def build_executor(config: Config, agent: QTableAgent, depth: float) -> RlEnhancedExecutor:
-    rl = config.rl_execution
-    return RlEnhancedExecutor(
-        base_executor(config),
-        agent,
-        state_builder=StateBuilder(typical_queue_depth=depth),
-        reward=rl.reward,
-        decision_interval_steps=rl.executor.decision_interval_steps,
-        agent_name="bench",
-    )
-
-
 async def _train_and_evaluate(
     market: str, training_seed: int, episodes: int, n_seeds: int
 ) -> Trained:
@@ -90,18 +76,10 @@ async def _train_and_evaluate(
     agent = QTableAgent(
         rl.q_learning, rl.state, seed=training_seed, replay_config=rl.replay_buffer
     )
-    executor = build_executor(config, agent, typical_queue_depth(sim))
+    executor = rl_executor(config, agent, typical_queue_depth(sim), agent_name="bench")
     started = time.perf_counter()
-    steps = 0
     first = training_seed * TRAINING_SEED_STRIDE
-    for i in range(episodes):
-        seed = first + i
-        parent = parent_for_seed(rl.simulator, seed)
-        executor.begin(
-            parent.parent_id, EpisodeMeta(seed=seed, market=market, exploration_seed=seed)
-        )
-        result = await run_episode(executor, sim, parent, seed)
-        steps += result.steps
+    steps = await run_training_episodes(executor, sim, rl.simulator, range(first, first + episodes))
     train_secs = time.perf_counter() - started
     agent.set_mode(AgentMode.EVALUATION)
     parent = ParentOrder(
@@ -181,6 +159,7 @@ def main() -> None:
         parser.error(f"--markets {','.join(unknown)}: expected some of {', '.join(MARKETS)}")
     started = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
+        base_jobs = {m: pool.submit(_baselines_sync, m, args.seeds) for m in markets}
         jobs = {
             m: [
                 pool.submit(train_and_evaluate, m, k, args.episodes, args.seeds)
@@ -188,7 +167,6 @@ def main() -> None:
             ]
             for m in markets
         }
-        base_jobs = {m: pool.submit(_baselines_sync, m, args.seeds) for m in markets}
         for m in markets:
             trained = []
             for job in jobs[m]:
