@@ -43,8 +43,8 @@ each decision's target is the order's actual cost from that decision on, or a la
 Records: every decision goes to the ``RecordSink`` (the write-behind store) once its outcome
 is known (at the next decision or at the end); its transition (an experience) and the episode
 record are written by ``finish``, an episode's experiences together and in order (a learner
-applying an actor's queued transitions rebuilds the episode from them). Many parent orders may run at once on one executor and
-one shared agent: all per-parent memory is keyed by parent id.
+applying an actor's queued transitions rebuilds the episode from them). Many parent orders may
+run at once on one executor and one shared agent: all per-parent memory is keyed by parent id.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
   latest published table (refreshed after each of their flushes) and queue their transitions
   in the store; they never write Q-values;
 - **the learner** (this process) holds the agent's learner lease, applies the queued
-  transitions in ``seq`` order through the real agent's update (``EpisodeAssembler``: episode by episode) and
+  transitions in ``seq`` order through the real agent's update (``EpisodeAssembler``: episode
+  by episode) and
   publishes the table, visits, epsilon and the applied prefix every ``save_interval_secs``.
   A standby learner (the same command on another machine) waits for the lease and takes over
   within ``learner_lease_secs`` when the learner dies; the published prefix tells it where to
