@@ -142,6 +142,8 @@ class _ParentRun:
     schedule_action: ExecutionAction = ExecutionAction.WAIT
     schedule_quantity: Decimal = ZERO
     following: bool = False  # the current decision took the base's action: follow the base
+    stretch_action: ExecutionAction | None = None  # an exploration being repeated
+    stretch_left: int = 0
     steps: list[EpisodeStep] = field(default_factory=list)  # learned from at the end
     experiences: list[ExperienceRecord] = field(default_factory=list)
     completed_step: int | None = None
@@ -310,7 +312,14 @@ class RlEnhancedExecutor(BaseExecutor):
                 parent_id, run, context, (state, index, schedule_action), terminated=False
             )
         draw = None if run.exploration is None else float(run.exploration.random())
-        decision = self.agent.decide_index(index, int(schedule_action), draw)
+        stretching = run.stretch_left > 0 and run.stretch_action is not None
+        repeat = int(run.stretch_action) if stretching and run.stretch_action is not None else None
+        decision = self.agent.decide_index(index, int(schedule_action), draw, repeat)
+        if repeat is not None:
+            run.stretch_left -= 1
+        else:
+            run.stretch_left = decision.stretch
+            run.stretch_action = decision.action if decision.stretch else None
         run.schedule_action = schedule_action
         run.schedule_quantity = schedule_quantity
         run.following = decision.action is schedule_action

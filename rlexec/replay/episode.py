@@ -165,6 +165,7 @@ class ReplayAgent(QTableAgent):
         state_index: int,
         default_action: int | None = None,
         uniform: float | None = None,
+        repeat: int | None = None,
     ) -> Decision:
         if self.cursor >= len(self.logged):
             raise _Diverged

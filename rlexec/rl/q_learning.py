@@ -96,6 +96,7 @@ class Decision(NamedTuple):
     greedy_action: ExecutionAction
     epsilon: float
     state_index: int
+    stretch: int = 0  # decisions after this one that repeat its explored action (training)
 
 
 # One flat table: q ("d"), visits ("q"), variances ("d").
@@ -260,10 +261,14 @@ class QTableAgent:
         state_index: int,
         default_action: int | None = None,
         uniform: float | None = None,
+        repeat: int | None = None,
     ) -> Decision:
         """Epsilon-greedy decision in state ``state_index`` (see the module docstring).
         ``uniform``: the draw in [0, 1) to decide with, for a caller that keeps its own seeded
-        stream (the RL executor's per-episode stream); else the agent's own stream."""
+        stream (the RL executor's per-episode stream); else the agent's own stream.
+        ``repeat``: the action of an exploration stretch still running (training: taken again,
+        explored, probability 1; ``Decision.stretch`` of the decision that started it says
+        how many decisions it covers)."""
         if not 0 <= state_index < self.num_states:
             raise InvalidInputError(
                 f"state_index = {state_index!r}: expected 0-{self.num_states - 1}"
@@ -285,7 +290,13 @@ class QTableAgent:
         else:
             raise InvalidInputError(f"uniform = {uniform!r}: expected a draw in [0, 1)")
         eps = self.epsilon
+        if repeat is not None and self._decays:
+            return _new_decision(
+                Decision,
+                (_ACTIONS[repeat], True, 1.0, tuple(row), _ACTIONS[greedy], eps, state_index, 0),
+            )
         action, explored = policy.choose(greedy, eps, u)
+        stretch = policy.stretch_length(u, eps) - 1 if explored and self._decays else 0
         return _new_decision(
             Decision,
             (
@@ -296,6 +307,7 @@ class QTableAgent:
                 _ACTIONS[greedy],
                 eps,
                 state_index,
+                stretch,
             ),
         )
 
