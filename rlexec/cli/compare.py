@@ -4,7 +4,8 @@ Almgren-Chriss optimum on that model) over paired held-out seeds.
     rlexec compare [--agents default,original-reward] [--seeds N] [--out reports/latest]
                    [--market MARKET] [--risk-aversion L] [--no-store] [--no-progress]
 
-Prints the comparison table; stores the episodes (mode "evaluation") and writes every
+Prints the verdict (each agent against its base and the best baseline, in words) and the
+comparison table; stores the episodes (mode "evaluation") and writes every
 per-episode result to ``<out>/comparison.json`` for ``rlexec report``.
 """
 
@@ -49,7 +50,8 @@ def register(subparsers: Any) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from rlexec.training.evaluate import RESULTS_FILE, run_comparison
+    from rlexec.report.verdict import comparison_verdict, print_verdict
+    from rlexec.training.evaluate import RESULTS_FILE, base_executor_name, run_comparison
 
     config = with_market(config_from_args(args), args.market)
     run = asyncio.run(
@@ -63,6 +65,7 @@ def _compare(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     )
+    print_verdict(comparison_verdict(run, base_executor_name(config)).blocks())
     print(run.table())
     print(f"per-episode results: {args.out}/{RESULTS_FILE}")
     return 0

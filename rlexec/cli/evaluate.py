@@ -1,5 +1,6 @@
 """``rlexec evaluate``: the agent, greedy and never learning, against its base executor on
-paired held-out seeds; prints the policy metrics with the estimated improvement.
+paired held-out seeds; prints the policy metrics with the estimated improvement and says in
+words whether the difference from the base is significant (its 95% interval excludes 0).
 
     rlexec evaluate [--agent NAME] [--seeds N] [--market MARKET] [--no-store] [--no-progress]
 """
@@ -26,7 +27,8 @@ def register(subparsers: Any) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from rlexec.training.evaluate import evaluate_agent
+    from rlexec.report.verdict import compare_sentence
+    from rlexec.training.evaluate import evaluate_agent, executor_label
 
     config = with_market(config_from_args(args), args.market)
     ev = asyncio.run(
@@ -49,6 +51,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         f"(paired diff {p.mean:+.3f} [{p.low:+.3f}, {p.high:+.3f}], agent cheaper on "
         f"{p.share_better:.1%} of seeds)"
     )
+    print(f"  {compare_sentence('The agent', p, f'its base ({executor_label(ev.base_name)})')}")
     mix = ", ".join(f"{k} {v:.0%}" for k, v in m.action_distribution.items())
     print(
         f"  states visited: {m.num_states_visited}; mean Q {m.avg_q_value:.4f}; greedy mix: {mix}"

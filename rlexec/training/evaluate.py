@@ -5,15 +5,18 @@
   onwards; returns the agent's ``PolicyMetrics`` with ``estimated_improvement`` = mean paired
   ``IS(base) - IS(RL)`` in bps (positive: the agent is cheaper). The episodes (both
   executors), the RL decisions and a policy-metrics row with the estimate are stored.
-- ``run_comparison``: one or more trained agents (greedy) against TWAP aggressive (the classic
-  and the reference of the paired differences, named ``twap``), TWAP passive, VWAP (U-shaped
-  profile) aggressive and passive, submit-and-leave, participation (``pov``: 10% of the observed
-  volume, posted, crossing when behind) and the imbalance rule (``imbalance``: passive TWAP that
-  crosses when behind and the touch imbalance predicts an adverse move), and on the
+- ``run_comparison``: one or more trained agents (greedy) against TWAP aggressive (crossing,
+  named ``twap``), TWAP passive, VWAP (U-shaped profile) aggressive and passive,
+  submit-and-leave, participation (``pov``: 10% of the observed volume, posted, crossing when
+  behind) and the imbalance rule (``imbalance``: passive TWAP that crosses when behind and the
+  touch imbalance predicts an adverse move), and on the
   ``almgren_chriss`` market also the AC optimal schedule (risk aversion ``risk_aversion``, 0 =
   risk neutral) with its closed-form expected cost E* and standard deviation. Every executor
   runs the same seeds (common random numbers; with ``side = "random"`` the side is drawn from
   the seed too).
+  The paired differences of the table are taken against the agents' base (the configured
+  TWAP/VWAP and style, e.g. ``twap_passive``: what the agents wrap and would run without
+  learning); ``rlexec.report.verdict`` adds the best baseline of the market.
   Episodes are stored with mode ``evaluation`` and their executor names (RL agents as
   ``rl:<agent>``), and ``ComparisonRun.save`` writes every per-episode result to JSON so that
   ``rlexec report`` can draw without re-running.
@@ -62,7 +65,7 @@ from rlexec.training.session import (
 )
 from rlexec.training.train import policy_metrics_record
 
-REFERENCE = "twap"
+REFERENCE = "twap"  # the paired reference of comparisons saved before the base was recorded
 BASELINE_AGENT_NAME = "baselines"
 RESULTS_FILE = "comparison.json"
 FORMAT_VERSION = 1
@@ -77,6 +80,26 @@ def base_executor_name(config: Config) -> str:
     ``twap_passive``/``vwap_passive``."""
     ex = config.rl_execution.executor
     return ex.base if ex.base_style == "aggressive" else f"{ex.base}_passive"
+
+
+# What a desk calls each executor of ``baseline_factories`` (the stored names are terse).
+EXECUTOR_LABELS: dict[str, str] = {
+    "twap": "crossing TWAP",
+    "twap_passive": "passive TWAP",
+    "vwap": "crossing VWAP",
+    "vwap_passive": "passive VWAP",
+    "submit_and_leave": "submit-and-leave",
+    "pov": "participation (POV)",
+    "imbalance": "the imbalance rule",
+    "almgren_chriss_optimal": "the Almgren-Chriss optimum",
+}
+
+
+def executor_label(name: str) -> str:
+    """The plain name of a stored executor name (``rl:<agent>`` -> ``agent '<agent>'``)."""
+    if name.startswith("rl:"):
+        return f"agent {name[3:]!r}"
+    return EXECUTOR_LABELS.get(name, name)
 
 
 def baseline_factories(
@@ -132,7 +155,9 @@ class ComparisonRun:
     reward_modes: dict[str, str] = field(default_factory=dict)  # agent name -> reward mode
     closed_form: ClosedForm | None = None
     created_at: str = field(default_factory=lambda: utc_now().isoformat())
-    reference: str = REFERENCE
+    reference: str = REFERENCE  # the executor of the paired differences in ``summaries``
+    base: str | None = None  # the agents' base executor (None: not recorded, older files)
+    run_id: str | None = None  # the invocation's run id (episodes.run_id) when stored
 
     @property
     def baseline_results(self) -> dict[str, tuple[EpisodeResult, ...]]:
@@ -169,6 +194,8 @@ class ComparisonRun:
             "created_at": self.created_at,
             "market": self.market,
             "reference": self.reference,
+            "base": self.base,
+            "run_id": self.run_id,
             "seeds": self.seeds,
             "agents": self.agents,
             "reward_modes": self.reward_modes,
@@ -223,6 +250,8 @@ class ComparisonRun:
                 closed_form=None if cf is None else ClosedForm(**cf),
                 created_at=str(data.get("created_at", "")),
                 reference=str(data.get("reference", REFERENCE)),
+                base=None if data.get("base") is None else str(data["base"]),
+                run_id=None if data.get("run_id") is None else str(data["run_id"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"comparison results {file}: malformed ({exc!r})") from None
@@ -514,7 +543,15 @@ async def run_comparison(
     run_id = new_run_id()
     results: dict[str, tuple[EpisodeResult, ...]] = {}
     records: list[EpisodeRecord] = []
-    run = ComparisonRun(market=rl.simulator.market, seeds=seed_list, results=results)
+    base = base_executor_name(config)
+    run = ComparisonRun(
+        market=rl.simulator.market,
+        seeds=seed_list,
+        results=results,
+        reference=base,
+        base=base,
+        run_id=run_id if store else None,
+    )
     try:
         for name, factory in factories.items():
             res, recs = await _run_baseline(
