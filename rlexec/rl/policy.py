@@ -45,9 +45,22 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from rlexec.rl.types import NUM_ACTIONS
 
 _NAN_SAFE_INF = math.inf
+
+
+class PolicyTable(NamedTuple):
+    """A dense (num_states, 6) Q-table with its visit counts and variances (NaN: unknown):
+    everything the rule reads. What a snapshot stores, a validation measures and a promotion
+    deploys."""
+
+    q: npt.NDArray[np.float64]
+    visits: npt.NDArray[np.int64]
+    variances: npt.NDArray[np.float64]
 
 
 class RuleParameters(NamedTuple):
@@ -144,11 +157,12 @@ def action_probability(action: int, greedy: int, epsilon: float) -> float:
 
 
 __all__ = [
+    "PolicyTable",
     "RuleParameters",
-    "stretch_length",
     "action_probability",
     "choose",
     "effective_samples",
     "greedy_action",
     "standard_error",
+    "stretch_length",
 ]

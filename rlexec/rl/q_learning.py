@@ -618,6 +618,11 @@ class QTableAgent:
             eps = self.epsilon
         return compute_policy_metrics(q, v, eps, variances=var, rule=self.rule)
 
+    def policy_table(self) -> policy.PolicyTable:
+        """A copy of the live table (what validation measures and a snapshot stores)."""
+        with self._lock:
+            return policy.PolicyTable(self._q.copy(), self._v.copy(), self._var.copy())
+
     @property
     def rule(self) -> policy.RuleParameters:
         """The decision rule's parameters (for replay, off-policy estimates and metrics)."""

@@ -25,31 +25,16 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
-
 from rlexec.config import AgentMode, Config
 from rlexec.execution.metrics import PairedDifference, paired_difference
 from rlexec.execution.rl_executor import RlEnhancedExecutor
 from rlexec.execution.runner import run_episode
 from rlexec.execution.twap import ScheduledExecutor
 from rlexec.market import Market
+from rlexec.rl.policy import PolicyTable
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.training.markets import parent_for_seed
 from rlexec.training.session import rl_executor
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyTable:
-    """A frozen copy of a Q-table: what a validation measured and a promotion deploys."""
-
-    q_values: npt.NDArray[np.float64]
-    visits: npt.NDArray[np.int64]
-    variances: npt.NDArray[np.float64]
-
-    @classmethod
-    def of(cls, agent: QTableAgent) -> PolicyTable:
-        return cls(agent.q_values.copy(), agent.visits.copy(), agent.variances.copy())
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +111,7 @@ class PolicyValidator:
 
     async def validate(self, agent: QTableAgent, episodes_trained: int) -> Validation:
         """Measure the agent's current table on the validation seeds; keep it if best."""
-        table = PolicyTable.of(agent)
+        table = agent.policy_table()
         result = await self.measure(table, self.validation_seeds, episodes_trained)
         self.history.append(result)
         if self.best is None or result.difference.mean < self.best[0].difference.mean:
@@ -175,7 +160,7 @@ class PolicyValidator:
     def _executor(self, table: PolicyTable) -> RlEnhancedExecutor:
         rl = self.config.rl_execution
         frozen = QTableAgent(rl.q_learning, rl.state, mode=AgentMode.EVALUATION)
-        frozen.restore(table.q_values, table.visits, 0.0, 0, table.variances)
+        frozen.restore(table.q, table.visits, 0.0, 0, table.variances)
         return rl_executor(self.config, frozen, self._depth, agent_name="validation")
 
     async def _policy_is(self, table: PolicyTable, seed: int) -> float:

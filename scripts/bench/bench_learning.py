@@ -49,8 +49,28 @@ MARKETS: dict[str, dict[str, Any]] = {
 TRAINING_SEED_STRIDE = 10_000_000
 
 
-def market_config(market: str) -> Config:
-    return parse_config({"rl_execution": {"simulator": MARKETS[market]}})
+OVERRIDES: dict[str, dict[str, Any]] = {}  # --set section.key=value (experiments only)
+
+
+def market_config(market: str, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    sections: dict[str, Any] = {"simulator": MARKETS[market]}
+    for section, values in (overrides or {}).items():
+        sections[section] = {**sections.get(section, {}), **values}
+    return parse_config({"rl_execution": sections})
+
+
+def parse_set(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``section.key=value`` pairs (value parsed as TOML) into config sections."""
+    import tomllib
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        name, _, raw = item.partition("=")
+        section, _, key = name.partition(".")
+        if not (section and key and raw):
+            raise SystemExit(f"--set {item!r}: expected section.key=value")
+        out.setdefault(section, {})[key] = tomllib.loads(f"v = {raw}")["v"]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +83,18 @@ class Trained:
     rl: tuple[EpisodeResult, ...]
 
 
-def train_and_evaluate(market: str, training_seed: int, episodes: int, n_seeds: int) -> Trained:
-    return asyncio.run(_train_and_evaluate(market, training_seed, episodes, n_seeds))
+def train_and_evaluate(
+    market: str, training_seed: int, episodes: int, n_seeds: int,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Trained:
+    return asyncio.run(_train_and_evaluate(market, training_seed, episodes, n_seeds, overrides))
 
 
 async def _train_and_evaluate(
-    market: str, training_seed: int, episodes: int, n_seeds: int
+    market: str, training_seed: int, episodes: int, n_seeds: int,
+    overrides: dict[str, dict[str, Any]] | None,
 ) -> Trained:
-    config = market_config(market)
+    config = market_config(market, overrides)
     rl = config.rl_execution
     sim = build_market(rl)
     agent = QTableAgent(
@@ -152,17 +176,24 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1000)
     parser.add_argument("--markets", default="equity,prediction_market")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="config override for the learner (experiments; the baselines keep the defaults)",
+    )
     args = parser.parse_args()
     markets = [m.strip() for m in args.markets.split(",") if m.strip()]
     unknown = [m for m in markets if m not in MARKETS]
     if unknown:
         parser.error(f"--markets {','.join(unknown)}: expected some of {', '.join(MARKETS)}")
+    overrides = parse_set(args.set)
+    if overrides:
+        print(f"learner config overrides: {overrides}")
     started = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         base_jobs = {m: pool.submit(_baselines_sync, m, args.seeds) for m in markets}
         jobs = {
             m: [
-                pool.submit(train_and_evaluate, m, k, args.episodes, args.seeds)
+                pool.submit(train_and_evaluate, m, k, args.episodes, args.seeds, overrides)
                 for k in range(1, args.training_seeds + 1)
             ]
             for m in markets

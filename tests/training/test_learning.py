@@ -20,7 +20,7 @@ from rlexec.rl.q_learning import QTableAgent
 from rlexec.training.episodes import run_training_episodes
 from rlexec.training.markets import build_market, typical_queue_depth
 from rlexec.training.session import base_executor, rl_executor
-from rlexec.training.validation import PolicyTable, PolicyValidator
+from rlexec.training.validation import PolicyValidator
 
 EPISODES = 1500
 EVALUATION_SEEDS = 150
@@ -45,7 +45,7 @@ async def _learned_minus_base(training_seed: int) -> tuple[float, float, float]:
         config, lambda: build_market(rl), lambda: base_executor(config), depth, "twap_passive"
     )
     seeds = tuple(range(rl.evaluation.first_seed, rl.evaluation.first_seed + EVALUATION_SEEDS))
-    result = await validator.measure(PolicyTable.of(agent), seeds, EPISODES)
+    result = await validator.measure(agent.policy_table(), seeds, EPISODES)
     d = result.difference
     return d.mean, d.low, d.high
 

@@ -14,11 +14,12 @@ import asyncio
 import numpy as np
 
 from rlexec.config import Config, parse_config
+from rlexec.rl.policy import PolicyTable
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.rl.types import ExecutionAction
 from rlexec.training.markets import build_market, typical_queue_depth
 from rlexec.training.session import base_executor
-from rlexec.training.validation import PolicyTable, PolicyValidator
+from rlexec.training.validation import PolicyValidator
 
 
 def _config() -> Config:
@@ -57,7 +58,7 @@ def _verdict(config: Config, preferred: ExecutionAction) -> tuple[bool, float, f
     validator = _validator(config)
     table = _confident_table(config, preferred)
     agent = QTableAgent(config.rl_execution.q_learning, config.rl_execution.state)
-    agent.restore(table.q_values, table.visits, 0.0, 0, table.variances)
+    agent.restore(table.q, table.visits, 0.0, 0, table.variances)
 
     async def run() -> tuple[bool, float, float]:
         verdict = await validator.verdict(agent, 10)
