@@ -71,12 +71,12 @@ def _verdict(config: Config, preferred: ExecutionAction) -> tuple[bool, float, f
 
 
 def test_a_policy_better_than_its_base_is_promoted() -> None:
-    promoted, low, high = _verdict(_config(), ExecutionAction.PLACE_ALL)
+    promoted, _low, high = _verdict(_config(), ExecutionAction.PLACE_ALL)
     assert promoted and high < 0
 
 
 def test_a_policy_worse_than_its_base_is_refused() -> None:
-    promoted, low, high = _verdict(_config(), ExecutionAction.CANCEL)
+    promoted, low, _high = _verdict(_config(), ExecutionAction.CANCEL)
     assert not promoted and low > 0
 
 
