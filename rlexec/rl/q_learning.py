@@ -111,12 +111,16 @@ class QTableAgent:
         cells = self.num_states * NUM_ACTIONS
         self._q_buf = array("d", bytes(8 * cells))
         self._v_buf = array("q", bytes(8 * cells))
+        self._var_buf = array("d", [math.nan]) * cells
         self._q: npt.NDArray[np.float64] = np.frombuffer(self._q_buf, dtype=np.float64).reshape(
             self.num_states, NUM_ACTIONS
         )
         self._v: npt.NDArray[np.int64] = np.frombuffer(self._v_buf, dtype=np.int64).reshape(
             self.num_states, NUM_ACTIONS
         )
+        self._var: npt.NDArray[np.float64] = np.frombuffer(
+            self._var_buf, dtype=np.float64
+        ).reshape(self.num_states, NUM_ACTIONS)
         self._alpha = q_config.alpha
         self._gamma = q_config.gamma
         self._decay = q_config.epsilon_decay
@@ -163,6 +167,11 @@ class QTableAgent:
     def visits(self, value: npt.NDArray[np.int64]) -> None:
         with self._lock:
             np.copyto(self._v, self._checked_visits(value))
+
+    @property
+    def variances(self) -> npt.NDArray[np.float64]:
+        """(num_states, 6) float64 view of the per-cell variance estimates (NaN: unknown)."""
+        return self._var
 
     @property
     def learning(self) -> bool:
@@ -379,18 +388,22 @@ class QTableAgent:
         visits: npt.NDArray[np.int64],
         epsilon: float,
         updates: int,
+        variances: npt.NDArray[np.float64] | None = None,
     ) -> None:
         """Replace the table, visit counts, training epsilon and update count (e.g. from the
-        store or a model file). Clears the dirty set. In production and evaluation modes the
-        mode's epsilon stays in force; ``epsilon`` becomes the training epsilon."""
+        store or a model file), and the variance estimates (None: all unknown, NaN). Clears
+        the dirty set. In production and evaluation modes the mode's epsilon stays in force;
+        ``epsilon`` becomes the training epsilon."""
         q = self._checked_q(q_values)
         v = self._checked_visits(visits)
+        var = self._checked_variances(variances)
         _check_epsilon(epsilon)
         if isinstance(updates, bool) or not isinstance(updates, int | np.integer) or updates < 0:
             raise InvalidInputError(f"updates = {updates!r}: expected an integer >= 0")
         with self._lock:
             np.copyto(self._q, q)
             np.copyto(self._v, v)
+            np.copyto(self._var, var)
             self.updates = int(updates)
             self._training_epsilon = float(epsilon)
             if self.mode is AgentMode.TRAINING:
@@ -406,6 +419,20 @@ class QTableAgent:
         if not np.isfinite(q).all():
             raise InvalidInputError("q_values: expected finite numbers (found NaN or inf)")
         return q
+
+    def _checked_variances(self, value: npt.ArrayLike | None) -> npt.NDArray[np.float64]:
+        if value is None:
+            return np.full(self._var.shape, math.nan)
+        var = np.asarray(value, dtype=np.float64)
+        if var.shape != self._var.shape:
+            raise InvalidInputError(
+                f"variances of shape {var.shape}: expected {self._var.shape} for this state "
+                "config"
+            )
+        known = var[~np.isnan(var)]
+        if not (np.isfinite(known).all() and (known >= 0).all()):
+            raise InvalidInputError("variances: expected finite numbers >= 0 or NaN (unknown)")
+        return var
 
     def _checked_visits(self, value: npt.ArrayLike) -> npt.NDArray[np.int64]:
         v = np.asarray(value)
