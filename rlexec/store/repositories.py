@@ -312,6 +312,15 @@ class AgentRepository:
         return int(row[0]) - count
 
 
+async def require_agent_id(session: AsyncSession, agent_name: str, hint: str) -> int:
+    """The id of agent ``agent_name``; else InvalidInputError naming it, with ``hint`` (what to
+    do next)."""
+    agent = await AgentRepository(session).get_by_name(agent_name)
+    if agent is None:
+        raise InvalidInputError(f"agent = {agent_name!r}: not in the store ({hint})")
+    return agent.id
+
+
 def db_epoch(session: AsyncSession) -> Any:
     """The database clock in seconds since the epoch, as a SQL expression."""
     if _dialect(session) == "postgresql":

@@ -41,6 +41,7 @@ from rlexec.store.repositories import (
     QEntry,
     QValueRepository,
     null_to_nan,
+    require_agent_id,
     wrap_errors,
 )
 
@@ -273,13 +274,8 @@ def table_from_entries(
 
 
 async def _agent_id(session: AsyncSession, agent_name: str) -> int:
-    agent = await AgentRepository(session).get_by_name(agent_name)
-    if agent is None:
-        raise InvalidInputError(
-            f"agent = {agent_name!r}: not in the store (train it first, or see "
-            "'rlexec snapshot list' for the agents that have snapshots)"
-        )
-    return agent.id
+    hint = "train it first, or see 'rlexec snapshot list' for the agents that have snapshots"
+    return await require_agent_id(session, agent_name, hint)
 
 
 async def create_snapshot(engine: AsyncEngine, agent_name: str, label: str) -> SnapshotRow:

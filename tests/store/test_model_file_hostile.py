@@ -132,7 +132,7 @@ def test_version_2_keeps_a_variance_where_q_and_visits_are_zero(tmp_path: Path) 
     assert export_model(source, path) == 9
     doc = json.loads(path.read_text())
     assert doc["format_version"] == 2
-    assert [e for e in doc["entries"] if e[4] == 0.125][0][2:] == [0.0, 0, 0.125]
+    assert next(e for e in doc["entries"] if e[4] == 0.125)[2:] == [0.0, 0, 0.125]
     other = QTableAgent(QLearningConfig(), StateConfig())
     assert import_model(other, path) == 9
     assert other.variances[77, 4] == 0.125 and np.isnan(other.variances[76, 4])
