@@ -459,13 +459,18 @@ class AgentStore:
         visits: np.ndarray[Any, np.dtype[np.int64]],
         epsilon: float,
         updates: int,
+        variances: np.ndarray[Any, np.dtype[np.float64]] | None = None,
     ) -> None:
-        """Replace the agent's whole table (a model-file import, learner role); the next
-        flush makes the stored agent exactly this table."""
+        """Replace the agent's whole table (a model-file import, learner role; ``variances``
+        None: unknown); the next flush makes the stored agent exactly this table."""
         self._require_loaded()
+        if variances is None:
+            variances = np.full(q_values.shape, np.nan)
         restore_agent(
             self.agent,
-            StoredTable(q_values, visits, epsilon, updates, revision=0, applied_through=0),
+            StoredTable(
+                q_values, visits, variances, epsilon, updates, revision=0, applied_through=0
+            ),
         )
         self.table.add(full_snapshot(self.agent, self.applied_through))
 

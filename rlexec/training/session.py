@@ -29,6 +29,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -52,6 +53,7 @@ from rlexec.rl.q_learning import QTableAgent
 from rlexec.store.engine import create_engine, session_factory
 from rlexec.store.migrate import require_schema
 from rlexec.store.models import Episode
+from rlexec.store.promotions import latest_promoted_snapshot_of
 from rlexec.store.repositories import (
     AgentRepository,
     AgentRow,
@@ -60,7 +62,7 @@ from rlexec.store.repositories import (
     PolicyMetricsRepository,
     wrap_errors,
 )
-from rlexec.store.snapshots import create_snapshot, save_config
+from rlexec.store.snapshots import create_snapshot, load_snapshot_policy, save_config
 from rlexec.store.write_behind import AgentStore, LoadResult, Role
 from rlexec.training.markets import build_market, typical_queue_depth
 
@@ -229,6 +231,8 @@ async def open_session(
         )
         loaded = await store.load()
         agent.set_mode(mode)
+        if mode is AgentMode.PRODUCTION:
+            await _act_on_promoted_policy(engine, agent_name, agent)
         # The audit trail's re-simulation needs the config by hash and the policy the session
         # started from: store both (a snapshot copies the stored Q-table in one statement).
         await save_config(engine, config)
@@ -275,6 +279,20 @@ async def open_session(
         snapshot_id=started.id,
         sink=sink,
     )
+
+
+async def _act_on_promoted_policy(engine: AsyncEngine, agent_name: str, agent: QTableAgent) -> None:
+    """Production acts on the agent's latest promoted policy (learning goes on in the live
+    table); with nothing promoted it runs its base: an empty acting table and no
+    exploration."""
+    snapshot_id = await latest_promoted_snapshot_of(engine, agent_name)
+    if snapshot_id is None:
+        empty = np.zeros_like(agent.q_values)
+        agent.set_acting_table(empty, np.zeros_like(agent.visits))
+        agent.set_epsilon(0.0)
+        return
+    _, table = await load_snapshot_policy(engine, snapshot_id, agent.state_config)
+    agent.set_acting_table(table.q, table.visits, table.variances)
 
 
 def _reward_mode(

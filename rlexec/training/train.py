@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import signal
 import time
@@ -48,6 +49,7 @@ from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
 from rlexec.progress import Progress
 from rlexec.records import PolicyMetricsRecord, new_run_id, utc_now
+from rlexec.store.promotions import PromotionRecord, record_promotion
 from rlexec.store.snapshots import create_snapshot
 from rlexec.store.write_behind import Role
 from rlexec.training.markets import build_market, parent_for_seed
@@ -279,6 +281,7 @@ async def _loop(
         if validator.every and done >= validator.every and not validator.due(done):
             await _validate(session, validator, done, snapshot_ids, bar)  # the final table
         verdict = await validator.verdict(agent, done)
+        verdict = await _record_verdict(session, validator, verdict, snapshot_ids, run_id)
     return TrainingResult(
         agent_name=session.agent_name,
         reward_mode=str(session.reward_mode),
@@ -298,6 +301,45 @@ async def _loop(
         validations=tuple(validator.history) if validator is not None else (),
         snapshot_ids=snapshot_ids,
     )
+
+
+async def _record_verdict(
+    session: AgentSession,
+    validator: PolicyValidator,
+    verdict: PromotionVerdict,
+    snapshot_ids: dict[int, int],
+    run_id: str,
+) -> PromotionVerdict:
+    """Store the verdict (``promotions``); a promotion needs the best table's snapshot, so a
+    store that was down when it was taken turns a promotion into a refusal that says why."""
+    best, confirmation = verdict.best, verdict.confirmation
+    if best is None or confirmation is None:
+        return verdict  # nothing was validated: nothing to record
+    snapshot_id = snapshot_ids.get(best.episodes_trained)
+    if verdict.promoted and snapshot_id is None:
+        verdict = dataclasses.replace(
+            verdict, promoted=False, reason="the store was down when the best table was taken"
+        )
+    d = confirmation.difference
+    record = PromotionRecord(
+        promoted=verdict.promoted,
+        reason=verdict.reason,
+        snapshot_id=snapshot_id,
+        validation_seed_first=confirmation.seeds[0],
+        validation_seed_count=len(confirmation.seeds),
+        base_executor=verdict.base,
+        policy_mean_is_bps=confirmation.policy_mean_bps,
+        base_mean_is_bps=confirmation.base_mean_bps,
+        mean_difference_bps=d.mean,
+        difference_ci_low_bps=d.low,
+        difference_ci_high_bps=d.high,
+        episodes_trained=best.episodes_trained,
+        config_hash=session.executor.config_hash,
+        run_id=run_id,
+    )
+    with contextlib.suppress(StoreError):
+        await record_promotion(session.engine, session.agent_name, record)
+    return verdict
 
 
 async def _validate(
