@@ -107,7 +107,9 @@ class ExecutionState:
       ``typical_queue_depth``;
     - recent_fill_rate: share of our recent child quantity that filled, in [0, 1];
     - avg_slippage_last_n: mean signed cost of our last fills against the mid, in bps
-      (positive = we paid).
+      (positive = we paid);
+    - seconds_since_last_trade: None when missing (no trade seen since the parent started:
+      the engine supplies no trades, or none printed yet), never a made-up 0.
     """
 
     remaining_size: float
@@ -119,7 +121,7 @@ class ExecutionState:
     queue_depth_at_price: float
     hour_of_day: int
     minute_of_hour: int
-    seconds_since_last_trade: float
+    seconds_since_last_trade: float | None
     recent_fill_rate: float
     avg_slippage_last_n: float
     tick_size: float = 0.01
@@ -139,7 +141,8 @@ class ExecutionState:
             raise InvalidInputError(f"hour_of_day = {self.hour_of_day!r}: expected 0-23")
         if not isinstance(self.minute_of_hour, int) or not 0 <= self.minute_of_hour <= 59:
             raise InvalidInputError(f"minute_of_hour = {self.minute_of_hour!r}: expected 0-59")
-        _non_negative("seconds_since_last_trade", self.seconds_since_last_trade)
+        if self.seconds_since_last_trade is not None:
+            _non_negative("seconds_since_last_trade", self.seconds_since_last_trade)
         _in_range("recent_fill_rate", self.recent_fill_rate, 0.0, 1.0)
         _finite("avg_slippage_last_n", self.avg_slippage_last_n)
         _positive("tick_size", self.tick_size)

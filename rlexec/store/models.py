@@ -268,7 +268,8 @@ class Decision(Base):
       (price units; volatility is the std of mid changes per step), ``orderbook_imbalance``
       ((bid size - ask size) / (bid size + ask size) at the touch, in [-1, 1]),
       ``queue_depth_at_price`` and ``typical_queue_depth`` (shares), ``hour_of_day`` (0-23),
-      ``minute_of_hour`` (0-59), ``seconds_since_last_trade`` (seconds), ``recent_fill_rate``
+      ``minute_of_hour`` (0-59), ``seconds_since_last_trade`` (seconds; NULL: no trade seen
+      since the parent started, from revision ``a1b2c3d4e5f6`` on), ``recent_fill_rate``
       (fraction of our recent child quantity that filled), ``avg_slippage_last_n`` (bps against
       the mid, positive = cost), ``tick_size`` and ``mid_price`` (price units);
     - the state: ``state_key`` (``r<remaining>.t<time>.s<spread>.i<imbalance>.h<hour>.u<urgency>
@@ -325,7 +326,7 @@ class Decision(Base):
     queue_depth_at_price: Mapped[float] = mapped_column(sa.Double)
     hour_of_day: Mapped[int] = mapped_column(sa.SmallInteger)
     minute_of_hour: Mapped[int] = mapped_column(sa.SmallInteger)
-    seconds_since_last_trade: Mapped[float] = mapped_column(sa.Double)
+    seconds_since_last_trade: Mapped[float | None] = mapped_column(sa.Double)
     recent_fill_rate: Mapped[float] = mapped_column(sa.Double)
     avg_slippage_last_n: Mapped[float] = mapped_column(sa.Double)
     tick_size: Mapped[float] = mapped_column(sa.Double)

@@ -219,7 +219,7 @@ async def test_upgrade_fills_what_old_rows_prove_and_downgrade_keeps_them(
         with pytest.raises(Exception, match="append-only"):
             async with engine.begin() as conn:
                 await conn.execute(sa.text("UPDATE decisions SET action = 'Wait'"))
-        await upgrade_database(empty_db_url)
+        await upgrade_database(empty_db_url, REVISION)
         assert await current_revision(empty_db_url) == REVISION
     finally:
         await engine.dispose()
