@@ -91,6 +91,12 @@ class StateConfig(_Section):
     queue_depth_buckets: int = Field(3, ge=2)
     include_volatility: bool = Field(False, description="put recent volatility into the key")
     include_queue_depth: bool = Field(False, description="put near-touch depth into the key")
+    typical_queue_depth: float | None = Field(
+        None,
+        gt=0.0,
+        description="shares: what the queue-depth bucket divides the near-touch size by; None: "
+        "the simulator's own, or (an outside engine) estimated from the books seen",
+    )
 
 
 class RewardMode(StrEnum):
@@ -217,6 +223,12 @@ class ExecutorConfig(_Section):
     )
     slices: int = Field(10, ge=1, description="slices of the base schedule over the horizon")
     decision_interval_steps: int = Field(5, ge=1, description="steps between agent decisions")
+    decision_interval_secs: float = Field(
+        5.0,
+        gt=0.0,
+        description="the public API (rlexec.Agent): wall-clock seconds between agent decisions "
+        "(5 steps of the equity simulator's 1 s)",
+    )
 
 
 class EvaluationConfig(_Section):
