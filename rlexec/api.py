@@ -21,7 +21,9 @@ give the same ``WorkingOrder``, whose methods never block and never await.
 - **Decisions**: one every ``decision_interval_secs`` (``[rl_execution.executor]``, default
   5 s): the first book of each interval is decided upon (later books of the interval update
   the last book seen and collect their trades for the next decision); an interval without a
-  book passes without a decision.
+  book passes without a decision. One decision interval is the executor's step: features
+  measured per step (``recent_volatility``: the std of mid changes between decisions) are per
+  interval here, per simulator step in training.
 - **Horizon**: the first ``on_book`` at or after ``start + horizon_secs`` (or ``complete()``)
   returns the completion: cancel every resting child and send the rest as a market order
   (``limit_price`` None, id ``<order_id>-completion``). Report its fills, then ``finish()``.
