@@ -123,6 +123,12 @@ class StateConfig(_Section):
     schedule_tolerance: float = Field(
         0.1, gt=0.0, lt=1.0, description="share of the parent: on schedule within +/- this"
     )
+    typical_queue_depth: float | None = Field(
+        None,
+        gt=0.0,
+        description="shares: what the queue-depth bucket divides the near-touch size by; None: "
+        "the simulator's own, or (an outside engine) estimated from the books seen",
+    )
 
 
 class RewardMode(StrEnum):
@@ -249,6 +255,12 @@ class ExecutorConfig(_Section):
     )
     slices: int = Field(10, ge=1, description="slices of the base schedule over the horizon")
     decision_interval_steps: int = Field(5, ge=1, description="steps between agent decisions")
+    decision_interval_secs: float = Field(
+        5.0,
+        gt=0.0,
+        description="the public API (rlexec.Agent): wall-clock seconds between agent decisions "
+        "(5 steps of the equity simulator's 1 s)",
+    )
 
 
 class EvaluationConfig(_Section):

@@ -1,6 +1,8 @@
 """A ``gymnasium.Env`` over any ``Market``, so that any RL library can try the same execution task.
 
-- Observation: the ``ExecutionState`` features (``FEATURES``, in that order) as a float32 Box.
+- Observation: the ``ExecutionState`` features (``FEATURES``, in that order) as a float32 Box;
+  a missing feature (``seconds_since_last_trade`` before the first trade) is ``MISSING``
+  (-1, below every real value).
 - Action: ``Discrete(6)``, the six ``ExecutionAction``s. ``PlaceSmall/Medium/Large/All`` post that
   fraction of the quantity neither filled nor resting (whole lots, at least one lot) as a limit
   at the near touch; ``Cancel`` cancels every resting child; ``Wait`` does nothing. Then the
@@ -42,8 +44,9 @@ from rlexec.rl.types import STATE_FEATURES, ExecutionAction, ExecutionState, Urg
 
 FEATURES = STATE_FEATURES
 _INF = 1e12  # finite bounds (gymnasium warns on infinite ones); no feature comes near
+MISSING = -1.0  # the observation of a missing feature
 _LOW = np.array(
-    [0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, -_INF, 0, 0, 0], dtype=np.float32
+    [0, 0, 0, 0, -1, 0, 0, 0, 0, MISSING, 0, -_INF, 0, 0, 0], dtype=np.float32
 )
 _HIGH = np.array(
     [1, 1, 2, _INF, 1, _INF, _INF, 23, 59, _INF, 1, _INF, _INF, _INF, _INF], dtype=np.float32
@@ -52,8 +55,9 @@ ObsType = npt.NDArray[np.float32]
 
 
 def state_vector(state: ExecutionState) -> ObsType:
-    """The state's features as float32, in ``FEATURES`` order."""
-    return np.array([float(getattr(state, name)) for name in FEATURES], dtype=np.float32)
+    """The state's features as float32, in ``FEATURES`` order (``MISSING`` for None)."""
+    values = (getattr(state, name) for name in FEATURES)
+    return np.array([MISSING if v is None else float(v) for v in values], dtype=np.float32)
 
 
 class ExecutionEnv(gymnasium.Env[ObsType, np.int64]):

@@ -42,9 +42,22 @@ each decision's target is the order's actual cost from that decision on, or a la
 
 Records: every decision goes to the ``RecordSink`` (the write-behind store) once its outcome
 is known (at the next decision or at the end); its transition (an experience) and the episode
-record are written by ``finish``, an episode's experiences together and in order (a learner
-applying an actor's queued transitions rebuilds the episode from them). Many parent orders may
-run at once on one executor and one shared agent: all per-parent memory is keyed by parent id.
+record are written by ``finish`` (which also returns the episode record), an episode's
+experiences together and in order (a learner applying an actor's queued transitions rebuilds
+the episode from them). Many parent orders may run at
+once on one executor and one shared agent: all per-parent memory is keyed by parent id, and
+``finish`` removes all of it.
+
+Disabled (``enabled = false``, the kill switch): the base works the parent exactly as it would
+alone, every step. The episode and its decisions are still recorded, with the base as the
+behaviour policy: at every decision step a decision row logs the state, the Q-values the agent
+would have seen and its greedy action, with action = the base's action (the action that names
+what the base does), probability 1, epsilon 0, never explored. Nothing is learned
+and no experience is written (the logged action only approximates what the base sent).
+
+Synchronous core: ``cancels``, ``next_order``, ``fill`` and ``end`` do the work and touch
+memory only (no I/O, no await); the ``ExecutionAlgorithm`` coroutines the simulator runner
+awaits call them, and a synchronous engine (``rlexec.api``) calls them directly.
 """
 
 from __future__ import annotations
@@ -186,34 +199,72 @@ class RlEnhancedExecutor(BaseExecutor):
 
     # -- episode metadata -------------------------------------------------------------------
     def begin(self, parent_id: str, meta: EpisodeMeta) -> None:
-        """Attach the seed / market / snapshot of a parent before it starts (optional)."""
+        """Attach the seed / market / snapshot of a parent before it starts (optional); kept
+        until ``finish``."""
         self._meta[parent_id] = meta
 
     @property
     def active_parents(self) -> int:
-        return len(self._runs)
+        """Parents with memory held (begun or started, not finished)."""
+        return len(self._runs.keys() | self._meta.keys())
 
-    # -- the protocol -----------------------------------------------------------------------
+    # -- the protocol (the simulator runner awaits these; each calls its synchronous core) ---
     async def cancel_requests(self, parent_id: str, context: ExecutionContext) -> list[str]:
+        return self.cancels(parent_id, context)
+
+    async def get_next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
+        return self.next_order(parent_id, context)
+
+    async def record_fill(
+        self,
+        parent_id: str,
+        order_id: str,
+        filled: Decimal,
+        price: Decimal,
+        context: ExecutionContext,
+    ) -> None:
+        self.fill(parent_id, order_id, filled, price, context)
+
+    async def finish(self, parent_id: str, context: ExecutionContext) -> EpisodeRecord:
+        return self.end(parent_id, context)
+
+    # -- the synchronous core ---------------------------------------------------------------
+    def cancels(self, parent_id: str, context: ExecutionContext) -> list[str]:
+        """Ids of resting children to cancel now (asked before ``next_order``)."""
         if not self.enabled:
-            return await self.base.cancel_requests(parent_id, context)
+            self._observe_base(parent_id, context)
+            return self.base.cancels(context)
         action = self._decide(parent_id, context)
         if self._runs[parent_id].following:
-            return await self.base.cancel_requests(parent_id, context)
+            return self.base.cancels(context)
         if action is ExecutionAction.CANCEL:
             return list(context.open_orders)
         return []
 
-    async def get_next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
+    def next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
+        """The child order to send now, if any."""
         if not self.enabled:
-            return await self.base.get_next_order(parent_id, context)
+            self._observe_base(parent_id, context)
+            base_order = self.base.next_order(parent_id, context)
+            if base_order is not None:
+                run = self._runs[parent_id]
+                self._track_child(run, base_order, own=run.action is not None)
+            return base_order
         action = self._decide(parent_id, context)
         run = self._runs[parent_id]
         if run.following:
-            wanted = await self.base.get_next_order(parent_id, context)
+            wanted = self.base.next_order(parent_id, context)
             if wanted is None:
                 return None
-            return self._child(run, context, wanted.quantity, wanted.limit_price)
+            order = Order(
+                parent_id,
+                self.next_order_id(parent_id),
+                context.parent.side,
+                wanted.quantity,
+                wanted.limit_price,
+            )  # the base's child, under this executor's id
+            self._track_child(run, order, own=True)
+            return order
         if action is None or action not in _PLACE_ACTIONS:
             return None
         unplaced = context.remaining_quantity - _resting(context)
@@ -224,26 +275,23 @@ class RlEnhancedExecutor(BaseExecutor):
         else:
             share = Decimal(repr(action.size_fraction))
             quantity = max(ONE_LOT, (unplaced * share).to_integral_value(ROUND_FLOOR))
-        return self._child(run, context, quantity, self.base.limit_price(context))
-
-    def _child(
-        self, run: _ParentRun, context: ExecutionContext, quantity: Decimal, price: Decimal | None
-    ) -> Order:
-        """A child of this parent under this executor's id (also when the base sized it)."""
-        parent_id = context.parent.parent_id
+        price = self.base.limit_price(context)
         order_id = self.next_order_id(parent_id)
         order = Order(parent_id, order_id, context.parent.side, quantity, price)
-        run.child_ids.add(order_id)
-        run.child_orders += 1
-        run.child_quantity = quantity if run.child_quantity is None else (
-            run.child_quantity + quantity
-        )
-        run.child_price = price
-        run.child_order_id = order_id
-        self.builder.record_child(parent_id, float(quantity))
+        self._track_child(run, order, own=True)
         return order
 
-    async def record_fill(
+    def _track_child(self, run: _ParentRun, order: Order, *, own: bool) -> None:
+        """A child sent for the parent; ``own``: the current decision's child."""
+        run.child_ids.add(order.order_id)
+        run.child_orders += 1
+        if own and run.child_order_id is None:
+            run.child_quantity = order.quantity
+            run.child_price = order.limit_price
+            run.child_order_id = order.order_id
+        self.builder.record_child(order.parent_id, float(order.quantity))
+
+    def fill(
         self,
         parent_id: str,
         order_id: str,
@@ -251,9 +299,8 @@ class RlEnhancedExecutor(BaseExecutor):
         price: Decimal,
         context: ExecutionContext,
     ) -> None:
-        if not self.enabled:
-            await self.base.record_fill(parent_id, order_id, filled, price, context)
-            return
+        """A fill of the parent: one of its children, or (another id) the forced completion.
+        (The base, a schedule, reads its progress from the context: it needs no fills.)"""
         run = self._run(parent_id, context)
         quantity = float(filled)
         run.filled += quantity
@@ -275,18 +322,54 @@ class RlEnhancedExecutor(BaseExecutor):
             run.completion_quantity += filled
             run.completion_cost += run.sign * quantity * (float(price) - run.arrival_mid)
 
-    async def finish(self, parent_id: str, context: ExecutionContext) -> None:
-        if not self.enabled:
-            await self.base.finish(parent_id, context)
-            return
+    def end(self, parent_id: str, context: ExecutionContext) -> EpisodeRecord:
+        """The parent is done (after the forced completion): its last decision is closed, its
+        episode record written to the sink and returned, and every memory of it dropped."""
         run = self._run(parent_id, context)
         if run.decision is not None and run.state is not None:
-            self._close_transition(parent_id, run, context, None, terminated=True)
-        self.sink.append_episode(self._episode_record(parent_id, run, context))
+            if self.enabled:
+                self._close_transition(parent_id, run, context, None, terminated=True)
+            else:
+                self._close_logged(parent_id, run, context, terminated=True)
+        record = self._episode_record(parent_id, run, context)
+        self.sink.append_episode(record)
         self._runs.pop(parent_id, None)
         self._meta.pop(parent_id, None)
         self.builder.forget(parent_id)
-        await self.base.finish(parent_id, context)
+        self.base.forget(parent_id)
+        return record
+
+    # -- the disabled path: the base decides, its actions are logged ---------------------------
+    def _observe_base(self, parent_id: str, context: ExecutionContext) -> None:
+        """Once per step: observe the market; at a decision step close the previous logged
+        decision and log the base's action as this one (see the module doc)."""
+        run = self._run(parent_id, context)
+        step = context.step
+        if run.decided_step == step:
+            return
+        run.decided_step = step
+        self.builder.observe_market(context)
+        if step % self.interval != 0:
+            run.action = None
+            return
+        schedule_action, schedule_quantity = self._schedule(context)
+        state = self._state(context)
+        agent = self.agent
+        index = agent.discretizer.state_index(state)
+        if run.decision is not None and run.state is not None:
+            self._close_logged(parent_id, run, context, terminated=False)
+        q = tuple(agent.q_values[index].tolist())
+        greedy = agent.greedy_index(index, int(schedule_action))
+        decision = Decision(schedule_action, False, 1.0, q, greedy, 0.0, index)
+        self._start_decision(run, context, state, decision, schedule_action, schedule_quantity)
+
+    def _close_logged(
+        self, parent_id: str, run: _ParentRun, context: ExecutionContext, *, terminated: bool
+    ) -> None:
+        """The outcome of a logged base decision: its reward parts, no learning."""
+        parts = self._reward(run, context, terminated)
+        run.total_reward += parts.total()
+        self.sink.append_decision(self._decision_record(parent_id, run, parts))
 
     # -- decisions --------------------------------------------------------------------------
     def _decide(self, parent_id: str, context: ExecutionContext) -> ExecutionAction | None:
@@ -301,11 +384,7 @@ class RlEnhancedExecutor(BaseExecutor):
             run.action = None
             return None
         schedule_action, schedule_quantity = self._schedule(context)
-        state = self.builder.build(
-            context,
-            resting=_resting(context),
-            schedule_target=self.base.schedule_quantity(context),
-        )
+        state = self._state(context)
         index = self.agent.discretizer.state_index(state)
         if run.decision is not None and run.state is not None:
             self._close_transition(
@@ -320,15 +399,35 @@ class RlEnhancedExecutor(BaseExecutor):
         else:
             run.stretch_left = decision.stretch
             run.stretch_action = decision.action if decision.stretch else None
+        self._start_decision(run, context, state, decision, schedule_action, schedule_quantity)
+        run.following = decision.action is schedule_action
+        return decision.action
+
+    def _state(self, context: ExecutionContext) -> ExecutionState:
+        return self.builder.build(
+            context,
+            resting=_resting(context),
+            schedule_target=self.base.schedule_quantity(context),
+        )
+
+    def _start_decision(
+        self,
+        run: _ParentRun,
+        context: ExecutionContext,
+        state: ExecutionState,
+        decision: Decision,
+        schedule_action: ExecutionAction,
+        schedule_quantity: Decimal,
+    ) -> None:
+        """Make ``decision`` the parent's current one; its interval's outcome starts at 0."""
         run.schedule_action = schedule_action
         run.schedule_quantity = schedule_quantity
-        run.following = decision.action is schedule_action
         run.seq += 1
         run.action = decision.action
         run.state = state
         run.decision = decision
         run.decided_at = utc_now()
-        run.decision_step = step
+        run.decision_step = context.step
         run.shortfall_at_decision = self._shortfall_bps(run, context)
         run.mid_at_decision = float(context.book.mid)
         run.child_quantity = None
@@ -337,7 +436,6 @@ class RlEnhancedExecutor(BaseExecutor):
         run.interval_child_filled = ZERO
         run.interval_filled = ZERO
         run.interval_notional = ZERO
-        return decision.action
 
     def _schedule(self, context: ExecutionContext) -> tuple[ExecutionAction, Decimal]:
         """What the base would do now, as the action that names it: Cancel when it pulls the
@@ -510,6 +608,7 @@ class RlEnhancedExecutor(BaseExecutor):
         parent = context.parent
         arrival_value = run.quantity * run.arrival_mid
         total = run.total_filled
+        complete = total >= parent.quantity  # else the engine stopped it early: truncated
         return EpisodeRecord(
             episode_id=parent_id,
             agent_name=self.agent_name,
@@ -532,8 +631,8 @@ class RlEnhancedExecutor(BaseExecutor):
             completion_cost_bps=run.completion_cost / arrival_value * 1e4,
             child_orders=run.child_orders,
             total_reward=run.total_reward,
-            terminated=True,
-            truncated=False,
+            terminated=complete,
+            truncated=not complete,
             run_id=run.meta.run_id,
             reward_mode=str(self.reward_config.mode),
             urgency=int(parent.urgency),

@@ -8,18 +8,19 @@ What is re-created, and from what:
   their hash is the episode's), reset with the episode's **seed**;
 - the **parent order**: the episode's side, quantity and horizon (urgency from its decisions),
   with the episode id as parent id;
-- the **executor**: the RL-enhanced executor around the configured base schedule, with the
-  agent's reward mode and decision interval — a deterministic function of the market and of
-  the agent's choices;
+- the **executor**: the RL-enhanced executor around the configured base schedule (from the
+  composition root, ``rlexec.agent``), with the agent's reward mode and decision interval,
+  enabled or not as the episode's config says — a deterministic function of the market and
+  of the agent's choices;
 - the **agent's choices**: a ``ReplayAgent`` that, at decision ``seq``, re-derives the action
   from the *logged* Q-values and epsilon of that decision (the Q-table a learning agent saw
   changes while it learns, so the log, not the final table, is the record of it), the
   schedule (fallback) action the *re-simulated* executor offers, and the decision's
   exploration draw. Episodes run by rlexec's training loop, evaluation and comparison draw
   exploration from a per-episode stream seeded by their market seed
-  (``rl_executor.exploration_stream``), so explored decisions are re-derived too. Episodes of
-  an outside engine (market ``external``) used the agent's own stream: there an explored
-  action is taken from the log and only greedy actions are re-derived.
+  (``rl_executor.exploration_stream``), so explored decisions are re-derived too.
+  An outside engine's episode (its market is not a simulator: ``external`` by default) cannot
+  be re-simulated, and replay says so first.
   When the episode ran greedily (evaluation mode) with a policy snapshot, the logged Q-values
   are also checked against the snapshot.
 
@@ -35,6 +36,7 @@ exactly; NUMERIC(20, 8) money is compared at its stored precision).
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,12 +44,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rlexec.config import AgentMode, Config, RewardConfig, RewardMode, parse_config
+from rlexec.config import AgentMode, Config, RewardMode, SimulatorConfig, parse_config
 from rlexec.errors import InvalidInputError
 from rlexec.execution.paired_baseline import baseline_shortfall_path
-from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
+from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
-from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.types import ParentOrder
 from rlexec.market.book import Side
 from rlexec.records import STATE_FEATURES, DecisionRecord, EpisodeRecord
@@ -144,7 +145,10 @@ class _Collect:
         return None
 
 
-EXTERNAL_MARKET = EpisodeMeta().market  # what an outside engine's episodes record
+EXTERNAL_MARKET = EpisodeMeta().market  # what an outside engine's episodes record by default
+SIMULATED_MARKETS: tuple[str, ...] = typing.get_args(
+    SimulatorConfig.model_fields["market"].annotation
+)  # what can be re-simulated: every other market is an outside engine's
 
 
 class ReplayAgent(QTableAgent):
@@ -266,8 +270,8 @@ def _config_from(data: dict[str, Any]) -> Config:
 
 async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) -> ReplayResult:
     """Re-simulate episode ``episode_id`` of the store and compare (see the module doc)."""
+    from rlexec.agent import new_executor
     from rlexec.training.markets import build_market, typical_queue_depth
-    from rlexec.training.session import base_executor
 
     async with session_factory(engine)() as session:
         episode = await EpisodeRepository(session).get(episode_id)
@@ -275,14 +279,20 @@ async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) 
             raise InvalidInputError(f"episode id = {episode_id!r}: no such episode in the store")
         stored = await DecisionRepository(session).for_episode(episode_id)
         agent_row = await AgentRepository(session).get_by_name(episode.agent_name)
-    agent_snapshot = {} if agent_row is None else dict(agent_row.config_snapshot)
-    config, source = await _episode_config(engine, episode, current, agent_snapshot)
-    rl = config.rl_execution
+    if episode.market not in SIMULATED_MARKETS:
+        raise InvalidInputError(
+            f"episode {episode_id}: it ran on market {episode.market!r} (an outside engine's, "
+            "not a simulator): it cannot be re-simulated; `rlexec replay evaluate` scores its "
+            "logged decisions under another policy"
+        )
     if not stored:
         raise InvalidInputError(
             f"episode id = {episode_id!r}: it has no logged decisions (a baseline executor's "
-            "episode, or the RL executor was disabled): nothing to replay"
+            "episode): nothing to replay"
         )
+    agent_snapshot = {} if agent_row is None else dict(agent_row.config_snapshot)
+    config, source = await _episode_config(engine, episode, current, agent_snapshot)
+    rl = config.rl_execution
     mode = RewardMode(agent_snapshot.get("reward", {}).get("mode", rl.reward.mode))
     if episode.market != rl.simulator.market:
         raise InvalidInputError(
@@ -292,16 +302,14 @@ async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) 
     market = build_market(rl)
     agent = ReplayAgent(config, stored)
     sink = _Collect()
-    executor = RlEnhancedExecutor(
-        base_executor(config),
+    executor = new_executor(
+        config,
         agent,
-        state_builder=StateBuilder(typical_queue_depth=typical_queue_depth(market)),
-        reward=RewardConfig(**{**rl.reward.model_dump(), "mode": mode}),
-        enabled=True,
-        decision_interval_steps=rl.executor.decision_interval_steps,
         sink=sink,
         agent_name=episode.agent_name,
-        config_hash=episode.config_hash,
+        reward_mode=mode,
+        typical_queue_depth=typical_queue_depth(market),
+        config_hash_=episode.config_hash,
     )
     parent = ParentOrder(
         episode_id,

@@ -313,34 +313,35 @@ async def import_agent_into_store(config: Any, agent_name: str, path: str | Path
 async def _open_agent(
     config: Any, agent_name: str, *, must_exist: bool, read_only: bool = False
 ) -> tuple[Any, Any, Any, bool]:
-    """(agent, store, engine, existed) for ``agent_name``; the database must be at head (a new
-    SQLite file is created unless ``must_exist``)."""
-    from rlexec.rl.q_learning import QTableAgent
+    """(agent, store, engine, existed) for ``agent_name``, from the composition root
+    (``rlexec.agent``; no experiences loaded: a table import/export needs none); the database
+    must be at head (a new SQLite file is created unless ``must_exist``)."""
+    from rlexec.agent import assemble
+    from rlexec.config import AgentMode
     from rlexec.store.engine import create_engine, session_factory
     from rlexec.store.migrate import require_schema
     from rlexec.store.repositories import AgentRepository
-    from rlexec.store.write_behind import AgentStore, Role
+    from rlexec.store.write_behind import Role
 
     check_agent_name(agent_name)
     rl = config.rl_execution
     await require_schema(rl.database.url, create=not must_exist)
-    agent = QTableAgent(rl.q_learning, rl.state)
     engine = create_engine(rl.database.url, pool=False)
     try:
         async with session_factory(engine)() as db:
             existed = await AgentRepository(db).get_by_name(agent_name) is not None
         if must_exist and not existed:
             raise InvalidInputError(f"agent {agent_name!r} is not in the store: nothing to export")
-        store = AgentStore(
-            agent,
-            engine,
-            agent_name=agent_name,
-            persistence=rl.persistence.model_copy(update={"experiences_to_load": 0}),
-            config_snapshot=rl.model_dump(mode="json", exclude={"database"}),
+        persistent = assemble(
+            config,
+            agent_name,
+            mode=AgentMode.EVALUATION if read_only else AgentMode.TRAINING,
             role=Role.READER if read_only else Role.LEARNER,
+            market="ignore",
+            experiences=False,
         )
-        await store.load()
+        await persistent.store.load()
     except BaseException:
         await engine.dispose()
         raise
-    return agent, store, engine, existed
+    return persistent.agent, persistent.store, engine, existed

@@ -280,7 +280,7 @@ class Decision(Base):
       ((bid size - ask size) / (bid size + ask size) at the touch, in [-1, 1]),
       ``queue_depth_at_price`` and ``typical_queue_depth`` (shares), ``hour_of_day`` (0-23),
       ``minute_of_hour`` (0-59), ``seconds_since_last_trade`` (seconds; NULL since revision
-      ``b5b71e82dddf`` when the engine supplied no trades), ``recent_fill_rate``
+      ``b5b71e82dddf``: no trade seen since the parent started), ``recent_fill_rate``
       (fraction of our recent child quantity that filled), ``avg_slippage_last_n`` (bps against
       the mid, positive = cost), ``tick_size`` and ``mid_price`` (price units);
     - the state: ``state_key`` (``r<remaining>.t<time>.s<spread>.i<imbalance>.h<hour>.u<urgency>

@@ -34,6 +34,18 @@ soon as it answers; memory stays bounded by ``max_pending_mb`` (the shedding pol
 (``logging``, logger ``rlexec.store``) say when the store goes down, every
 ``DOWN_LOG_EVERY_SECS`` while it stays down, and when it is back.
 
+Two ways to drive it from the app:
+- an asyncio app: ``await load()``, ``start()`` (a task on the app's loop hands the table over
+  every ``save_interval_secs``), ``await flush()``, ``await close()``;
+- a synchronous app (no event loop of its own: ``rlexec.api.Agent``): ``load_blocking()``,
+  then ``pump()`` from the agent's thread as it works (each call costs one clock read; when
+  ``save_interval_secs`` has passed it hands the table over and wakes the writer, so nothing
+  waits on I/O), ``flush_blocking()``, ``close_blocking()``. The writer thread does the I/O
+  either way.
+
+An agent that does not learn (evaluation mode) loads no experiences: they only refill the
+replay buffer of a learner.
+
 Signals are the application's business: the store offers ``flush()`` and ``close()``.
 """
 
@@ -55,6 +67,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.config import PersistenceConfig
@@ -66,7 +79,7 @@ from rlexec.records import (
     ExperienceRecord,
     PolicyMetricsRecord,
 )
-from rlexec.store.engine import check_connection, session_factory
+from rlexec.store.engine import check_connection, parse_url, session_factory
 from rlexec.store.pending import PendingBatch, PendingRows
 from rlexec.store.repositories import (
     AgentRepository,
@@ -112,6 +125,9 @@ class LearnerBusyError(StoreError):
 class LearningAgent(TableAgent, ObservingAgent, Protocol):
     """What the store needs of ``rlexec.rl.q_learning.QTableAgent``."""
 
+    @property
+    def learning(self) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class FlushResult:
@@ -124,6 +140,9 @@ class FlushResult:
     experiences: int
     policy_metrics: int
     seconds: float
+
+
+NOTHING_FLUSHED = FlushResult(None, 0, 0, 0, 0, 0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +175,7 @@ class AgentStore:
     def __init__(
         self,
         agent: LearningAgent,
-        engine: AsyncEngine,
+        engine: AsyncEngine | URL | str,
         *,
         agent_name: str,
         persistence: PersistenceConfig | None = None,
@@ -165,7 +184,13 @@ class AgentStore:
         experiences_retained: int | None = None,
         on_experiences: Callable[[Sequence[ExperienceRecord]], None] | None = None,
         lease_wait_secs: float | None = None,
+        connect_timeout_secs: float = 10.0,
+        accept_existing: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
+        """``engine``: the database (only its URL is used: the writer thread opens its own
+        engine); ``accept_existing``: called with an existing agent row's config snapshot
+        before anything else is read or leased, to refuse an incompatible config (it
+        raises)."""
         self.agent = agent
         self.agent_name = agent_name
         self.persistence = persistence or PersistenceConfig()
@@ -185,9 +210,12 @@ class AgentStore:
             int(p.max_pending_mb * 2**20), shed_order or ("experiences", "decisions")
         )
         self.table = PendingTable(int(agent.q_values.size))
+        url = engine.url if isinstance(engine, AsyncEngine) else parse_url(engine)
+        self.accept_existing = accept_existing
         self.writer = StoreWriter(
-            engine.url, connect_timeout_secs=10.0, name=f"rlexec-store-{agent_name}"[:60]
+            url, connect_timeout_secs=connect_timeout_secs, name=f"rlexec-store-{agent_name}"[:60]
         )
+        self._pump_due = 0.0  # monotonic time of the next hand-over by pump()
         self.agent_id: int | None = None
         # learner: queued transitions fetched (writer) and applied (app thread), by seq
         self._inbox: deque[QueuedTransition] = deque()
@@ -287,6 +315,23 @@ class AgentStore:
         except BaseException:
             self.writer.stop()
             raise
+        return self._loaded(created, table, experiences)
+
+    def load_blocking(self) -> LoadResult:
+        """``load()`` for a synchronous app: blocks until loaded (no event loop needed)."""
+        self.writer.start()
+        try:
+            created, table, experiences = self.writer.submit(self._load).result()
+        except BaseException:
+            self.writer.stop()
+            raise
+        self._pump_due = time.monotonic() + self.persistence.save_interval_secs
+        return self._loaded(created, table, experiences)
+
+    def _loaded(
+        self, created: bool, table: StoredTable, experiences: list[ExperienceRecord]
+    ) -> LoadResult:
+        """On the agent's thread: put the stored table and experiences into the agent."""
         restore_agent(self.agent, table)
         self.applied_through = table.applied_through
         self._last_scalars = (table.epsilon, table.updates, table.applied_through)
@@ -316,6 +361,8 @@ class AgentStore:
         async with sessions() as session, session.begin():
             agents = AgentRepository(session)
             existing = await agents.get_by_name(self.agent_name)
+            if existing is not None and self.accept_existing is not None:
+                self.accept_existing(existing.config_snapshot)
             row = existing or await agents.get_or_create(
                 self.agent_name, self.config_snapshot, float(self.agent.training_epsilon)
             )
@@ -324,7 +371,8 @@ class AgentStore:
             await self._take_lease(engine)
         async with sessions() as session:
             table = await read_table(session, row.id, self.keys)
-            to_load = self.persistence.experiences_to_load if self.role is Role.LEARNER else 0
+            learns = self.role is Role.LEARNER and self.agent.learning
+            to_load = self.persistence.experiences_to_load if learns else 0
             experiences = await ExperienceRepository(session).newest(
                 row.id, to_load, applied_through=table.applied_through
             )
@@ -375,12 +423,29 @@ class AgentStore:
         self._hand_over()
         self._wake_writer()
 
-    async def flush(self) -> FlushResult:
-        """Hand everything over and wait for the writer's next flush: its result, or
-        StoreError if it failed (nothing is dropped; the writer keeps trying)."""
+    def pump(self) -> None:
+        """A synchronous app's hand-over, called from the agent's thread as it works: when
+        ``save_interval_secs`` has passed since the last one, hand the table over and wake
+        the writer; apply what the writer brought (queued transitions, a newer published
+        table). Memory only: it never waits for the store."""
+        now = time.monotonic()
+        if now < self._pump_due:
+            if self._inbox or self._refresh is not None:
+                self._apply_inbox()
+                self._apply_refresh()
+            return
+        self._pump_due = now + self.persistence.save_interval_secs
+        if self.agent_id is None or self.role is Role.READER:
+            return
+        self._hand_over()
+        self._wake_writer()
+
+    def _flush_waiter(self) -> concurrent.futures.Future[FlushResult] | None:
+        """Hand everything over and ask the writer for a flush; the future of its result
+        (None for a reader: nothing to write)."""
         self._require_loaded()
         if self.role is Role.READER:
-            return FlushResult(None, 0, 0, 0, 0, 0, 0.0)
+            return None
         if self.lease_lost is not None:
             raise self.lease_lost
         self._hand_over()
@@ -388,7 +453,24 @@ class AgentStore:
         with self._waiters_lock:
             self._waiters.append(waiter)
         self._wake_writer()
+        return waiter
+
+    async def flush(self) -> FlushResult:
+        """Hand everything over and wait for the writer's next flush: its result, or
+        StoreError if it failed (nothing is dropped; the writer keeps trying)."""
+        waiter = self._flush_waiter()
+        if waiter is None:
+            return NOTHING_FLUSHED
         result = await asyncio.wrap_future(waiter)
+        self._apply_inbox()
+        return result
+
+    def flush_blocking(self) -> FlushResult:
+        """``flush()`` for a synchronous app: blocks until the writer's flush is done."""
+        waiter = self._flush_waiter()
+        if waiter is None:
+            return NOTHING_FLUSHED
+        result = waiter.result()
         self._apply_inbox()
         return result
 
@@ -410,22 +492,50 @@ class AgentStore:
                 try:
                     await self.flush()
                     break
-                except LeaseLostError as exc:
-                    error = exc
-                    break
                 except StoreError as exc:
-                    if time.monotonic() >= deadline:
-                        error = StoreError(
-                            f"agent {self.agent_name!r}: the store stayed down for "
-                            f"{self.persistence.close_timeout_secs:g} s at close; not saved: "
-                            f"{self.pending_rows} rows, {self.table.cells} Q cells "
-                            f"(last error: {exc})"
-                        )
+                    error = self._close_failure(exc, deadline)
+                    if error is not None:
                         break
                     await asyncio.sleep(self.persistence.probe_interval_secs)
         if self.role is Role.LEARNER and error is None:
             with contextlib.suppress(StoreError, concurrent.futures.CancelledError):
                 await self.writer.run(self._release_lease)
+        self._stop_writer(error)
+
+    def close_blocking(self) -> None:
+        """``close()`` for a synchronous app (the same waits, blocking)."""
+        if self.agent_id is None or not self.writer.running:
+            return
+        error: StoreError | None = None
+        if self.role is not Role.READER and self.lease_lost is None:
+            deadline = time.monotonic() + self.persistence.close_timeout_secs
+            while True:
+                try:
+                    self.flush_blocking()
+                    break
+                except StoreError as exc:
+                    error = self._close_failure(exc, deadline)
+                    if error is not None:
+                        break
+                    time.sleep(self.persistence.probe_interval_secs)
+        if self.role is Role.LEARNER and error is None:
+            with contextlib.suppress(StoreError, concurrent.futures.CancelledError):
+                self.writer.submit(self._release_lease).result()
+        self._stop_writer(error)
+
+    def _close_failure(self, exc: StoreError, deadline: float) -> StoreError | None:
+        """The error close() ends with after a failed final flush (None: try again)."""
+        if isinstance(exc, LeaseLostError):
+            return exc
+        if time.monotonic() < deadline:
+            return None
+        return StoreError(
+            f"agent {self.agent_name!r}: the store stayed down for "
+            f"{self.persistence.close_timeout_secs:g} s at close; not saved: "
+            f"{self.pending_rows} rows, {self.table.cells} Q cells (last error: {exc})"
+        )
+
+    def _stop_writer(self, error: StoreError | None) -> None:
         self._closing = True
         self.writer.stop()
         dropped = self.rows.dropped

@@ -20,6 +20,8 @@
   Episodes are stored with mode ``evaluation`` and their executor names (RL agents as
   ``rl:<agent>``), and ``ComparisonRun.save`` writes every per-episode result to JSON so that
   ``rlexec report`` can draw without re-running.
+- An agent trained on another market than the configured one is refused before any episode
+  runs (``force``: evaluated anyway, with a warning); so is one whose state config differs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from rlexec.agent import base_executor, check_binding, config_hash
 from rlexec.config import AgentMode, Config
 from rlexec.errors import InvalidInputError, ModelFileError
 from rlexec.execution.ac_schedule import AlmgrenChrissSchedule
@@ -55,14 +58,7 @@ from rlexec.rl.metrics import PolicyMetrics
 from rlexec.store.engine import create_engine
 from rlexec.store.migrate import require_schema
 from rlexec.training.markets import ac_params, build_market, parent_for_seed
-from rlexec.training.session import (
-    AgentSession,
-    base_executor,
-    config_hash,
-    open_session,
-    read_agent,
-    write_records,
-)
+from rlexec.training.session import AgentSession, open_session, read_agent, write_records
 from rlexec.training.train import policy_metrics_record
 
 REFERENCE = "twap"  # the paired reference of comparisons saved before the base was recorded
@@ -404,7 +400,9 @@ async def _agent_results(
 ) -> tuple[tuple[EpisodeResult, ...], str, PolicyMetrics]:
     """Run the agent greedily on ``seeds``; store its episodes/decisions (and, if
     ``improvement_vs`` is given, a policy-metrics row with the paired improvement)."""
-    session = await open_session(config, agent_name, mode=AgentMode.EVALUATION, must_exist=True)
+    session = await open_session(
+        config, agent_name, mode=AgentMode.EVALUATION, must_exist=True, market="ignore"
+    )
     try:
         name = rl_executor_name(agent_name)
         results = await _run_agent(session, name, seeds, bar, run_id)
@@ -440,9 +438,12 @@ async def _store_baselines(config: Config, records: list[EpisodeRecord]) -> None
         await engine.dispose()
 
 
-async def require_agents(config: Config, agents: Sequence[str], *, store: bool = True) -> None:
-    """Fail early (before any episode runs) if an agent is not in the store, or if the store
-    that the episodes go to is not usable."""
+async def require_agents(
+    config: Config, agents: Sequence[str], *, store: bool = True, force: bool = False
+) -> None:
+    """Fail early (before any episode runs) if an agent is not in the store or cannot be
+    evaluated with this config (its binding: ``rlexec.agent``; ``force`` lets another market
+    through with a warning), or if the store that the episodes go to is not usable."""
     if not agents and not store:
         return
     database = config.rl_execution.database
@@ -451,11 +452,13 @@ async def require_agents(config: Config, agents: Sequence[str], *, store: bool =
     try:
         for name in agents:
             check_agent_name(name)
-            if await read_agent(engine, name) is None:
+            row = await read_agent(engine, name)
+            if row is None:
                 raise InvalidInputError(
                     f"agent {name!r} is not in the store: train it first "
                     f"(rlexec train --agent {name})"
                 )
+            check_binding(name, row.config_snapshot, config, market="warn" if force else "refuse")
     finally:
         await engine.dispose()
 
@@ -467,11 +470,12 @@ async def evaluate_policy(
     seeds: int | None = None,
     store: bool = True,
     progress: bool = False,
+    force: bool = False,
 ) -> PolicyMetrics:
     """The agent's policy metrics with ``estimated_improvement`` (bps over its base executor,
     positive = cheaper) from a greedy paired evaluation on held-out seeds. See the module doc."""
     evaluation = await evaluate_agent(
-        config, agent_name, seeds=seeds, store=store, progress=progress
+        config, agent_name, seeds=seeds, store=store, progress=progress, force=force
     )
     return evaluation.metrics
 
@@ -494,10 +498,11 @@ async def evaluate_agent(
     seeds: int | None = None,
     store: bool = True,
     progress: bool = False,
+    force: bool = False,
 ) -> Evaluation:
     """Like ``evaluate_policy`` but returns the episodes and the paired summary too."""
     seed_list = evaluation_seeds(config, seeds)
-    await require_agents(config, [agent_name])
+    await require_agents(config, [agent_name], force=force)
     base_name = base_executor_name(config)
     run_id = new_run_id()
     bar = Progress(f"evaluate {agent_name}", total=2 * len(seed_list), enabled=progress)
@@ -527,6 +532,7 @@ async def run_comparison(
     out_dir: str | Path | None = None,
     risk_aversion: float = 0.0,
     progress: bool = False,
+    force: bool = False,
 ) -> ComparisonRun:
     """Every agent (greedy) and every baseline on the same held-out seeds. See the module doc.
     ``agents`` may be empty (baselines only). Saves ``comparison.json`` under ``out_dir``."""
@@ -536,7 +542,7 @@ async def run_comparison(
         raise InvalidInputError(f"risk_aversion = {risk_aversion!r}: expected a number >= 0")
     rl = config.rl_execution
     seed_list = evaluation_seeds(config, seeds)
-    await require_agents(config, agents, store=store)
+    await require_agents(config, agents, store=store, force=force)
     factories = baseline_factories(config, risk_aversion=risk_aversion)
     total = len(seed_list) * (len(factories) + len(agents))
     bar = Progress("compare", total=total, enabled=progress)

@@ -42,19 +42,21 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from rlexec.agent import base_executor
+from rlexec.agent import policy_metrics_record as agent_metrics_record
 from rlexec.config import AgentMode, Config, RewardMode
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.execution.paired_baseline import baseline_shortfall_path
 from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
 from rlexec.progress import Progress
-from rlexec.records import PolicyMetricsRecord, new_run_id, utc_now
+from rlexec.records import PolicyMetricsRecord, new_run_id
 from rlexec.store.promotions import PromotionRecord, record_promotion
 from rlexec.store.snapshots import create_snapshot
 from rlexec.store.write_behind import Role
 from rlexec.training.markets import build_market, parent_for_seed
 from rlexec.training.seeds import SeedAllocator
-from rlexec.training.session import AgentSession, base_executor, open_session
+from rlexec.training.session import AgentSession, open_session
 from rlexec.training.validation import PolicyValidator, PromotionVerdict, Validation
 
 RUNNING_WINDOW = 100
@@ -97,19 +99,9 @@ def policy_metrics_record(
     source: str = "training",
     run_id: str | None = None,
 ) -> PolicyMetricsRecord:
-    """The agent's policy metrics now, as the row ``source`` writes in run ``run_id``."""
-    metrics = session.agent.policy_metrics()
-    return PolicyMetricsRecord(
-        recorded_at=utc_now(),
-        states_visited=metrics.num_states_visited,
-        mean_q=metrics.avg_q_value,
-        action_distribution=dict(metrics.action_distribution),
-        epsilon=float(session.agent.epsilon),
-        estimated_improvement_bps=improvement,
-        updates=int(session.agent.updates),
-        mode=str(session.agent.mode),
-        source=source,
-        run_id=run_id,
+    """The session's agent's policy metrics now, as the row ``source`` writes in ``run_id``."""
+    return agent_metrics_record(
+        session.agent, source=source, improvement=improvement, run_id=run_id
     )
 
 

@@ -25,6 +25,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rlexec.agent import new_executor
 from rlexec.config import AgentMode, Config
 from rlexec.execution.metrics import PairedDifference, paired_difference
 from rlexec.execution.rl_executor import RlEnhancedExecutor
@@ -34,7 +35,6 @@ from rlexec.market import Market
 from rlexec.rl.policy import PolicyTable
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.training.markets import parent_for_seed
-from rlexec.training.session import rl_executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,7 @@ class PolicyValidator:
         config: Config,
         market_factory: Callable[[], Market],
         base_factory: Callable[[], ScheduledExecutor],
-        typical_queue_depth: float,
+        typical_queue_depth: float | None,
         base_name: str,
     ) -> None:
         self.config = config
@@ -161,7 +161,14 @@ class PolicyValidator:
         rl = self.config.rl_execution
         frozen = QTableAgent(rl.q_learning, rl.state, mode=AgentMode.EVALUATION)
         frozen.restore(table.q, table.visits, 0.0, 0, table.variances)
-        return rl_executor(self.config, frozen, self._depth, agent_name="validation")
+        return new_executor(
+            self.config,
+            frozen,
+            sink=None,
+            agent_name="validation",
+            reward_mode=rl.reward.mode,
+            typical_queue_depth=self._depth,
+        )
 
     async def _policy_is(self, table: PolicyTable, seed: int) -> float:
         if self._cached is None or self._cached[0] is not table:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from rlexec.agent import new_executor
 from rlexec.config import AgentMode, Config, parse_config
 from rlexec.execution.metrics import EpisodeResult, compare, paired_difference
 from rlexec.execution.types import ParentOrder
@@ -34,7 +35,6 @@ from rlexec.rl.q_learning import QTableAgent
 from rlexec.training.episodes import run_training_episodes
 from rlexec.training.evaluate import base_executor_name, baseline_factories, evaluation_seeds
 from rlexec.training.markets import build_market, typical_queue_depth
-from rlexec.training.session import rl_executor
 
 MARKETS: dict[str, dict[str, Any]] = {
     "equity": {"market": "equity", "parent_quantity": 2000},
@@ -100,7 +100,10 @@ async def _train_and_evaluate(
     agent = QTableAgent(
         rl.q_learning, rl.state, seed=training_seed, replay_config=rl.replay_buffer
     )
-    executor = rl_executor(config, agent, typical_queue_depth(sim), agent_name="bench")
+    executor = new_executor(
+        config, agent, sink=None, agent_name="bench", reward_mode=rl.reward.mode,
+        typical_queue_depth=typical_queue_depth(sim),
+    )
     started = time.perf_counter()
     first = training_seed * TRAINING_SEED_STRIDE
     steps = await run_training_episodes(executor, sim, rl.simulator, range(first, first + episodes))

@@ -15,11 +15,11 @@ import asyncio
 
 import pytest
 
+from rlexec.agent import base_executor, new_executor
 from rlexec.config import Config, parse_config
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.training.episodes import run_training_episodes
 from rlexec.training.markets import build_market, typical_queue_depth
-from rlexec.training.session import base_executor, rl_executor
 from rlexec.training.validation import PolicyValidator
 
 EPISODES = 1500
@@ -38,7 +38,10 @@ async def _learned_minus_base(training_seed: int) -> tuple[float, float, float]:
     market = build_market(rl)
     depth = typical_queue_depth(market)
     agent = QTableAgent(rl.q_learning, rl.state, seed=training_seed, replay_config=rl.replay_buffer)
-    executor = rl_executor(config, agent, depth, agent_name="learning-test")
+    executor = new_executor(
+        config, agent, sink=None, agent_name="learning-test", reward_mode=rl.reward.mode,
+        typical_queue_depth=depth,
+    )
     first = training_seed * 10_000_000
     await run_training_episodes(executor, market, rl.simulator, range(first, first + EPISODES))
     validator = PolicyValidator(

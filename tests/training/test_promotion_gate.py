@@ -13,12 +13,12 @@ import asyncio
 
 import numpy as np
 
+from rlexec.agent import base_executor
 from rlexec.config import Config, parse_config
 from rlexec.rl.policy import PolicyTable
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.rl.types import ExecutionAction
 from rlexec.training.markets import build_market, typical_queue_depth
-from rlexec.training.session import base_executor
 from rlexec.training.validation import PolicyValidator
 
 
