@@ -90,7 +90,7 @@ class QLearningConfig(_Section):
         30, ge=1, description="tries of an action (and of the base's) before it may replace it"
     )
     deviation_confidence: float = Field(
-        2.0, ge=0.0, description="z of the lower confidence bound on the advantage over the base"
+        1.0, ge=0.0, description="z of the lower confidence bound on the advantage over the base"
     )
 
     @model_validator(mode="after")
@@ -104,8 +104,8 @@ class QLearningConfig(_Section):
 
 class StateConfig(_Section):
     spread_buckets: int = Field(2, ge=2)
-    imbalance_buckets: int = Field(3, ge=2)
-    time_buckets: int = Field(10, ge=2)
+    imbalance_buckets: int = Field(2, ge=2)
+    time_buckets: int = Field(5, ge=2)
     remaining_buckets: int = Field(5, ge=2)
     hour_buckets: int = Field(
         1, ge=1, le=24, description="hour of day in equal blocks (1: left out of the key)"
