@@ -26,15 +26,7 @@ def greedy(
     base: int,
     rule: RuleParameters = RULE,
 ) -> int:
-    chosen = policy.greedy_action(
-        q,
-        visits,
-        variances,
-        base,
-        min_visits=rule.min_visits,
-        confidence=rule.confidence,
-        alpha_min=rule.alpha_min,
-    )
+    chosen = policy.greedy_action(q, visits, variances, base, **rule._asdict())
     assert rule.greedy(q, visits, variances, base) == chosen  # the two faces agree
     return chosen
 

@@ -27,7 +27,15 @@ class ObservingAgent(Protocol):
         s_next: int,
         terminated: bool,
         truncated: bool = False,
+        next_base_action: int | None = None,
     ) -> float: ...
+
+
+def next_base_index(record: ExperienceRecord) -> int | None:
+    """The base's action at the next state as an action index (the bootstrap of the update);
+    None when unknown (terminal transitions, rows stored before it was logged)."""
+    label = record.next_schedule_action
+    return None if label is None else _ACTION_INDEX.get(label)
 
 
 def apply_transition(agent: ObservingAgent, record: ExperienceRecord, keys: StateKeys) -> bool:
@@ -38,5 +46,13 @@ def apply_transition(agent: ObservingAgent, record: ExperienceRecord, keys: Stat
     a = _ACTION_INDEX.get(record.action)
     if s is None or s_next is None or a is None:
         return False
-    agent.observe(s, a, record.reward, s_next, record.terminated, record.truncated)
+    agent.observe(
+        s,
+        a,
+        record.reward,
+        s_next,
+        record.terminated,
+        record.truncated,
+        next_base_action=next_base_index(record),
+    )
     return True
