@@ -1,17 +1,20 @@
 """``rlexec replay evaluate``: score the logged decisions under a candidate policy.
 
 The candidate is a stored policy snapshot (``--policy ID``) or an agent's current stored
-Q-table (``--policy current --agent NAME``), as an epsilon-greedy policy (default epsilon 0:
-greedy). The log is every stored decision (of ``--agent``, since ``--since``), loaded in bulk
-(``rlexec.replay.log``); the estimators are ``rlexec.evaluation.off_policy.evaluate``:
-agreement and the confusion table against the candidate's greedy action, the logged policy's
-own value, and IPS / SNIPS / DR per decision plus PDIS / WPDIS / step-wise DR per episode,
-each with its confidence interval.
+Q-table (``--policy current --agent NAME``) under the agent's one decision rule
+(``rlexec.rl.policy``, with the configured ``[rl_execution.q_learning]``
+``min_visits_to_deviate``, ``deviation_confidence`` and ``alpha``), epsilon-greedy on top
+(default epsilon 0: greedy). The log is every stored decision (of ``--agent``, since
+``--since``), loaded in bulk (``rlexec.replay.log``); the estimators are
+``rlexec.evaluation.off_policy.evaluate``: agreement and the confusion table against the
+candidate's greedy action, the logged policy's own value, and IPS / SNIPS / DR per decision
+plus PDIS / WPDIS / step-wise DR per episode, each with its confidence interval.
 
-Note: the candidate breaks Q-value ties toward the lowest action index (``CandidatePolicy``),
-while the live agent breaks them toward the schedule's action; on never-visited states (all
-zeros) the candidate is greedy on Wait. Agreement on such states is therefore not meaningful:
-evaluate snapshots of trained agents.
+At each logged decision the candidate chooses what an agent running that table would: the
+base schedule's action logged with the decision (``schedule_action``) unless another action
+is better with confidence. The store keeps Q-values and visits but not the running variances
+yet: a stored table's variances are unknown (NaN), so such a candidate keeps the base's action
+everywhere, which is also what an agent restored from that table runs.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rlexec.config import StateConfig
+from rlexec.config import QLearningConfig, StateConfig
 from rlexec.errors import InvalidInputError
 from rlexec.evaluation.off_policy import (
     CandidatePolicy,
@@ -30,6 +33,7 @@ from rlexec.evaluation.off_policy import (
     format_confusion_table,
 )
 from rlexec.replay.log import LoadedLog, load_decision_log
+from rlexec.rl.policy import RuleParameters
 from rlexec.store.snapshots import load_current_table, load_snapshot_table
 
 
@@ -61,26 +65,30 @@ def parse_policy(text: str) -> int | None:
 async def candidate_policy(
     engine: AsyncEngine,
     state_config: StateConfig,
+    q_config: QLearningConfig,
     policy: str,
     *,
     agent_name: str | None,
     epsilon: float = 0.0,
 ) -> tuple[str, CandidatePolicy]:
     """The candidate named by ``policy`` ("current" needs ``agent_name``) and its description."""
+    rule = RuleParameters.from_config(q_config)
     snapshot_id = parse_policy(policy)
     if snapshot_id is None:
         if agent_name is None:
             raise InvalidInputError("--policy current: expected --agent NAME (whose Q-table)")
-        q, _, _ = await load_current_table(engine, agent_name, state_config)
-        return f"agent {agent_name!r} (current Q-table)", CandidatePolicy(q, epsilon)
-    row, q, _ = await load_snapshot_table(engine, snapshot_id, state_config)
+        q, visits, _ = await load_current_table(engine, agent_name, state_config)
+        candidate = CandidatePolicy.from_table(q, visits, None, rule, epsilon)
+        return f"agent {agent_name!r} (current Q-table)", candidate
+    row, q, visits = await load_snapshot_table(engine, snapshot_id, state_config)
     text = f"snapshot {row.id} (agent {row.agent_name!r} v{row.version} {row.label!r})"
-    return text, CandidatePolicy(q, epsilon)
+    return text, CandidatePolicy.from_table(q, visits, None, rule, epsilon)
 
 
 async def replay_evaluate(
     engine: AsyncEngine,
     state_config: StateConfig,
+    q_config: QLearningConfig,
     *,
     policy: str,
     agent_name: str | None = None,
@@ -91,7 +99,7 @@ async def replay_evaluate(
 ) -> ReplayEvaluation:
     """Load the log, build the candidate, run every estimator."""
     description, candidate = await candidate_policy(
-        engine, state_config, policy, agent_name=agent_name, epsilon=epsilon
+        engine, state_config, q_config, policy, agent_name=agent_name, epsilon=epsilon
     )
     loaded = await load_decision_log(engine, agent_name=agent_name, since=since)
     log = loaded.decision_log()
