@@ -131,6 +131,11 @@ def _float_array(name: str, values: ArrayLike) -> FloatArray:
     return array.astype(np.float64, copy=False)
 
 
+def _check_length(name: str, array: NDArray[np.generic], n: int, per: str) -> None:
+    if array.shape[0] != n:
+        raise InvalidInputError(f"{name} has {array.shape[0]} entries: expected {n} ({per})")
+
+
 def _check_unit_interval(name: str, value: float) -> float:
     if (
         isinstance(value, bool)
@@ -282,11 +287,7 @@ class CandidatePolicy:
     ) -> tuple[IntArray, IntArray]:
         states = _int_array("state_indices", state_indices)
         bases = _int_array("base_actions", base_actions)
-        if bases.shape != states.shape:
-            raise InvalidInputError(
-                f"base_actions has {bases.shape[0]} entries: expected {states.shape[0]} (one "
-                "per decision)"
-            )
+        _check_length("base_actions", bases, states.shape[0], "one per decision")
         _check_states("state_indices", states, self.num_states)
         _check_actions("base_actions", bases)
         return states, bases
@@ -380,10 +381,7 @@ class DecisionLog:
             ("logging_probabilities", probabilities),
             ("rewards", rewards),
         ):
-            if array.shape[0] != n:
-                raise InvalidInputError(
-                    f"{name} has {array.shape[0]} entries: expected {n} (one per decision)"
-                )
+            _check_length(name, array, n, "one per decision")
         _first_bad("state_indices", states, states >= 0, "a state index >= 0")
         _check_actions("actions", actions)
         _first_bad(
@@ -400,18 +398,12 @@ class DecisionLog:
         object.__setattr__(self, "flat_index", states * NUM_ACTIONS + actions)
         if self.base_actions is not None:
             bases = _int_array("base_actions", self.base_actions)
-            if bases.shape[0] != n:
-                raise InvalidInputError(
-                    f"base_actions has {bases.shape[0]} entries: expected {n} (one per decision)"
-                )
+            _check_length("base_actions", bases, n, "one per decision")
             _check_actions("base_actions", bases)
             object.__setattr__(self, "base_actions", bases)
         if self.episode_ids is not None:
             episodes = _int_array("episode_ids", self.episode_ids)
-            if episodes.shape[0] != n:
-                raise InvalidInputError(
-                    f"episode_ids has {episodes.shape[0]} entries: expected {n} (one per decision)"
-                )
+            _check_length("episode_ids", episodes, n, "one per decision")
             starts = np.concatenate(([0], np.flatnonzero(episodes[1:] != episodes[:-1]) + 1))
             block_ids = episodes[starts]
             if not bool(np.all(block_ids[1:] > block_ids[:-1])) and (
@@ -853,11 +845,7 @@ def _action_pair(
 ) -> tuple[IntArray, IntArray]:
     logged = _int_array("logged_actions", logged_actions)
     candidate = _int_array("candidate_actions", candidate_actions)
-    if candidate.shape != logged.shape:
-        raise InvalidInputError(
-            f"candidate_actions has {candidate.shape[0]} entries: expected {logged.shape[0]} "
-            "(one per logged action)"
-        )
+    _check_length("candidate_actions", candidate, logged.shape[0], "one per logged action")
     if logged.shape[0] == 0:
         raise InvalidInputError("logged_actions is empty: expected at least one decision")
     _check_actions("logged_actions", logged)
