@@ -12,24 +12,34 @@ What is re-created, and from what:
   agent's reward mode and decision interval — a deterministic function of the market and of
   the agent's choices;
 - the **agent's choices**: a ``ReplayAgent`` that, at decision ``seq``, re-derives the action
-  from the *logged* Q-values and epsilon of that decision (the Q-table a learning agent saw
-  changes while it learns, so the log, not the final table, is the record of it), the
-  schedule (fallback) action the *re-simulated* executor offers, and the decision's
-  exploration draw. Episodes run by rlexec's training loop, evaluation and comparison draw
-  exploration from a per-episode stream seeded by their market seed
-  (``rl_executor.exploration_stream``), so explored decisions are re-derived too. Episodes of
-  an outside engine (market ``external``) used the agent's own stream: there an explored
-  action is taken from the log and only greedy actions are re-derived.
+  with the one decision rule (``rlexec.rl.policy``). Its greedy action is
+  - for an *evaluation* episode run with a policy snapshot: recomputed, the rule applied to the
+    snapshot's table (Q-values, visits, and variances, unknown (NaN) until the store keeps
+    them) with the decision's logged ``schedule_action`` as the base's action;
+  - otherwise (a training episode: the table it saw changed while it learned, and the visits
+    and variances of that moment are not logged) the logged ``greedy_action``, whose
+    consistency with the logged action is what is checked.
+  Explored decisions are re-derived with ``policy.choose`` from the decision's exploration
+  draw: episodes run by rlexec's training loop, evaluation and comparison draw it from a
+  per-episode stream seeded by their market seed (``rl_executor.exploration_stream``).
+  Episodes of an outside engine (market ``external``) used the agent's own stream: there an
+  explored action is taken from the log and only greedy actions are re-derived.
   When the episode ran greedily (evaluation mode) with a policy snapshot, the logged Q-values
   are also checked against the snapshot.
 
 What is verified, decision by decision (first difference reported): the step, every raw state
-feature, the state key and index, the greedy action's consistency (above), the logged
-probability of a greedy decision (``epsilon / 6 + 1 - epsilon``), the child
+feature (own resting share and schedule lag included), the state key and index, the base
+schedule's action, the greedy action and the action with its consistency (above), the logged
+probability (``policy.action_probability``), the child
 order (quantity, limit price), the fills (quantity, average price) and every reward part; then
 the episode's totals (arrival mid, filled by policy, average price, IS, completion, child
 orders, total reward). Floats must be equal to 1e-9 relative (storage round-trips doubles
-exactly; NUMERIC(20, 8) money is compared at its stored precision).
+exactly; NUMERIC(20, 8) money is compared at its stored precision). ``schedule_action`` and
+``greedy_action`` are compared where they were logged (rows older than the columns hold NULL
+where the migration could not derive them).
+
+The re-simulation itself (``resimulate``) is pure: it takes the episode's records and config,
+and the snapshot table when there is one; ``replay_episode`` loads them from the store.
 """
 
 from __future__ import annotations
@@ -40,6 +50,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.config import AgentMode, Config, RewardConfig, RewardMode, parse_config
@@ -51,14 +63,14 @@ from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.types import ParentOrder
 from rlexec.market.book import Side
 from rlexec.records import STATE_FEATURES, DecisionRecord, EpisodeRecord
+from rlexec.rl import policy
 from rlexec.rl.q_learning import Decision, QTableAgent
-from rlexec.rl.types import NUM_ACTIONS, ExecutionAction, Urgency
+from rlexec.rl.types import ExecutionAction, Urgency
 from rlexec.store.engine import session_factory
 from rlexec.store.repositories import AgentRepository, DecisionRepository, EpisodeRepository
 from rlexec.store.snapshots import config_data, hash_config_data, load_config_data
 
 _ACTION_BY_LABEL = {action.label: action for action in ExecutionAction}
-_FALLBACK = int(ExecutionAction.PLACE_SMALL)
 _MONEY_TOLERANCE = 1e-8
 
 _DECISION_FIELDS: tuple[str, ...] = (
@@ -66,6 +78,8 @@ _DECISION_FIELDS: tuple[str, ...] = (
     *STATE_FEATURES,
     "state_key",
     "state_index",
+    "schedule_action",
+    "greedy_action",
     "action",
     "explored",
     "action_probability",
@@ -79,6 +93,7 @@ _DECISION_FIELDS: tuple[str, ...] = (
     "market_impact_penalty",
     "reward_total",
 )
+_LOGGED_SINCE: frozenset[str] = frozenset({"schedule_action", "greedy_action"})  # NULL: older
 _EPISODE_FIELDS: tuple[str, ...] = (
     "arrival_mid",
     "filled_by_policy",
@@ -147,13 +162,32 @@ class _Collect:
 EXTERNAL_MARKET = EpisodeMeta().market  # what an outside engine's episodes record
 
 
-class ReplayAgent(QTableAgent):
-    """An evaluation-mode agent that decides from the logged Q-values and epsilon of each
-    decision in turn (see the module doc); it never learns."""
+@dataclass(frozen=True, eq=False)
+class SnapshotTable:
+    """The table an evaluation episode ran with: Q-values and visits as stored; variances
+    None while the store keeps none (unknown, NaN)."""
 
-    def __init__(self, config: Config, logged: Sequence[DecisionRecord]) -> None:
+    q_values: npt.NDArray[np.float64]
+    visits: npt.NDArray[np.int64]
+    variances: npt.NDArray[np.float64] | None = None
+
+
+class ReplayAgent(QTableAgent):
+    """An evaluation-mode agent that re-derives each logged decision in turn with the one
+    decision rule (see the module doc); it never learns. With ``table`` (an evaluation
+    episode's snapshot) the greedy action is recomputed from it, else taken from the log."""
+
+    def __init__(
+        self,
+        config: Config,
+        logged: Sequence[DecisionRecord],
+        table: SnapshotTable | None = None,
+    ) -> None:
         rl = config.rl_execution
         super().__init__(rl.q_learning, rl.state, mode=AgentMode.EVALUATION)
+        if table is not None:
+            self.restore(table.q_values, table.visits, 0.0, 0, variances=table.variances)
+        self.table = table
         self.logged = list(logged)
         self.cursor = 0
         self.explored_from_log = 0
@@ -172,18 +206,15 @@ class ReplayAgent(QTableAgent):
         self.cursor += 1
         row = tuple(float(v) for v in record.q_values)
         eps = float(record.epsilon)
-        fallback = _FALLBACK if default_action is None else int(default_action)
-        best = max(row)
-        greedy = fallback if row[fallback] == best else row.index(best)
         logged = int(_ACTION_BY_LABEL[record.action])
+        greedy, source = self._greedy(record, state_index, default_action)
         if uniform is None:  # no per-episode stream: explored draws cannot be re-derived
             explored = bool(record.explored)
             action = logged if explored else greedy
             if explored:
                 self.explored_from_log += 1
-        else:  # the same rule as QTableAgent.decide_index, on the logged Q-values
-            explored = uniform < eps
-            action = min(int(uniform / eps * NUM_ACTIONS), NUM_ACTIONS - 1) if explored else greedy
+        else:
+            action, explored = policy.choose(greedy, eps, uniform)
             if explored:
                 self.explored_rederived += 1
         if (action, explored) != (logged, bool(record.explored)) and self.inconsistent is None:
@@ -191,20 +222,49 @@ class ReplayAgent(QTableAgent):
                 record.seq,
                 "action",
                 f"{record.action} (explored {bool(record.explored)})",
-                f"{ExecutionAction(action).label} (explored {explored}; greedy on the logged "
-                f"Q-values, ties to the schedule's {ExecutionAction(fallback).label})",
+                f"{ExecutionAction(action).label} (explored {explored}; greedy "
+                f"{ExecutionAction(greedy).label}, {source})",
             )
-        share = eps / NUM_ACTIONS
-        probability = share + (1.0 - eps) if action == greedy else share
         return Decision(
             ExecutionAction(action),
             explored,
-            probability,
+            policy.action_probability(action, greedy, eps),
             row,
             ExecutionAction(greedy),
             eps,
             state_index,
         )
+
+    def _greedy(
+        self, record: DecisionRecord, state_index: int, default_action: int | None
+    ) -> tuple[int, str]:
+        """The decision's greedy action and where it comes from."""
+        base = (
+            int(_ACTION_BY_LABEL[record.schedule_action])
+            if record.schedule_action in _ACTION_BY_LABEL
+            else default_action
+        )
+        if self.table is not None:
+            return int(self.greedy_index(state_index, base)), "the rule on the snapshot's table"
+        if record.greedy_action in _ACTION_BY_LABEL:
+            return int(_ACTION_BY_LABEL[record.greedy_action]), "as logged"
+        # a row older than greedy_action (the migration left it NULL only for explored
+        # decisions whose Q-values tied): a greedy decision took its greedy action, and an
+        # explored one whose logged probability is the greedy one's did too
+        action = int(_ACTION_BY_LABEL[record.action])
+        eps = float(record.epsilon)
+        if not record.explored or math.isclose(
+            record.action_probability, policy.action_probability(action, action, eps)
+        ):
+            return action, "not logged: the logged action"
+        if self.inconsistent is None:
+            self.inconsistent = Mismatch(
+                record.seq,
+                "greedy_action",
+                None,
+                "not logged for this explored decision: it cannot be re-derived",
+            )
+        return (action + 1) % len(ExecutionAction), "not logged"
 
 
 def _same(stored: Any, replayed: Any) -> bool:
@@ -228,6 +288,8 @@ def compare(
     """The first difference between the stored and the re-simulated records, or None."""
     for a, b in zip(stored, replayed, strict=False):
         for name in _DECISION_FIELDS:
+            if name in _LOGGED_SINCE and getattr(a, name) is None:
+                continue  # not logged in this row
             if not _same(getattr(a, name), getattr(b, name)):
                 return Mismatch(a.seq, name, getattr(a, name), getattr(b, name))
     if len(stored) != len(replayed):
@@ -263,45 +325,55 @@ def _config_from(data: dict[str, Any]) -> Config:
     return parse_config({"rl_execution": data}, source="stored config")
 
 
-async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) -> ReplayResult:
-    """Re-simulate episode ``episode_id`` of the store and compare (see the module doc)."""
+@dataclass(frozen=True, eq=False)
+class Resimulation:
+    """What ``resimulate`` re-created and the first difference it found (None: identical)."""
+
+    decisions: list[DecisionRecord]
+    episode: EpisodeRecord | None
+    agent: ReplayAgent
+    mismatch: Mismatch | None
+
+
+async def resimulate(
+    config: Config,
+    episode: EpisodeRecord,
+    stored: Sequence[DecisionRecord],
+    *,
+    reward_mode: RewardMode,
+    table: SnapshotTable | None = None,
+) -> Resimulation:
+    """Re-run ``episode`` from its config, seed and logged decisions (and, for an evaluation
+    episode with a snapshot, its ``table``) and compare with ``stored``. No I/O."""
     from rlexec.training.markets import build_market, typical_queue_depth
     from rlexec.training.session import base_executor
 
-    async with session_factory(engine)() as session:
-        episode = await EpisodeRepository(session).get(episode_id)
-        if episode is None:
-            raise InvalidInputError(f"episode id = {episode_id!r}: no such episode in the store")
-        stored = await DecisionRepository(session).for_episode(episode_id)
-        agent_row = await AgentRepository(session).get_by_name(episode.agent_name)
-    agent_snapshot = {} if agent_row is None else dict(agent_row.config_snapshot)
-    config, source = await _episode_config(engine, episode, current, agent_snapshot)
     rl = config.rl_execution
     if not stored:
         raise InvalidInputError(
-            f"episode id = {episode_id!r}: it has no logged decisions (a baseline executor's "
-            "episode, or the RL executor was disabled): nothing to replay"
+            f"episode id = {episode.episode_id!r}: it has no logged decisions (a baseline "
+            "executor's episode, or the RL executor was disabled): nothing to replay"
         )
-    mode = RewardMode(agent_snapshot.get("reward", {}).get("mode", rl.reward.mode))
     if episode.market != rl.simulator.market:
         raise InvalidInputError(
-            f"episode {episode_id}: market {episode.market!r}, but its config simulates "
-            f"{rl.simulator.market!r}: it cannot be re-simulated"
+            f"episode {episode.episode_id}: market {episode.market!r}, but its config "
+            f"simulates {rl.simulator.market!r}: it cannot be re-simulated"
         )
     market = build_market(rl)
-    agent = ReplayAgent(config, stored)
+    agent = ReplayAgent(config, stored, table)
     sink = _Collect()
     executor = RlEnhancedExecutor(
         base_executor(config),
         agent,
         state_builder=StateBuilder(typical_queue_depth=typical_queue_depth(market)),
-        reward=RewardConfig(**{**rl.reward.model_dump(), "mode": mode}),
+        reward=RewardConfig(**{**rl.reward.model_dump(), "mode": reward_mode}),
         enabled=True,
         decision_interval_steps=rl.executor.decision_interval_steps,
         sink=sink,
         agent_name=episode.agent_name,
         config_hash=episode.config_hash,
     )
+    episode_id = episode.episode_id
     parent = ParentOrder(
         episode_id,
         Side(episode.side),
@@ -310,7 +382,7 @@ async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) 
         Urgency(stored[0].urgency),
     )
     paired = (
-        mode is RewardMode.SHORTFALL
+        reward_mode is RewardMode.SHORTFALL
         and rl.reward.paired_baseline
         and episode.mode == str(AgentMode.TRAINING)
     )
@@ -344,29 +416,50 @@ async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) 
         mismatch is None or mismatch.seq is None or inconsistent.seq <= mismatch.seq
     ):
         mismatch = inconsistent
-    if mismatch is None and episode.snapshot_id is not None and episode.mode == "evaluation":
-        mismatch = await _check_snapshot_q(engine, episode, stored, config)
+    return Resimulation(
+        sink.decisions, sink.episodes[-1] if sink.episodes else None, agent, mismatch
+    )
+
+
+async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) -> ReplayResult:
+    """Re-simulate episode ``episode_id`` of the store and compare (see the module doc)."""
+    from rlexec.store.snapshots import load_snapshot_table
+
+    async with session_factory(engine)() as session:
+        episode = await EpisodeRepository(session).get(episode_id)
+        if episode is None:
+            raise InvalidInputError(f"episode id = {episode_id!r}: no such episode in the store")
+        stored = await DecisionRepository(session).for_episode(episode_id)
+        agent_row = await AgentRepository(session).get_by_name(episode.agent_name)
+    agent_snapshot = {} if agent_row is None else dict(agent_row.config_snapshot)
+    config, source = await _episode_config(engine, episode, current, agent_snapshot)
+    rl = config.rl_execution
+    mode = RewardMode(agent_snapshot.get("reward", {}).get("mode", rl.reward.mode))
+    table = None
+    from_snapshot = episode.snapshot_id is not None and episode.mode == str(AgentMode.EVALUATION)
+    if from_snapshot and stored:
+        assert episode.snapshot_id is not None
+        _, q, visits = await load_snapshot_table(engine, episode.snapshot_id, rl.state)
+        table = SnapshotTable(q, visits, None)  # the store keeps no variances (yet)
+    result = await resimulate(config, episode, stored, reward_mode=mode, table=table)
+    mismatch = result.mismatch
+    if mismatch is None and table is not None:
+        mismatch = _check_snapshot_q(table, stored)
     return ReplayResult(
         episode_id=episode_id,
         decisions_stored=len(stored),
-        decisions_replayed=len(sink.decisions),
-        explored_from_log=agent.explored_from_log,
-        explored_rederived=agent.explored_rederived,
+        decisions_replayed=len(result.decisions),
+        explored_from_log=result.agent.explored_from_log,
+        explored_rederived=result.agent.explored_rederived,
         mismatch=mismatch,
         config_source=source,
     )
 
 
-async def _check_snapshot_q(
-    engine: AsyncEngine, episode: EpisodeRecord, stored: Sequence[DecisionRecord], config: Config
-) -> Mismatch | None:
+def _check_snapshot_q(table: SnapshotTable, stored: Sequence[DecisionRecord]) -> Mismatch | None:
     """A greedy episode run with a snapshot must have seen the snapshot's Q-values."""
-    from rlexec.store.snapshots import load_snapshot_table
-
-    assert episode.snapshot_id is not None
-    _, q, _ = await load_snapshot_table(engine, episode.snapshot_id, config.rl_execution.state)
     for record in stored:
-        expected = tuple(float(v) for v in q[record.state_index])
+        expected = tuple(float(v) for v in table.q_values[record.state_index])
         if not all(_same(a, b) for a, b in zip(record.q_values, expected, strict=True)):
             return Mismatch(record.seq, "q_values vs snapshot", record.q_values, expected)
     return None
