@@ -75,6 +75,12 @@ class QLearningConfig(_Section):
     gamma: float = Field(
         1.0, ge=0.0, le=1.0, description="discount factor per decision, in [0, 1]"
     )
+    trace_decay: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="lambda of the episode's lambda-returns (1: its actual cost; 0: one-step)",
+    )
     epsilon: float = Field(0.3, ge=0.0, le=1.0, description="initial exploration rate")
     epsilon_min: float = Field(0.05, ge=0.0, le=1.0, description="exploration floor")
     epsilon_decay: float = Field(
@@ -116,6 +122,12 @@ class StateConfig(_Section):
     )
     schedule_tolerance: float = Field(
         0.1, gt=0.0, lt=1.0, description="share of the parent: on schedule within +/- this"
+    )
+    typical_queue_depth: float | None = Field(
+        None,
+        gt=0.0,
+        description="shares: what the queue-depth bucket divides the near-touch size by; None: "
+        "the simulator's own, or (an outside engine) estimated from the books seen",
     )
 
 
@@ -243,6 +255,12 @@ class ExecutorConfig(_Section):
     )
     slices: int = Field(10, ge=1, description="slices of the base schedule over the horizon")
     decision_interval_steps: int = Field(5, ge=1, description="steps between agent decisions")
+    decision_interval_secs: float = Field(
+        5.0,
+        gt=0.0,
+        description="the public API (rlexec.Agent): wall-clock seconds between agent decisions "
+        "(5 steps of the equity simulator's 1 s)",
+    )
 
 
 class EvaluationConfig(_Section):
@@ -250,6 +268,30 @@ class EvaluationConfig(_Section):
     first_seed: int = Field(
         1_000_000_000, ge=0, description="evaluation seeds start here; training never uses them"
     )
+    validation_first_seed: int = Field(
+        900_000_000,
+        ge=0,
+        description="validation and promotion seeds start here (training stops below them)",
+    )
+    validation_seeds: int = Field(
+        200, ge=2, description="paired seeds that select the best policy during training"
+    )
+    promotion_seeds: int = Field(
+        500, ge=2, description="fresh paired seeds that confirm the best policy before promotion"
+    )
+    validate_every: int = Field(
+        1000, ge=0, description="episodes between validations (0: never validate or promote)"
+    )
+
+    @model_validator(mode="after")
+    def _validation_below_evaluation(self) -> Self:
+        end = self.validation_first_seed + self.validation_seeds + self.promotion_seeds
+        if end > self.first_seed:
+            raise ValueError(
+                f"validation seeds {self.validation_first_seed}..{end - 1} overlap the "
+                f"evaluation seeds from first_seed = {self.first_seed}"
+            )
+        return self
 
 
 class RlExecutionConfig(_Section):

@@ -119,6 +119,7 @@ class _Chooser(QTableAgent):
         state_index: int,
         default_action: int | None = None,
         uniform: float | None = None,
+        repeat: int | None = None,
     ) -> Decision:
         action = self.pending
         return Decision(action, False, 1.0, (0.0,) * 6, action, 0.0, state_index)

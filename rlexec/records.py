@@ -126,7 +126,7 @@ class DecisionRecord:
     queue_depth_at_price: float
     hour_of_day: int
     minute_of_hour: int
-    seconds_since_last_trade: float | None
+    seconds_since_last_trade: float | None  # None: no trade seen since the parent started
     recent_fill_rate: float
     avg_slippage_last_n: float
     tick_size: float

@@ -34,6 +34,7 @@ def context(
     return ExecutionContext(
         parent=parent, step=step, time_of_day_secs=36_000.0 + step, book=snapshot,
         arrival_mid=snapshot.mid, filled_quantity=Decimal(filled), open_orders=resting or {},
+        step_seconds=1.0,
     )  # fmt: skip
 
 

@@ -39,7 +39,7 @@ def context(
     return ExecutionContext(
         parent=parent, step=step, time_of_day_secs=36_000.0 + step, book=BOOK,
         arrival_mid=BOOK.mid, filled_quantity=Decimal(filled), recent_trades=tuple(trades),
-        open_orders=resting or {},
+        open_orders=resting or {}, step_seconds=1.0,
     )  # fmt: skip
 
 

@@ -35,6 +35,7 @@ def context(parent: ParentOrder, step: int = 0, filled: Decimal = Decimal(0)) ->
         book=BOOK,
         arrival_mid=BOOK.mid,
         filled_quantity=filled,
+        step_seconds=1.0,
     )
 
 
@@ -131,7 +132,7 @@ def test_vwap_u_shape_puts_more_at_the_open() -> None:
     parent = ParentOrder("p", Side.BUY, Decimal(100_000), 23_400)
     ctx = ExecutionContext(
         parent=parent, step=0, time_of_day_secs=9.5 * 3600, book=BOOK,
-        arrival_mid=BOOK.mid, filled_quantity=Decimal(0),
+        arrival_mid=BOOK.mid, filled_quantity=Decimal(0), step_seconds=1.0,
     )  # fmt: skip
     sizes = VWAP(profile="u_shaped", slices=13).schedule(ctx).slice_sizes
     assert sizes[0] > 2 * sizes[6] and sizes[-1] > 2 * sizes[6]
@@ -160,7 +161,7 @@ async def test_participation_cap_limits_child_size() -> None:
     ctx = ExecutionContext(
         parent=parent, step=0, time_of_day_secs=36_000, book=BOOK, arrival_mid=BOOK.mid,
         filled_quantity=Decimal(0),
-        recent_trades=(Trade(0, BOOK.best_ask, Decimal(305), Side.BUY),),
+        recent_trades=(Trade(0, BOOK.best_ask, Decimal(305), Side.BUY),), step_seconds=1.0,
     )  # fmt: skip
     order = await vwap.get_next_order("p", ctx)
     assert order is not None and order.quantity == 30

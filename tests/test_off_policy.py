@@ -22,6 +22,7 @@ from rlexec.evaluation import (
     candidate_probabilities,
     confusion_table,
     doubly_robust,
+    dr_gain_over_logged,
     evaluate,
     format_confusion_table,
     greedy_actions,
@@ -816,3 +817,20 @@ def test_evaluate_report_matches_individual_estimators() -> None:
     bandit = evaluate(bandit_log(seed=1, n=100), CANDIDATE)
     assert bandit.pdis is None and bandit.n_episodes is None
     assert len(bandit.estimates()) == 4
+
+
+def test_dr_gain_is_the_paired_gain_over_the_logged_policy() -> None:
+    log = mdp_log(seed=9, episodes=5_000)
+    gain = dr_gain_over_logged(log, MDP_CANDIDATE, gamma=MDP_GAMMA)
+    dr = stepwise_doubly_robust(log, MDP_CANDIDATE, gamma=MDP_GAMMA)
+    logged = logged_return(log, gamma=MDP_GAMMA)
+    # the mean of the paired differences is the difference of the means ...
+    assert gain.value == pytest.approx(dr.value - logged.value, abs=1e-12)
+    assert gain.unit == "episode" and gain.n == 5_000
+    # ... its interval covers the true gain and excludes 0 (the candidate is much better)
+    logging_truth = mdp_true_value(_eps_greedy(MDP_LOGGING_Q, MDP_LOGGING_EPSILON), MDP_GAMMA)
+    assert gain.contains(TRUE_MDP - logging_truth), (gain, TRUE_MDP - logging_truth)
+    assert not gain.contains(0.0)
+    report = evaluate(log, MDP_CANDIDATE, gamma=MDP_GAMMA)
+    assert report.dr_gain == gain
+    assert "dr_gain" not in [e.estimator for e in report.estimates()]  # a difference, not a value

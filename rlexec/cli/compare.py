@@ -2,10 +2,12 @@
 Almgren-Chriss optimum on that model) over paired held-out seeds.
 
     rlexec compare [--agents default,original-reward] [--seeds N] [--out reports/latest]
-                   [--market MARKET] [--risk-aversion L] [--no-store] [--no-progress]
+                   [--market MARKET] [--risk-aversion L] [--force] [--no-store] [--no-progress]
 
-Prints the comparison table; stores the episodes (mode "evaluation") and writes every
-per-episode result to ``<out>/comparison.json`` for ``rlexec report``.
+Prints the verdict (each agent against its base and the best baseline, in words) and the
+comparison table; stores the episodes (mode "evaluation") and writes every
+per-episode result to ``<out>/comparison.json`` for ``rlexec report``. An agent trained on
+another market is refused unless ``--force`` (then a warning says so).
 """
 
 from __future__ import annotations
@@ -43,14 +45,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--risk-aversion", type=non_negative_float, default=0.0,
                    help="lambda of the AC optimum (0: risk neutral)")  # fmt: skip
     p.add_argument("--no-store", action="store_true", help="do not store the episodes")
+    p.add_argument("--force", action="store_true",
+                   help="evaluate an agent trained on another market (with a warning)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     add_market(p)
     p.set_defaults(handler=_compare)
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from rlexec.training.evaluate import RESULTS_FILE, run_comparison
+    from rlexec.logs import configure_logging
+    from rlexec.report.verdict import comparison_verdict, print_verdict
+    from rlexec.training.evaluate import RESULTS_FILE, base_executor_name, run_comparison
 
+    configure_logging()  # the --force warning
     config = with_market(config_from_args(args), args.market)
     run = asyncio.run(
         run_comparison(
@@ -61,8 +68,10 @@ def _compare(args: argparse.Namespace) -> int:
             out_dir=args.out,
             risk_aversion=args.risk_aversion,
             progress=not args.no_progress,
+            force=args.force,
         )
     )
+    print_verdict(comparison_verdict(run, base_executor_name(config)).blocks())
     print(run.table())
     print(f"per-episode results: {args.out}/{RESULTS_FILE}")
     return 0

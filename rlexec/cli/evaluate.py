@@ -1,7 +1,12 @@
 """``rlexec evaluate``: the agent, greedy and never learning, against its base executor on
-paired held-out seeds; prints the policy metrics with the estimated improvement.
+paired held-out seeds; prints the policy metrics with the estimated improvement and says in
+words whether the difference from the base is significant (its 95% interval excludes 0).
 
-    rlexec evaluate [--agent NAME] [--seeds N] [--market MARKET] [--no-store] [--no-progress]
+    rlexec evaluate [--agent NAME] [--seeds N] [--market MARKET] [--force] [--no-store]
+                    [--no-progress]
+
+An agent trained on another market than the one evaluated on is refused unless ``--force``
+(then a warning says so); one whose state config differs from the config is refused.
 """
 
 from __future__ import annotations
@@ -20,14 +25,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seeds", type=positive_int,
                    help="held-out seeds (default: evaluation.seeds)")  # fmt: skip
     p.add_argument("--no-store", action="store_true", help="do not store the episodes")
+    p.add_argument("--force", action="store_true",
+                   help="evaluate an agent trained on another market (with a warning)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     add_market(p)
     p.set_defaults(handler=_evaluate)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from rlexec.training.evaluate import evaluate_agent
+    from rlexec.logs import configure_logging
+    from rlexec.report.verdict import compare_sentence
+    from rlexec.training.evaluate import evaluate_agent, executor_label
 
+    configure_logging()  # the --force warning
     config = with_market(config_from_args(args), args.market)
     ev = asyncio.run(
         evaluate_agent(
@@ -36,6 +46,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             seeds=args.seeds,
             store=not args.no_store,
             progress=not args.no_progress,
+            force=args.force,
         )
     )
     m, s = ev.metrics, ev.summary
@@ -49,6 +60,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         f"(paired diff {p.mean:+.3f} [{p.low:+.3f}, {p.high:+.3f}], agent cheaper on "
         f"{p.share_better:.1%} of seeds)"
     )
+    print(f"  {compare_sentence('The agent', p, f'its base ({executor_label(ev.base_name)})')}")
     mix = ", ".join(f"{k} {v:.0%}" for k, v in m.action_distribution.items())
     print(
         f"  states visited: {m.num_states_visited}; mean Q {m.avg_q_value:.4f}; greedy mix: {mix}"

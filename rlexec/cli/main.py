@@ -63,6 +63,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "compare",
     "report",
     "snapshot",
+    "promotions",
     "episodes",
     "replay",
     "metrics",

@@ -25,11 +25,13 @@ def register(subparsers: Any) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from rlexec.report.build import write_report
+    from rlexec.report.verdict import print_verdict
 
     config = config_from_args(args)
     report = asyncio.run(
         write_report(config, args.out, comparison=args.comparison, agents=args.agents)
     )
+    print_verdict(report.verdict)
     for plot in report.plots:
         print(f"  {plot}")
     print(f"report written: {report.summary.resolve()}")

@@ -90,6 +90,14 @@ def _train(args: argparse.Namespace) -> int:
         f"{result.running_mean_is_bps:.3f} bps; epsilon {result.epsilon:.4f}"
         + ("; stopped by signal" if result.stopped_by_signal else "")
     )
+    for v in result.validations:
+        d = v.difference
+        print(
+            f"validation at {v.episodes_trained} episodes: policy - {d.baseline} = "
+            f"{d.mean:+.3f} bps [{d.low:+.3f}, {d.high:+.3f}] on {len(v.seeds)} seeds"
+        )
+    if result.promotion is not None:
+        print(f"promotion: {result.promotion.summary()}")
     dropped = sum(result.dropped.values())
     if dropped:
         print(f"warning: {dropped} rows were shed while the store was down: {result.dropped}")

@@ -58,6 +58,9 @@ episode and in time order within each episode, and the Markov property of the st
 - ``stepwise_doubly_robust`` (Jiang & Li 2016; Thomas & Brunskill 2016): mean over episodes
   of ``sum_t gamma^t [rho_t (r_t - q_hat(s_t, a_t)) + rho_{t-1} v_hat_t]``, rho_{-1} = 1,
   with the candidate's Q-values as q_hat. Unbiased for any q_hat; equals PDIS when q_hat = 0.
+- ``dr_gain_over_logged``: the candidate's gain over the logging policy, paired per episode:
+  the mean of (the episode's step-wise DR term - its logged return), with its interval; the
+  gain is significant when the interval excludes 0.
 
 Cumulative weights are products over an episode and can overflow float64 on long episodes
 with small logging probabilities (the estimate is then inf/nan: the log cannot support the
@@ -693,10 +696,15 @@ def logged_return(
 ) -> PolicyValueEstimate:
     """The logging policy's own value per episode: mean discounted return (on-policy)."""
     gamma = _check_unit_interval("gamma", gamma)
-    starts, _, positions = _episode_layout(log)
-    returns = np.add.reduceat(_discounts(positions, gamma) * log.rewards, starts)
+    returns = _logged_returns(log, gamma)
     interval = mean_interval(returns, confidence)
-    return _estimate("logged_return", interval, float(starts.shape[0]), "episode")
+    return _estimate("logged_return", interval, float(returns.shape[0]), "episode")
+
+
+def _logged_returns(log: DecisionLog, gamma: float) -> FloatArray:
+    starts, _, positions = _episode_layout(log)
+    returns: FloatArray = np.add.reduceat(_discounts(positions, gamma) * log.rewards, starts)
+    return returns
 
 
 def per_decision_is(
@@ -774,7 +782,7 @@ def stepwise_doubly_robust(
     confidence: float = 0.95,
 ) -> PolicyValueEstimate:
     """Step-wise doubly robust (Jiang & Li 2016): per episode
-    ``sum_t gamma^t [rho_t (r_t - q_hat(s_t, a_t)) + rho_{t-1} v_hat(s_t)]``; q_hat is
+    ``sum_t gamma^t [rho_t (r_t - q_hat(s_t, a_t)) + rho_{t-1} v_hat_t]``; q_hat is
     ``value_model`` or, by default, the candidate's Q-values. Unbiased for any q_hat."""
     gamma = _check_unit_interval("gamma", gamma)
     return _stepwise_doubly_robust(
@@ -790,6 +798,26 @@ def _stepwise_doubly_robust(
     value_model: ArrayLike | None,
     confidence: float,
 ) -> PolicyValueEstimate:
+    terms = _stepwise_dr_per_episode(log, policy, scored, gamma, value_model)
+    return _stepwise_estimate(terms, confidence)
+
+
+def _stepwise_estimate(
+    terms: tuple[FloatArray, FloatArray], confidence: float
+) -> PolicyValueEstimate:
+    per_episode, final_rho = terms
+    interval = mean_interval(per_episode, confidence)
+    return _estimate("dr_trajectory", interval, effective_sample_size(final_rho), "episode")
+
+
+def _stepwise_dr_per_episode(
+    log: DecisionLog,
+    policy: CandidatePolicy,
+    scored: _Scored,
+    gamma: float,
+    value_model: ArrayLike | None,
+) -> tuple[FloatArray, FloatArray]:
+    """Each episode's step-wise DR term and its final cumulative weight."""
     model = _model_table("value_model", value_model, policy)
     starts, lengths, positions = _episode_layout(log)
     rho = _cumulative_weights(scored.weights, starts, lengths)
@@ -799,10 +827,29 @@ def _stepwise_doubly_robust(
     q_taken = np.take(model.ravel(), log.flat_index)
     state_values = _state_values(log, policy, scored.greedy, model)
     terms = rho * (log.rewards - q_taken) + previous * state_values
-    per_episode = np.add.reduceat(_discounts(positions, gamma) * terms, starts)
-    final_rho = rho[starts + lengths - 1]
-    interval = mean_interval(per_episode, confidence)
-    return _estimate("dr_trajectory", interval, effective_sample_size(final_rho), "episode")
+    per_episode: FloatArray = np.add.reduceat(_discounts(positions, gamma) * terms, starts)
+    return per_episode, rho[starts + lengths - 1]
+
+
+def dr_gain_over_logged(
+    log: DecisionLog, policy: CandidatePolicy, *, gamma: float = 1.0, confidence: float = 0.95
+) -> PolicyValueEstimate:
+    """The candidate's value minus the logging policy's, per episode: the mean over episodes
+    of (step-wise DR term - logged return). Both terms are unbiased for their policy's value
+    on the same episodes, so the difference is unbiased for the gain, and its interval is
+    paired (the episode's market noise, common to both, largely cancels). Positive: the
+    candidate's return is higher."""
+    gamma = _check_unit_interval("gamma", gamma)
+    terms = _stepwise_dr_per_episode(log, policy, _score(log, policy), gamma, None)
+    return _dr_gain_estimate(log, terms, gamma, confidence)
+
+
+def _dr_gain_estimate(
+    log: DecisionLog, terms: tuple[FloatArray, FloatArray], gamma: float, confidence: float
+) -> PolicyValueEstimate:
+    per_episode, final_rho = terms
+    interval = mean_interval(per_episode - _logged_returns(log, gamma), confidence)
+    return _estimate("dr_gain", interval, effective_sample_size(final_rho), "episode")
 
 
 # --------------------------------------------------------------------------- agreement
@@ -860,7 +907,9 @@ def _action_pair(
 class OffPolicyReport:
     """Everything ``rlexec replay evaluate`` prints: agreement with the candidate's greedy
     action, the confusion table, the logged policy's value and the candidate's estimates.
-    The per-episode fields are None when the log has no episode ids."""
+    The per-episode fields are None when the log has no episode ids; ``dr_gain`` is the
+    candidate's step-wise DR value minus the logged return, paired per episode
+    (``dr_gain_over_logged``): a difference, not a value, so ``estimates()`` leaves it out."""
 
     n_decisions: int
     n_episodes: int | None
@@ -874,6 +923,7 @@ class OffPolicyReport:
     pdis: PolicyValueEstimate | None = None
     wpdis: PolicyValueEstimate | None = None
     dr_trajectory: PolicyValueEstimate | None = None
+    dr_gain: PolicyValueEstimate | None = None
 
     def estimates(self) -> list[PolicyValueEstimate]:
         """All non-None estimates, logged first."""
@@ -917,10 +967,12 @@ def evaluate(
     )
     if log.episode_ids is None:
         return report
+    stepwise = _stepwise_dr_per_episode(log, policy, scored, gamma, None)
     return replace(
         report,
         logged_return=logged_return(log, gamma=gamma, confidence=confidence),
         pdis=_per_decision_is(log, weights, gamma, confidence),
         wpdis=_weighted_per_decision_is(log, weights, gamma, confidence),
-        dr_trajectory=_stepwise_doubly_robust(log, policy, scored, gamma, None, confidence),
+        dr_trajectory=_stepwise_estimate(stepwise, confidence),
+        dr_gain=_dr_gain_estimate(log, stepwise, gamma, confidence),
     )

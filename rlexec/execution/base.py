@@ -45,7 +45,8 @@ class BaseExecutor:
     async def cancel_requests(self, parent_id: str, context: ExecutionContext) -> list[str]:
         return []
 
-    async def finish(self, parent_id: str, context: ExecutionContext) -> None:
+    async def finish(self, parent_id: str, context: ExecutionContext) -> object:
+        """Nothing to report (a subclass may return its own record of the parent)."""
         return None
 
 

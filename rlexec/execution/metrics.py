@@ -95,6 +95,11 @@ class PairedDifference:
     share_better: float  # share of episodes strictly cheaper than the baseline
     n: int
 
+    @property
+    def significant(self) -> bool:
+        """The 95% interval excludes 0."""
+        return self.low > 0 or self.high < 0
+
 
 @dataclass(frozen=True, slots=True)
 class ExecutorSummary:

@@ -6,16 +6,16 @@ What each side decides:
   near touch while the parent is on schedule, the far touch when it is behind (passive style),
   or always the far touch (aggressive style);
 - the **agent** decides, every ``decision_interval_steps`` steps, one of the six actions.
-  At each decision the base's own action is the one whose size is closest to what the base
-  would send now (Wait if it would send nothing): choosing *it* means **follow the base
-  exactly** until the next decision (its cancels, its children, its prices, step by step), so
-  the base is representable exactly and an untrained agent, whose decision rule
-  (``rlexec.rl.policy``) takes the base's action until the data says otherwise, *is* its base,
-  paired, on every seed. Choosing any other action acts once, at the decision, and then holds
-  until the next one: Wait (nothing new; resting children keep their queue place), PlaceSmall /
-  PlaceMedium / PlaceLarge / PlaceAll (a child of 10 / 25 / 50 / 100 % of the quantity neither
-  filled nor resting, at least one lot, at the base's limit price), Cancel (cancel every resting
-  child of this parent).
+  At each decision the base's own action names what the base would do now (Cancel when it
+  pulls its resting children, else the Place action closest in size to what it would send,
+  else Wait). Choosing *it* means **follow the base exactly** until the next decision (its
+  cancels, its children, its prices, step by step), so the base is representable exactly and
+  an untrained agent, whose decision rule (``rlexec.rl.policy``) takes the base's action until
+  the data says otherwise, *is* its base, paired, on every seed. Choosing any other action
+  acts once, at the decision, and then holds until the next one: Wait (nothing new; resting
+  children keep their queue place), PlaceSmall / PlaceMedium / PlaceLarge / PlaceAll (a child
+  of 10 / 25 / 50 / 100 % of the quantity neither filled nor resting, at least one lot, at the
+  base's limit price), Cancel (cancel every resting child of this parent).
 
 Reward (``[rl_execution.reward] mode``), per transition from one decision to the next:
 - ``shortfall`` (default): minus the change of the mark-to-market shortfall
@@ -37,10 +37,27 @@ market seed) every decision's draw comes from a per-episode stream (``exploratio
 an episode's explored decisions can be re-derived from its seed; without it, from the agent's
 own stream.
 
+Learning: the agent learns from a parent order when it ends (``QTableAgent.observe_episode``:
+each decision's target is the order's actual cost from that decision on, or a lambda-return).
+
 Records: every decision goes to the ``RecordSink`` (the write-behind store) once its outcome
-is known (at the next decision or at the end), with its transition as an experience; the
-episode record is written by ``finish``. Many parent orders may run at once on one executor and
-one shared agent: all per-parent memory is keyed by parent id.
+is known (at the next decision or at the end); its transition (an experience) and the episode
+record are written by ``finish`` (which also returns the episode record), an episode's
+experiences together and in order (a learner applying an actor's queued transitions rebuilds
+the episode from them). Many parent orders may run at
+once on one executor and one shared agent: all per-parent memory is keyed by parent id, and
+``finish`` removes all of it.
+
+Disabled (``enabled = false``, the kill switch): the base works the parent exactly as it would
+alone, every step. The episode and its decisions are still recorded, with the base as the
+behaviour policy: at every decision step a decision row logs the state, the Q-values the agent
+would have seen and its greedy action, with action = the base's action (the action that names
+what the base does), probability 1, epsilon 0, never explored. Nothing is learned
+and no experience is written (the logged action only approximates what the base sent).
+
+Synchronous core: ``cancels``, ``next_order``, ``fill`` and ``end`` do the work and touch
+memory only (no I/O, no await); the ``ExecutionAlgorithm`` coroutines the simulator runner
+awaits call them, and a synchronous engine (``rlexec.api``) calls them directly.
 """
 
 from __future__ import annotations
@@ -65,7 +82,7 @@ from rlexec.records import (
     RecordSink,
     utc_now,
 )
-from rlexec.rl.q_learning import Decision, QTableAgent
+from rlexec.rl.q_learning import Decision, EpisodeStep, QTableAgent
 from rlexec.rl.reward import original_reward
 from rlexec.rl.types import ExecutionAction, ExecutionReward, ExecutionState
 
@@ -141,6 +158,10 @@ class _ParentRun:
     schedule_action: ExecutionAction = ExecutionAction.WAIT
     schedule_quantity: Decimal = ZERO
     following: bool = False  # the current decision took the base's action: follow the base
+    stretch_action: ExecutionAction | None = None  # an exploration being repeated
+    stretch_left: int = 0
+    steps: list[EpisodeStep] = field(default_factory=list)  # learned from at the end
+    experiences: list[ExperienceRecord] = field(default_factory=list)
     completed_step: int | None = None
     interval_filled: Decimal = ZERO
     interval_notional: Decimal = ZERO
@@ -181,34 +202,72 @@ class RlEnhancedExecutor(BaseExecutor):
 
     # -- episode metadata -------------------------------------------------------------------
     def begin(self, parent_id: str, meta: EpisodeMeta) -> None:
-        """Attach the seed / market / snapshot of a parent before it starts (optional)."""
+        """Attach the seed / market / snapshot of a parent before it starts (optional); kept
+        until ``finish``."""
         self._meta[parent_id] = meta
 
     @property
     def active_parents(self) -> int:
-        return len(self._runs)
+        """Parents with memory held (begun or started, not finished)."""
+        return len(self._runs.keys() | self._meta.keys())
 
-    # -- the protocol -----------------------------------------------------------------------
+    # -- the protocol (the simulator runner awaits these; each calls its synchronous core) ---
     async def cancel_requests(self, parent_id: str, context: ExecutionContext) -> list[str]:
+        return self.cancels(parent_id, context)
+
+    async def get_next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
+        return self.next_order(parent_id, context)
+
+    async def record_fill(
+        self,
+        parent_id: str,
+        order_id: str,
+        filled: Decimal,
+        price: Decimal,
+        context: ExecutionContext,
+    ) -> None:
+        self.fill(parent_id, order_id, filled, price, context)
+
+    async def finish(self, parent_id: str, context: ExecutionContext) -> EpisodeRecord:
+        return self.end(parent_id, context)
+
+    # -- the synchronous core ---------------------------------------------------------------
+    def cancels(self, parent_id: str, context: ExecutionContext) -> list[str]:
+        """Ids of resting children to cancel now (asked before ``next_order``)."""
         if not self.enabled:
-            return await self.base.cancel_requests(parent_id, context)
+            self._observe_base(parent_id, context)
+            return self.base.cancels(context)
         action = self._decide(parent_id, context)
         if self._runs[parent_id].following:
-            return await self.base.cancel_requests(parent_id, context)
+            return self.base.cancels(context)
         if action is ExecutionAction.CANCEL:
             return list(context.open_orders)
         return []
 
-    async def get_next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
+    def next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
+        """The child order to send now, if any."""
         if not self.enabled:
-            return await self.base.get_next_order(parent_id, context)
+            self._observe_base(parent_id, context)
+            base_order = self.base.next_order(parent_id, context)
+            if base_order is not None:
+                run = self._runs[parent_id]
+                self._track_child(run, base_order, own=run.action is not None)
+            return base_order
         action = self._decide(parent_id, context)
         run = self._runs[parent_id]
         if run.following:
-            wanted = await self.base.get_next_order(parent_id, context)
+            wanted = self.base.next_order(parent_id, context)
             if wanted is None:
                 return None
-            return self._child(run, context, wanted.quantity, wanted.limit_price)
+            order = Order(
+                parent_id,
+                self.next_order_id(parent_id),
+                context.parent.side,
+                wanted.quantity,
+                wanted.limit_price,
+            )  # the base's child, under this executor's id
+            self._track_child(run, order, own=True)
+            return order
         if action is None or action not in _PLACE_ACTIONS:
             return None
         unplaced = context.remaining_quantity - _resting(context)
@@ -219,26 +278,23 @@ class RlEnhancedExecutor(BaseExecutor):
         else:
             share = Decimal(repr(action.size_fraction))
             quantity = max(ONE_LOT, (unplaced * share).to_integral_value(ROUND_FLOOR))
-        return self._child(run, context, quantity, self.base.limit_price(context))
-
-    def _child(
-        self, run: _ParentRun, context: ExecutionContext, quantity: Decimal, price: Decimal | None
-    ) -> Order:
-        """A child of this parent under this executor's id (also when the base sized it)."""
-        parent_id = context.parent.parent_id
+        price = self.base.limit_price(context)
         order_id = self.next_order_id(parent_id)
         order = Order(parent_id, order_id, context.parent.side, quantity, price)
-        run.child_ids.add(order_id)
-        run.child_orders += 1
-        run.child_quantity = quantity if run.child_quantity is None else (
-            run.child_quantity + quantity
-        )
-        run.child_price = price
-        run.child_order_id = order_id
-        self.builder.record_child(parent_id, float(quantity))
+        self._track_child(run, order, own=True)
         return order
 
-    async def record_fill(
+    def _track_child(self, run: _ParentRun, order: Order, *, own: bool) -> None:
+        """A child sent for the parent; ``own``: the current decision's child."""
+        run.child_ids.add(order.order_id)
+        run.child_orders += 1
+        if own and run.child_order_id is None:
+            run.child_quantity = order.quantity
+            run.child_price = order.limit_price
+            run.child_order_id = order.order_id
+        self.builder.record_child(order.parent_id, float(order.quantity))
+
+    def fill(
         self,
         parent_id: str,
         order_id: str,
@@ -246,9 +302,8 @@ class RlEnhancedExecutor(BaseExecutor):
         price: Decimal,
         context: ExecutionContext,
     ) -> None:
-        if not self.enabled:
-            await self.base.record_fill(parent_id, order_id, filled, price, context)
-            return
+        """A fill of the parent: one of its children, or (another id) the forced completion.
+        (The base, a schedule, reads its progress from the context: it needs no fills.)"""
         run = self._run(parent_id, context)
         quantity = float(filled)
         run.filled += quantity
@@ -270,18 +325,54 @@ class RlEnhancedExecutor(BaseExecutor):
             run.completion_quantity += filled
             run.completion_cost += run.sign * quantity * (float(price) - run.arrival_mid)
 
-    async def finish(self, parent_id: str, context: ExecutionContext) -> None:
-        if not self.enabled:
-            await self.base.finish(parent_id, context)
-            return
+    def end(self, parent_id: str, context: ExecutionContext) -> EpisodeRecord:
+        """The parent is done (after the forced completion): its last decision is closed, its
+        episode record written to the sink and returned, and every memory of it dropped."""
         run = self._run(parent_id, context)
         if run.decision is not None and run.state is not None:
-            self._close_transition(parent_id, run, context, None, terminated=True)
-        self.sink.append_episode(self._episode_record(parent_id, run, context))
+            if self.enabled:
+                self._close_transition(parent_id, run, context, None, terminated=True)
+            else:
+                self._close_logged(parent_id, run, context, terminated=True)
+        record = self._episode_record(parent_id, run, context)
+        self.sink.append_episode(record)
         self._runs.pop(parent_id, None)
         self._meta.pop(parent_id, None)
         self.builder.forget(parent_id)
-        await self.base.finish(parent_id, context)
+        self.base.forget(parent_id)
+        return record
+
+    # -- the disabled path: the base decides, its actions are logged ---------------------------
+    def _observe_base(self, parent_id: str, context: ExecutionContext) -> None:
+        """Once per step: observe the market; at a decision step close the previous logged
+        decision and log the base's action as this one (see the module doc)."""
+        run = self._run(parent_id, context)
+        step = context.step
+        if run.decided_step == step:
+            return
+        run.decided_step = step
+        self.builder.observe_market(context)
+        if step % self.interval != 0:
+            run.action = None
+            return
+        schedule_action, schedule_quantity = self._schedule(context)
+        state = self._state(context)
+        agent = self.agent
+        index = agent.discretizer.state_index(state)
+        if run.decision is not None and run.state is not None:
+            self._close_logged(parent_id, run, context, terminated=False)
+        q = tuple(agent.q_values[index].tolist())
+        greedy = agent.greedy_index(index, int(schedule_action))
+        decision = Decision(schedule_action, False, 1.0, q, greedy, 0.0, index)
+        self._start_decision(run, context, state, decision, schedule_action, schedule_quantity)
+
+    def _close_logged(
+        self, parent_id: str, run: _ParentRun, context: ExecutionContext, *, terminated: bool
+    ) -> None:
+        """The outcome of a logged base decision: its reward parts, no learning."""
+        parts = self._reward(run, context, terminated)
+        run.total_reward += parts.total()
+        self.sink.append_decision(self._decision_record(parent_id, run, parts))
 
     # -- decisions --------------------------------------------------------------------------
     def state_at(
@@ -299,11 +390,7 @@ class RlEnhancedExecutor(BaseExecutor):
             self.builder.observe_market(context)
             if step % self.interval == 0:
                 schedule_action, schedule_quantity = self._schedule(context)
-                state = self.builder.build(
-                    context,
-                    resting=_resting(context),
-                    schedule_target=self.base.schedule_quantity(context),
-                )
+                state = self._state(context)
                 index = self.agent.discretizer.state_index(state)
                 if run.decision is not None and run.state is not None:
                     self._close_transition(
@@ -326,16 +413,43 @@ class RlEnhancedExecutor(BaseExecutor):
             return None
         state, index, schedule_action, schedule_quantity = run.prepared
         draw = None if run.exploration is None else float(run.exploration.random())
-        decision = self.agent.decide_index(index, int(schedule_action), draw)
+        stretching = run.stretch_left > 0 and run.stretch_action is not None
+        repeat = int(run.stretch_action) if stretching and run.stretch_action is not None else None
+        decision = self.agent.decide_index(index, int(schedule_action), draw, repeat)
+        if repeat is not None:
+            run.stretch_left -= 1
+        else:
+            run.stretch_left = decision.stretch
+            run.stretch_action = decision.action if decision.stretch else None
+        self._start_decision(run, context, state, decision, schedule_action, schedule_quantity)
+        run.following = decision.action is schedule_action
+        return decision.action
+
+    def _state(self, context: ExecutionContext) -> ExecutionState:
+        return self.builder.build(
+            context,
+            resting=_resting(context),
+            schedule_target=self.base.schedule_quantity(context),
+        )
+
+    def _start_decision(
+        self,
+        run: _ParentRun,
+        context: ExecutionContext,
+        state: ExecutionState,
+        decision: Decision,
+        schedule_action: ExecutionAction,
+        schedule_quantity: Decimal,
+    ) -> None:
+        """Make ``decision`` the parent's current one; its interval's outcome starts at 0."""
         run.schedule_action = schedule_action
         run.schedule_quantity = schedule_quantity
-        run.following = decision.action is schedule_action
         run.seq += 1
         run.action = decision.action
         run.state = state
         run.decision = decision
         run.decided_at = utc_now()
-        run.decision_step = step
+        run.decision_step = context.step
         run.shortfall_at_decision = self._shortfall_bps(run, context)
         run.mid_at_decision = float(context.book.mid)
         run.child_quantity = None
@@ -344,12 +458,17 @@ class RlEnhancedExecutor(BaseExecutor):
         run.interval_child_filled = ZERO
         run.interval_filled = ZERO
         run.interval_notional = ZERO
-        return decision.action
 
     def _schedule(self, context: ExecutionContext) -> tuple[ExecutionAction, Decimal]:
-        """What the base schedule would send now, and the action closest to it."""
+        """What the base would do now, as the action that names it: Cancel when it pulls the
+        resting children (a passive base catching up, an aggressive one re-pricing), else the
+        Place action closest in size to what it would send, else Wait. Choosing that action
+        follows the base exactly; so Wait, when it is not the base's action, is a true hold
+        (what submit-and-leave does after posting everything)."""
         unplaced = context.remaining_quantity - _resting(context)
         wanted = self.base.wanted_quantity(context)
+        if self.base.cancels(context):
+            return ExecutionAction.CANCEL, max(wanted, ZERO)
         if wanted <= 0 or unplaced <= 0:
             return ExecutionAction.WAIT, max(wanted, ZERO)
         share = float(wanted / unplaced)
@@ -377,16 +496,11 @@ class RlEnhancedExecutor(BaseExecutor):
         agent = self.agent
         if agent.learning:
             action = int(decision.action)
-            agent.observe(
-                decision.state_index,
-                action,
-                reward,
-                next_index,
-                terminated,
-                next_base_action=None if next_base is None else int(next_base),
+            run.steps.append(
+                EpisodeStep(decision.state_index, action, reward, int(run.schedule_action))
             )
             discretizer = agent.discretizer
-            self.sink.append_experience(
+            run.experiences.append(
                 ExperienceRecord(
                     state_key=discretizer.key_from_index(decision.state_index).to_text(),
                     action=decision.action.label,
@@ -397,6 +511,12 @@ class RlEnhancedExecutor(BaseExecutor):
                     next_schedule_action=None if next_base is None else next_base.label,
                 )
             )
+            if terminated:  # the agent learns from the whole parent order at once
+                agent.observe_episode(run.steps)
+                for record in run.experiences:
+                    self.sink.append_experience(record)
+                run.steps = []
+                run.experiences = []
         self.sink.append_decision(self._decision_record(parent_id, run, parts))
 
     def _reward(
@@ -510,6 +630,7 @@ class RlEnhancedExecutor(BaseExecutor):
         parent = context.parent
         arrival_value = run.quantity * run.arrival_mid
         total = run.total_filled
+        complete = total >= parent.quantity  # else the engine stopped it early: truncated
         return EpisodeRecord(
             episode_id=parent_id,
             agent_name=self.agent_name,
@@ -532,8 +653,8 @@ class RlEnhancedExecutor(BaseExecutor):
             completion_cost_bps=run.completion_cost / arrival_value * 1e4,
             child_orders=run.child_orders,
             total_reward=run.total_reward,
-            terminated=True,
-            truncated=False,
+            terminated=complete,
+            truncated=not complete,
             run_id=run.meta.run_id,
             reward_mode=str(self.reward_config.mode),
             urgency=int(parent.urgency),

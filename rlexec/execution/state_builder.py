@@ -3,6 +3,15 @@ order, what the state cannot see in one snapshot: recent mids (volatility), when
 printed, our recent child quantity and fills (fill rate), our recent slippage, and the previous
 state and action.
 
+- ``seconds_since_last_trade`` is None (missing) until a trade has been seen for the parent:
+  an engine without a trades feed gets None in every state, never a silent 0.
+- ``typical_queue_depth`` (what the queue-depth bucket divides the near-touch size by) is the
+  one given (a simulator knows its own; ``[rl_execution.state] typical_queue_depth``
+  overrides it), else estimated online from the books seen, shared by every parent of the
+  builder: an exponentially weighted mean of the touch size (both sides' best levels
+  averaged) with a span of ``depth_window`` books (default 300: weight ``2 / (300 + 1)`` per
+  book, so the last ~300 books carry 86 % of it); the first book starts it.
+
 Floats inside: the state is a feature vector for the learner, not money.
 """
 
@@ -13,10 +22,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from rlexec.errors import InvalidInputError
 from rlexec.execution.types import ExecutionContext
 from rlexec.rl.types import ExecutionAction, ExecutionState
 
 SECONDS_PER_HOUR = 3600
+DEPTH_WINDOW = 300  # books: the span of the online typical-queue-depth estimate
 
 
 @dataclass
@@ -40,13 +51,24 @@ class StateBuilder:
     def __init__(
         self,
         *,
-        typical_queue_depth: float,
+        typical_queue_depth: float | None = None,
         volatility_window: int = 30,
         history: int = 10,
+        depth_window: int = DEPTH_WINDOW,
     ) -> None:
-        if typical_queue_depth <= 0 or not math.isfinite(typical_queue_depth):
-            raise ValueError(f"typical_queue_depth = {typical_queue_depth}: expected > 0")
-        self.typical_queue_depth = typical_queue_depth
+        if typical_queue_depth is not None and not (
+            math.isfinite(typical_queue_depth) and typical_queue_depth > 0
+        ):
+            raise InvalidInputError(
+                f"typical_queue_depth = {typical_queue_depth}: expected > 0, or None to "
+                "estimate it from the books seen"
+            )
+        if depth_window < 1:
+            raise InvalidInputError(f"depth_window = {depth_window}: expected >= 1 books")
+        self.fixed_depth = typical_queue_depth is not None
+        self._depth = typical_queue_depth  # None until the first book (online estimate)
+        self._depth_weight = 2.0 / (depth_window + 1)
+        self.depth_window = depth_window
         self.volatility_window = volatility_window
         self.history = history
         self._memory: dict[str, ParentMemory] = {}
@@ -70,11 +92,21 @@ class StateBuilder:
     def active_parents(self) -> int:
         return len(self._memory)
 
+    @property
+    def typical_queue_depth(self) -> float | None:
+        """The yardstick in force: the given one, or the online estimate (None before any
+        book)."""
+        return self._depth
+
     def observe_market(self, context: ExecutionContext) -> None:
         """Record this step's mid and trades; call once per step, decision or not."""
         memory = self.memory(context.parent.parent_id)
         book = context.book
         memory.mids.append(float(book.mid))
+        if not self.fixed_depth:
+            touch = float(book.bids[0].size + book.asks[0].size) * 0.5
+            depth = self._depth
+            self._depth = touch if depth is None else depth + self._depth_weight * (touch - depth)
         if context.recent_trades:
             newest = context.recent_trades[-1].step
             if memory.last_trade_step is None or newest > memory.last_trade_step:
@@ -110,9 +142,8 @@ class StateBuilder:
         time_of_day = context.time_of_day_secs
         hour = int(time_of_day // SECONDS_PER_HOUR) % 24
         minute = int(time_of_day % SECONDS_PER_HOUR) // 60
-        if memory.last_trade_time_secs is None:
-            since_trade = 0.0
-        else:
+        since_trade: float | None = None  # missing: no trade seen for this parent yet
+        if memory.last_trade_time_secs is not None:
             since_trade = max(0.0, time_of_day - memory.last_trade_time_secs)
         placed = sum(memory.placed)
         fill_rate = min(1.0, sum(memory.filled) / placed) if placed > 0 else 0.0
@@ -143,7 +174,7 @@ class StateBuilder:
             avg_slippage_last_n=avg_slippage,
             tick_size=float(book.tick_size),
             mid_price=float(book.mid),
-            typical_queue_depth=self.typical_queue_depth,
+            typical_queue_depth=self._depth if self._depth is not None else float(near.size),
             resting_share=max(0.0, resting_share),
             schedule_lag=lag,
         )

@@ -192,15 +192,17 @@ class ScheduledExecutor(BaseExecutor):
             target = self.schedule_quantity(context)
         return target - context.filled_quantity - resting
 
-    # -- the protocol
-    async def cancel_requests(self, parent_id: str, context: ExecutionContext) -> list[str]:
+    # -- the protocol's synchronous core (the schedule touches memory only)
+    def cancels(self, context: ExecutionContext) -> list[str]:
+        """Ids of resting children to cancel this step."""
         if not context.open_orders:
             return []
         if self.style is Style.AGGRESSIVE or self.use_market_orders or self.catches_up(context):
             return list(context.open_orders)
         return []
 
-    async def get_next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
+    def next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
+        """This step's child order, if any."""
         quantity = self.wanted_quantity(context)
         if self.participation_cap is not None:
             observed = tape_volume(context.recent_trades)
@@ -210,8 +212,19 @@ class ScheduledExecutor(BaseExecutor):
         price = None if self.use_market_orders else self.limit_price(context)
         return Order(parent_id, self.next_order_id(parent_id), context.parent.side, quantity, price)
 
-    async def finish(self, parent_id: str, context: ExecutionContext) -> None:
+    def forget(self, parent_id: str) -> None:
+        """Drop the parent's schedule (its end)."""
         self._schedules.pop(parent_id, None)
+
+    # -- the protocol
+    async def cancel_requests(self, parent_id: str, context: ExecutionContext) -> list[str]:
+        return self.cancels(context)
+
+    async def get_next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
+        return self.next_order(parent_id, context)
+
+    async def finish(self, parent_id: str, context: ExecutionContext) -> None:
+        self.forget(parent_id)
 
 
 class TWAP(ScheduledExecutor):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -64,7 +65,21 @@ class ExecutionContext:
     our_fills: Sequence[Fill] = ()
     open_orders: Mapping[str, RestingOrder] = field(default_factory=dict)
     price_after_fill: Decimal | None = None
-    step_seconds: float = 1.0  # market time per step (VWAP reads the profile by time of day)
+    # market time per step, required (VWAP reads its profile by time of day through it; an
+    # engine without a clock is refused rather than assumed to step once a second)
+    step_seconds: float = field(kw_only=True)
+
+    def __post_init__(self) -> None:
+        seconds = self.step_seconds
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or seconds <= 0
+        ):
+            raise InvalidInputError(
+                f"step_seconds = {seconds!r}: expected the market time per step in seconds, > 0"
+            )
 
     @property
     def remaining_quantity(self) -> Decimal:
@@ -99,6 +114,8 @@ class ExecutionAlgorithm(Protocol):
         """Ids of resting child orders to cancel before the next order (baselines: none)."""
         ...
 
-    async def finish(self, parent_id: str, context: ExecutionContext) -> None:
-        """Called once after the horizon's forced completion."""
+    async def finish(self, parent_id: str, context: ExecutionContext) -> object:
+        """Called once after the horizon's forced completion. What it returns is the
+        executor's own business (the RL executor returns the episode's ``EpisodeRecord``);
+        the runner ignores it."""
         ...

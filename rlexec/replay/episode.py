@@ -20,10 +20,12 @@ What is re-created, and from what:
     and variances of that moment are not logged) the logged ``greedy_action``, whose
     consistency with the logged action is what is checked.
   Explored decisions are re-derived with ``policy.choose`` from the decision's exploration
-  draw: episodes run by rlexec's training loop, evaluation and comparison draw it from a
-  per-episode stream seeded by their market seed (``rl_executor.exploration_stream``).
-  Episodes of an outside engine (market ``external``) used the agent's own stream: there an
-  explored action is taken from the log and only greedy actions are re-derived.
+  draw (episodes run by rlexec's training loop, evaluation and comparison draw it from a
+  per-episode stream seeded by their market seed, ``rl_executor.exploration_stream``), and in
+  a training episode the length of the exploration stretch it starts with
+  ``policy.stretch_length``: the stretch's later decisions repeat its action (explored,
+  probability 1). An outside engine's episode (its market is not a simulator: ``external``
+  by default) cannot be re-simulated, and replay says so first.
   When the episode ran greedily (evaluation mode) with a policy snapshot, the logged Q-values
   are also checked against the snapshot.
 
@@ -36,7 +38,8 @@ the episode's totals (arrival mid, filled by policy, average price, IS, completi
 orders, total reward). Floats must be equal to 1e-9 relative (storage round-trips doubles
 exactly; NUMERIC(20, 8) money is compared at its stored precision). ``schedule_action`` and
 ``greedy_action`` are compared where they were logged (rows older than the columns hold NULL
-where the migration could not derive them).
+where the migration could not derive them), ``greedy_action`` only when the agent decided (a
+disabled run logs the live table's preference, which a replay without that table lacks).
 
 The re-simulation itself (``resimulate``) is pure: it takes the episode's records and config,
 and the snapshot table when there is one; ``replay_episode`` loads them from the store.
@@ -45,25 +48,24 @@ and the snapshot table when there is one; ``replay_episode`` loads them from the
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rlexec.config import AgentMode, Config, RewardConfig, RewardMode, parse_config
+from rlexec.config import AgentMode, Config, RewardMode, SimulatorConfig, parse_config
 from rlexec.errors import InvalidInputError
 from rlexec.execution.paired_baseline import baseline_shortfall_path
-from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
+from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
-from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.types import ParentOrder
 from rlexec.market.book import Side
 from rlexec.records import STATE_FEATURES, DecisionRecord, EpisodeRecord
 from rlexec.rl import policy
+from rlexec.rl.policy import PolicyTable
 from rlexec.rl.q_learning import Decision, QTableAgent
 from rlexec.rl.types import ExecutionAction, Urgency
 from rlexec.store.engine import session_factory
@@ -159,35 +161,32 @@ class _Collect:
         return None
 
 
-EXTERNAL_MARKET = EpisodeMeta().market  # what an outside engine's episodes record
-
-
-@dataclass(frozen=True, eq=False)
-class SnapshotTable:
-    """The table an evaluation episode ran with: Q-values and visits as stored; variances
-    None while the store keeps none (unknown, NaN)."""
-
-    q_values: npt.NDArray[np.float64]
-    visits: npt.NDArray[np.int64]
-    variances: npt.NDArray[np.float64] | None = None
+EXTERNAL_MARKET = EpisodeMeta().market  # what an outside engine's episodes record by default
+SIMULATED_MARKETS: tuple[str, ...] = typing.get_args(
+    SimulatorConfig.model_fields["market"].annotation
+)  # what can be re-simulated: every other market is an outside engine's
 
 
 class ReplayAgent(QTableAgent):
     """An evaluation-mode agent that re-derives each logged decision in turn with the one
     decision rule (see the module doc); it never learns. With ``table`` (an evaluation
-    episode's snapshot) the greedy action is recomputed from it, else taken from the log."""
+    episode's snapshot) the greedy action is recomputed from it, else taken from the log;
+    ``stretches``: the episode explored in stretches (training)."""
 
     def __init__(
         self,
         config: Config,
         logged: Sequence[DecisionRecord],
-        table: SnapshotTable | None = None,
+        table: PolicyTable | None = None,
+        *,
+        stretches: bool = False,
     ) -> None:
         rl = config.rl_execution
         super().__init__(rl.q_learning, rl.state, mode=AgentMode.EVALUATION)
         if table is not None:
-            self.restore(table.q_values, table.visits, 0.0, 0, variances=table.variances)
+            self.restore(table.q, table.visits, 0.0, 0, variances=table.variances)
         self.table = table
+        self.stretches = stretches
         self.logged = list(logged)
         self.cursor = 0
         self.explored_from_log = 0
@@ -199,6 +198,7 @@ class ReplayAgent(QTableAgent):
         state_index: int,
         default_action: int | None = None,
         uniform: float | None = None,
+        repeat: int | None = None,
     ) -> Decision:
         if self.cursor >= len(self.logged):
             raise _Diverged
@@ -208,7 +208,11 @@ class ReplayAgent(QTableAgent):
         eps = float(record.epsilon)
         logged = int(_ACTION_BY_LABEL[record.action])
         greedy, source = self._greedy(record, state_index, default_action)
-        if uniform is None:  # no per-episode stream: explored draws cannot be re-derived
+        stretch = 0
+        if repeat is not None and self.stretches:  # a stretch's later decision: its action
+            action, explored = repeat, True
+            self.explored_rederived += 1
+        elif uniform is None:  # no per-episode stream: explored draws cannot be re-derived
             explored = bool(record.explored)
             action = logged if explored else greedy
             if explored:
@@ -217,6 +221,8 @@ class ReplayAgent(QTableAgent):
             action, explored = policy.choose(greedy, eps, uniform)
             if explored:
                 self.explored_rederived += 1
+                if self.stretches:
+                    stretch = policy.stretch_length(uniform, eps) - 1
         if (action, explored) != (logged, bool(record.explored)) and self.inconsistent is None:
             self.inconsistent = Mismatch(
                 record.seq,
@@ -225,14 +231,16 @@ class ReplayAgent(QTableAgent):
                 f"{ExecutionAction(action).label} (explored {explored}; greedy "
                 f"{ExecutionAction(greedy).label}, {source})",
             )
+        repeated = repeat is not None and self.stretches
         return Decision(
             ExecutionAction(action),
             explored,
-            policy.action_probability(action, greedy, eps),
+            1.0 if repeated else policy.action_probability(action, greedy, eps),
             row,
             ExecutionAction(greedy),
             eps,
             state_index,
+            stretch,
         )
 
     def _greedy(
@@ -284,10 +292,15 @@ def compare(
     replayed: Sequence[DecisionRecord],
     stored_episode: EpisodeRecord,
     replayed_episode: EpisodeRecord | None,
+    *,
+    agent_decided: bool = True,
 ) -> Mismatch | None:
-    """The first difference between the stored and the re-simulated records, or None."""
+    """The first difference between the stored and the re-simulated records, or None
+    (``agent_decided`` False: a disabled run, whose logged greedy actions are not compared)."""
     for a, b in zip(stored, replayed, strict=False):
         for name in _DECISION_FIELDS:
+            if name == "greedy_action" and not agent_decided:
+                continue
             if name in _LOGGED_SINCE and getattr(a, name) is None:
                 continue  # not logged in this row
             if not _same(getattr(a, name), getattr(b, name)):
@@ -341,18 +354,18 @@ async def resimulate(
     stored: Sequence[DecisionRecord],
     *,
     reward_mode: RewardMode,
-    table: SnapshotTable | None = None,
+    table: PolicyTable | None = None,
 ) -> Resimulation:
     """Re-run ``episode`` from its config, seed and logged decisions (and, for an evaluation
     episode with a snapshot, its ``table``) and compare with ``stored``. No I/O."""
+    from rlexec.agent import new_executor
     from rlexec.training.markets import build_market, typical_queue_depth
-    from rlexec.training.session import base_executor
 
     rl = config.rl_execution
     if not stored:
         raise InvalidInputError(
             f"episode id = {episode.episode_id!r}: it has no logged decisions (a baseline "
-            "executor's episode, or the RL executor was disabled): nothing to replay"
+            "executor's episode): nothing to replay"
         )
     if episode.market != rl.simulator.market:
         raise InvalidInputError(
@@ -360,18 +373,17 @@ async def resimulate(
             f"simulates {rl.simulator.market!r}: it cannot be re-simulated"
         )
     market = build_market(rl)
-    agent = ReplayAgent(config, stored, table)
+    training = episode.mode == str(AgentMode.TRAINING)
+    agent = ReplayAgent(config, stored, table, stretches=training)
     sink = _Collect()
-    executor = RlEnhancedExecutor(
-        base_executor(config),
+    executor = new_executor(
+        config,
         agent,
-        state_builder=StateBuilder(typical_queue_depth=typical_queue_depth(market)),
-        reward=RewardConfig(**{**rl.reward.model_dump(), "mode": reward_mode}),
-        enabled=True,
-        decision_interval_steps=rl.executor.decision_interval_steps,
         sink=sink,
         agent_name=episode.agent_name,
-        config_hash=episode.config_hash,
+        reward_mode=reward_mode,
+        typical_queue_depth=typical_queue_depth(market),
+        config_hash_=episode.config_hash,
     )
     episode_id = episode.episode_id
     parent = ParentOrder(
@@ -381,11 +393,7 @@ async def resimulate(
         episode.horizon_steps,
         Urgency(stored[0].urgency),
     )
-    paired = (
-        reward_mode is RewardMode.SHORTFALL
-        and rl.reward.paired_baseline
-        and episode.mode == str(AgentMode.TRAINING)
-    )
+    paired = reward_mode is RewardMode.SHORTFALL and rl.reward.paired_baseline and training
     baseline = (
         await baseline_shortfall_path(executor.base, market, parent, episode.seed)
         if paired
@@ -409,7 +417,11 @@ async def resimulate(
         )
     else:
         mismatch = compare(
-            stored, sink.decisions, episode, sink.episodes[-1] if sink.episodes else None
+            stored,
+            sink.decisions,
+            episode,
+            sink.episodes[-1] if sink.episodes else None,
+            agent_decided=rl.enabled,
         )
     inconsistent = agent.inconsistent
     if inconsistent is not None and inconsistent.seq is not None and (
@@ -423,7 +435,7 @@ async def resimulate(
 
 async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) -> ReplayResult:
     """Re-simulate episode ``episode_id`` of the store and compare (see the module doc)."""
-    from rlexec.store.snapshots import load_snapshot_table
+    from rlexec.store.snapshots import load_snapshot_policy
 
     async with session_factory(engine)() as session:
         episode = await EpisodeRepository(session).get(episode_id)
@@ -431,16 +443,24 @@ async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) 
             raise InvalidInputError(f"episode id = {episode_id!r}: no such episode in the store")
         stored = await DecisionRepository(session).for_episode(episode_id)
         agent_row = await AgentRepository(session).get_by_name(episode.agent_name)
+    if episode.market not in SIMULATED_MARKETS:
+        raise InvalidInputError(
+            f"episode {episode_id}: it ran on market {episode.market!r} (an outside engine's, "
+            "not a simulator): it cannot be re-simulated; `rlexec replay evaluate` scores its "
+            "logged decisions under another policy"
+        )
+    if not stored:
+        raise InvalidInputError(
+            f"episode id = {episode_id!r}: it has no logged decisions (a baseline executor's "
+            "episode): nothing to replay"
+        )
     agent_snapshot = {} if agent_row is None else dict(agent_row.config_snapshot)
     config, source = await _episode_config(engine, episode, current, agent_snapshot)
     rl = config.rl_execution
     mode = RewardMode(agent_snapshot.get("reward", {}).get("mode", rl.reward.mode))
     table = None
-    from_snapshot = episode.snapshot_id is not None and episode.mode == str(AgentMode.EVALUATION)
-    if from_snapshot and stored:
-        assert episode.snapshot_id is not None
-        _, q, visits = await load_snapshot_table(engine, episode.snapshot_id, rl.state)
-        table = SnapshotTable(q, visits, None)  # the store keeps no variances (yet)
+    if episode.snapshot_id is not None and episode.mode == str(AgentMode.EVALUATION):
+        _, table = await load_snapshot_policy(engine, episode.snapshot_id, rl.state)
     result = await resimulate(config, episode, stored, reward_mode=mode, table=table)
     mismatch = result.mismatch
     if mismatch is None and table is not None:
@@ -456,10 +476,10 @@ async def replay_episode(engine: AsyncEngine, episode_id: str, current: Config) 
     )
 
 
-def _check_snapshot_q(table: SnapshotTable, stored: Sequence[DecisionRecord]) -> Mismatch | None:
+def _check_snapshot_q(table: PolicyTable, stored: Sequence[DecisionRecord]) -> Mismatch | None:
     """A greedy episode run with a snapshot must have seen the snapshot's Q-values."""
     for record in stored:
-        expected = tuple(float(v) for v in table.q_values[record.state_index])
+        expected = tuple(float(v) for v in table.q[record.state_index])
         if not all(_same(a, b) for a, b in zip(record.q_values, expected, strict=True)):
             return Mismatch(record.seq, "q_values vs snapshot", record.q_values, expected)
     return None

@@ -15,6 +15,14 @@ NULL; ``decision_log()`` refuses a selection with such rows, naming how many.
 Episode ids (uuid text) become integers 0, 1, 2, ... in that order (``episode_index``); the
 texts are kept in ``episode_ids``.
 
+``load_reward_check`` says what the logged rewards are measured in: per reward mode of the
+logged episodes (``episodes.reward_mode``), how many episodes there are and how many have
+rewards that sum to minus their implementation shortfall (``episodes.total_reward`` against
+``implementation_shortfall_bps``). That sum holds for the ``shortfall`` reward mode (rewards
+are minus the cost of each decision's fills in bps of the arrival value, the completion
+included); it fails for the ``original`` mode (reward units of its fill/slippage/time/impact
+mix) and for shortfall rewards taken relative to the base run (``reward.paired_baseline``).
+
 Speed: on SQLite the rows are read with the standard library's ``sqlite3`` in a worker thread
 (read-only connection to the same file), which is what a bare ``SELECT`` costs plus the
 conversion to numpy columns; other backends go through SQLAlchemy (asyncpg).
@@ -24,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +47,7 @@ from rlexec.errors import InvalidInputError, StoreError
 from rlexec.evaluation.off_policy import DecisionLog
 from rlexec.records import ACTION_LABELS
 from rlexec.store.engine import describe_error, redact_url
-from rlexec.store.models import sqlite_time_text
+from rlexec.store.models import Agent, Decision, Episode, sqlite_time_text
 
 
 def _label_case(column: str) -> str:
@@ -194,3 +202,61 @@ async def load_decision_log(
             f"{describe_error(exc, engine.url)}"
         ) from None
     return _columns(rows)
+
+
+UNRECORDED = "unrecorded"  # reward mode of an episode stored before modes were recorded
+# |total_reward + IS| within this many bps (plus a relative 1e-9) counts as "sums to -IS"
+SUM_TOLERANCE_BPS = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class RewardCheck:
+    """What the logged rewards are measured in (see the module doc)."""
+
+    episodes: int  # logged episodes that have an episode row
+    sum_to_minus_is: int  # of them, those whose rewards sum to minus their IS
+    modes: dict[str, int] = field(default_factory=dict)  # reward mode -> episodes
+
+    def in_bps(self, logged_episodes: int) -> bool:
+        """Every one of the ``logged_episodes`` has an episode row, the ``shortfall`` mode (or
+        none recorded) and rewards that sum to minus its IS."""
+        return (
+            logged_episodes > 0
+            and self.episodes == logged_episodes
+            and self.sum_to_minus_is == self.episodes
+            and set(self.modes) <= {"shortfall", UNRECORDED}
+        )
+
+
+async def load_reward_check(
+    engine: AsyncEngine, *, agent_name: str | None = None, since: datetime | None = None
+) -> RewardCheck:
+    """The ``RewardCheck`` of the episodes of the decisions ``load_decision_log`` selects."""
+    d, e = Decision.__table__, Episode.__table__
+    selected = sa.select(d.c.episode_id)
+    if agent_name is not None:
+        agent_id = sa.select(Agent.id).where(Agent.name == agent_name).scalar_subquery()
+        selected = selected.where(d.c.agent_id == agent_id)
+    if since is not None:
+        selected = selected.where(d.c.decided_at >= since)
+    gap = sa.func.abs(e.c.total_reward + e.c.implementation_shortfall_bps)
+    sums = gap <= SUM_TOLERANCE_BPS + 1e-9 * sa.func.abs(e.c.implementation_shortfall_bps)
+    stmt = (
+        sa.select(e.c.reward_mode, sa.func.count(), sa.func.sum(sa.case((sums, 1), else_=0)))
+        .where(e.c.episode_id.in_(selected.distinct()))
+        .group_by(e.c.reward_mode)
+    )
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+    except Exception as exc:  # driver errors differ per backend
+        raise StoreError(
+            f"reading the logged episodes' reward modes from {redact_url(engine.url)!r} "
+            f"failed: {describe_error(exc, engine.url)}"
+        ) from None
+    modes = {UNRECORDED if mode is None else str(mode): int(n) for mode, n, _ in rows}
+    return RewardCheck(
+        episodes=sum(int(n) for _, n, _ in rows),
+        sum_to_minus_is=sum(int(ok or 0) for _, _, ok in rows),
+        modes=modes,
+    )

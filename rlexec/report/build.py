@@ -1,11 +1,17 @@
 """``write_report``: the PNG plots and summary.md of a comparison, without re-running it.
 
 Reads the comparison's ``comparison.json`` (written by ``rlexec compare``) from the output
-folder, the agents' training episodes (learning curves) and Q-tables (action heat maps) from
-the store, and writes into the same folder:
+folder and, read-only, the agents' training episodes and decisions (learning curves,
+exploration rate, deviations from the base) and Q-tables (action maps) from the store, and
+writes into the same folder:
 
 - ``learning_curve.png``, ``is_distribution.png``, ``paired_differences.png``,
   ``action_heatmap_<agent>.png`` (one per agent), ``summary.md``.
+
+The summary leads with the verdict (``rlexec.report.verdict``): every agent against its base
+and against the best baseline of the market. ``promotion`` lines, when given, are rendered in
+a section of their own right after it (whether and on what validation evidence a policy was
+promoted for production; the caller words them).
 """
 
 from __future__ import annotations
@@ -15,24 +21,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
-import sqlalchemy as sa
-
-from rlexec.config import AgentMode, Config
-from rlexec.report.markdown import comparison_table, render_summary
+from rlexec.config import Config
+from rlexec.report.data import AgentData, read_agent_data
+from rlexec.report.markdown import render_summary
 from rlexec.report.plots import (
-    plot_action_heatmap,
-    plot_is_distribution,
-    plot_learning_curve,
-    plot_paired_differences,
+    action_heatmap_figure,
+    difference_panels,
+    is_distribution_figure,
+    learning_curve_figure,
+    paired_differences_figure,
+    save,
 )
+from rlexec.report.verdict import comparison_verdict
+from rlexec.report.words import bps
 from rlexec.rl.state import StateDiscretizer
-from rlexec.store.engine import redact_url, session_factory
-from rlexec.store.models import Episode
-from rlexec.store.repositories import wrap_errors
-from rlexec.training.evaluate import ComparisonRun
-from rlexec.training.session import open_session
+from rlexec.store.engine import create_engine, redact_url
+from rlexec.training.evaluate import (
+    ComparisonRun,
+    base_executor_name,
+    executor_label,
+    require_agents,
+)
 
 SUMMARY_FILE = "summary.md"
 
@@ -42,38 +51,41 @@ class Report:
     folder: Path
     summary: Path
     plots: tuple[Path, ...]
+    verdict: tuple[tuple[str, ...], ...]  # the verdict's blocks (as in the summary)
 
 
 def _file_safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "agent"
 
 
-@dataclass(frozen=True, slots=True)
-class _QTable:
-    discretizer: StateDiscretizer
-    q_values: npt.NDArray[np.float64]
-    visits: npt.NDArray[np.int64]
-
-
-async def _training_curve(config: Config, agent_name: str) -> tuple[list[float], _QTable]:
-    """The agent's training episodes' IS in seed order, and its Q-table snapshot."""
-    session = await open_session(config, agent_name, mode=AgentMode.EVALUATION, must_exist=True)
+async def _read_agents(
+    config: Config, names: Sequence[str], run_id: str | None
+) -> dict[str, AgentData]:
+    await require_agents(config, names, store=False)
+    database = config.rl_execution.database
+    engine = create_engine(database.url, connect_timeout_secs=database.connect_timeout_secs)
     try:
-        t = Episode.__table__
-        stmt = (
-            sa.select(t.c.implementation_shortfall_bps)
-            .where(t.c.agent_id == session.agent_id, t.c.mode == str(AgentMode.TRAINING))
-            .order_by(t.c.seed, t.c.started_at)
-        )
-        async with (
-            session_factory(session.engine)() as db,
-            wrap_errors(db, f"reading training episodes of agent {agent_name!r}"),
-        ):
-            values = [float(v) for v in (await db.scalars(stmt)).all()]
-        agent = session.agent
-        return values, _QTable(agent.discretizer, agent.q_values.copy(), agent.visits.copy())
+        return {
+            name: await read_agent_data(engine, config.rl_execution.state, name, run_id)
+            for name in names
+        }
     finally:
-        await session.close()
+        await engine.dispose()
+
+
+def _levels(
+    run: ComparisonRun, base: str, best: str, best_mean: float
+) -> list[tuple[str, float]]:
+    """The learning curve's horizontal lines: the base's and the best baseline's mean IS."""
+    where = "bps on the held-out seeds"
+    levels = []
+    if base in run.results:
+        mean = sum(r.is_bps for r in run.results[base]) / len(run.results[base])
+        also = ", also the best baseline" if best == base else ""
+        levels.append((f"{base} (the agents' base{also}): {bps(mean)} {where}", mean))
+    if best != base:
+        levels.append((f"{best} (best baseline): {bps(best_mean)} {where}", best_mean))
+    return levels
 
 
 async def write_report(
@@ -82,60 +94,76 @@ async def write_report(
     *,
     comparison: str | Path | None = None,
     agents: Sequence[str] | None = None,
+    promotion: Sequence[str] = (),
 ) -> Report:
     """Write the report into ``out_dir`` from ``comparison`` (default
     ``<out_dir>/comparison.json``); ``agents`` defaults to the agents of the comparison."""
     folder = Path(out_dir)
     run = ComparisonRun.load(comparison if comparison is not None else folder)
     names = list(agents) if agents is not None else list(dict.fromkeys(run.agents.values()))
+    base = run.base if run.base is not None else base_executor_name(config)
+    verdict = comparison_verdict(run, base)
+    best = verdict.best
+    data = await _read_agents(config, names, run.run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    curves: dict[str, list[float]] = {}
     plots: dict[str, str] = {}
     written: list[Path] = []
-    tables: dict[str, _QTable] = {}
-    for name in names:
-        curve, table = await _training_curve(config, name)
-        curves[name] = curve
-        tables[name] = table
-    written.append(plot_learning_curve(curves, folder / "learning_curve.png"))
-    plots["Learning curve (training episodes)"] = "learning_curve.png"
-    written.append(plot_is_distribution(run.results, folder / "is_distribution.png"))
+
+    levels = _levels(run, base, best.name, best.mean_bps)
+    curves = {name: d.curve for name, d in data.items()}
+    figure = learning_curve_figure(curves, levels=levels)
+    written.append(save(figure, folder / "learning_curve.png"))
+    plots["Learning curve (training episodes) and exploration rate"] = "learning_curve.png"
+    written.append(save(is_distribution_figure(run.results), folder / "is_distribution.png"))
     plots["IS distribution per executor"] = "is_distribution.png"
-    if run.reference in run.results and len(run.results) > 1:
-        written.append(
-            plot_paired_differences(run.results, run.reference, folder / "paired_differences.png")
+    panels, skipped = (
+        difference_panels(run.results, agents=list(run.agents), base=base, best=best.name)
+        if base in run.results
+        else ([], [])
+    )
+    if panels:
+        figure = paired_differences_figure(panels, skipped)
+        written.append(save(figure, folder / "paired_differences.png"))
+        plots["Paired differences: the agents against their base first"] = (
+            "paired_differences.png"
         )
-        plots[f"Paired differences against {run.reference}"] = "paired_differences.png"
-    for name, table in tables.items():
+    discretizer = StateDiscretizer(config.rl_execution.state)
+    for name, agent in data.items():
         file = f"action_heatmap_{_file_safe(name)}.png"
         title = f"agent {name!r} (reward {run.reward_modes.get(name, '?')})"
-        written.append(
-            plot_action_heatmap(
-                table.discretizer, table.q_values, table.visits, folder / file, title=title
-            )
+        figure = action_heatmap_figure(
+            discretizer, agent.q_values, agent.visits, agent.deviations, title=title, base=base
         )
-        plots[f"Greedy action of agent {name!r} by time elapsed x remaining size"] = file
+        written.append(save(figure, folder / file))
+        plots[
+            f"Agent {name!r}: greedy action and where it deviates from its base, by time "
+            "elapsed x remaining size"
+        ] = file
+
     rl = config.rl_execution
     sim = rl.simulator
     context = [
         f"market: `{run.market}`; parent: {sim.side} {sim.parent_quantity} over "
-        f"{sim.horizon_steps} steps; RL base: {rl.executor.base} ({rl.executor.base_style}), "
+        f"{sim.horizon_steps} steps; the agents' base: `{base}` ({executor_label(base)}), "
         f"decision every {rl.executor.decision_interval_steps} steps",
         f"seeds: {len(run.seeds)} paired held-out seeds from {run.seeds[0]} "
         f"(training seeds stay below {rl.evaluation.first_seed})",
         f"comparison run: {run.created_at}; store: `{redact_url(rl.database.url)}`",
     ]
-    for executor, agent in run.agents.items():
+    for executor, agent_name in run.agents.items():
+        n = data[agent_name].curve.is_bps.size if agent_name in data else 0
         context.append(
-            f"`{executor}`: agent `{agent}` trained with reward mode "
-            f"`{run.reward_modes.get(agent, '?')}` over {len(curves.get(agent, []))} episodes"
+            f"`{executor}`: agent `{agent_name}` trained with reward mode "
+            f"`{run.reward_modes.get(agent_name, '?')}` over {n} episodes"
         )
     notes = [
-        "IS = implementation shortfall against the arrival mid, in bps; positive = cost. "
-        "Every episode completes the parent (the remainder is sent as a market order at the "
-        "horizon, its cost included).",
+        "IS = implementation shortfall against the arrival mid, in bps; positive = cost; "
+        "better = cheaper. Every episode completes the parent (the remainder is sent as a "
+        "market order at the horizon, its cost included in IS and in the completion cost).",
         f"diff vs {run.reference}: mean of the paired differences IS(executor) - "
-        f"IS({run.reference}) on the same seeds, Student-t 95% interval; negative = cheaper.",
+        f"IS({run.reference}) on the same seeds, Student-t 95% interval; significant when it "
+        "excludes 0. Policy fill rate: share of the parent filled by the executor's own child "
+        "orders before the completion.",
     ]
     if run.closed_form is not None:
         cf = run.closed_form
@@ -143,13 +171,16 @@ async def write_report(
             f"Almgren-Chriss closed form (risk aversion {cf.risk_aversion:g}): "
             f"E* = {cf.expected_cost_bps:.3f} bps, sd* = {cf.std_bps:.3f} bps."
         )
+    blocks = verdict.blocks()
     text = render_summary(
         title="rlexec report",
+        verdict=blocks,
         context=context,
-        table=comparison_table(run.summaries, run.reference),
+        table=run.table(),
         plots=plots,
         notes=notes,
+        promotion=promotion,
     )
     summary = folder / SUMMARY_FILE
     summary.write_text(text, encoding="utf-8")
-    return Report(folder=folder, summary=summary, plots=tuple(written))
+    return Report(folder=folder, summary=summary, plots=tuple(written), verdict=blocks)

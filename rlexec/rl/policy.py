@@ -29,6 +29,14 @@ explores the action ``floor(6 u / epsilon)`` (uniform over the six), else the gr
 probability of the chosen action is ``epsilon / 6 + (1 - epsilon)`` for the greedy action and
 ``epsilon / 6`` for any other (``action_probability``), which the audit trail logs for
 off-policy estimates.
+
+*Temporally extended* (``stretch_length``, training only): an explored action is repeated at
+the next decisions, ``k`` decisions in all with ``P(k >= j) = 1/j`` (a heavy tail: most
+stretches are short, some last the whole order), drawn from the fractional part of the same
+uniform. One-decision deviations cannot show the worth of plans such as "post everything now,
+then hold" (submit-and-leave), whose first step alone, followed by the base, is worse than
+either; a stretch tries the plan. A repeated decision is logged as explored with probability 1
+(it was fixed by the history).
 """
 
 from __future__ import annotations
@@ -37,10 +45,23 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from rlexec.config import QLearningConfig
 from rlexec.rl.types import NUM_ACTIONS
 
 _NAN_SAFE_INF = math.inf
+
+
+class PolicyTable(NamedTuple):
+    """A dense (num_states, 6) Q-table with its visit counts and variances (NaN: unknown):
+    everything the rule reads. What a snapshot stores, a validation measures and a promotion
+    deploys."""
+
+    q: npt.NDArray[np.float64]
+    visits: npt.NDArray[np.int64]
+    variances: npt.NDArray[np.float64]
 
 
 class RuleParameters(NamedTuple):
@@ -128,6 +149,13 @@ def choose(greedy: int, epsilon: float, uniform: float) -> tuple[int, bool]:
     return greedy, False
 
 
+def stretch_length(uniform: float, epsilon: float) -> int:
+    """How many decisions an exploration started with ``uniform < epsilon`` lasts (>= 1)."""
+    v = uniform / epsilon * NUM_ACTIONS
+    fraction = v - int(v)
+    return int(1.0 / (1.0 - fraction)) if fraction < 1.0 else 1
+
+
 def action_probability(action: int, greedy: int, epsilon: float) -> float:
     """Probability that the epsilon-greedy policy takes ``action`` when it prefers ``greedy``."""
     share = epsilon / NUM_ACTIONS
@@ -135,10 +163,12 @@ def action_probability(action: int, greedy: int, epsilon: float) -> float:
 
 
 __all__ = [
+    "PolicyTable",
     "RuleParameters",
     "action_probability",
     "choose",
     "effective_samples",
     "greedy_action",
     "standard_error",
+    "stretch_length",
 ]

@@ -50,6 +50,7 @@ from __future__ import annotations
 import math
 import threading
 from array import array
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -70,6 +71,17 @@ _FALLBACK = int(FALLBACK_ACTION)
 _INF = math.inf
 
 
+class EpisodeStep(NamedTuple):
+    """One decision of an episode for ``observe_episode``: the state, the action taken, the
+    reward until the next decision, and the base's action at this decision (what the rule
+    compares against when this state is bootstrapped from)."""
+
+    state_index: int
+    action: int
+    reward: float
+    base_action: int
+
+
 class Decision(NamedTuple):
     """One epsilon-greedy decision.
 
@@ -84,8 +96,11 @@ class Decision(NamedTuple):
     greedy_action: ExecutionAction
     epsilon: float
     state_index: int
+    stretch: int = 0  # decisions after this one that repeat its explored action (training)
 
 
+# One flat table: q ("d"), visits ("q"), variances ("d").
+_Table = tuple["array[float]", "array[int]", "array[float]"]
 _new_decision = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
 
 
@@ -119,6 +134,7 @@ class QTableAgent:
             self._var_buf, dtype=np.float64
         ).reshape(self.num_states, NUM_ACTIONS)
         self._alpha = q_config.alpha
+        self._trace_decay = q_config.trace_decay
         self._min_visits = q_config.min_visits_to_deviate
         self._confidence = q_config.deviation_confidence
         self._gamma = q_config.gamma
@@ -136,6 +152,8 @@ class QTableAgent:
             else ExperienceReplayBuffer.from_config(replay_config, seed=replay_seed)
         )
         self._since_replay = 0
+        # The table decisions read: the live one, or a fixed one (``set_acting_table``).
+        self._acting: _Table = (self._q_buf, self._v_buf, self._var_buf)
         self._lock = threading.Lock()
         self._dirty: set[int] = set()
         self.updates: int = 0
@@ -208,24 +226,58 @@ class QTableAgent:
             if self.mode is AgentMode.TRAINING:
                 self._training_epsilon = self.epsilon
 
+    # -- the table decisions read ----------------------------------------------------------
+    def set_acting_table(
+        self,
+        q_values: npt.NDArray[np.float64] | None,
+        visits: npt.NDArray[np.int64] | None = None,
+        variances: npt.NDArray[np.float64] | None = None,
+    ) -> None:
+        """Decide with a fixed copy of a table (a promoted policy) while learning goes on in
+        the live one; ``None`` decides with the live table again."""
+        if q_values is None:
+            acting: _Table = (self._q_buf, self._v_buf, self._var_buf)
+        else:
+            if visits is None:
+                raise InvalidInputError("visits: expected the acting table's visit counts")
+            q = self._checked_q(q_values)
+            v = self._checked_visits(visits)
+            var = self._checked_variances(variances)
+            acting = (
+                array("d", q.ravel().tobytes()),
+                array("q", v.astype(np.int64).ravel().tobytes()),
+                array("d", var.ravel().tobytes()),
+            )
+        with self._lock:
+            self._acting = acting
+
+    @property
+    def acts_on_live_table(self) -> bool:
+        return self._acting[0] is self._q_buf
+
     # -- decisions (sync core) -----------------------------------------------------------
     def decide_index(
         self,
         state_index: int,
         default_action: int | None = None,
         uniform: float | None = None,
+        repeat: int | None = None,
     ) -> Decision:
         """Epsilon-greedy decision in state ``state_index`` (see the module docstring).
         ``uniform``: the draw in [0, 1) to decide with, for a caller that keeps its own seeded
-        stream (the RL executor's per-episode stream); else the agent's own stream."""
+        stream (the RL executor's per-episode stream); else the agent's own stream.
+        ``repeat``: the action of an exploration stretch still running (training: taken again,
+        explored, probability 1; ``Decision.stretch`` of the decision that started it says
+        how many decisions it covers)."""
         if not 0 <= state_index < self.num_states:
             raise InvalidInputError(
                 f"state_index = {state_index!r}: expected 0-{self.num_states - 1}"
             )
         fallback = self._base_action(default_action)
         base = state_index * NUM_ACTIONS
-        row = self._q_buf[base : base + NUM_ACTIONS].tolist()
-        greedy = self._greedy_at(base, row, fallback)
+        acting = self._acting
+        row = acting[0][base : base + NUM_ACTIONS].tolist()
+        greedy = self._greedy_at(acting, base, row, fallback)
         if uniform is None:
             pos = self._upos
             if pos >= UNIFORM_BLOCK:
@@ -238,7 +290,13 @@ class QTableAgent:
         else:
             raise InvalidInputError(f"uniform = {uniform!r}: expected a draw in [0, 1)")
         eps = self.epsilon
+        if repeat is not None and self._decays:
+            return _new_decision(
+                Decision,
+                (_ACTIONS[repeat], True, 1.0, tuple(row), _ACTIONS[greedy], eps, state_index, 0),
+            )
         action, explored = policy.choose(greedy, eps, u)
+        stretch = policy.stretch_length(u, eps) - 1 if explored and self._decays else 0
         return _new_decision(
             Decision,
             (
@@ -249,6 +307,7 @@ class QTableAgent:
                 _ACTIONS[greedy],
                 eps,
                 state_index,
+                stretch,
             ),
         )
 
@@ -261,15 +320,15 @@ class QTableAgent:
             f"default_action = {default_action!r}: expected 0-{NUM_ACTIONS - 1}"
         )
 
-    def _greedy_at(self, base: int, row: list[float], base_action: int) -> int:
-        """The decision rule on the row starting at flat index ``base``."""
-        visits = self._v_buf[base : base + NUM_ACTIONS]
+    def _greedy_at(self, table: _Table, base: int, row: list[float], base_action: int) -> int:
+        """The decision rule on ``table``'s row starting at flat index ``base``."""
+        visits = table[1][base : base + NUM_ACTIONS]
         if visits[base_action] < self._min_visits:
             return base_action  # the common, cheap case: the rule cannot deviate yet
         return policy.greedy_action(
             row,
             visits.tolist(),
-            self._var_buf[base : base + NUM_ACTIONS].tolist(),
+            table[2][base : base + NUM_ACTIONS].tolist(),
             base_action,
             min_visits=self._min_visits,
             confidence=self._confidence,
@@ -284,8 +343,9 @@ class QTableAgent:
             )
         fallback = self._base_action(default_action)
         base = state_index * NUM_ACTIONS
-        return _ACTIONS[self._greedy_at(base, self._q_buf[base : base + NUM_ACTIONS].tolist(),
-                                        fallback)]
+        acting = self._acting
+        row = acting[0][base : base + NUM_ACTIONS].tolist()
+        return _ACTIONS[self._greedy_at(acting, base, row, fallback)]
 
     # -- learning (sync core) ------------------------------------------------------------
     def update_index(
@@ -316,30 +376,98 @@ class QTableAgent:
             return self._q_buf[cell]
         with self._lock:
             target = self._target(reward, s_next, terminated, next_base_action)
-            visits = self._v_buf[cell] + 1
-            self._v_buf[cell] = visits
-            rate = 1.0 / visits
-            if rate < self._alpha:
-                rate = self._alpha
-            q_buf = self._q_buf
-            current = q_buf[cell]
-            delta = target - current
-            new_q = current + rate * delta
-            q_buf[cell] = new_q
-            variance = self._var_buf[cell]
-            if visits == 1 or variance != variance:  # first sample (or unknown): restart
-                variance = 0.0
-            self._var_buf[cell] = (1.0 - rate) * (variance + rate * delta * delta)
-            self._dirty.add(cell)
-            self.updates += 1
-            if terminated and self._decays:
-                eps = self.epsilon
-                decayed = eps * self._decay
-                if decayed < self._epsilon_min:
-                    decayed = self._epsilon_min if eps > self._epsilon_min else eps
-                self.epsilon = decayed
-                self._training_epsilon = decayed
+            return self._learn(cell, target, terminated)
+
+    def _learn(self, cell: int, target: float, ends_episode: bool) -> float:
+        """Move one pair toward ``target`` (rate ``max(1/n, alpha)``), update its variance,
+        count the visit; at an episode's end decay epsilon (training). Caller holds the lock."""
+        visits = self._v_buf[cell] + 1
+        self._v_buf[cell] = visits
+        rate = 1.0 / visits
+        if rate < self._alpha:
+            rate = self._alpha
+        q_buf = self._q_buf
+        current = q_buf[cell]
+        delta = target - current
+        new_q = current + rate * delta
+        q_buf[cell] = new_q
+        variance = self._var_buf[cell]
+        if visits == 1 or variance != variance:  # first sample (or unknown): restart
+            variance = 0.0
+        self._var_buf[cell] = (1.0 - rate) * (variance + rate * delta * delta)
+        self._dirty.add(cell)
+        self.updates += 1
+        if ends_episode and self._decays:
+            eps = self.epsilon
+            decayed = eps * self._decay
+            if decayed < self._epsilon_min:
+                decayed = self._epsilon_min if eps > self._epsilon_min else eps
+            self.epsilon = decayed
+            self._training_epsilon = decayed
         return new_q
+
+    def observe_episode(self, steps: Sequence[EpisodeStep]) -> None:
+        """Learn from one whole episode (decisions in order; the last step ends it): every
+        pair moves toward its lambda-return ``G_i = r_i + gamma * ((1 - lambda) * Q(s_{i+1},
+        g_{i+1}) + lambda * G_{i+1})`` (``G`` of the last step: its reward), with ``g`` the
+        rule's action at the next decision given the base's action there and ``lambda`` the
+        config's ``trace_decay``; epsilon decays once. With ``trace_decay = 1`` (default)
+        the target is the episode's actual cost from that decision on: no bootstrap on values
+        that are still being learned, so a decision at the start of a parent order learns as
+        fast as one at its end. Replay gets the one-step transitions."""
+        if not steps:
+            return
+        n = self.num_states
+        for step in steps:
+            if not (0 <= step.state_index < n and 0 <= step.action < NUM_ACTIONS):
+                raise InvalidInputError(
+                    f"episode step ({step.state_index!r}, {step.action!r}): expected a state "
+                    f"0-{n - 1} and an action 0-{NUM_ACTIONS - 1}"
+                )
+            if not -_INF < step.reward < _INF:
+                raise InvalidInputError(f"reward = {step.reward!r}: expected a finite number")
+        if not self._learning:
+            return
+        lam = self._trace_decay
+        gamma = self._gamma
+        last = len(steps) - 1
+        with self._lock:
+            targets = [0.0] * len(steps)
+            g = steps[last].reward
+            targets[last] = g
+            for i in range(last - 1, -1, -1):
+                nxt = steps[i + 1]
+                if lam < 1.0:
+                    boot = self._greedy_value(nxt.state_index, nxt.base_action)
+                    g = steps[i].reward + gamma * ((1.0 - lam) * boot + lam * g)
+                else:
+                    g = steps[i].reward + gamma * g
+                targets[i] = g
+            for i in range(last, -1, -1):
+                step = steps[i]
+                self._learn(step.state_index * NUM_ACTIONS + step.action, targets[i], i == last)
+        buffer = self.replay_buffer
+        if buffer is None or self.replay_config is None:
+            return
+        due = False
+        with self._lock:
+            for i, step in enumerate(steps):
+                end = i == last
+                nxt = step if end else steps[i + 1]
+                buffer.add(step.state_index, step.action, step.reward, nxt.state_index, end,
+                           False, None if end else nxt.base_action)  # fmt: skip
+                self._since_replay += 1
+                if self._since_replay >= self.replay_config.update_frequency:
+                    self._since_replay = 0
+                    due = True
+        if due:
+            self.replay()
+
+    def _greedy_value(self, state_index: int, base_action: int) -> float:
+        base = state_index * NUM_ACTIONS
+        row = self._q_buf[base : base + NUM_ACTIONS].tolist()
+        live = (self._q_buf, self._v_buf, self._var_buf)
+        return row[self._greedy_at(live, base, row, base_action)]
 
     def _target(
         self, reward: float, s_next: int, terminated: bool, next_base_action: int | None
@@ -352,7 +480,8 @@ class QTableAgent:
             visits = self._v_buf[base : base + NUM_ACTIONS]
             tried = [q for q, v in zip(row, visits, strict=True) if v > 0]
             return reward + self._gamma * (max(tried) if tried else 0.0)
-        return reward + self._gamma * row[self._greedy_at(base, row, next_base_action)]
+        live = (self._q_buf, self._v_buf, self._var_buf)
+        return reward + self._gamma * row[self._greedy_at(live, base, row, next_base_action)]
 
     def observe(
         self,
@@ -488,6 +617,11 @@ class QTableAgent:
             var = self._var.copy()
             eps = self.epsilon
         return compute_policy_metrics(q, v, eps, variances=var, rule=self.rule)
+
+    def policy_table(self) -> policy.PolicyTable:
+        """A copy of the live table (what validation measures and a snapshot stores)."""
+        with self._lock:
+            return policy.PolicyTable(self._q.copy(), self._v.copy(), self._var.copy())
 
     @property
     def rule(self) -> policy.RuleParameters:

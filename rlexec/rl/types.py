@@ -108,8 +108,8 @@ class ExecutionState:
     - recent_fill_rate: share of our recent child quantity that filled, in [0, 1];
     - avg_slippage_last_n: mean signed cost of our last fills against the mid, in bps
       (positive = we paid);
-    - seconds_since_last_trade: seconds since the last trade printed on the tape; None when the
-      engine supplies no trades (missing, never a silent 0);
+    - seconds_since_last_trade: None when missing (no trade seen since the parent started:
+      the engine supplies no trades, or none printed yet), never a made-up 0.
     - resting_share: share of the quantity still to trade that rests in our own child orders,
       in [0, 1] (1: everything unfilled is already working);
     - schedule_lag: the base schedule's target filled share minus ours, as a share of the parent

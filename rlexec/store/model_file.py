@@ -1,10 +1,16 @@
 """The JSON model file of the original design (``persistence.model_path``): export and import.
 
-Format (``format_version`` 1), sparse - only entries that were visited or are non-zero::
+Format (``format_version`` 2), sparse - only entries that were visited, are non-zero or have a
+known variance::
 
-    {"format": "rlexec-q-table", "format_version": 1, "num_states": 7500,
+    {"format": "rlexec-q-table", "format_version": 2, "num_states": 7500,
      "actions": ["Wait", ..., "Cancel"], "epsilon": 0.21, "updates": 12345,
-     "entries": [["r3.t5.s1.i2.h2.u1.v0.q0", "Wait", -0.42, 17], ...]}
+     "entries": [["r3.t5.s1.i2.h2.u1.v0.q0", "Wait", -0.42, 17, 0.031], ...]}
+
+An entry is ``[state_key, action, q, visits, variance]``; ``variance`` is the agent's estimate
+of the variance of ``q`` (reward units squared) or ``null`` when unknown. Version 1 files (the
+same without ``variance``: entries of four) still import, every variance unknown. Export
+always writes version 2.
 
 Loading validates everything before touching the agent; any problem raises ModelFileError
 and leaves the agent unchanged. Never pickle.
@@ -13,11 +19,12 @@ and leaves the agent unchanged. Never pickle.
   (state, action) entry at ``ENTRY_BYTES``, plus ``HEADER_BYTES``) is refused before it is
   parsed, and never more than that is read.
 - Exactly the keys above at the top level (an unknown key is an error, not ignored);
-  ``format_version`` the integer 1 (not ``true``, not ``1.0``).
+  ``format_version`` the integer 1 or 2 (not ``true``, not ``1.0``); entries of exactly four
+  (version 1) or five (version 2) elements.
 - Numbers: q-values finite within ±``MAX_ABS_Q``, epsilon in [0, 1], NaN and Infinity
   rejected, integers of any length handled (no overflow); ``updates``, each entry's visits and
   their sum at most ``MAX_COUNT`` (2**53: counts stay exact in float64 and far from the 64-bit
-  columns' limit).
+  columns' limit); a variance ``null`` or a finite number in [0, ``MAX_VARIANCE``].
 - Known state keys and actions, each (state key, action) once.
 
 ``import_agent_into_store`` snapshots an existing agent's table first, so an import can be
@@ -32,7 +39,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 import numpy as np
 
@@ -41,13 +48,37 @@ from rlexec.names import check_agent_name
 from rlexec.records import ACTION_LABELS
 
 FORMAT = "rlexec-q-table"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what export writes
+SUPPORTED_VERSIONS = (1, 2)
+ENTRY_FIELDS = {
+    1: "[state_key, action, q, visits]",
+    2: "[state_key, action, q, visits, variance]",
+}
 TOP_LEVEL_KEYS = ("format", "format_version", "num_states", "actions", "epsilon", "updates",
                   "entries")  # fmt: skip
-ENTRY_BYTES = 256  # generous for one indented [state_key, action, q, visits] entry
+ENTRY_BYTES = 256  # generous for one indented [state_key, action, q, visits, variance] entry
 HEADER_BYTES = 64 * 1024
 MAX_ABS_Q = 1e12
+MAX_VARIANCE = MAX_ABS_Q**2
 MAX_COUNT = 2**53
+
+
+class ModelTable(NamedTuple):
+    """A validated model file: the dense table and the agent's scalars."""
+
+    q: np.ndarray[Any, np.dtype[np.float64]]
+    visits: np.ndarray[Any, np.dtype[np.int64]]
+    variances: np.ndarray[Any, np.dtype[np.float64]]  # NaN: unknown
+    epsilon: float
+    updates: int
+
+    def entries(self) -> int:
+        """Cells a file holds an entry for (non-zero, visited or with a known variance)."""
+        return int(np.count_nonzero(_stored(self.q, self.visits, self.variances)))
+
+
+def _stored(q: Any, visits: Any, variances: Any) -> Any:
+    return (q != 0.0) | (visits != 0) | ~np.isnan(variances)
 
 
 def max_file_bytes(shape: tuple[int, ...]) -> int:
@@ -57,19 +88,20 @@ def max_file_bytes(shape: tuple[int, ...]) -> int:
 
 def export_model(agent: Any, path: str | Path) -> int:
     """Write the agent's Q-table (atomically: temp file + rename); returns entries written."""
-    q = np.asarray(agent.q_values, dtype=np.float64)
-    visits = np.asarray(agent.visits, dtype=np.int64)
-    flat = np.flatnonzero((q.reshape(-1) != 0.0) | (visits.reshape(-1) != 0))
-    n_actions = q.shape[1]
+    q = np.asarray(agent.q_values, dtype=np.float64).reshape(-1)
+    visits = np.asarray(agent.visits, dtype=np.int64).reshape(-1)
+    variances = np.asarray(agent.variances, dtype=np.float64).reshape(-1)
+    flat = np.flatnonzero(_stored(q, visits, variances))
+    n_actions = np.shape(agent.q_values)[1]
     entries = [
         [_key_text(agent, int(i) // n_actions), ACTION_LABELS[int(i) % n_actions],
-         float(q.reshape(-1)[i]), int(visits.reshape(-1)[i])]
+         float(q[i]), int(visits[i]), None if math.isnan(variances[i]) else float(variances[i])]
         for i in flat
     ]  # fmt: skip
     document = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "num_states": int(q.shape[0]),
+        "num_states": int(np.shape(agent.q_values)[0]),
         "actions": list(ACTION_LABELS),
         "epsilon": float(agent.training_epsilon),
         "updates": int(agent.updates),
@@ -92,8 +124,14 @@ def export_model(agent: Any, path: str | Path) -> int:
 def read_model(
     agent: Any, path: str | Path
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float, int]:
-    """Parse and validate a model file for ``agent``'s table shape and state keys; returns
-    (q_values, visits, epsilon, updates) without changing the agent."""
+    """``read_model_table`` without the variances: (q_values, visits, epsilon, updates)."""
+    table = read_model_table(agent, path)
+    return table.q, table.visits, table.epsilon, table.updates
+
+
+def read_model_table(agent: Any, path: str | Path) -> ModelTable:
+    """Parse and validate a model file (version 1 or 2) for ``agent``'s table shape and state
+    keys, without changing the agent."""
     source = Path(path)
     limit = max_file_bytes(np.shape(agent.q_values))
     try:
@@ -120,9 +158,9 @@ def read_model(
 
 def import_model(agent: Any, path: str | Path) -> int:
     """Validate the file, then replace the agent's table with it; returns entries loaded."""
-    q, visits, epsilon, updates = read_model(agent, path)
-    agent.restore(q, visits, epsilon, updates)
-    return int(np.count_nonzero((q != 0.0) | (visits != 0)))
+    table = read_model_table(agent, path)
+    agent.restore(table.q, table.visits, table.epsilon, table.updates, table.variances)
+    return table.entries()
 
 
 def _too_large(source: Path, size: int, limit: int) -> ModelFileError:
@@ -143,9 +181,7 @@ def _fail(source: Path, field: str, value: Any, expected: str) -> ModelFileError
     return ModelFileError(f"model file {source}: {field} = {shown}: expected {expected}")
 
 
-def _validate(
-    agent: Any, doc: Any, source: Path
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float, int]:
+def _validate(agent: Any, doc: Any, source: Path) -> ModelTable:
     if not isinstance(doc, dict):
         raise _fail(source, "(top level)", type(doc).__name__, "a JSON object")
     unknown = sorted(set(doc) - set(TOP_LEVEL_KEYS))
@@ -154,8 +190,11 @@ def _validate(
     if doc.get("format") != FORMAT:
         raise _fail(source, "format", doc.get("format"), repr(FORMAT))
     version = doc.get("format_version")
-    if type(version) is not int or version != FORMAT_VERSION:
-        raise _fail(source, "format_version", version, f"the integer {FORMAT_VERSION} (supported)")
+    if type(version) is not int or version not in SUPPORTED_VERSIONS:
+        raise _fail(
+            source, "format_version", version,
+            f"the integer {' or '.join(map(str, SUPPORTED_VERSIONS))} (supported)",
+        )  # fmt: skip
     shape = np.shape(agent.q_values)
     if doc.get("num_states") != shape[0] or isinstance(doc.get("num_states"), bool):
         raise _fail(
@@ -177,13 +216,16 @@ def _validate(
     index = {_key_text(agent, i): i for i in range(shape[0])}
     q = np.zeros(shape, dtype=np.float64)
     visits = np.zeros(shape, dtype=np.int64)
+    variances = np.full(shape, np.nan)
     seen = np.zeros(shape, dtype=bool)
     total_visits = 0
+    width = 4 if version == 1 else 5
     for n, entry in enumerate(entries):
         where = f"entries[{n}]"
-        if not isinstance(entry, list) or len(entry) != 4:
-            raise _fail(source, where, entry, "[state_key, action, q, visits]")
-        key, action, value, count = entry
+        if not isinstance(entry, list) or len(entry) != width:
+            raise _fail(source, where, entry, f"{ENTRY_FIELDS[version]} (format_version {version})")
+        key, action, value, count = entry[:4]
+        variance = entry[4] if width == 5 else None
         s = index.get(key) if isinstance(key, str) else None
         if s is None:
             raise _fail(source, f"{where} state key", key, "a state key of this state config")
@@ -193,6 +235,9 @@ def _validate(
             raise _fail(source, f"{where} q", value, f"a finite number within ±{MAX_ABS_Q:g}")
         if not _is_count(count):
             raise _fail(source, f"{where} visits", count, f"an integer in [0, {MAX_COUNT}]")
+        if variance is not None and (not _is_number(variance, MAX_VARIANCE) or variance < 0):
+            raise _fail(source, f"{where} variance", variance,
+                        f"null (unknown) or a finite number in [0, {MAX_VARIANCE:g}]")  # fmt: skip
         total_visits += count
         if total_visits > MAX_COUNT:
             raise _fail(source, f"{where} visits", count,
@@ -203,7 +248,9 @@ def _validate(
         seen[s, a] = True
         q[s, a] = value
         visits[s, a] = count
-    return q, visits, float(epsilon), int(updates)
+        if variance is not None:
+            variances[s, a] = variance
+    return ModelTable(q, visits, variances, float(epsilon), int(updates))
 
 
 def _is_number(value: Any, bound: float) -> TypeGuard[float]:
@@ -250,14 +297,14 @@ async def import_agent_into_store(config: Any, agent_name: str, path: str | Path
 
     agent, store, engine, existed = await _open_agent(config, agent_name, must_exist=False)
     try:
-        q, visits, epsilon, updates = read_model(agent, path)
+        table = read_model_table(agent, path)
         snapshot_id = None
         if existed:
             label = f"before model import from {Path(path).name}"[:200]
             snapshot_id = (await create_snapshot(engine, agent_name, label)).id
-        store.replace_table(q, visits, epsilon, updates)
+        store.replace_table(table.q, table.visits, table.epsilon, table.updates, table.variances)
         await store.flush()
-        return ImportResult(int(np.count_nonzero((q != 0.0) | (visits != 0))), snapshot_id)
+        return ImportResult(table.entries(), snapshot_id)
     finally:
         await store.close()
         await engine.dispose()
@@ -266,34 +313,35 @@ async def import_agent_into_store(config: Any, agent_name: str, path: str | Path
 async def _open_agent(
     config: Any, agent_name: str, *, must_exist: bool, read_only: bool = False
 ) -> tuple[Any, Any, Any, bool]:
-    """(agent, store, engine, existed) for ``agent_name``; the database must be at head (a new
-    SQLite file is created unless ``must_exist``)."""
-    from rlexec.rl.q_learning import QTableAgent
+    """(agent, store, engine, existed) for ``agent_name``, from the composition root
+    (``rlexec.agent``; no experiences loaded: a table import/export needs none); the database
+    must be at head (a new SQLite file is created unless ``must_exist``)."""
+    from rlexec.agent import assemble
+    from rlexec.config import AgentMode
     from rlexec.store.engine import create_engine, session_factory
     from rlexec.store.migrate import require_schema
     from rlexec.store.repositories import AgentRepository
-    from rlexec.store.write_behind import AgentStore, Role
+    from rlexec.store.write_behind import Role
 
     check_agent_name(agent_name)
     rl = config.rl_execution
     await require_schema(rl.database.url, create=not must_exist)
-    agent = QTableAgent(rl.q_learning, rl.state)
     engine = create_engine(rl.database.url, pool=False)
     try:
         async with session_factory(engine)() as db:
             existed = await AgentRepository(db).get_by_name(agent_name) is not None
         if must_exist and not existed:
             raise InvalidInputError(f"agent {agent_name!r} is not in the store: nothing to export")
-        store = AgentStore(
-            agent,
-            engine,
-            agent_name=agent_name,
-            persistence=rl.persistence.model_copy(update={"experiences_to_load": 0}),
-            config_snapshot=rl.model_dump(mode="json", exclude={"database"}),
+        persistent = assemble(
+            config,
+            agent_name,
+            mode=AgentMode.EVALUATION if read_only else AgentMode.TRAINING,
             role=Role.READER if read_only else Role.LEARNER,
+            market="ignore",
+            experiences=False,
         )
-        await store.load()
+        await persistent.store.load()
     except BaseException:
         await engine.dispose()
         raise
-    return agent, store, engine, existed
+    return persistent.agent, persistent.store, engine, existed

@@ -6,8 +6,8 @@ constraint, SQLite included). The schema is created only by the Alembic migratio
 
 Conventions: plural snake_case table names, timestamps named ``*_at`` (timezone-aware, UTC),
 money (quantities and prices) as NUMERIC, actions as their labels ("Wait" .. "Cancel"),
-state keys as their stable text form ("r3.t5.s1.i2.h2.u1.v0.q0"), JSON as ``jsonb`` on
-PostgreSQL.
+state keys as their stable text form ("r3.t5.s1.i2.h2.u1.v0.q0.o1.l2"; the older 8-part form
+without ``.o<n>.l<n>`` means o0 l0), JSON as ``jsonb`` on PostgreSQL.
 
 Units, used in every column description below (and in docs/analytics.md):
 - *shares*: a quantity of the traded instrument (shares or contracts), NUMERIC;
@@ -28,6 +28,11 @@ episode is still running, and the episode row is written when the episode ends.
 DELETE and (SQLite) INSERT OR REPLACE / (PostgreSQL) TRUNCATE; the only way to remove rows is
 ``rlexec db prune --before DATE`` (``rlexec.analytics.retention``), which logs itself in
 ``audit_prunes``. An agent with an audit trail can therefore not be deleted.
+
+``promotions`` (revision ``b5b71e82dddf``) is append-only too (UPDATE, DELETE, INSERT OR
+REPLACE, TRUNCATE refused, no prune): the record of which policy was allowed into production
+and on what evidence. Its foreign keys are ON DELETE RESTRICT, so neither the agent nor a
+promoted snapshot can be deleted while a promotion names it.
 """
 
 from __future__ import annotations
@@ -155,7 +160,9 @@ class QValue(Base):
     last wrote the row (how actors refresh only what changed).
 
     ``q``: the action value in reward units (``shortfall`` reward: bps of the arrival value,
-    negative = cost); ``visits``: online updates of the pair (count)."""
+    negative = cost); ``visits``: online updates of the pair (count); ``variance`` (revision
+    ``b5b71e82dddf``): the learner's estimate of the variance of ``q`` (reward units squared;
+    NULL: unknown, e.g. a row published before the agent kept variances)."""
 
     __tablename__ = "q_values"
 
@@ -168,12 +175,15 @@ class QValue(Base):
     visits: Mapped[int] = mapped_column(sa.BigInteger)
     revision: Mapped[int] = mapped_column(sa.BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    variance: Mapped[float | None] = mapped_column(sa.Double)
 
 
 class ExperienceRow(Base):
     """A transition: for the replay buffer across restarts (newest loaded on start) and, with
     a ``seq``, queued by an actor for the agent's learner (applied in ``seq`` order);
-    ``reward`` in reward units (as ``QValue.q``)."""
+    ``reward`` in reward units (as ``QValue.q``); ``next_schedule_action`` (revision
+    ``b5b71e82dddf``): the base schedule's action label at the next state (NULL: a terminal
+    transition, or a row written before it was recorded)."""
 
     __tablename__ = "experiences"
     __table_args__ = (sa.Index("ix_experiences_agent_id_seq", "agent_id", "seq", unique=True),)
@@ -190,6 +200,7 @@ class ExperienceRow(Base):
     truncated: Mapped[bool] = mapped_column(sa.Boolean)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     seq: Mapped[int | None] = mapped_column(sa.BigInteger)
+    next_schedule_action: Mapped[str | None] = mapped_column(sa.String(16))
 
 
 class Episode(Base):
@@ -268,12 +279,14 @@ class Decision(Base):
       (price units; volatility is the std of mid changes per step), ``orderbook_imbalance``
       ((bid size - ask size) / (bid size + ask size) at the touch, in [-1, 1]),
       ``queue_depth_at_price`` and ``typical_queue_depth`` (shares), ``hour_of_day`` (0-23),
-      ``minute_of_hour`` (0-59), ``seconds_since_last_trade`` (seconds), ``recent_fill_rate``
+      ``minute_of_hour`` (0-59), ``seconds_since_last_trade`` (seconds; NULL since revision
+      ``b5b71e82dddf``: no trade seen since the parent started), ``recent_fill_rate``
       (fraction of our recent child quantity that filled), ``avg_slippage_last_n`` (bps against
       the mid, positive = cost), ``tick_size`` and ``mid_price`` (price units);
     - the state: ``state_key`` (``r<remaining>.t<time>.s<spread>.i<imbalance>.h<hour>.u<urgency>
-      .v<volatility>.q<queue depth>`` buckets), its parts as the ``*_bucket`` columns (bucket
-      numbers from 0; NULL for a key of another form) and ``state_index`` (the dense index);
+      .v<volatility>.q<queue depth>.o<own orders>.l<schedule>`` buckets; the older 8-part key
+      without ``.o<n>.l<n>`` means o0 l0), its parts as the ``*_bucket`` columns (bucket numbers
+      from 0; NULL for a key of another form) and ``state_index`` (the dense index);
     - the choice: ``action`` (label), ``epsilon`` (fraction), ``action_probability`` (the
       probability the policy gave ``action``, in (0, 1]), ``q_wait`` .. ``q_cancel`` (reward
       units), ``explored``;
@@ -304,6 +317,17 @@ class Decision(Base):
       before the next decision; NULL when no child was placed, and on every older row (not
       recorded: ``filled_quantity`` mixes in the fills of earlier children);
     - ``remaining_bucket`` .. ``queue_depth_bucket``: the state key's parts (filled on old rows).
+
+    Added by revision ``b5b71e82dddf``:
+    - ``resting_share`` (fraction): the share of the remaining parent quantity resting in our own
+      child orders at the decision, in [0, 1]; ``schedule_lag`` (fraction of the parent
+      quantity, in [-1, 1]): the base schedule's target filled share minus our filled share,
+      positive = behind schedule. NULL on older rows (not observed);
+    - ``own_orders_bucket`` (0 nothing resting, 1 some, 2 all the unfilled quantity rests) and
+      ``schedule_bucket`` (0 on schedule, 1 behind, 2 ahead): the key's ``o`` and ``l`` parts.
+      An 8-part key means o0 l0, so older rows hold 0 and 0 (NULL where the other bucket
+      columns are NULL); ``resting_share IS NULL`` tells such a row from one that observed
+      "nothing resting, on schedule".
     """
 
     __tablename__ = "decisions"
@@ -325,7 +349,7 @@ class Decision(Base):
     queue_depth_at_price: Mapped[float] = mapped_column(sa.Double)
     hour_of_day: Mapped[int] = mapped_column(sa.SmallInteger)
     minute_of_hour: Mapped[int] = mapped_column(sa.SmallInteger)
-    seconds_since_last_trade: Mapped[float] = mapped_column(sa.Double)
+    seconds_since_last_trade: Mapped[float | None] = mapped_column(sa.Double)
     recent_fill_rate: Mapped[float] = mapped_column(sa.Double)
     avg_slippage_last_n: Mapped[float] = mapped_column(sa.Double)
     tick_size: Mapped[float] = mapped_column(sa.Double)
@@ -367,6 +391,10 @@ class Decision(Base):
     hour_bucket: Mapped[int | None] = mapped_column(sa.SmallInteger)
     volatility_bucket: Mapped[int | None] = mapped_column(sa.SmallInteger)
     queue_depth_bucket: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    resting_share: Mapped[float | None] = mapped_column(sa.Double)
+    schedule_lag: Mapped[float | None] = mapped_column(sa.Double)
+    own_orders_bucket: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    schedule_bucket: Mapped[int | None] = mapped_column(sa.SmallInteger)
 
 
 # The state key's parts as decisions columns, in key order (the urgency part is ``urgency``).
@@ -378,6 +406,8 @@ STATE_BUCKET_COLUMNS: tuple[str, ...] = (
     "hour_bucket",
     "volatility_bucket",
     "queue_depth_bucket",
+    "own_orders_bucket",
+    "schedule_bucket",
 )
 
 
@@ -474,7 +504,8 @@ class PolicySnapshot(Base):
 
 
 class PolicySnapshotEntry(Base):
-    """One Q-table entry of a policy snapshot (the same shape and units as ``q_values``)."""
+    """One Q-table entry of a policy snapshot (the same shape and units as ``q_values``;
+    ``variance`` NULL: unknown, as on every entry copied before revision ``b5b71e82dddf``)."""
 
     __tablename__ = "policy_snapshot_entries"
 
@@ -485,6 +516,7 @@ class PolicySnapshotEntry(Base):
     action: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     q: Mapped[float] = mapped_column(sa.Double)
     visits: Mapped[int] = mapped_column(sa.BigInteger)
+    variance: Mapped[float | None] = mapped_column(sa.Double)
 
 
 # ---- revision d41c7a9e2b18: lookups and retention (migration ``audit_trail_truth``) ----
@@ -518,3 +550,67 @@ class AuditPrune(Base):
     episodes_removed: Mapped[int] = mapped_column(sa.BigInteger)
     first_removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# ---- revision b5b71e82dddf: promotions (migration ``learning_policy_columns``) ----
+
+
+class Promotion(Base):
+    """One validation of a trained policy against its base, and whether it was promoted for
+    production (append-only: the promotion log).
+
+    - ``agent_id`` -> ``agents``; ``snapshot_id`` -> ``policy_snapshots``: the policy validated
+      (always set when ``promoted``; NULL when nothing was promoted and no snapshot was kept
+      of the refused candidate); ``run_id``: the ``rlexec train`` invocation that validated it
+      (NULL: not made by a recorded run); ``created_at``: UTC;
+    - ``promoted``: whether this policy goes to production; a refused candidate leaves the
+      agent's latest promotion in force (with none, the executor runs its base); ``reason``:
+      why, in words (the gate's verdict);
+    - ``validation_seed_first``, ``validation_seed_count``: the validation seeds, ``first ..
+      first + count - 1`` (disjoint from training and evaluation seeds);
+    - ``base_executor``: the base's executor name (as ``episodes.executor``, e.g.
+      ``twap_passive``);
+    - ``policy_mean_is_bps``, ``base_mean_is_bps``: mean implementation shortfall over the
+      validation seeds (bps of the arrival value, positive = cost);
+    - ``mean_difference_bps``: the paired mean of policy IS minus base IS on the same seeds
+      (bps; negative = the policy is cheaper) and ``difference_ci_low_bps`` /
+      ``difference_ci_high_bps`` its 95 % confidence interval (a policy that beats its base
+      with a CI excluding 0 has ``difference_ci_high_bps < 0``);
+    - ``episodes_trained``: training episodes the agent had learned from at the time (count);
+    - ``config_hash`` -> ``configs`` (the config the policy was trained and validated with; no
+      foreign key, as ``episodes.config_hash``).
+    """
+
+    __tablename__ = "promotions"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "snapshot_id IS NOT NULL OR NOT promoted", name="promoted_has_snapshot"
+        ),
+        sa.CheckConstraint(
+            "difference_ci_low_bps <= difference_ci_high_bps", name="ci_ordered"
+        ),
+        sa.CheckConstraint("validation_seed_count > 0", name="validation_seeds_positive"),
+        sa.CheckConstraint("episodes_trained >= 0", name="episodes_trained_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    agent_id: Mapped[int] = mapped_column(
+        BIG_ID, sa.ForeignKey("agents.id", ondelete="RESTRICT"), index=True
+    )
+    snapshot_id: Mapped[int | None] = mapped_column(
+        BIG_ID, sa.ForeignKey("policy_snapshots.id", ondelete="RESTRICT")
+    )
+    run_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    promoted: Mapped[bool] = mapped_column(sa.Boolean)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    validation_seed_first: Mapped[int] = mapped_column(sa.BigInteger)
+    validation_seed_count: Mapped[int] = mapped_column(sa.Integer)
+    base_executor: Mapped[str] = mapped_column(sa.String(64))
+    policy_mean_is_bps: Mapped[float] = mapped_column(sa.Double)
+    base_mean_is_bps: Mapped[float] = mapped_column(sa.Double)
+    mean_difference_bps: Mapped[float] = mapped_column(sa.Double)
+    difference_ci_low_bps: Mapped[float] = mapped_column(sa.Double)
+    difference_ci_high_bps: Mapped[float] = mapped_column(sa.Double)
+    episodes_trained: Mapped[int] = mapped_column(sa.BigInteger)
+    config_hash: Mapped[str] = mapped_column(sa.String(64))

@@ -16,6 +16,8 @@ Columns derived from a record when it is written (one definition each, on the re
 here): ``episodes.forced_completion`` and ``decisions.deviated`` / ``slippage_bps`` (record
 properties), the decisions' state key parts (``state_key_buckets``) and the policy metrics'
 greedy-action counts (``PolicyMetricsRecord.greedy_counts``).
+
+Unknown variances travel as NaN in memory and are stored as NULL (and read back as NaN).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import math
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -121,12 +124,13 @@ class LeaseLostError(StoreError):
 
 
 class QEntry(NamedTuple):
-    """One Q-table row as stored."""
+    """One Q-table row as stored (``variance`` NaN: unknown, stored as NULL)."""
 
     state_key: str
     action: str
     q: float
     visits: int
+    variance: float = math.nan
 
 
 class QRevisionEntry(NamedTuple):
@@ -135,6 +139,17 @@ class QRevisionEntry(NamedTuple):
     q: float
     visits: int
     revision: int
+    variance: float = math.nan
+
+
+def nan_to_null(value: float) -> float | None:
+    """An unknown (NaN) float as SQL NULL."""
+    return None if value != value else value
+
+
+def null_to_nan(value: Any) -> float:
+    """A nullable DOUBLE column as a float, NULL as NaN (unknown)."""
+    return math.nan if value is None else float(value)
 
 
 class AgentRepository:
@@ -296,6 +311,15 @@ class AgentRepository:
         return int(row[0]) - count
 
 
+async def require_agent_id(session: AsyncSession, agent_name: str, hint: str) -> int:
+    """The id of agent ``agent_name``; else InvalidInputError naming it, with ``hint`` (what to
+    do next)."""
+    agent = await AgentRepository(session).get_by_name(agent_name)
+    if agent is None:
+        raise InvalidInputError(f"agent = {agent_name!r}: not in the store ({hint})")
+    return agent.id
+
+
 def db_epoch(session: AsyncSession) -> Any:
     """The database clock in seconds since the epoch, as a SQL expression."""
     if _dialect(session) == "postgresql":
@@ -337,6 +361,7 @@ class QValueRepository:
                 "visits": insert.excluded.visits,
                 "revision": insert.excluded.revision,
                 "updated_at": insert.excluded.updated_at,
+                "variance": insert.excluded.variance,
             },
         )
 
@@ -348,8 +373,8 @@ class QValueRepository:
         revision: int,
         updated_at: datetime | None = None,
     ) -> int:
-        """Write each entry's q and visits (insert or overwrite), stamped with ``revision``.
-        Returns the number of rows written."""
+        """Write each entry's q, visits and variance (insert or overwrite), stamped with
+        ``revision``. Returns the number of rows written."""
         if not deltas:
             return 0
         stamp = updated_at or utc_now()
@@ -359,7 +384,10 @@ class QValueRepository:
                 # driver fast path: positional tuples, no per-row type processing
                 text = sqlite_time_text(stamp)
                 for chunk in _chunks(deltas):
-                    rows = [(agent_id, d[0], d[1], d[2], d[3], revision, text) for d in chunk]
+                    rows = [
+                        (agent_id, d[0], d[1], d[2], d[3], revision, text, nan_to_null(d[4]))
+                        for d in chunk
+                    ]
                     await conn.exec_driver_sql(_SQLITE_Q_UPSERT, rows)
                     await asyncio.sleep(0)
                 return len(deltas)
@@ -374,6 +402,7 @@ class QValueRepository:
                         "visits": d[3],
                         "revision": revision,
                         "updated_at": stamp,
+                        "variance": nan_to_null(d[4]),
                     }
                     for d in chunk
                 ]
@@ -387,12 +416,15 @@ class QValueRepository:
     async def changed_since(self, agent_id: int, revision: int) -> list[QRevisionEntry]:
         """Rows of the agent written by a flush with a revision above ``revision``."""
         t = _table(QValue)
-        stmt = sa.select(t.c.state_key, t.c.action, t.c.q, t.c.visits, t.c.revision).where(
-            t.c.agent_id == agent_id, t.c.revision > revision
-        )
+        stmt = sa.select(
+            t.c.state_key, t.c.action, t.c.q, t.c.visits, t.c.revision, t.c.variance
+        ).where(t.c.agent_id == agent_id, t.c.revision > revision)
         async with wrap_errors(self.session, "reading Q-values"):
             result = await self.session.execute(stmt)
-            return [QRevisionEntry(r[0], r[1], float(r[2]), int(r[3]), int(r[4])) for r in result]
+            return [
+                QRevisionEntry(r[0], r[1], float(r[2]), int(r[3]), int(r[4]), null_to_nan(r[5]))
+                for r in result
+            ]
 
 
 # Every ExperienceRecord field is a column of the same name (a new field needs only its
@@ -552,13 +584,14 @@ _DECISION_TAIL = (
     "child_filled_quantity",
 )
 _DECISION_DERIVED = ("deviated", "slippage_bps", *STATE_BUCKET_COLUMNS)
+_DECISION_WRITE_ONLY = _DECISION_DERIVED
 DECISION_COLUMNS = (
     "agent_id",
     *_DECISION_HEAD,
     *_DECISION_MIDDLE,
     *Q_COLUMNS,
     *_DECISION_TAIL,
-    *_DECISION_DERIVED,
+    *_DECISION_WRITE_ONLY,
 )
 _NO_BUCKETS: tuple[None, ...] = (None,) * len(STATE_BUCKET_COLUMNS)
 
@@ -566,13 +599,14 @@ _NO_BUCKETS: tuple[None, ...] = (None,) * len(STATE_BUCKET_COLUMNS)
 @functools.lru_cache(maxsize=65_536)
 def state_key_buckets(state_key: str) -> tuple[int | None, ...]:
     """The key's bucket numbers in ``STATE_BUCKET_COLUMNS`` order (urgency left out: it is the
-    ``urgency`` column); all None for a key that is not of the discretizer's text form."""
+    ``urgency`` column); an 8-part key (no ``.o<n>.l<n>``) has own-orders and schedule buckets
+    0 and 0; all None for a key that is not of the discretizer's text form."""
     try:
         key = StateKey.from_text(state_key)
     except InvalidInputError:
         return _NO_BUCKETS
     return (key.remaining, key.time, key.spread, key.imbalance, key.hour, key.volatility,
-            key.queue_depth)  # fmt: skip
+            key.queue_depth, key.own_orders, key.schedule)  # fmt: skip
 
 
 _decision_head = attrgetter(*_DECISION_HEAD, *_DECISION_MIDDLE)
@@ -602,7 +636,7 @@ class DecisionRepository:
 
     async def for_episode(self, episode_id: str) -> list[DecisionRecord]:
         t = _table(Decision)
-        read = DECISION_COLUMNS[1 : len(DECISION_COLUMNS) - len(_DECISION_DERIVED)]
+        read = DECISION_COLUMNS[1 : len(DECISION_COLUMNS) - len(_DECISION_WRITE_ONLY)]
         stmt = (
             sa.select(*(t.c[n] for n in read))
             .where(t.c.episode_id == episode_id)
@@ -707,10 +741,10 @@ async def _append(
 
 
 _SQLITE_Q_UPSERT = (
-    "INSERT INTO q_values (agent_id, state_key, action, q, visits, revision, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, state_key, action) DO UPDATE SET "
-    "q = excluded.q, visits = excluded.visits, "
-    "revision = excluded.revision, updated_at = excluded.updated_at"
+    "INSERT INTO q_values (agent_id, state_key, action, q, visits, revision, updated_at, "
+    "variance) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, state_key, action) DO "
+    "UPDATE SET q = excluded.q, visits = excluded.visits, revision = excluded.revision, "
+    "updated_at = excluded.updated_at, variance = excluded.variance"
 )
 
 Converter = Callable[[tuple[Any, ...]], tuple[Any, ...]]

@@ -1,16 +1,17 @@
 """Policy snapshots and stored configs: versioned copies of an agent's Q-table, and the config
 snapshot behind each ``config_hash``, so that an episode can be re-simulated later.
 
-- ``SnapshotRepository.create`` copies the agent's ``q_values`` rows into
-  ``policy_snapshot_entries`` with one ``INSERT .. SELECT`` inside the caller's transaction
-  (what the store holds, i.e. after the last flush), numbered ``version`` 1, 2, ... per agent.
-  Snapshots are never changed afterwards.
+- ``SnapshotRepository.create`` copies the agent's ``q_values`` rows (q, visits, variance)
+  into ``policy_snapshot_entries`` with one ``INSERT .. SELECT`` inside the caller's
+  transaction (what the store holds, i.e. after the last flush), numbered ``version`` 1, 2, ...
+  per agent. Snapshots are never changed afterwards.
 - ``ConfigRepository.put`` stores a config snapshot under its hash once (insert-or-ignore).
   ``hash_config_data`` is the same hash as ``rlexec.training.session.config_hash``: sha256 of
   the JSON of ``rl_execution`` (database excluded, keys sorted), first 16 hex digits.
 
-The engine-level helpers (``create_snapshot``, ``list_snapshots``, ``load_snapshot_table``,
-``export_snapshot``, ``save_config``) open their own unit of work, for the CLI.
+The engine-level helpers (``create_snapshot``, ``list_snapshots``, ``load_snapshot_policy``,
+``restore_snapshot``, ``export_snapshot``, ``save_config``) open their own unit of work, for
+the CLI and training.
 """
 
 from __future__ import annotations
@@ -32,10 +33,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from rlexec.config import Config, StateConfig
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.records import ACTION_LABELS, utc_now
+from rlexec.rl.policy import PolicyTable
 from rlexec.rl.state import StateDiscretizer
 from rlexec.store.engine import session_factory
 from rlexec.store.models import Agent, PolicySnapshot, PolicySnapshotEntry, QValue, StoredConfig
-from rlexec.store.repositories import AgentRepository, QEntry, QValueRepository, wrap_errors
+from rlexec.store.repositories import (
+    AgentRepository,
+    QEntry,
+    QValueRepository,
+    null_to_nan,
+    require_agent_id,
+    wrap_errors,
+)
 
 LABEL_MAX = 200
 BIG_LITERAL = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -169,10 +178,10 @@ class SnapshotRepository:
             entries = cast(sa.Table, PolicySnapshotEntry.__table__)
             q = cast(sa.Table, QValue.__table__)
             copy = sa.insert(entries).from_select(
-                ["snapshot_id", "state_key", "action", "q", "visits"],
+                ["snapshot_id", "state_key", "action", "q", "visits", "variance"],
                 sa.select(
                     sa.literal(snapshot_id, BIG_LITERAL), q.c.state_key, q.c.action, q.c.q,
-                    q.c.visits,
+                    q.c.visits, q.c.variance,
                 ).where(q.c.agent_id == agent_id),
             )  # fmt: skip
             result = await session.execute(copy)
@@ -218,22 +227,22 @@ class SnapshotRepository:
 
     async def entries(self, snapshot_id: int) -> list[QEntry]:
         t = PolicySnapshotEntry
-        stmt = sa.select(t.state_key, t.action, t.q, t.visits).where(
+        stmt = sa.select(t.state_key, t.action, t.q, t.visits, t.variance).where(
             t.snapshot_id == snapshot_id
         )
         async with wrap_errors(self.session, f"reading entries of snapshot {snapshot_id}"):
             rows = (await self.session.execute(stmt)).all()
-        return [QEntry(r[0], r[1], float(r[2]), int(r[3])) for r in rows]
-
+        return [QEntry(r[0], r[1], float(r[2]), int(r[3]), null_to_nan(r[4])) for r in rows]
 
 
 def table_from_entries(
     entries: Sequence[QEntry], state_config: StateConfig, *, source: str = "snapshot"
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """The dense (num_states, 6) Q-table and visits of ``entries`` (missing entries are 0)."""
+) -> PolicyTable:
+    """The dense table of ``entries`` (missing entries: q and visits 0, variance unknown)."""
     discretizer = StateDiscretizer(state_config)
     q = np.zeros((discretizer.num_states, len(ACTION_LABELS)), dtype=np.float64)
     visits = np.zeros_like(q, dtype=np.int64)
+    variances = np.full_like(q, np.nan)
     for entry in entries:
         try:
             s = discretizer.index_from_text(entry.state_key)
@@ -250,20 +259,16 @@ def table_from_entries(
             )
         q[s, a] = entry.q
         visits[s, a] = entry.visits
-    return q, visits
+        variances[s, a] = entry.variance
+    return PolicyTable(q, visits, variances)
 
 
 # ---- engine-level helpers (own unit of work) -----------------------------------------------
 
 
 async def _agent_id(session: AsyncSession, agent_name: str) -> int:
-    agent = await AgentRepository(session).get_by_name(agent_name)
-    if agent is None:
-        raise InvalidInputError(
-            f"agent = {agent_name!r}: not in the store (train it first, or see "
-            "'rlexec snapshot list' for the agents that have snapshots)"
-        )
-    return agent.id
+    hint = "train it first, or see 'rlexec snapshot list' for the agents that have snapshots"
+    return await require_agent_id(session, agent_name, hint)
 
 
 async def create_snapshot(engine: AsyncEngine, agent_name: str, label: str) -> SnapshotRow:
@@ -290,29 +295,53 @@ async def get_snapshot(engine: AsyncEngine, snapshot_id: int) -> SnapshotRow:
     return row
 
 
+async def load_snapshot_policy(
+    engine: AsyncEngine, snapshot_id: int, state_config: StateConfig
+) -> tuple[SnapshotRow, PolicyTable]:
+    """The snapshot's row and its dense Q-table, visits and variances."""
+    row = await get_snapshot(engine, snapshot_id)
+    async with session_factory(engine)() as session:
+        entries = await SnapshotRepository(session).entries(snapshot_id)
+    return row, table_from_entries(entries, state_config, source=f"snapshot {snapshot_id}")
+
+
 async def load_snapshot_table(
     engine: AsyncEngine, snapshot_id: int, state_config: StateConfig
 ) -> tuple[SnapshotRow, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """The snapshot's row and its dense Q-table and visits."""
-    row = await get_snapshot(engine, snapshot_id)
+    row, table = await load_snapshot_policy(engine, snapshot_id, state_config)
+    return row, table.q, table.visits
+
+
+async def restore_snapshot(engine: AsyncEngine, snapshot_id: int, agent: Any) -> SnapshotRow:
+    """Put snapshot ``snapshot_id`` into ``agent`` (a ``QTableAgent``: its Q-table, visits,
+    variances, and the snapshot's epsilon and update count), e.g. the policy an agent's latest
+    promotion names (``rlexec.store.promotions.latest_promoted_snapshot``)."""
+    row, table = await load_snapshot_policy(engine, snapshot_id, agent.state_config)
+    agent.restore(table.q, table.visits, row.epsilon, row.updates, table.variances)
+    return row
+
+
+async def load_current_policy(
+    engine: AsyncEngine, agent_name: str, state_config: StateConfig
+) -> tuple[PolicyTable, float]:
+    """The agent's current stored table (Q-values, visits, variances) and epsilon."""
     async with session_factory(engine)() as session:
-        entries = await SnapshotRepository(session).entries(snapshot_id)
-    q, visits = table_from_entries(entries, state_config, source=f"snapshot {snapshot_id}")
-    return row, q, visits
+        agent = await AgentRepository(session).get_by_name(agent_name)
+        if agent is None:
+            raise InvalidInputError(f"agent = {agent_name!r}: not in the store")
+        rows = await QValueRepository(session).load(agent.id)
+    entries = [QEntry(r.state_key, r.action, r.q, r.visits, r.variance) for r in rows]
+    table = table_from_entries(entries, state_config, source=f"agent {agent_name!r}")
+    return table, agent.epsilon
 
 
 async def load_current_table(
     engine: AsyncEngine, agent_name: str, state_config: StateConfig
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], float]:
     """The agent's current stored Q-table, visits and epsilon."""
-    async with session_factory(engine)() as session:
-        agent = await AgentRepository(session).get_by_name(agent_name)
-        if agent is None:
-            raise InvalidInputError(f"agent = {agent_name!r}: not in the store")
-        rows = await QValueRepository(session).load(agent.id)
-    entries = [QEntry(r.state_key, r.action, r.q, r.visits) for r in rows]
-    q, visits = table_from_entries(entries, state_config, source=f"agent {agent_name!r}")
-    return q, visits, agent.epsilon
+    table, epsilon = await load_current_policy(engine, agent_name, state_config)
+    return table.q, table.visits, epsilon
 
 
 async def export_snapshot(
@@ -324,9 +353,9 @@ async def export_snapshot(
     from rlexec.rl.q_learning import QTableAgent
     from rlexec.store.model_file import export_model
 
-    row, q, visits = await load_snapshot_table(engine, snapshot_id, state_config)
+    row, table = await load_snapshot_policy(engine, snapshot_id, state_config)
     agent = QTableAgent(QLearningConfig(), state_config)
-    agent.restore(q, visits, row.epsilon, row.updates)
+    agent.restore(table.q, table.visits, row.epsilon, row.updates, table.variances)
     return export_model(agent, path)
 
 

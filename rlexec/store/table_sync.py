@@ -1,7 +1,8 @@
 """The Q sync/publish step: how an agent's table moves between memory and the store.
 
-Every persisted per-cell array of the agent (today ``q`` and ``visits``) and its scalars
-(training epsilon, update count) pass through this module and nowhere else:
+Every persisted per-cell array of the agent (``q``, ``visits`` and ``variances``: NaN =
+unknown, stored as NULL) and its scalars (training epsilon, update count) pass through this
+module and nowhere else:
 
 - ``take_snapshot`` copies the cells the agent changed since the last snapshot (its
   ``drain_dirty()``), on the agent's own thread, so that the copy is consistent;
@@ -45,6 +46,9 @@ class TableAgent(Protocol):
     def visits(self) -> npt.NDArray[np.int64]: ...
 
     @property
+    def variances(self) -> npt.NDArray[np.float64]: ...
+
+    @property
     def training_epsilon(self) -> float: ...
 
     @property
@@ -60,6 +64,7 @@ class TableAgent(Protocol):
         visits: npt.NDArray[np.int64],
         epsilon: float,
         updates: int,
+        variances: npt.NDArray[np.float64] | None = None,
     ) -> None: ...
 
 
@@ -70,6 +75,7 @@ class TableSnapshot:
     cells: npt.NDArray[np.int64]
     q: npt.NDArray[np.float64]
     visits: npt.NDArray[np.int64]
+    variances: npt.NDArray[np.float64]
     epsilon: float
     updates: int
     applied_through: int  # queued transitions (by seq) the table reflects
@@ -77,17 +83,20 @@ class TableSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class StoredTable:
-    """A whole table as the store holds it (dense, agent-shaped)."""
+    """A whole table as the store holds it (dense, agent-shaped; variances NaN: unknown)."""
 
     q: npt.NDArray[np.float64]
     visits: npt.NDArray[np.int64]
+    variances: npt.NDArray[np.float64]
     epsilon: float
     updates: int
     revision: int
     applied_through: int
 
     def copy(self) -> StoredTable:
-        return replace(self, q=self.q.copy(), visits=self.visits.copy())
+        return replace(
+            self, q=self.q.copy(), visits=self.visits.copy(), variances=self.variances.copy()
+        )
 
 
 def take_snapshot(agent: TableAgent, applied_through: int) -> TableSnapshot:
@@ -97,6 +106,7 @@ def take_snapshot(agent: TableAgent, applied_through: int) -> TableSnapshot:
         cells=cells,
         q=agent.q_values.reshape(-1)[cells].copy(),
         visits=agent.visits.reshape(-1)[cells].copy(),
+        variances=agent.variances.reshape(-1)[cells].copy(),
         epsilon=float(agent.training_epsilon),
         updates=int(agent.updates),
         applied_through=applied_through,
@@ -111,6 +121,7 @@ def full_snapshot(agent: TableAgent, applied_through: int) -> TableSnapshot:
         cells=cells,
         q=agent.q_values.reshape(-1).copy(),
         visits=agent.visits.reshape(-1).copy(),
+        variances=agent.variances.reshape(-1).copy(),
         epsilon=float(agent.training_epsilon),
         updates=int(agent.updates),
         applied_through=applied_through,
@@ -124,6 +135,7 @@ def restore_agent(agent: TableAgent, table: StoredTable) -> None:
         table.visits.reshape(agent.visits.shape),
         table.epsilon,
         table.updates,
+        table.variances.reshape(agent.variances.shape),
     )
     agent.drain_dirty()
 
@@ -136,6 +148,7 @@ class PendingTable:
         self._mask = np.zeros(cells, dtype=bool)
         self._q = np.zeros(cells, dtype=np.float64)
         self._visits = np.zeros(cells, dtype=np.int64)
+        self._variances = np.full(cells, np.nan)
         self._scalars: tuple[float, int, int] | None = None
 
     @property
@@ -150,6 +163,7 @@ class PendingTable:
         with self._lock:
             self._q[snapshot.cells] = snapshot.q
             self._visits[snapshot.cells] = snapshot.visits
+            self._variances[snapshot.cells] = snapshot.variances
             self._mask[snapshot.cells] = True
             self._scalars = (snapshot.epsilon, snapshot.updates, snapshot.applied_through)
 
@@ -162,8 +176,9 @@ class PendingTable:
             self._mask[cells] = False
             self._scalars = None
             return TableSnapshot(
-                cells, self._q[cells].copy(), self._visits[cells].copy(), epsilon, updates, applied
-            )
+                cells, self._q[cells].copy(), self._visits[cells].copy(),
+                self._variances[cells].copy(), epsilon, updates, applied,
+            )  # fmt: skip
 
     def put_back(self, snapshot: TableSnapshot) -> None:
         """A snapshot whose publish failed: its cells go back unless a newer value is waiting."""
@@ -172,6 +187,7 @@ class PendingTable:
             keep = ~self._mask[snapshot.cells]
             self._q[older] = snapshot.q[keep]
             self._visits[older] = snapshot.visits[keep]
+            self._variances[older] = snapshot.variances[keep]
             self._mask[older] = True
             if self._scalars is None:
                 self._scalars = (snapshot.epsilon, snapshot.updates, snapshot.applied_through)
@@ -203,9 +219,13 @@ class StateKeys:
     def entries(self, snapshot: TableSnapshot) -> list[QEntry]:
         text = self.text
         return [
-            QEntry(text(c // NUM_ACTIONS), ACTION_LABELS[c % NUM_ACTIONS], q, v)
-            for c, q, v in zip(
-                snapshot.cells.tolist(), snapshot.q.tolist(), snapshot.visits.tolist(), strict=True
+            QEntry(text(c // NUM_ACTIONS), ACTION_LABELS[c % NUM_ACTIONS], q, v, var)
+            for c, q, v, var in zip(
+                snapshot.cells.tolist(),
+                snapshot.q.tolist(),
+                snapshot.visits.tolist(),
+                snapshot.variances.tolist(),
+                strict=True,
             )
         ]
 
@@ -235,18 +255,22 @@ async def read_table(
         cells = keys.num_states * NUM_ACTIONS
         q = np.zeros(cells, dtype=np.float64)
         visits = np.zeros(cells, dtype=np.int64)
+        variances = np.full(cells, np.nan)
         since = -1
     else:
         q, visits, since = base.q.copy(), base.visits.copy(), base.revision
+        variances = base.variances.copy()
     if agent.q_revision != since:
         rows = await QValueRepository(session).changed_since(agent_id, since)
         if rows:
             idx = keys.cells(rows)
             q[idx] = [r.q for r in rows]
             visits[idx] = [r.visits for r in rows]
+            variances[idx] = [r.variance for r in rows]
     return StoredTable(
         q=q,
         visits=visits,
+        variances=variances,
         epsilon=agent.epsilon,
         updates=agent.updates,
         revision=agent.q_revision,

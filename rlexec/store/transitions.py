@@ -1,58 +1,66 @@
-"""Applying a stored transition to the learner's agent: the one function that does.
+"""Applying stored transitions to the learner's agent: the one place that does.
 
 A transition is an ``ExperienceRecord`` (every field of it travels through the queue: see
-``rlexec.store.repositories.ExperienceRepository``). ``apply_transition`` turns its state keys
-and action label into the agent's indices and hands it to the agent's public ``observe``: the
-update rule, epsilon schedule, visit and update counters and replay are the agent's own, so a
-learner applying its actors' transitions learns exactly what one process would have learned
-from the same transitions in the same order. A new record field is passed on here.
+``rlexec.store.repositories.ExperienceRepository``). The RL executor writes an episode's
+transitions together and in order when the parent order ends, and the agent learns from whole
+episodes (``QTableAgent.observe_episode``: lambda-returns). ``EpisodeAssembler`` rebuilds the
+episodes from the queue (an actor's episode is contiguous in it: its records are appended in one
+go, so one flush carries them all) and hands each one to the agent's public ``observe_episode``
+once its last transition (terminated or truncated) arrives: the update rule, epsilon schedule,
+visit and update counters and replay are the agent's own, so a learner applying its actors'
+transitions learns exactly what one process would have learned from the same episodes in the
+same order. A new record field is passed on here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from rlexec.records import ACTION_LABELS, ExperienceRecord
+from rlexec.rl.q_learning import EpisodeStep
 from rlexec.store.table_sync import StateKeys
 
 _ACTION_INDEX = {label: i for i, label in enumerate(ACTION_LABELS)}
 
 
 class ObservingAgent(Protocol):
-    def observe(
-        self,
-        s: int,
-        a: int,
-        reward: float,
-        s_next: int,
-        terminated: bool,
-        truncated: bool = False,
-        next_base_action: int | None = None,
-    ) -> float: ...
+    def observe_episode(self, steps: Sequence[EpisodeStep]) -> None: ...
 
 
 def next_base_index(record: ExperienceRecord) -> int | None:
-    """The base's action at the next state as an action index (the bootstrap of the update);
-    None when unknown (terminal transitions, rows stored before it was logged)."""
+    """The base's action at the next state as an action index (what the rule compares
+    against when that state is bootstrapped from); None when unknown (terminal transitions,
+    rows stored before it was logged)."""
     label = record.next_schedule_action
     return None if label is None else _ACTION_INDEX.get(label)
 
 
-def apply_transition(agent: ObservingAgent, record: ExperienceRecord, keys: StateKeys) -> bool:
-    """Learn from one transition; False (nothing learned) if it does not fit the agent's state
-    config or actions."""
-    s = keys.state_index(record.state_key)
-    s_next = keys.state_index(record.next_state_key)
-    a = _ACTION_INDEX.get(record.action)
-    if s is None or s_next is None or a is None:
-        return False
-    agent.observe(
-        s,
-        a,
-        record.reward,
-        s_next,
-        record.terminated,
-        record.truncated,
-        next_base_action=next_base_index(record),
-    )
-    return True
+class EpisodeAssembler:
+    """Collects the transitions of the episode in progress; applies it when it ends."""
+
+    def __init__(self) -> None:
+        self._steps: list[EpisodeStep] = []
+        self._base = 0  # the base's action at the next decision (from the previous record)
+
+    @property
+    def pending(self) -> int:
+        """Transitions of an episode whose end has not arrived yet."""
+        return len(self._steps)
+
+    def apply(self, agent: ObservingAgent, record: ExperienceRecord, keys: StateKeys) -> bool:
+        """Take one transition; False (nothing learned; the episode in progress is dropped) if
+        it does not fit the agent's state config or actions."""
+        s = keys.state_index(record.state_key)
+        s_next = keys.state_index(record.next_state_key)
+        a = _ACTION_INDEX.get(record.action)
+        if s is None or s_next is None or a is None:
+            self._steps, self._base = [], 0
+            return False
+        self._steps.append(EpisodeStep(s, a, record.reward, self._base))
+        next_base = next_base_index(record)
+        self._base = 0 if next_base is None else next_base
+        if record.terminated or record.truncated:
+            steps, self._steps, self._base = self._steps, [], 0
+            agent.observe_episode(steps)
+        return True

@@ -12,7 +12,8 @@ Roles (one per process and agent):
   --workers N``): holds the agent's learner lease (``agents.learner``, renewed every
   ``learner_lease_secs / 3`` by the writer thread; see ``docs/operations.md``). Its own
   transitions are applied by its agent as they happen; the transitions actors queued are
-  fetched after each flush and applied in ``seq`` order through ``apply_transition``. Every
+  fetched after each flush and applied in ``seq`` order, episode by episode, through
+  ``EpisodeAssembler``. Every
   ``save_interval_secs`` it publishes the changed cells as absolute values with epsilon, the
   update count and the applied queue prefix, in one transaction with the rows. A publish
   checks the lease (fencing): a learner that lost it stops publishing (``lease_lost``).
@@ -32,6 +33,18 @@ soon as it answers; memory stays bounded by ``max_pending_mb`` (the shedding pol
 ``rlexec.store.pending``; what is shed is counted in ``dropped`` and logged). Log lines
 (``logging``, logger ``rlexec.store``) say when the store goes down, every
 ``DOWN_LOG_EVERY_SECS`` while it stays down, and when it is back.
+
+Two ways to drive it from the app:
+- an asyncio app: ``await load()``, ``start()`` (a task on the app's loop hands the table over
+  every ``save_interval_secs``), ``await flush()``, ``await close()``;
+- a synchronous app (no event loop of its own: ``rlexec.api.Agent``): ``load_blocking()``,
+  then ``pump()`` from the agent's thread as it works (each call costs one clock read; when
+  ``save_interval_secs`` has passed it hands the table over and wakes the writer, so nothing
+  waits on I/O), ``flush_blocking()``, ``close_blocking()``. The writer thread does the I/O
+  either way.
+
+An agent that does not learn (evaluation mode) loads no experiences: they only refill the
+replay buffer of a learner.
 
 Signals are the application's business: the store offers ``flush()`` and ``close()``.
 """
@@ -54,6 +67,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.config import PersistenceConfig
@@ -65,7 +79,7 @@ from rlexec.records import (
     ExperienceRecord,
     PolicyMetricsRecord,
 )
-from rlexec.store.engine import check_connection, session_factory
+from rlexec.store.engine import check_connection, parse_url, session_factory
 from rlexec.store.pending import PendingBatch, PendingRows
 from rlexec.store.repositories import (
     AgentRepository,
@@ -88,7 +102,7 @@ from rlexec.store.table_sync import (
     restore_agent,
     take_snapshot,
 )
-from rlexec.store.transitions import ObservingAgent, apply_transition, next_base_index
+from rlexec.store.transitions import EpisodeAssembler, ObservingAgent, next_base_index
 from rlexec.store.writer import StoreWriter
 
 log = logging.getLogger("rlexec.store")
@@ -111,6 +125,9 @@ class LearnerBusyError(StoreError):
 class LearningAgent(TableAgent, ObservingAgent, Protocol):
     """What the store needs of ``rlexec.rl.q_learning.QTableAgent``."""
 
+    @property
+    def learning(self) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class FlushResult:
@@ -123,6 +140,9 @@ class FlushResult:
     experiences: int
     policy_metrics: int
     seconds: float
+
+
+NOTHING_FLUSHED = FlushResult(None, 0, 0, 0, 0, 0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +175,7 @@ class AgentStore:
     def __init__(
         self,
         agent: LearningAgent,
-        engine: AsyncEngine,
+        engine: AsyncEngine | URL | str,
         *,
         agent_name: str,
         persistence: PersistenceConfig | None = None,
@@ -164,7 +184,13 @@ class AgentStore:
         experiences_retained: int | None = None,
         on_experiences: Callable[[Sequence[ExperienceRecord]], None] | None = None,
         lease_wait_secs: float | None = None,
+        connect_timeout_secs: float = 10.0,
+        accept_existing: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
+        """``engine``: the database (only its URL is used: the writer thread opens its own
+        engine); ``accept_existing``: called with an existing agent row's config snapshot
+        before anything else is read or leased, to refuse an incompatible config (it
+        raises)."""
         self.agent = agent
         self.agent_name = agent_name
         self.persistence = persistence or PersistenceConfig()
@@ -184,9 +210,12 @@ class AgentStore:
             int(p.max_pending_mb * 2**20), shed_order or ("experiences", "decisions")
         )
         self.table = PendingTable(int(agent.q_values.size))
+        url = engine.url if isinstance(engine, AsyncEngine) else parse_url(engine)
+        self.accept_existing = accept_existing
         self.writer = StoreWriter(
-            engine.url, connect_timeout_secs=10.0, name=f"rlexec-store-{agent_name}"[:60]
+            url, connect_timeout_secs=connect_timeout_secs, name=f"rlexec-store-{agent_name}"[:60]
         )
+        self._pump_due = 0.0  # monotonic time of the next hand-over by pump()
         self.agent_id: int | None = None
         # learner: queued transitions fetched (writer) and applied (app thread), by seq
         self._inbox: deque[QueuedTransition] = deque()
@@ -194,6 +223,7 @@ class AgentStore:
         self._published_through = 0
         self.applied_through = 0
         self.transitions_applied = 0  # applied by this process from the queue
+        self._episodes = EpisodeAssembler()  # rebuilds queued episodes for the agent
         self.transitions_rejected = 0  # queued rows that do not fit the state config
         self._last_scalars: tuple[float, int, int] | None = None
         # actor: the published table (writer) and the newest one not yet put into the agent
@@ -285,6 +315,23 @@ class AgentStore:
         except BaseException:
             self.writer.stop()
             raise
+        return self._loaded(created, table, experiences)
+
+    def load_blocking(self) -> LoadResult:
+        """``load()`` for a synchronous app: blocks until loaded (no event loop needed)."""
+        self.writer.start()
+        try:
+            created, table, experiences = self.writer.submit(self._load).result()
+        except BaseException:
+            self.writer.stop()
+            raise
+        self._pump_due = time.monotonic() + self.persistence.save_interval_secs
+        return self._loaded(created, table, experiences)
+
+    def _loaded(
+        self, created: bool, table: StoredTable, experiences: list[ExperienceRecord]
+    ) -> LoadResult:
+        """On the agent's thread: put the stored table and experiences into the agent."""
         restore_agent(self.agent, table)
         self.applied_through = table.applied_through
         self._last_scalars = (table.epsilon, table.updates, table.applied_through)
@@ -314,6 +361,8 @@ class AgentStore:
         async with sessions() as session, session.begin():
             agents = AgentRepository(session)
             existing = await agents.get_by_name(self.agent_name)
+            if existing is not None and self.accept_existing is not None:
+                self.accept_existing(existing.config_snapshot)
             row = existing or await agents.get_or_create(
                 self.agent_name, self.config_snapshot, float(self.agent.training_epsilon)
             )
@@ -322,7 +371,8 @@ class AgentStore:
             await self._take_lease(engine)
         async with sessions() as session:
             table = await read_table(session, row.id, self.keys)
-            to_load = self.persistence.experiences_to_load if self.role is Role.LEARNER else 0
+            learns = self.role is Role.LEARNER and self.agent.learning
+            to_load = self.persistence.experiences_to_load if learns else 0
             experiences = await ExperienceRepository(session).newest(
                 row.id, to_load, applied_through=table.applied_through
             )
@@ -373,12 +423,29 @@ class AgentStore:
         self._hand_over()
         self._wake_writer()
 
-    async def flush(self) -> FlushResult:
-        """Hand everything over and wait for the writer's next flush: its result, or
-        StoreError if it failed (nothing is dropped; the writer keeps trying)."""
+    def pump(self) -> None:
+        """A synchronous app's hand-over, called from the agent's thread as it works: when
+        ``save_interval_secs`` has passed since the last one, hand the table over and wake
+        the writer; apply what the writer brought (queued transitions, a newer published
+        table). Memory only: it never waits for the store."""
+        now = time.monotonic()
+        if now < self._pump_due:
+            if self._inbox or self._refresh is not None:
+                self._apply_inbox()
+                self._apply_refresh()
+            return
+        self._pump_due = now + self.persistence.save_interval_secs
+        if self.agent_id is None or self.role is Role.READER:
+            return
+        self._hand_over()
+        self._wake_writer()
+
+    def _flush_waiter(self) -> concurrent.futures.Future[FlushResult] | None:
+        """Hand everything over and ask the writer for a flush; the future of its result
+        (None for a reader: nothing to write)."""
         self._require_loaded()
         if self.role is Role.READER:
-            return FlushResult(None, 0, 0, 0, 0, 0, 0.0)
+            return None
         if self.lease_lost is not None:
             raise self.lease_lost
         self._hand_over()
@@ -386,7 +453,24 @@ class AgentStore:
         with self._waiters_lock:
             self._waiters.append(waiter)
         self._wake_writer()
+        return waiter
+
+    async def flush(self) -> FlushResult:
+        """Hand everything over and wait for the writer's next flush: its result, or
+        StoreError if it failed (nothing is dropped; the writer keeps trying)."""
+        waiter = self._flush_waiter()
+        if waiter is None:
+            return NOTHING_FLUSHED
         result = await asyncio.wrap_future(waiter)
+        self._apply_inbox()
+        return result
+
+    def flush_blocking(self) -> FlushResult:
+        """``flush()`` for a synchronous app: blocks until the writer's flush is done."""
+        waiter = self._flush_waiter()
+        if waiter is None:
+            return NOTHING_FLUSHED
+        result = waiter.result()
         self._apply_inbox()
         return result
 
@@ -408,22 +492,50 @@ class AgentStore:
                 try:
                     await self.flush()
                     break
-                except LeaseLostError as exc:
-                    error = exc
-                    break
                 except StoreError as exc:
-                    if time.monotonic() >= deadline:
-                        error = StoreError(
-                            f"agent {self.agent_name!r}: the store stayed down for "
-                            f"{self.persistence.close_timeout_secs:g} s at close; not saved: "
-                            f"{self.pending_rows} rows, {self.table.cells} Q cells "
-                            f"(last error: {exc})"
-                        )
+                    error = self._close_failure(exc, deadline)
+                    if error is not None:
                         break
                     await asyncio.sleep(self.persistence.probe_interval_secs)
         if self.role is Role.LEARNER and error is None:
             with contextlib.suppress(StoreError, concurrent.futures.CancelledError):
                 await self.writer.run(self._release_lease)
+        self._stop_writer(error)
+
+    def close_blocking(self) -> None:
+        """``close()`` for a synchronous app (the same waits, blocking)."""
+        if self.agent_id is None or not self.writer.running:
+            return
+        error: StoreError | None = None
+        if self.role is not Role.READER and self.lease_lost is None:
+            deadline = time.monotonic() + self.persistence.close_timeout_secs
+            while True:
+                try:
+                    self.flush_blocking()
+                    break
+                except StoreError as exc:
+                    error = self._close_failure(exc, deadline)
+                    if error is not None:
+                        break
+                    time.sleep(self.persistence.probe_interval_secs)
+        if self.role is Role.LEARNER and error is None:
+            with contextlib.suppress(StoreError, concurrent.futures.CancelledError):
+                self.writer.submit(self._release_lease).result()
+        self._stop_writer(error)
+
+    def _close_failure(self, exc: StoreError, deadline: float) -> StoreError | None:
+        """The error close() ends with after a failed final flush (None: try again)."""
+        if isinstance(exc, LeaseLostError):
+            return exc
+        if time.monotonic() < deadline:
+            return None
+        return StoreError(
+            f"agent {self.agent_name!r}: the store stayed down for "
+            f"{self.persistence.close_timeout_secs:g} s at close; not saved: "
+            f"{self.pending_rows} rows, {self.table.cells} Q cells (last error: {exc})"
+        )
+
+    def _stop_writer(self, error: StoreError | None) -> None:
         self._closing = True
         self.writer.stop()
         dropped = self.rows.dropped
@@ -457,13 +569,18 @@ class AgentStore:
         visits: np.ndarray[Any, np.dtype[np.int64]],
         epsilon: float,
         updates: int,
+        variances: np.ndarray[Any, np.dtype[np.float64]] | None = None,
     ) -> None:
-        """Replace the agent's whole table (a model-file import, learner role); the next
-        flush makes the stored agent exactly this table."""
+        """Replace the agent's whole table (a model-file import, learner role; ``variances``
+        None: unknown); the next flush makes the stored agent exactly this table."""
         self._require_loaded()
+        if variances is None:
+            variances = np.full(q_values.shape, np.nan)
         restore_agent(
             self.agent,
-            StoredTable(q_values, visits, epsilon, updates, revision=0, applied_through=0),
+            StoredTable(
+                q_values, visits, variances, epsilon, updates, revision=0, applied_through=0
+            ),
         )
         self.table.add(full_snapshot(self.agent, self.applied_through))
 
@@ -524,11 +641,12 @@ class AgentStore:
         applied = 0
         while self._inbox:
             item = self._inbox.popleft()
-            if apply_transition(self.agent, item.record, self.keys):
+            if self._episodes.apply(self.agent, item.record, self.keys):
                 applied += 1
             else:
                 self.transitions_rejected += 1
-            self.applied_through = item.seq
+            if not self._episodes.pending:  # an episode counts as applied once it is learned
+                self.applied_through = item.seq
         self.transitions_applied += applied
         return applied
 

@@ -5,18 +5,23 @@
   onwards; returns the agent's ``PolicyMetrics`` with ``estimated_improvement`` = mean paired
   ``IS(base) - IS(RL)`` in bps (positive: the agent is cheaper). The episodes (both
   executors), the RL decisions and a policy-metrics row with the estimate are stored.
-- ``run_comparison``: one or more trained agents (greedy) against TWAP aggressive (the classic
-  and the reference of the paired differences, named ``twap``), TWAP passive, VWAP (U-shaped
-  profile) aggressive and passive, submit-and-leave, participation (``pov``: 10% of the observed
-  volume, posted, crossing when behind) and the imbalance rule (``imbalance``: passive TWAP that
-  crosses when behind and the touch imbalance predicts an adverse move), and on the
+- ``run_comparison``: one or more trained agents (greedy) against TWAP aggressive (crossing,
+  named ``twap``), TWAP passive, VWAP (U-shaped profile) aggressive and passive,
+  submit-and-leave, participation (``pov``: 10% of the observed volume, posted, crossing when
+  behind) and the imbalance rule (``imbalance``: passive TWAP that crosses when behind and the
+  touch imbalance predicts an adverse move), and on the
   ``almgren_chriss`` market also the AC optimal schedule (risk aversion ``risk_aversion``, 0 =
   risk neutral) with its closed-form expected cost E* and standard deviation. Every executor
   runs the same seeds (common random numbers; with ``side = "random"`` the side is drawn from
   the seed too).
+  The paired differences of the table are taken against the agents' base (the configured
+  TWAP/VWAP and style, e.g. ``twap_passive``: what the agents wrap and would run without
+  learning); ``rlexec.report.verdict`` adds the best baseline of the market.
   Episodes are stored with mode ``evaluation`` and their executor names (RL agents as
   ``rl:<agent>``), and ``ComparisonRun.save`` writes every per-episode result to JSON so that
   ``rlexec report`` can draw without re-running.
+- An agent trained on another market than the configured one is refused before any episode
+  runs (``force``: evaluated anyway, with a warning); so is one whose state config differs.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from rlexec.agent import base_executor, check_binding, config_hash
 from rlexec.config import AgentMode, Config
 from rlexec.errors import InvalidInputError, ModelFileError
 from rlexec.execution.ac_schedule import AlmgrenChrissSchedule
@@ -52,17 +58,10 @@ from rlexec.rl.metrics import PolicyMetrics
 from rlexec.store.engine import create_engine
 from rlexec.store.migrate import require_schema
 from rlexec.training.markets import ac_params, build_market, parent_for_seed
-from rlexec.training.session import (
-    AgentSession,
-    base_executor,
-    config_hash,
-    open_session,
-    read_agent,
-    write_records,
-)
+from rlexec.training.session import AgentSession, open_session, read_agent, write_records
 from rlexec.training.train import policy_metrics_record
 
-REFERENCE = "twap"
+REFERENCE = "twap"  # the paired reference of comparisons saved before the base was recorded
 BASELINE_AGENT_NAME = "baselines"
 RESULTS_FILE = "comparison.json"
 FORMAT_VERSION = 1
@@ -77,6 +76,26 @@ def base_executor_name(config: Config) -> str:
     ``twap_passive``/``vwap_passive``."""
     ex = config.rl_execution.executor
     return ex.base if ex.base_style == "aggressive" else f"{ex.base}_passive"
+
+
+# What a desk calls each executor of ``baseline_factories`` (the stored names are terse).
+EXECUTOR_LABELS: dict[str, str] = {
+    "twap": "crossing TWAP",
+    "twap_passive": "passive TWAP",
+    "vwap": "crossing VWAP",
+    "vwap_passive": "passive VWAP",
+    "submit_and_leave": "submit-and-leave",
+    "pov": "participation (POV)",
+    "imbalance": "the imbalance rule",
+    "almgren_chriss_optimal": "the Almgren-Chriss optimum",
+}
+
+
+def executor_label(name: str) -> str:
+    """The plain name of a stored executor name (``rl:<agent>`` -> ``agent '<agent>'``)."""
+    if name.startswith("rl:"):
+        return f"agent {name[3:]!r}"
+    return EXECUTOR_LABELS.get(name, name)
 
 
 def baseline_factories(
@@ -132,7 +151,9 @@ class ComparisonRun:
     reward_modes: dict[str, str] = field(default_factory=dict)  # agent name -> reward mode
     closed_form: ClosedForm | None = None
     created_at: str = field(default_factory=lambda: utc_now().isoformat())
-    reference: str = REFERENCE
+    reference: str = REFERENCE  # the executor of the paired differences in ``summaries``
+    base: str | None = None  # the agents' base executor (None: not recorded, older files)
+    run_id: str | None = None  # the invocation's run id (episodes.run_id) when stored
 
     @property
     def baseline_results(self) -> dict[str, tuple[EpisodeResult, ...]]:
@@ -169,6 +190,8 @@ class ComparisonRun:
             "created_at": self.created_at,
             "market": self.market,
             "reference": self.reference,
+            "base": self.base,
+            "run_id": self.run_id,
             "seeds": self.seeds,
             "agents": self.agents,
             "reward_modes": self.reward_modes,
@@ -223,6 +246,8 @@ class ComparisonRun:
                 closed_form=None if cf is None else ClosedForm(**cf),
                 created_at=str(data.get("created_at", "")),
                 reference=str(data.get("reference", REFERENCE)),
+                base=None if data.get("base") is None else str(data["base"]),
+                run_id=None if data.get("run_id") is None else str(data["run_id"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"comparison results {file}: malformed ({exc!r})") from None
@@ -375,7 +400,9 @@ async def _agent_results(
 ) -> tuple[tuple[EpisodeResult, ...], str, PolicyMetrics]:
     """Run the agent greedily on ``seeds``; store its episodes/decisions (and, if
     ``improvement_vs`` is given, a policy-metrics row with the paired improvement)."""
-    session = await open_session(config, agent_name, mode=AgentMode.EVALUATION, must_exist=True)
+    session = await open_session(
+        config, agent_name, mode=AgentMode.EVALUATION, must_exist=True, market="ignore"
+    )
     try:
         name = rl_executor_name(agent_name)
         results = await _run_agent(session, name, seeds, bar, run_id)
@@ -411,9 +438,12 @@ async def _store_baselines(config: Config, records: list[EpisodeRecord]) -> None
         await engine.dispose()
 
 
-async def require_agents(config: Config, agents: Sequence[str], *, store: bool = True) -> None:
-    """Fail early (before any episode runs) if an agent is not in the store, or if the store
-    that the episodes go to is not usable."""
+async def require_agents(
+    config: Config, agents: Sequence[str], *, store: bool = True, force: bool = False
+) -> None:
+    """Fail early (before any episode runs) if an agent is not in the store or cannot be
+    evaluated with this config (its binding: ``rlexec.agent``; ``force`` lets another market
+    through with a warning), or if the store that the episodes go to is not usable."""
     if not agents and not store:
         return
     database = config.rl_execution.database
@@ -422,11 +452,13 @@ async def require_agents(config: Config, agents: Sequence[str], *, store: bool =
     try:
         for name in agents:
             check_agent_name(name)
-            if await read_agent(engine, name) is None:
+            row = await read_agent(engine, name)
+            if row is None:
                 raise InvalidInputError(
                     f"agent {name!r} is not in the store: train it first "
                     f"(rlexec train --agent {name})"
                 )
+            check_binding(name, row.config_snapshot, config, market="warn" if force else "refuse")
     finally:
         await engine.dispose()
 
@@ -438,11 +470,12 @@ async def evaluate_policy(
     seeds: int | None = None,
     store: bool = True,
     progress: bool = False,
+    force: bool = False,
 ) -> PolicyMetrics:
     """The agent's policy metrics with ``estimated_improvement`` (bps over its base executor,
     positive = cheaper) from a greedy paired evaluation on held-out seeds. See the module doc."""
     evaluation = await evaluate_agent(
-        config, agent_name, seeds=seeds, store=store, progress=progress
+        config, agent_name, seeds=seeds, store=store, progress=progress, force=force
     )
     return evaluation.metrics
 
@@ -465,10 +498,11 @@ async def evaluate_agent(
     seeds: int | None = None,
     store: bool = True,
     progress: bool = False,
+    force: bool = False,
 ) -> Evaluation:
     """Like ``evaluate_policy`` but returns the episodes and the paired summary too."""
     seed_list = evaluation_seeds(config, seeds)
-    await require_agents(config, [agent_name])
+    await require_agents(config, [agent_name], force=force)
     base_name = base_executor_name(config)
     run_id = new_run_id()
     bar = Progress(f"evaluate {agent_name}", total=2 * len(seed_list), enabled=progress)
@@ -498,6 +532,7 @@ async def run_comparison(
     out_dir: str | Path | None = None,
     risk_aversion: float = 0.0,
     progress: bool = False,
+    force: bool = False,
 ) -> ComparisonRun:
     """Every agent (greedy) and every baseline on the same held-out seeds. See the module doc.
     ``agents`` may be empty (baselines only). Saves ``comparison.json`` under ``out_dir``."""
@@ -507,14 +542,22 @@ async def run_comparison(
         raise InvalidInputError(f"risk_aversion = {risk_aversion!r}: expected a number >= 0")
     rl = config.rl_execution
     seed_list = evaluation_seeds(config, seeds)
-    await require_agents(config, agents, store=store)
+    await require_agents(config, agents, store=store, force=force)
     factories = baseline_factories(config, risk_aversion=risk_aversion)
     total = len(seed_list) * (len(factories) + len(agents))
     bar = Progress("compare", total=total, enabled=progress)
     run_id = new_run_id()
     results: dict[str, tuple[EpisodeResult, ...]] = {}
     records: list[EpisodeRecord] = []
-    run = ComparisonRun(market=rl.simulator.market, seeds=seed_list, results=results)
+    base = base_executor_name(config)
+    run = ComparisonRun(
+        market=rl.simulator.market,
+        seeds=seed_list,
+        results=results,
+        reference=base,
+        base=base,
+        run_id=run_id if store else None,
+    )
     try:
         for name, factory in factories.items():
             res, recs = await _run_baseline(

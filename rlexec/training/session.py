@@ -15,29 +15,28 @@
   agent's epsilon back (an evaluation must not reset the stored exploration rate to 0); their
   episodes and decisions are collected in a ``CollectingSink`` and appended with
   ``write_records`` in one transaction.
-- The reward mode of an agent is fixed when it is created (``reward_mode`` or the config's
-  ``[rl_execution.reward] mode``) and kept in its stored config snapshot: a later session of
-  the same agent uses the stored mode unless told otherwise, so ``rlexec train --agent
-  original-reward --reward-mode original`` once is enough.
+- The agent, its store and its executor come from the composition root (``rlexec.agent``),
+  which also checks the agent's binding: the reward mode of an agent is fixed when it is
+  created (``reward_mode`` or the config's ``[rl_execution.reward] mode``) and kept in its
+  stored config snapshot, so ``rlexec train --agent original-reward --reward-mode original``
+  once is enough and a later session uses the stored mode (asking for another one is
+  refused); its state config must match; training on another market than the agent's is
+  refused, evaluating on one is refused unless ``market="warn"``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 from dataclasses import dataclass
-from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rlexec.config import AgentMode, Config, RewardConfig, RewardMode
+from rlexec.agent import assemble
+from rlexec.config import AgentMode, Config, RewardMode
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.execution.rl_executor import RlEnhancedExecutor
-from rlexec.execution.state_builder import StateBuilder
-from rlexec.execution.twap import TWAP, ScheduledExecutor
-from rlexec.execution.vwap import VWAP
 from rlexec.market.base import Market
 from rlexec.names import check_agent_name
 from rlexec.records import (
@@ -51,6 +50,7 @@ from rlexec.rl.q_learning import QTableAgent
 from rlexec.store.engine import create_engine, session_factory
 from rlexec.store.migrate import require_schema
 from rlexec.store.models import Episode
+from rlexec.store.promotions import latest_promoted_snapshot_of
 from rlexec.store.repositories import (
     AgentRepository,
     AgentRow,
@@ -59,29 +59,9 @@ from rlexec.store.repositories import (
     PolicyMetricsRepository,
     wrap_errors,
 )
-from rlexec.store.snapshots import create_snapshot, save_config
+from rlexec.store.snapshots import create_snapshot, load_snapshot_policy
 from rlexec.store.write_behind import AgentStore, LoadResult, Role
 from rlexec.training.markets import build_market, typical_queue_depth
-
-
-def config_hash(config: Config) -> str:
-    """A short stable hash of the config (database URL excluded: it may hold a password)."""
-    data = config.rl_execution.model_dump(mode="json", exclude={"database"})
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def config_snapshot(config: Config, reward_mode: RewardMode) -> dict[str, Any]:
-    data = config.rl_execution.model_dump(mode="json", exclude={"database"})
-    data["reward"]["mode"] = str(reward_mode)
-    return data
-
-
-def base_executor(config: Config) -> ScheduledExecutor:
-    """The TWAP/VWAP schedule the RL executor wraps (``[rl_execution.executor]``)."""
-    ex = config.rl_execution.executor
-    if ex.base == "twap":
-        return TWAP(slices=ex.slices, style=ex.base_style)
-    return VWAP(profile="u_shaped", slices=ex.slices, style=ex.base_style)
 
 
 class CollectingSink:
@@ -153,12 +133,14 @@ async def open_session(
     agent_seed: int | None = None,
     keep_decisions: bool = True,
     role: Role | None = None,
+    market: str = "refuse",
 ) -> AgentSession:
     """Open ``agent_name`` from the configured store (created if new, unless ``must_exist``)
     with its Q-table, visits, epsilon and replay experiences restored, a fresh market and the
     RL executor around the configured base. Training/production sessions start the store's
     background flush as the agent's learner (or ``role``); evaluation sessions read only and
-    collect records in ``session.sink``."""
+    collect records in ``session.sink``. ``market``: another market than the agent's is
+    ``refuse``d, or (evaluation) ``warn``ed about, or ``ignore``d (already checked)."""
     check_agent_name(agent_name)
     mode = AgentMode(mode)
     rl = config.rl_execution
@@ -173,7 +155,6 @@ async def open_session(
                 f"agent {agent_name!r} is not in the store: train it first "
                 f"(rlexec train --agent {agent_name})"
             )
-        chosen = _reward_mode(existing, reward_mode, rl.reward.mode)
         next_seed = rl.simulator.seed
         if existing is not None:
             stored = await max_training_seed(engine, existing.id)
@@ -182,49 +163,36 @@ async def open_session(
         seed = agent_seed if agent_seed is not None else next_seed
         if role is None:
             role = Role.READER if mode is AgentMode.EVALUATION else Role.LEARNER
-        agent = QTableAgent(
-            rl.q_learning,
-            rl.state,
-            mode=AgentMode.TRAINING,
-            seed=seed,
-            replay_config=None if role is Role.ACTOR else rl.replay_buffer,  # learners replay
-        )
-        persistence = rl.persistence
-        if mode is AgentMode.EVALUATION:
-            persistence = persistence.model_copy(update={"experiences_to_load": 0})
-        store = AgentStore(
-            agent,
-            engine,
-            agent_name=agent_name,
-            persistence=persistence,
-            config_snapshot=config_snapshot(config, chosen),
+        if mode is not AgentMode.EVALUATION and market == "warn":
+            market = "refuse"  # learning never mixes markets in one table
+        persistent = assemble(
+            config,
+            agent_name,
+            mode=mode,
             role=role,
+            reward_mode=reward_mode,
+            stored_snapshot=None if existing is None else existing.config_snapshot,
+            seed=seed,
+            market=market,
         )
-        loaded = await store.load()
-        agent.set_mode(mode)
-        # The audit trail's re-simulation needs the config by hash and the policy the session
-        # started from: store both (a snapshot copies the stored Q-table in one statement).
-        await save_config(engine, config)
+        agent, store = persistent.agent, persistent.store
+        loaded = await persistent.load()  # the binding checked, the config stored by hash
+        if mode is AgentMode.PRODUCTION:
+            await _act_on_promoted_policy(engine, agent_name, agent)
+        # The audit trail's re-simulation needs the policy the session started from too (a
+        # snapshot copies the stored Q-table in one statement).
         started = await create_snapshot(
             engine, agent_name, f"{mode} session {utc_now():%Y-%m-%dT%H:%M:%SZ}"
         )
         row = await read_agent(engine, agent_name)
         if row is None:  # pragma: no cover - load() just created it
             raise StoreError(f"agent {agent_name!r} vanished from the store")
-        market = build_market(rl)
+        simulated = build_market(rl)
         sink: CollectingSink | None = None
         if mode is AgentMode.EVALUATION:
             sink = CollectingSink(decisions=keep_decisions)
-        executor = RlEnhancedExecutor(
-            base_executor(config),
-            agent,
-            state_builder=StateBuilder(typical_queue_depth=typical_queue_depth(market)),
-            reward=RewardConfig(**{**rl.reward.model_dump(), "mode": chosen}),
-            enabled=rl.enabled,
-            decision_interval_steps=rl.executor.decision_interval_steps,
-            sink=store if sink is None else sink,
-            agent_name=agent_name,
-            config_hash=config_hash(config),
+        executor = persistent.executor(
+            sink=sink, typical_queue_depth=typical_queue_depth(simulated)
         )
         if mode is not AgentMode.EVALUATION:
             store.start()
@@ -238,9 +206,9 @@ async def open_session(
         config=config,
         agent_name=agent_name,
         mode=mode,
-        reward_mode=chosen,
+        reward_mode=persistent.reward_mode,
         agent=agent,
-        market=market,
+        market=simulated,
         executor=executor,
         engine=engine,
         store=store,
@@ -252,23 +220,18 @@ async def open_session(
     )
 
 
-def _reward_mode(
-    existing: AgentRow | None, requested: RewardMode | str | None, configured: RewardMode
-) -> RewardMode:
-    if requested is not None:
-        try:
-            return RewardMode(requested)
-        except ValueError:
-            raise InvalidInputError(
-                f"reward mode = {requested!r}: expected one of "
-                f"{', '.join(m.value for m in RewardMode)}"
-            ) from None
-    if existing is not None:
-        stored = existing.config_snapshot.get("reward", {}).get("mode")
-        with contextlib.suppress(ValueError):
-            if stored is not None:
-                return RewardMode(stored)
-    return configured
+async def _act_on_promoted_policy(engine: AsyncEngine, agent_name: str, agent: QTableAgent) -> None:
+    """Production acts on the agent's latest promoted policy (learning goes on in the live
+    table); with nothing promoted it runs its base: an empty acting table and no
+    exploration."""
+    snapshot_id = await latest_promoted_snapshot_of(engine, agent_name)
+    if snapshot_id is None:
+        empty = np.zeros_like(agent.q_values)
+        agent.set_acting_table(empty, np.zeros_like(agent.visits))
+        agent.set_epsilon(0.0)
+        return
+    _, table = await load_snapshot_policy(engine, snapshot_id, agent.state_config)
+    agent.set_acting_table(table.q, table.visits, table.variances)
 
 
 async def read_agent(engine: AsyncEngine, agent_name: str) -> AgentRow | None:

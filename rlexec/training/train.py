@@ -35,23 +35,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import signal
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from rlexec.agent import base_executor
+from rlexec.agent import policy_metrics_record as agent_metrics_record
 from rlexec.config import AgentMode, Config, RewardMode
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.execution.paired_baseline import baseline_shortfall_path
 from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
 from rlexec.progress import Progress
-from rlexec.records import PolicyMetricsRecord, new_run_id, utc_now
+from rlexec.records import PolicyMetricsRecord, new_run_id
+from rlexec.store.promotions import PromotionRecord, record_promotion
+from rlexec.store.snapshots import create_snapshot
 from rlexec.store.write_behind import Role
-from rlexec.training.markets import parent_for_seed
+from rlexec.training.markets import build_market, parent_for_seed
 from rlexec.training.seeds import SeedAllocator
 from rlexec.training.session import AgentSession, open_session
+from rlexec.training.validation import PolicyValidator, PromotionVerdict, Validation
 
 RUNNING_WINDOW = 100
 DEFAULT_METRICS_EVERY = 100
@@ -73,6 +79,9 @@ class TrainingResult:
     role: str = "learner"
     dropped: dict[str, int] = field(default_factory=dict)  # rows the store had to shed
     run_id: str | None = None  # on every episode and policy-metrics row of the run
+    promotion: PromotionVerdict | None = None  # the learner's verdict (None: an actor)
+    validations: tuple[Validation, ...] = ()
+    snapshot_ids: dict[int, int] = field(default_factory=dict)  # episodes -> validated snapshot
 
     @property
     def stopped_by_signal(self) -> bool:
@@ -90,19 +99,9 @@ def policy_metrics_record(
     source: str = "training",
     run_id: str | None = None,
 ) -> PolicyMetricsRecord:
-    """The agent's policy metrics now, as the row ``source`` writes in run ``run_id``."""
-    metrics = session.agent.policy_metrics()
-    return PolicyMetricsRecord(
-        recorded_at=utc_now(),
-        states_visited=metrics.num_states_visited,
-        mean_q=metrics.avg_q_value,
-        action_distribution=dict(metrics.action_distribution),
-        epsilon=float(session.agent.epsilon),
-        estimated_improvement_bps=improvement,
-        updates=int(session.agent.updates),
-        mode=str(session.agent.mode),
-        source=source,
-        run_id=run_id,
+    """The session's agent's policy metrics now, as the row ``source`` writes in ``run_id``."""
+    return agent_metrics_record(
+        session.agent, source=source, improvement=improvement, run_id=run_id
     )
 
 
@@ -190,11 +189,23 @@ async def _loop(
         store,
         block=rl.persistence.seed_block,
         first_seed=simulator.seed,
-        limit=rl.evaluation.first_seed,
+        limit=rl.evaluation.validation_first_seed,
     )
     await seeds.start()
     market, executor, agent = session.market, session.executor, session.agent
     learner = store.role is Role.LEARNER
+    validator = (
+        PolicyValidator(
+            session.config,
+            lambda: build_market(rl),
+            lambda: base_executor(session.config),
+            executor.builder.typical_queue_depth,
+            executor.base.name,
+        )
+        if learner
+        else None
+    )
+    snapshot_ids: dict[int, int] = {}
     flush_above = max(1, int(rl.persistence.max_pending_mb * 2**20) // 4)
     deadline = None if minutes is None else time.monotonic() + minutes * 60.0
     recent: deque[float] = deque(maxlen=RUNNING_WINDOW)
@@ -237,6 +248,8 @@ async def _loop(
             done += 1
             if learner and done % metrics_every == 0:
                 store.append_policy_metrics(policy_metrics_record(session, run_id=run_id))
+            if validator is not None and validator.due(done):
+                await _validate(session, validator, done, snapshot_ids, bar)
             if progress and (done % 10 == 0 or done == episodes):
                 bar.note(
                     mean_is_bps=f"{sum(recent) / len(recent):.2f}",
@@ -255,6 +268,12 @@ async def _loop(
         raise store.lease_lost
     if learner and done % metrics_every:  # else the last episode's row is already written
         store.append_policy_metrics(policy_metrics_record(session, run_id=run_id))
+    verdict = None
+    if validator is not None:
+        if validator.every and done >= validator.every and not validator.due(done):
+            await _validate(session, validator, done, snapshot_ids, bar)  # the final table
+        verdict = await validator.verdict(agent, done)
+        verdict = await _record_verdict(session, validator, verdict, snapshot_ids, run_id)
     return TrainingResult(
         agent_name=session.agent_name,
         reward_mode=str(session.reward_mode),
@@ -270,7 +289,66 @@ async def _loop(
         role=str(store.role),
         dropped=store.dropped,
         run_id=run_id,
+        promotion=verdict,
+        validations=tuple(validator.history) if validator is not None else (),
+        snapshot_ids=snapshot_ids,
     )
+
+
+async def _record_verdict(
+    session: AgentSession,
+    validator: PolicyValidator,
+    verdict: PromotionVerdict,
+    snapshot_ids: dict[int, int],
+    run_id: str,
+) -> PromotionVerdict:
+    """Store the verdict (``promotions``); a promotion needs the best table's snapshot, so a
+    store that was down when it was taken turns a promotion into a refusal that says why."""
+    best, confirmation = verdict.best, verdict.confirmation
+    if best is None or confirmation is None:
+        return verdict  # nothing was validated: nothing to record
+    snapshot_id = snapshot_ids.get(best.episodes_trained)
+    if verdict.promoted and snapshot_id is None:
+        verdict = dataclasses.replace(
+            verdict, promoted=False, reason="the store was down when the best table was taken"
+        )
+    d = confirmation.difference
+    record = PromotionRecord(
+        promoted=verdict.promoted,
+        reason=verdict.reason,
+        snapshot_id=snapshot_id,
+        validation_seed_first=confirmation.seeds[0],
+        validation_seed_count=len(confirmation.seeds),
+        base_executor=verdict.base,
+        policy_mean_is_bps=confirmation.policy_mean_bps,
+        base_mean_is_bps=confirmation.base_mean_bps,
+        mean_difference_bps=d.mean,
+        difference_ci_low_bps=d.low,
+        difference_ci_high_bps=d.high,
+        episodes_trained=best.episodes_trained,
+        config_hash=session.executor.config_hash,
+        run_id=run_id,
+    )
+    with contextlib.suppress(StoreError):
+        await record_promotion(session.engine, session.agent_name, record)
+    return verdict
+
+
+async def _validate(
+    session: AgentSession,
+    validator: PolicyValidator,
+    done: int,
+    snapshot_ids: dict[int, int],
+    bar: Progress,
+) -> None:
+    """Validate the current table and snapshot it (flushed first, so that the snapshot is the
+    table that was measured); a store that is down costs the snapshot, not the run."""
+    result = await validator.validate(session.agent, done)
+    bar.note(validation=f"{result.difference.mean:+.2f}")
+    with contextlib.suppress(StoreError):
+        await session.store.flush()
+        row = await create_snapshot(session.engine, session.agent_name, f"validation {done}")
+        snapshot_ids[done] = row.id
 
 
 def _check_budget(episodes: int | None, minutes: float | None) -> None:

@@ -4,7 +4,8 @@
   latest published table (refreshed after each of their flushes) and queue their transitions
   in the store; they never write Q-values;
 - **the learner** (this process) holds the agent's learner lease, applies the queued
-  transitions in ``seq`` order through the real agent's update (``apply_transition``) and
+  transitions in ``seq`` order through the real agent's update (``EpisodeAssembler``: episode
+  by episode) and
   publishes the table, visits, epsilon and the applied prefix every ``save_interval_secs``.
   A standby learner (the same command on another machine) waits for the lease and takes over
   within ``learner_lease_secs`` when the learner dies; the published prefix tells it where to
@@ -26,15 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlexec.config import Config, parse_config
+from rlexec.agent import assemble
+from rlexec.config import AgentMode, Config, parse_config
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.names import check_agent_name
 from rlexec.records import new_run_id
-from rlexec.rl.q_learning import QTableAgent
-from rlexec.store.engine import create_engine, parse_url, redact_url
+from rlexec.store.engine import parse_url, redact_url
 from rlexec.store.migrate import require_schema
 from rlexec.store.write_behind import AgentStore, LearnerBusyError, Role
-from rlexec.training.session import config_snapshot
 from rlexec.training.train import StopSignal, TrainingResult, train
 
 log = logging.getLogger("rlexec.training")
@@ -136,48 +136,38 @@ async def run_learner(
     the actors are done and the queue is drained. Returns the closed store and the seconds
     spent applying."""
     rl = config.rl_execution
-    engine = create_engine(rl.database.url, connect_timeout_secs=rl.database.connect_timeout_secs)
-    try:
-        while True:
-            agent = QTableAgent(rl.q_learning, rl.state, replay_config=rl.replay_buffer)
-            store = AgentStore(
-                agent,
-                engine,
-                agent_name=agent_name,
-                persistence=rl.persistence,
-                config_snapshot=config_snapshot(config, rl.reward.mode),
-            )
-            try:
-                await store.load()
-                break
-            except LearnerBusyError as exc:
-                if stop.requested or actors_done.is_set():
-                    raise
-                log.info("standby learner: %s", exc)
-        store.start()
-        busy = 0.0
+    while True:
+        persistent = assemble(config, agent_name, mode=AgentMode.TRAINING, role=Role.LEARNER)
+        store = persistent.store
         try:
-            idle_rounds = 0
-            while not stop.requested and store.lease_lost is None:
-                try:
-                    started = time.perf_counter()
-                    applied = await store.fetch_and_apply()
-                    busy += time.perf_counter() - started if applied else 0.0
-                except StoreError:
-                    applied = 0
-                    await asyncio.sleep(rl.persistence.probe_interval_secs)
-                if applied:
-                    idle_rounds = 0
-                    continue
-                idle_rounds += 1
-                if actors_done.is_set() and idle_rounds >= 2:
-                    break  # the actors flushed at close: everything queued is applied
-                await asyncio.sleep(IDLE_POLL_SECS)
-        finally:
-            await store.close()
-        return store, busy
+            await persistent.load()
+            break
+        except LearnerBusyError as exc:
+            if stop.requested or actors_done.is_set():
+                raise
+            log.info("standby learner: %s", exc)
+    store.start()
+    busy = 0.0
+    try:
+        idle_rounds = 0
+        while not stop.requested and store.lease_lost is None:
+            try:
+                started = time.perf_counter()
+                applied = await store.fetch_and_apply()
+                busy += time.perf_counter() - started if applied else 0.0
+            except StoreError:
+                applied = 0
+                await asyncio.sleep(rl.persistence.probe_interval_secs)
+            if applied:
+                idle_rounds = 0
+                continue
+            idle_rounds += 1
+            if actors_done.is_set() and idle_rounds >= 2:
+                break  # the actors flushed at close: everything queued is applied
+            await asyncio.sleep(IDLE_POLL_SECS)
     finally:
-        await engine.dispose()
+        await store.close()
+    return store, busy
 
 
 async def train_workers(

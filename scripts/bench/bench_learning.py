@@ -25,18 +25,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from rlexec.agent import new_executor
 from rlexec.config import AgentMode, Config, parse_config
 from rlexec.execution.metrics import EpisodeResult, compare, paired_difference
-from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
-from rlexec.execution.runner import run_episode
-from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.types import ParentOrder
 from rlexec.execution.yardsticks import best_baseline
 from rlexec.market.book import Side
 from rlexec.rl.q_learning import QTableAgent
+from rlexec.training.episodes import run_training_episodes
 from rlexec.training.evaluate import base_executor_name, baseline_factories, evaluation_seeds
-from rlexec.training.markets import build_market, parent_for_seed, typical_queue_depth
-from rlexec.training.session import base_executor
+from rlexec.training.markets import build_market, typical_queue_depth
 
 MARKETS: dict[str, dict[str, Any]] = {
     "equity": {"market": "equity", "parent_quantity": 2000},
@@ -51,8 +49,28 @@ MARKETS: dict[str, dict[str, Any]] = {
 TRAINING_SEED_STRIDE = 10_000_000
 
 
-def market_config(market: str) -> Config:
-    return parse_config({"rl_execution": {"simulator": MARKETS[market]}})
+OVERRIDES: dict[str, dict[str, Any]] = {}  # --set section.key=value (experiments only)
+
+
+def market_config(market: str, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    sections: dict[str, Any] = {"simulator": MARKETS[market]}
+    for section, values in (overrides or {}).items():
+        sections[section] = {**sections.get(section, {}), **values}
+    return parse_config({"rl_execution": sections})
+
+
+def parse_set(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``section.key=value`` pairs (value parsed as TOML) into config sections."""
+    import tomllib
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        name, _, raw = item.partition("=")
+        section, _, key = name.partition(".")
+        if not (section and key and raw):
+            raise SystemExit(f"--set {item!r}: expected section.key=value")
+        out.setdefault(section, {})[key] = tomllib.loads(f"v = {raw}")["v"]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,43 +83,30 @@ class Trained:
     rl: tuple[EpisodeResult, ...]
 
 
-def train_and_evaluate(market: str, training_seed: int, episodes: int, n_seeds: int) -> Trained:
-    return asyncio.run(_train_and_evaluate(market, training_seed, episodes, n_seeds))
-
-
-def build_executor(config: Config, agent: QTableAgent, depth: float) -> RlEnhancedExecutor:
-    rl = config.rl_execution
-    return RlEnhancedExecutor(
-        base_executor(config),
-        agent,
-        state_builder=StateBuilder(typical_queue_depth=depth),
-        reward=rl.reward,
-        decision_interval_steps=rl.executor.decision_interval_steps,
-        agent_name="bench",
-    )
+def train_and_evaluate(
+    market: str, training_seed: int, episodes: int, n_seeds: int,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Trained:
+    return asyncio.run(_train_and_evaluate(market, training_seed, episodes, n_seeds, overrides))
 
 
 async def _train_and_evaluate(
-    market: str, training_seed: int, episodes: int, n_seeds: int
+    market: str, training_seed: int, episodes: int, n_seeds: int,
+    overrides: dict[str, dict[str, Any]] | None,
 ) -> Trained:
-    config = market_config(market)
+    config = market_config(market, overrides)
     rl = config.rl_execution
     sim = build_market(rl)
     agent = QTableAgent(
         rl.q_learning, rl.state, seed=training_seed, replay_config=rl.replay_buffer
     )
-    executor = build_executor(config, agent, typical_queue_depth(sim))
+    executor = new_executor(
+        config, agent, sink=None, agent_name="bench", reward_mode=rl.reward.mode,
+        typical_queue_depth=typical_queue_depth(sim),
+    )
     started = time.perf_counter()
-    steps = 0
     first = training_seed * TRAINING_SEED_STRIDE
-    for i in range(episodes):
-        seed = first + i
-        parent = parent_for_seed(rl.simulator, seed)
-        executor.begin(
-            parent.parent_id, EpisodeMeta(seed=seed, market=market, exploration_seed=seed)
-        )
-        result = await run_episode(executor, sim, parent, seed)
-        steps += result.steps
+    steps = await run_training_episodes(executor, sim, rl.simulator, range(first, first + episodes))
     train_secs = time.perf_counter() - started
     agent.set_mode(AgentMode.EVALUATION)
     parent = ParentOrder(
@@ -174,21 +179,28 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1000)
     parser.add_argument("--markets", default="equity,prediction_market")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="config override for the learner (experiments; the baselines keep the defaults)",
+    )
     args = parser.parse_args()
     markets = [m.strip() for m in args.markets.split(",") if m.strip()]
     unknown = [m for m in markets if m not in MARKETS]
     if unknown:
         parser.error(f"--markets {','.join(unknown)}: expected some of {', '.join(MARKETS)}")
+    overrides = parse_set(args.set)
+    if overrides:
+        print(f"learner config overrides: {overrides}")
     started = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
+        base_jobs = {m: pool.submit(_baselines_sync, m, args.seeds) for m in markets}
         jobs = {
             m: [
-                pool.submit(train_and_evaluate, m, k, args.episodes, args.seeds)
+                pool.submit(train_and_evaluate, m, k, args.episodes, args.seeds, overrides)
                 for k in range(1, args.training_seeds + 1)
             ]
             for m in markets
         }
-        base_jobs = {m: pool.submit(_baselines_sync, m, args.seeds) for m in markets}
         for m in markets:
             trained = []
             for job in jobs[m]:

@@ -28,16 +28,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlexec.config import Config, parse_config
-from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
+from rlexec.agent import new_executor, new_q_agent
+from rlexec.config import AgentMode, Config, parse_config
+from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
-from rlexec.execution.state_builder import StateBuilder
 from rlexec.market.presets import make_market
 from rlexec.records import NullSink
-from rlexec.rl.q_learning import QTableAgent
 from rlexec.training.evaluate import ComparisonRun, run_comparison
 from rlexec.training.markets import parent_for_seed
-from rlexec.training.session import base_executor
 from rlexec.training.train import train
 
 PAIRED = {"paired_baseline": False}  # --paired sets it: the shadow base run is then included
@@ -70,14 +68,14 @@ def bare_simulator(episodes: int, horizon: int) -> float:
 async def null_sink(config: Config, episodes: int) -> float:
     rl = config.rl_execution
     market = make_market("equity")
-    agent = QTableAgent(rl.q_learning, rl.state, replay_config=rl.replay_buffer)
-    executor = RlEnhancedExecutor(
-        base_executor(config),
+    agent = new_q_agent(config, mode=AgentMode.TRAINING)
+    executor = new_executor(
+        config,
         agent,
-        state_builder=StateBuilder(typical_queue_depth=market.typical_queue_depth),
-        reward=rl.reward,
-        decision_interval_steps=rl.executor.decision_interval_steps,
         sink=NullSink(),
+        agent_name="bench",
+        reward_mode=rl.reward.mode,
+        typical_queue_depth=market.typical_queue_depth,
     )
     steps = 0
     started = time.perf_counter()

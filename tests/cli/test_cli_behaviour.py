@@ -425,7 +425,14 @@ def test_recorded_market_without_a_path_prints_no_progress(
     capsys: pytest.CaptureFixture[str], trained: str
 ) -> None:
     line = one_line_error(capsys, "evaluate", "--market", "recorded", "--database-url", trained)
-    assert "recorded_path is not set" in line  # and the one line is all of stderr: no bar
+    assert "was trained on market 'equity'" in line and "--force" in line  # refused first
+    code, _, err = run(
+        capsys, "evaluate", "--market", "recorded", "--force", "--database-url", trained
+    )
+    lines = err.strip().splitlines()
+    assert code == 2 and "Traceback" not in err, err
+    assert len(lines) == 2, err  # the warning and the one-line error: no bar
+    assert "going on as asked" in lines[0] and "recorded_path is not set" in lines[1]
 
 
 def test_recorded_trades_path_key_and_the_warning_without_trades(

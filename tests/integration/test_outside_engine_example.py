@@ -1,5 +1,6 @@
 """``examples/outside_engine.py`` runs as a user would run it (a subprocess) against a fresh
-store; the store then holds its episodes and decisions, and a second run resumes the agent."""
+store (upgraded first, as ``rlexec db upgrade`` does at deploy); the store then holds its
+episodes and decisions, and a second run resumes the agent."""
 
 from __future__ import annotations
 
@@ -48,19 +49,19 @@ async def _counts(url: str) -> tuple[int, int, int, int, int]:
         await engine.dispose()
 
 
-async def test_example_writes_the_store_and_resumes(empty_db_url: str) -> None:
-    first = _run(empty_db_url)
+async def test_example_writes_the_store_and_resumes(db_url: str) -> None:
+    first = _run(db_url)
     assert first.startswith("new agent 'outside-engine'")
     assert "mode production" in first
     assert first.count(" bps, ") == PARENTS
-    episodes, decisions, q_rows, updates, metrics = await _counts(empty_db_url)
+    episodes, decisions, q_rows, updates, metrics = await _counts(db_url)
     assert episodes == PARENTS
     assert decisions == updates == PARENTS * (STEPS // 5)  # default decision interval
     assert q_rows > 0 and metrics == 1
 
-    second = _run(empty_db_url)
+    second = _run(db_url)
     assert second.startswith("resumed agent 'outside-engine' from ")
     assert f": {q_rows} Q rows, {updates} updates, {decisions} experiences" in second
-    episodes2, decisions2, _, updates2, metrics2 = await _counts(empty_db_url)
+    episodes2, decisions2, _, updates2, metrics2 = await _counts(db_url)
     assert episodes2 == 2 * episodes and decisions2 == 2 * decisions
     assert updates2 == 2 * updates and metrics2 == 2

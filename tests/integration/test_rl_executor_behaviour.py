@@ -1,5 +1,7 @@
 """The RL executor end to end on the equity simulator: disabled it is its base, order for
-order; a Cancel decision leaves no child of the parent resting in the market."""
+order, and still records its episodes and decisions (the base as behaviour policy) without
+keeping any memory of a finished parent; a Cancel decision leaves no child of the parent
+resting in the market."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import numpy as np
 import pytest
 
 from rlexec.config import AgentMode
-from rlexec.execution.rl_executor import RlEnhancedExecutor
+from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
 from rlexec.execution.runner import run_episode
 from rlexec.execution.twap import TWAP, ScheduledExecutor
 from rlexec.execution.types import ExecutionAlgorithm, ExecutionContext, Order
@@ -68,15 +70,33 @@ async def test_disabled_executor_is_its_base(kind: str, style: str) -> None:
     disabled = rl_executor(agent, market, base=_base(kind, style), sink=sink, enabled=False)
     wrapped = Recorder(disabled)
     assert wrapped.name == plain.name
-    rl_results = [
-        await run_episode(wrapped, market, p, s) for p, s in zip(parents, SEEDS, strict=True)
-    ]
+    rl_results = []
+    for p, s in zip(parents, SEEDS, strict=True):
+        disabled.begin(p.parent_id, EpisodeMeta(seed=s, market="equity"))
+        rl_results.append(await run_episode(wrapped, market, p, s))
 
     assert rl_results == base_results  # IS, fills, child orders, completion: all equal
     assert wrapped.log == plain.log  # the same orders, cancels and fills, step by step
     assert any(entry[0] == "order" and entry[2] is not None for entry in plain.log)
     assert agent.updates == 0 and not agent.visits.any()
-    assert sink.decisions == [] and sink.episodes == [] and sink.experiences == []
+    # the kill switch keeps the audit trail: every episode and every decision, no learning
+    assert disabled._meta == {} and disabled._runs == {} and disabled.active_parents == 0
+    assert disabled.builder.active_parents == 0
+    assert sink.experiences == []
+    assert [e.episode_id for e in sink.episodes] == [p.parent_id for p in parents]
+    for episode, result in zip(sink.episodes, base_results, strict=True):
+        assert episode.executor == plain.name and episode.seed == result.seed
+        assert episode.implementation_shortfall_bps == pytest.approx(result.is_bps, abs=1e-9)
+        assert episode.child_orders == result.child_orders
+        assert episode.completion_quantity == result.completion_quantity
+    assert len(sink.decisions) == len(parents) * (120 // 5)
+    for d in sink.decisions:
+        assert d.action == d.schedule_action and not d.deviated
+        assert d.action_probability == 1.0 and d.epsilon == 0.0 and not d.explored
+    rewards = {e.episode_id: e.total_reward for e in sink.episodes}
+    for p in parents:
+        total = sum(d.reward_total for d in sink.decisions if d.episode_id == p.parent_id)
+        assert total == pytest.approx(rewards[p.parent_id], abs=1e-9)
 
 
 class CancelProbe(Recorder):

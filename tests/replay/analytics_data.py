@@ -48,6 +48,7 @@ class Stores:
 
 
 async def _fill(url: str) -> None:
+    from rlexec.store.promotions import PromotionRecord, record_promotion
     from rlexec.store.snapshots import create_snapshot
     from rlexec.training.evaluate import evaluate_agent, run_comparison
     from rlexec.training.train import train
@@ -59,7 +60,17 @@ async def _fill(url: str) -> None:
                 handle_signals=False)  # fmt: skip
     engine = create_engine(url)
     try:
-        await create_snapshot(engine, "default", "doc")
+        snapshot = await create_snapshot(engine, "default", "doc")
+        # a refused candidate (no snapshot kept), then a promoted one
+        for promoted, snapshot_id, diff in ((False, None, 0.4), (True, snapshot.id, -0.6)):
+            await record_promotion(engine, "default", PromotionRecord(
+                promoted=promoted, reason="CI excludes 0" if promoted else "CI includes 0",
+                snapshot_id=snapshot_id, validation_seed_first=500_000,
+                validation_seed_count=8, base_executor="twap_passive",
+                policy_mean_is_bps=1.0 + diff, base_mean_is_bps=1.0, mean_difference_bps=diff,
+                difference_ci_low_bps=diff - 0.5, difference_ci_high_bps=diff + 0.5 * promoted,
+                episodes_trained=6, config_hash="doc",
+            ))  # fmt: skip
     finally:
         await engine.dispose()
     await evaluate_agent(config, "default", seeds=2)

@@ -66,7 +66,8 @@ def test_the_doc_has_queries_for_every_view_and_question() -> None:
     text = "\n".join(sql_blocks())
     assert len(sql_blocks()) >= 19
     for name in (*VIEW_QUERIES, "remaining_bucket", "deviated", "slippage_bps", "run_id",
-                 "reward_mode", "urgencies", "greedy_wait", "source"):  # fmt: skip
+                 "reward_mode", "urgencies", "greedy_wait", "source", "promotions",
+                 "own_orders_bucket", "schedule_bucket", "resting_share"):  # fmt: skip
         assert name in text
 
 

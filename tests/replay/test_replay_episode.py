@@ -63,7 +63,7 @@ async def test_a_different_logged_action_is_reported(trained: TrainedStore) -> N
 async def test_episode_stores_seed_config_hash_and_every_audit_field(
     trained: TrainedStore,
 ) -> None:
-    from rlexec.training.session import config_hash
+    from rlexec.agent import config_hash
 
     ids = await _episode_ids(trained.url)
     engine = create_engine(trained.url)

@@ -11,17 +11,18 @@ from decimal import Decimal
 
 import numpy as np
 
+from rlexec.agent import new_executor
 from rlexec.config import AgentMode, Config, parse_config
-from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
+from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
-from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.types import ParentOrder
 from rlexec.market.book import Side
 from rlexec.records import DecisionRecord, EpisodeRecord
-from rlexec.replay.episode import ReplayAgent, SnapshotTable, resimulate
+from rlexec.replay.episode import ReplayAgent, resimulate
+from rlexec.rl.policy import PolicyTable
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.training.markets import build_market, typical_queue_depth
-from rlexec.training.session import CollectingSink, base_executor
+from rlexec.training.session import CollectingSink
 
 CONFIG = parse_config(
     {"rl_execution": {"simulator": {"horizon_steps": 60, "parent_quantity": 500}}}
@@ -35,15 +36,14 @@ async def _run(
     rl = config.rl_execution
     market = build_market(rl)
     sink = CollectingSink()
-    executor = RlEnhancedExecutor(
-        base_executor(config),
+    executor = new_executor(
+        config,
         agent,
-        state_builder=StateBuilder(typical_queue_depth=typical_queue_depth(market)),
-        reward=rl.reward,
-        decision_interval_steps=rl.executor.decision_interval_steps,
         sink=sink,
         agent_name="a",
-        config_hash="h",
+        reward_mode=rl.reward.mode,
+        typical_queue_depth=typical_queue_depth(market),
+        config_hash_="h",
     )
     runs = []
     for seed in seeds:
@@ -71,12 +71,12 @@ async def test_training_episodes_replay_with_their_explored_draws() -> None:
     assert rederived > 0  # epsilon 0.3: explored decisions were re-derived from the stream
 
 
-def _confident_table(agent: QTableAgent, seed: int) -> SnapshotTable:
+def _confident_table(agent: QTableAgent, seed: int) -> PolicyTable:
     """Random Q-values, every cell well tried and exact: the rule deviates wherever the
     row's maximum is not the base's action."""
     rng = np.random.default_rng(seed)
     shape = agent.q_values.shape
-    return SnapshotTable(
+    return PolicyTable(
         rng.normal(size=shape), np.full(shape, 1000, dtype=np.int64), np.zeros(shape)
     )
 
@@ -85,7 +85,7 @@ async def test_an_evaluation_episode_replays_from_its_snapshot_table() -> None:
     rl = CONFIG.rl_execution
     agent = QTableAgent(rl.q_learning, rl.state, mode=AgentMode.EVALUATION)
     table = _confident_table(agent, 0)
-    agent.restore(table.q_values, table.visits, 0.3, 0, variances=table.variances)
+    agent.restore(table.q, table.visits, 0.3, 0, variances=table.variances)
     runs = await _run(CONFIG, agent, range(3))
     deviated = 0
     for episode, decisions in runs:
@@ -97,11 +97,11 @@ async def test_an_evaluation_episode_replays_from_its_snapshot_table() -> None:
         deviated += sum(d.action != d.schedule_action for d in decisions)
     assert deviated > 0  # the rule did replace the base somewhere
 
-    # the same Q-values and visits without variances (as the store returns them today):
-    # the rule keeps the base, so the first deviated decision no longer re-derives
+    # the same Q-values and visits with unknown variances: the rule keeps the base, so the
+    # first deviated decision no longer re-derives
     episode, decisions = next((e, d) for e, d in runs if any(x.deviated for x in d))
     first = next(d for d in decisions if d.deviated)
-    unknown = SnapshotTable(table.q_values, table.visits, None)
+    unknown = PolicyTable(table.q, table.visits, np.full(table.q.shape, np.nan))
     result = await resimulate(
         CONFIG, episode, decisions, reward_mode=rl.reward.mode, table=unknown
     )

@@ -79,7 +79,7 @@ async def test_snapshots_are_versioned_copies(engine: AsyncEngine, tmp_path: Pat
 
 
 async def test_configs_are_stored_once_by_hash(db_url: str) -> None:
-    from rlexec.training.session import config_hash
+    from rlexec.agent import config_hash
 
     config = short_config(db_url)
     assert hash_config_data(config_data(config)) == config_hash(config)

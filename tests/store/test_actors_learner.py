@@ -25,7 +25,7 @@ from rlexec.store.engine import create_engine, session_factory
 from rlexec.store.migrate import upgrade_database
 from rlexec.store.repositories import ExperienceRepository
 from rlexec.store.table_sync import StateKeys
-from rlexec.store.transitions import apply_transition
+from rlexec.store.transitions import EpisodeAssembler
 from rlexec.store.write_behind import AgentStore, Role
 from tests.store.agents import make_agent, random_transitions
 from tests.store.queue_worker import PERSIST, STOCHASTIC_STATES
@@ -72,8 +72,9 @@ async def single_agent_replay(
     keys = StateKeys(agent.discretizer, "replayed")
     async with session_factory(engine)() as session:
         queued = await ExperienceRepository(session).queued_after(agent_id, 0, 10**9)
+    episodes = EpisodeAssembler()
     for item in queued:
-        apply_transition(agent, item.record, keys)
+        episodes.apply(agent, item.record, keys)
     return agent.q_values.copy()
 
 

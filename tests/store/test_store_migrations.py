@@ -102,9 +102,16 @@ seed_rows_at["5b7e2f41c9a3"] = [
         for seq in (1, 2)
     ),
 ]
+# the learning-policy revision rebuilds decisions on SQLite and adds columns to q_values and
+# experiences: the same rows must come through it (tests/store/test_learning_policy_migration.py
+# seeds every table)
+seed_rows_at["d41c7a9e2b18"] = list(seed_rows_at["5b7e2f41c9a3"])
 # revision -> (learner, transitions_queued, transitions_applied, next_training_seed, queued seqs)
 # after the upgrade (the defaults where the revision predates the columns)
-queue_at = {"5b7e2f41c9a3": ("host:1", 2, 1, 42, (1, 2))}
+queue_at = {
+    "5b7e2f41c9a3": ("host:1", 2, 1, 42, (1, 2)),
+    "d41c7a9e2b18": ("host:1", 2, 1, 42, (1, 2)),
+}
 
 
 async def upgrade_keeps_rows(url: str, from_revision: str) -> None:

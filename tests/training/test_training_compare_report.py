@@ -73,7 +73,7 @@ async def test_compare_pairs_seeds_includes_every_executor_and_reports(
         data = plot.read_bytes()
         assert data.startswith(PNG) and len(data) > 5_000
     text = report.summary.read_text()
-    assert "| executor | n | mean IS (bps) |" in text
+    assert "| executor | n | mean IS bps |" in text  # the table rlexec compare prints
     for name in names:
         assert f"| {name} | 4 |" in text
     assert "(learning_curve.png)" in text

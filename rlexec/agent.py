@@ -1,0 +1,391 @@
+"""The composition root: the one place that assembles a persistent agent from a ``Config`` and
+a database URL: the Q-learning agent, its write-behind ``AgentStore`` and the executor factory
+(the configured TWAP/VWAP base wrapped in ``RlEnhancedExecutor``). Training, evaluation and
+comparison sessions, model import/export, replay, the public API (``rlexec.api``) and the
+example all ask it; none assembles the parts again.
+
+    persistent = assemble(config, "desk-1", mode=AgentMode.PRODUCTION)
+    await persistent.load()              # or persistent.load_blocking() without an event loop
+    executor = persistent.executor()     # one per engine; any number of parents at once
+    ...
+    await persistent.store.close()
+
+It does not migrate (callers check the schema with ``rlexec.store.migrate.require_schema``),
+take policy snapshots or build simulators: a caller that runs a simulator passes the market's
+``typical_queue_depth`` to ``executor()``.
+
+**Binding**: what an agent's Q-values mean is fixed when it is created and kept in its stored
+config snapshot (``agents.config_snapshot``): the state configuration (bucket counts and the
+optional features of the key), the reward mode and the market it learns in
+(``simulator.market``). ``load`` refuses an existing agent whose binding differs, before any
+table is read or lease taken, with one line naming the first difference:
+
+- the state configuration must be equal (``state.typical_queue_depth``, a yardstick, may
+  differ);
+- an explicitly requested reward mode must be the stored one (without a request the stored
+  mode is used: the config's ``reward.mode`` is the mode of a *new* agent);
+- ``check_market``: the configured simulator must be the stored market (training refuses
+  another market; evaluation refuses it unless told to go on, then warns). The public API,
+  which trades on the engine's own market, does not check it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from rlexec.config import AgentMode, Config, RewardConfig, RewardMode, StateConfig, override
+from rlexec.errors import InvalidInputError, StoreError
+from rlexec.execution.rl_executor import RlEnhancedExecutor
+from rlexec.execution.state_builder import StateBuilder
+from rlexec.execution.twap import TWAP, ScheduledExecutor
+from rlexec.execution.vwap import VWAP
+from rlexec.names import check_agent_name
+from rlexec.records import PolicyMetricsRecord, RecordSink, utc_now
+from rlexec.rl.q_learning import QTableAgent
+from rlexec.store.snapshots import config_data, hash_config_data, save_config
+from rlexec.store.write_behind import AgentStore, LoadResult, Role
+
+log = logging.getLogger(__name__)
+
+# State settings that do not change what a state key means (a yardstick the builder uses).
+_STATE_NOT_BOUND = frozenset({"typical_queue_depth"})
+
+
+class BindingError(InvalidInputError):
+    """An existing agent was opened with a config whose Q-values would mean something else."""
+
+
+def config_hash(config: Config) -> str:
+    """The short stable hash episodes carry (``rlexec.store.snapshots.hash_config_data`` of
+    the config without its database section)."""
+    return hash_config_data(config_data(config))
+
+
+def config_snapshot(config: Config, reward_mode: RewardMode) -> dict[str, Any]:
+    """What a new agent's row stores: the config (database excluded) with the reward mode the
+    agent keeps."""
+    data = config_data(config)
+    data["reward"]["mode"] = str(reward_mode)
+    return data
+
+
+def with_database(config: Config, database_url: str | None) -> Config:
+    """``config`` with ``database_url`` (if given) as its database URL."""
+    return config if database_url is None else override(config, "database", url=database_url)
+
+
+def base_executor(config: Config) -> ScheduledExecutor:
+    """The TWAP/VWAP schedule the RL executor wraps (``[rl_execution.executor]``)."""
+    ex = config.rl_execution.executor
+    if ex.base == "twap":
+        return TWAP(slices=ex.slices, style=ex.base_style)
+    return VWAP(profile="u_shaped", slices=ex.slices, style=ex.base_style)
+
+
+def new_q_agent(
+    config: Config, *, mode: AgentMode | str, seed: int = 0, replay: bool = True
+) -> QTableAgent:
+    """The Q-learning agent of ``config`` (``replay``: with the configured replay buffer;
+    actors do not replay, their learner does)."""
+    rl = config.rl_execution
+    return QTableAgent(
+        rl.q_learning,
+        rl.state,
+        mode=AgentMode(mode),
+        seed=seed,
+        replay_config=rl.replay_buffer if replay else None,
+    )
+
+
+def new_executor(
+    config: Config,
+    agent: QTableAgent,
+    *,
+    sink: RecordSink | None,
+    agent_name: str,
+    reward_mode: RewardMode,
+    typical_queue_depth: float | None = None,
+    decision_interval_steps: int | None = None,
+    config_hash_: str | None = None,
+) -> RlEnhancedExecutor:
+    """The RL-enhanced executor around the configured base, writing to ``sink``.
+
+    ``typical_queue_depth``: the market's, when a simulator knows it; the config's
+    ``state.typical_queue_depth`` overrides it; neither: estimated from the books seen.
+    ``decision_interval_steps``: default ``executor.decision_interval_steps``."""
+    rl = config.rl_execution
+    depth = rl.state.typical_queue_depth
+    return RlEnhancedExecutor(
+        base_executor(config),
+        agent,
+        state_builder=StateBuilder(typical_queue_depth=depth or typical_queue_depth),
+        reward=RewardConfig(**{**rl.reward.model_dump(), "mode": reward_mode}),
+        enabled=rl.enabled,
+        decision_interval_steps=(
+            rl.executor.decision_interval_steps
+            if decision_interval_steps is None
+            else decision_interval_steps
+        ),
+        sink=sink,
+        agent_name=agent_name,
+        config_hash=config_hash(config) if config_hash_ is None else config_hash_,
+    )
+
+
+def policy_metrics_record(
+    agent: QTableAgent,
+    *,
+    source: str,
+    improvement: float | None = None,
+    run_id: str | None = None,
+) -> PolicyMetricsRecord:
+    """``agent``'s policy metrics now, as the row ``source`` writes in run ``run_id``."""
+    metrics = agent.policy_metrics()
+    return PolicyMetricsRecord(
+        recorded_at=utc_now(),
+        states_visited=metrics.num_states_visited,
+        mean_q=metrics.avg_q_value,
+        action_distribution=dict(metrics.action_distribution),
+        epsilon=float(agent.epsilon),
+        estimated_improvement_bps=improvement,
+        updates=int(agent.updates),
+        mode=str(agent.mode),
+        source=source,
+        run_id=run_id,
+    )
+
+
+# ---- binding ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """What an agent's Q-values mean (see the module doc)."""
+
+    state: StateConfig
+    reward_mode: RewardMode
+    market: str
+
+    @classmethod
+    def of_snapshot(cls, agent_name: str, snapshot: Mapping[str, Any]) -> Binding:
+        """The binding a stored config snapshot records."""
+        try:
+            state = StateConfig.model_validate(snapshot.get("state", {}))
+            reward_mode = RewardMode(snapshot.get("reward", {}).get("mode", "shortfall"))
+            market = str(snapshot.get("simulator", {}).get("market", "equity"))
+        except (ValidationError, ValueError, AttributeError) as exc:
+            raise StoreError(
+                f"agent {agent_name!r}: its stored config snapshot cannot be read ({exc!r:.200})"
+            ) from None
+        return cls(state, reward_mode, market)
+
+    def refusal(
+        self,
+        agent_name: str,
+        config: Config,
+        *,
+        reward_mode: RewardMode | None,
+        check_market: bool,
+    ) -> str | None:
+        """Why ``config`` (with an explicitly requested ``reward_mode``) cannot open this
+        agent, in one line; None if it can."""
+        rl = config.rl_execution
+        stored = self.state.model_dump()
+        wanted = rl.state.model_dump()
+        for key in stored:
+            if key not in _STATE_NOT_BOUND and stored[key] != wanted[key]:
+                return (
+                    f"agent {agent_name!r} was created with state.{key} = {stored[key]!r}, "
+                    f"this config has {wanted[key]!r}: its Q-table keys mean other states; "
+                    "use the agent's state config or another agent name"
+                )
+        if reward_mode is not None and reward_mode is not self.reward_mode:
+            return (
+                f"agent {agent_name!r} learns with reward mode {self.reward_mode.value!r}, "
+                f"not {reward_mode.value!r}: one Q-table cannot mix reward definitions; "
+                "train another agent name for that mode"
+            )
+        if check_market and rl.simulator.market != self.market:
+            return (
+                f"agent {agent_name!r} was trained on market {self.market!r}, this config "
+                f"simulates {rl.simulator.market!r}"
+            )
+        return None
+
+
+def check_binding(
+    agent_name: str,
+    snapshot: Mapping[str, Any],
+    config: Config,
+    *,
+    reward_mode: RewardMode | None = None,
+    market: str = "refuse",
+) -> None:
+    """Raise ``BindingError`` if ``config`` cannot open the stored agent. ``market``:
+    ``refuse`` another market, ``warn`` (log a warning and go on) or ``ignore``."""
+    binding = Binding.of_snapshot(agent_name, snapshot)
+    reason = binding.refusal(agent_name, config, reward_mode=reward_mode, check_market=False)
+    if reason is not None:
+        raise BindingError(reason)
+    if market == "ignore":
+        return
+    reason = binding.refusal(agent_name, config, reward_mode=None, check_market=True)
+    if reason is None:
+        return
+    if market == "warn":
+        log.warning("%s; going on as asked", reason)
+        return
+    raise BindingError(f"{reason}: use another agent name, or --force to evaluate it anyway")
+
+
+def stored_reward_mode(
+    snapshot: Mapping[str, Any] | None, requested: RewardMode | str | None, configured: RewardMode
+) -> RewardMode:
+    """The reward mode a session runs with: the requested one, else the stored agent's, else
+    the configured one (a new agent)."""
+    if requested is not None:
+        try:
+            return RewardMode(requested)
+        except ValueError:
+            raise InvalidInputError(
+                f"reward mode = {requested!r}: expected one of "
+                f"{', '.join(m.value for m in RewardMode)}"
+            ) from None
+    if snapshot is not None:
+        stored = snapshot.get("reward", {}).get("mode")
+        with contextlib.suppress(ValueError):
+            if stored is not None:
+                return RewardMode(stored)
+    return configured
+
+
+# ---- the persistent agent -----------------------------------------------------------------
+
+
+@dataclass
+class PersistentAgent:
+    """An agent, its store and its executor factory (see the module doc)."""
+
+    config: Config
+    agent_name: str
+    agent: QTableAgent
+    store: AgentStore
+    reward_mode: RewardMode
+    config_hash: str
+    loaded: LoadResult | None = None
+
+    def executor(
+        self,
+        *,
+        sink: RecordSink | None = None,
+        typical_queue_depth: float | None = None,
+        decision_interval_steps: int | None = None,
+    ) -> RlEnhancedExecutor:
+        """A new RL executor of this agent writing to ``sink`` (default: the store)."""
+        return new_executor(
+            self.config,
+            self.agent,
+            sink=self.store if sink is None else sink,
+            agent_name=self.agent_name,
+            reward_mode=self.reward_mode,
+            typical_queue_depth=typical_queue_depth,
+            decision_interval_steps=decision_interval_steps,
+            config_hash_=self.config_hash,
+        )
+
+    def policy_metrics_record(
+        self, *, source: str, improvement: float | None = None, run_id: str | None = None
+    ) -> PolicyMetricsRecord:
+        """The agent's policy metrics now, as the row ``source`` writes (in run ``run_id``)."""
+        return policy_metrics_record(
+            self.agent, source=source, improvement=improvement, run_id=run_id
+        )
+
+    async def load(self) -> LoadResult:
+        """Load the agent from the store (binding checked) and store its config by hash, so
+        that its episodes' ``config_hash`` resolves."""
+        loaded = await self.store.load()
+        try:
+            await self.store.writer.run(self._save_config)
+        except BaseException:
+            with contextlib.suppress(StoreError):
+                await self.store.close()
+            raise
+        self.loaded = loaded
+        return loaded
+
+    def load_blocking(self) -> LoadResult:
+        """``load`` without an event loop (the writer thread does the I/O)."""
+        loaded = self.store.load_blocking()
+        try:
+            self.store.writer.submit(self._save_config).result()
+        except BaseException:
+            with contextlib.suppress(StoreError):
+                self.store.close_blocking()
+            raise
+        self.loaded = loaded
+        return loaded
+
+    async def _save_config(self, engine: Any) -> None:
+        await save_config(engine, self.config)
+
+
+def assemble(
+    config: Config,
+    agent_name: str,
+    *,
+    mode: AgentMode | str,
+    role: Role | str = Role.LEARNER,
+    reward_mode: RewardMode | str | None = None,
+    stored_snapshot: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    market: str = "refuse",
+    experiences: bool = True,
+) -> PersistentAgent:
+    """Build (no I/O yet) the agent ``agent_name`` of the configured database: its Q agent in
+    ``mode`` and its store in ``role``. ``stored_snapshot``: the existing agent row's config
+    snapshot if the caller has read it (it fixes the reward mode); else the stored mode is
+    found at load, and a new agent takes ``reward_mode`` or the config's. ``market``: how
+    ``load`` treats another market (``refuse`` / ``warn`` / ``ignore``, see
+    ``check_binding``); ``experiences``: load the newest experiences into the replay buffer
+    (a learning agent; never in evaluation mode)."""
+    check_agent_name(agent_name)
+    rl = config.rl_execution
+    role = Role(role)
+    requested = None
+    if reward_mode is not None:
+        requested = stored_reward_mode(None, reward_mode, rl.reward.mode)
+    chosen = stored_reward_mode(stored_snapshot, requested, rl.reward.mode)
+    agent = new_q_agent(config, mode=mode, seed=seed, replay=role is not Role.ACTOR)
+    persistence = rl.persistence
+    if AgentMode(mode) is AgentMode.EVALUATION or not experiences:
+        persistence = persistence.model_copy(update={"experiences_to_load": 0})
+    persistent = PersistentAgent(
+        config=config,
+        agent_name=agent_name,
+        agent=agent,
+        store=AgentStore(
+            agent,
+            rl.database.url,
+            agent_name=agent_name,
+            persistence=persistence,
+            config_snapshot=config_snapshot(config, chosen),
+            role=role,
+            connect_timeout_secs=rl.database.connect_timeout_secs,
+        ),
+        reward_mode=chosen,
+        config_hash=config_hash(config),
+    )
+
+    def accept(snapshot: Mapping[str, Any]) -> None:
+        check_binding(agent_name, snapshot, config, reward_mode=requested, market=market)
+        persistent.reward_mode = stored_reward_mode(snapshot, requested, rl.reward.mode)
+
+    persistent.store.accept_existing = accept
+    return persistent

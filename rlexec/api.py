@@ -1,0 +1,706 @@
+"""The public face of rlexec for a trading engine (exported from ``rlexec``): open a persistent
+agent, work parent orders with it, report fills, close.
+
+    with rlexec.Agent.open(database_url="sqlite+aiosqlite:///data/desk.db", agent="desk-1",
+                           create=True) as agent:
+        order = agent.start_order("buy", 1000, horizon_secs=300, book=book, now=t0)
+        todo = order.on_book(book, now=t)      # cancels to send, child orders to place
+        order.on_fill(child_id, 100, "100.01", passive=False, at=t)
+        result = order.finish()                # IS in bps and the stored EpisodeRecord
+
+``Agent`` is the synchronous face (no event loop anywhere: decisions touch memory only, the
+store's writer thread does the I/O, and each call hands records over when the save interval
+has passed); ``AsyncAgent`` is the same for an asyncio engine (``await AsyncAgent.open(...)``
+or ``async with AsyncAgent.open(...) as agent``; its ``flush``/``close`` are coroutines). Both
+give the same ``WorkingOrder``, whose methods never block and never await.
+
+- **Clock**: ``now`` / ``at`` are seconds on the engine's clock (any origin: ``time.time()``,
+  a monotonic clock, exchange time; or timezone-aware datetimes). The time since
+  ``start_order`` drives the horizon and the decisions; the time of day (a state feature, and
+  the VWAP profile) is the book's ``time_of_day_secs``.
+- **Decisions**: one every ``decision_interval_secs`` (``[rl_execution.executor]``, default
+  5 s): the first book of each interval is decided upon (later books of the interval update
+  the last book seen and collect their trades for the next decision); an interval without a
+  book passes without a decision. One decision interval is the executor's step: features
+  measured per step (``recent_volatility``: the std of mid changes between decisions) are per
+  interval here, per simulator step in training.
+- **Horizon**: the first ``on_book`` at or after ``start + horizon_secs`` (or ``complete()``)
+  returns the completion: cancel every resting child and send the rest as a market order
+  (``limit_price`` None, id ``<order_id>-completion``). Report its fills, then ``finish()``.
+- **Fills** arrive between books: ``on_fill`` uses the last book seen. A child in
+  ``Instructions.place`` counts as resting at once; ``on_cancel`` tells the order that the
+  venue cancelled or rejected one. Cancels asked in ``Instructions.cancel`` stop counting as
+  resting at once (a fill that raced the cancel still counts when reported).
+- **Trades**: pass the trades printed since the last book (``trades=``) if the engine has a
+  feed; without one, ``seconds_since_last_trade`` is recorded as missing (NULL).
+- **Schema**: the database must be at this rlexec's schema head (``rlexec db upgrade``);
+  ``create=True`` lets a new SQLite database be created and migrated, with a one-line notice.
+- **Errors**: bad input raises ``InvalidInputError`` with one line naming the field, the
+  value and what was expected; store problems raise ``StoreError``.
+- **Threads**: one agent is driven from one thread (the engine's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import math
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Self, TypeVar
+
+from rlexec.agent import PersistentAgent, assemble, with_database
+from rlexec.config import AgentMode, Config, RewardMode, load_config
+from rlexec.errors import InvalidInputError
+from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
+from rlexec.execution.types import ExecutionContext, ParentOrder, RestingOrder
+from rlexec.market.book import BookLevel, BookSnapshot, Fill, Side, Trade
+from rlexec.records import EpisodeRecord
+from rlexec.rl.types import Urgency
+from rlexec.store.engine import redact_url
+from rlexec.store.migrate import require_schema
+from rlexec.store.write_behind import FlushResult, LoadResult
+
+T = TypeVar("T")
+ZERO = Decimal(0)
+ORDER_ID_MAX = 36  # episodes.episode_id is VARCHAR(36)
+MARKET_MAX = 64  # episodes.market is VARCHAR(64)
+DEFAULT_MARKET = "external"  # what replay recognises as an outside engine's episode
+
+Number = Decimal | int | float | str
+Time = float | int | datetime
+TradeLike = Trade | tuple[Number, Number, str]
+
+
+# ---- values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChildOrder:
+    """A child order for the engine to send: a limit order, or a market order
+    (``limit_price`` None)."""
+
+    order_id: str
+    side: str  # "buy" / "sell"
+    quantity: Decimal
+    limit_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Instructions:
+    """What the engine does now: cancel these resting children, then place these."""
+
+    cancel: tuple[str, ...] = ()
+    place: tuple[ChildOrder, ...] = ()
+    completing: bool = False  # the horizon's completion (place holds the market order)
+
+    def __bool__(self) -> bool:
+        return bool(self.cancel or self.place)
+
+
+NOTHING = Instructions()
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResult:
+    """A finished parent order: the figures of its stored ``EpisodeRecord`` (``record``)."""
+
+    order_id: str
+    implementation_shortfall_bps: float  # positive = cost, completion included
+    filled_quantity: Decimal
+    average_price: Decimal
+    completion_quantity: Decimal  # what the horizon's market order filled
+    complete: bool  # False: finished before the parent was filled (the record is truncated)
+    record: EpisodeRecord
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    """An agent's learning and its store's health (``Agent.status``)."""
+
+    updates: int  # online Q-learning updates so far
+    epsilon: float  # the exploration rate in force
+    flushes: int  # committed flushes of this process
+    pending_rows: int  # rows waiting in memory for the store
+    dropped: dict[str, int]  # rows shed while the store could not take them, by kind
+    store_up: bool  # whether the store answered its last flush
+
+
+# ---- validation -------------------------------------------------------------------------------
+
+
+def _decimal(name: str, value: Any, *, positive: bool = True) -> Decimal:
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidInputError(f"{name} = {value!r}: expected a number (Decimal, int or str)")
+    else:
+        try:
+            number = Decimal(repr(value) if isinstance(value, float) else value)
+        except InvalidOperation:
+            raise InvalidInputError(f"{name} = {value!r}: expected a number") from None
+    if not number.is_finite() or (number <= 0 if positive else number < 0):
+        raise InvalidInputError(f"{name} = {value!r}: expected a finite number > 0")
+    return number
+
+
+def _seconds(name: str, value: Any) -> float:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise InvalidInputError(f"{name} = {value!r}: expected a timezone-aware datetime")
+        return value.timestamp()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInputError(
+            f"{name} = {value!r}: expected seconds on the engine's clock (a finite number) or "
+            "a timezone-aware datetime"
+        )
+    return float(value)
+
+
+def _side(value: Any) -> Side:
+    try:
+        return Side(value)
+    except ValueError:
+        raise InvalidInputError(f"side = {value!r}: expected 'buy' or 'sell'") from None
+
+
+def _urgency(value: Any) -> Urgency:
+    if isinstance(value, Urgency):
+        return value
+    if isinstance(value, str) and value.upper() in Urgency.__members__:
+        return Urgency[value.upper()]
+    if isinstance(value, int) and not isinstance(value, bool) and value in set(Urgency):
+        return Urgency(value)
+    raise InvalidInputError(f"urgency = {value!r}: expected 'low', 'normal' or 'high'")
+
+
+def _label(name: str, value: Any, limit: int) -> str:
+    if not isinstance(value, str) or not value or len(value) > limit or not value.isprintable():
+        raise InvalidInputError(f"{name} = {value!r}: expected 1 to {limit} printable characters")
+    return value
+
+
+def book(
+    bids: Iterable[tuple[Number, Number]],
+    asks: Iterable[tuple[Number, Number]],
+    *,
+    tick_size: Number,
+    time_of_day_secs: float,
+    price_bounds: tuple[Number, Number] | None = None,
+) -> BookSnapshot:
+    """A validated book from plain (price, size) levels, best first on each side;
+    ``time_of_day_secs``: the venue's local time of day (seconds since midnight);
+    ``price_bounds``: (0, 1) for a prediction market. A crossed, off-tick or empty book
+    raises ``InvalidInputError``."""
+
+    def levels(name: str, rows: Iterable[tuple[Number, Number]]) -> tuple[BookLevel, ...]:
+        out = []
+        for i, row in enumerate(rows):
+            try:
+                price, size = row
+            except (TypeError, ValueError):
+                raise InvalidInputError(
+                    f"{name}[{i}] = {row!r}: expected a (price, size) pair"
+                ) from None
+            out.append(
+                BookLevel(
+                    _decimal(f"{name}[{i}] price", price), _decimal(f"{name}[{i}] size", size)
+                )
+            )
+        return tuple(out)
+
+    seconds = _seconds("time_of_day_secs", time_of_day_secs)
+    if not 0.0 <= seconds < 86_400.0:
+        raise InvalidInputError(
+            f"time_of_day_secs = {time_of_day_secs!r}: expected seconds since midnight, "
+            "in [0, 86400)"
+        )
+    bounds = None
+    if price_bounds is not None:
+        low, high = price_bounds
+        bounds = (
+            _decimal("price_bounds low", low, positive=False),
+            _decimal("price_bounds high", high),
+        )
+    return BookSnapshot(
+        step=0,
+        time_of_day_secs=seconds,
+        bids=levels("bids", bids),
+        asks=levels("asks", asks),
+        tick_size=_decimal("tick_size", tick_size),
+        price_bounds=bounds,
+    )
+
+
+# ---- a working order --------------------------------------------------------------------------
+
+
+class WorkingOrder:
+    """One parent order being worked (see the module doc). Made by ``start_order``."""
+
+    def __init__(
+        self,
+        executor: RlEnhancedExecutor,
+        parent: ParentOrder,
+        arrival: BookSnapshot,
+        start: float,
+        interval: float,
+        pump: Callable[[], None],
+        on_end: Callable[[str], None],
+    ) -> None:
+        self.order_id = parent.parent_id
+        self.side = str(parent.side)
+        self.quantity = parent.quantity
+        self._executor = executor
+        self._parent = parent
+        self._start = start
+        self._interval = interval
+        self._pump = pump
+        self._on_end = on_end
+        self._arrival_mid = arrival.mid
+        self._book = arrival
+        self._now = start
+        self._step = -1  # the last step decided
+        self._open: dict[str, RestingOrder] = {}
+        self._children: set[str] = set()
+        self._fills: list[Fill] = []
+        self._trades: list[Trade] = []
+        self._filled = ZERO
+        self._completion_id = f"{parent.parent_id}-completion"
+        self._completing = False
+        self._done = False
+
+    # -- state
+    @property
+    def filled(self) -> Decimal:
+        return self._filled
+
+    @property
+    def remaining(self) -> Decimal:
+        """Not filled yet."""
+        return self.quantity - self._filled
+
+    @property
+    def resting(self) -> Decimal:
+        """Placed and not filled, cancelled or rejected."""
+        return sum((r.remaining for r in self._open.values()), ZERO)
+
+    @property
+    def open_orders(self) -> tuple[str, ...]:
+        return tuple(self._open)
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
+    # -- the engine's calls
+    def on_book(
+        self, book: BookSnapshot, now: Time, trades: Sequence[TradeLike] | None = None
+    ) -> Instructions:
+        """A new book (and the trades printed since the last one): what to cancel and place."""
+        self._check_open()
+        if not isinstance(book, BookSnapshot):
+            raise InvalidInputError(
+                f"book = {book!r:.80}: expected a BookSnapshot (rlexec.book(...) builds one)"
+            )
+        seconds = _seconds("now", now)
+        if seconds < self._now:
+            raise InvalidInputError(
+                f"now = {now!r}: expected >= the last time given ({self._now!r}): the clock "
+                "must not go back"
+            )
+        self._now = seconds
+        self._book = book
+        step = self._step_at(seconds)
+        if trades:
+            self._trades.extend(self._trade(t, max(step, 0)) for t in trades)
+        self._pump()
+        if self._completing:
+            return NOTHING
+        if step >= self._parent.horizon_steps:
+            return self.complete()
+        if step == self._step:
+            return NOTHING  # this interval is decided: the book is kept for fills
+        self._step = step
+        context = self._context(step, self._trades)
+        self._trades = []
+        executor = self._executor
+        cancels: list[str] = []
+        if self._open:
+            cancels = executor.cancels(self.order_id, context)
+            for order_id in cancels:
+                self._open.pop(order_id, None)
+        child = executor.next_order(self.order_id, context)
+        if child is None:
+            return Instructions(tuple(cancels)) if cancels else NOTHING
+        quantity = min(child.quantity, self.quantity - self._filled - self.resting)
+        if quantity <= 0:
+            return Instructions(tuple(cancels)) if cancels else NOTHING
+        self._children.add(child.order_id)
+        self._open[child.order_id] = RestingOrder(child, quantity)
+        placed = ChildOrder(child.order_id, self.side, quantity, child.limit_price)
+        return Instructions(tuple(cancels), (placed,))
+
+    def on_fill(
+        self,
+        child_order_id: str,
+        quantity: Number,
+        price: Number,
+        *,
+        passive: bool = False,
+        at: Time | None = None,
+    ) -> None:
+        """A fill of one of this order's children (or of its completion) at ``at`` (default:
+        the last book's time); the agent learns from it at its next decision."""
+        self._check_open()
+        if child_order_id not in self._children and child_order_id != self._completion_id:
+            raise InvalidInputError(
+                f"child_order_id = {child_order_id!r}: not a child of order {self.order_id!r}"
+            )
+        q = _decimal("quantity", quantity)
+        p = _decimal("price", price)
+        if self._filled + q > self.quantity:
+            raise InvalidInputError(
+                f"quantity = {quantity!r}: would fill {self._filled + q} of order "
+                f"{self.order_id!r}, whose size is {self.quantity}"
+            )
+        seconds = self._now if at is None else _seconds("at", at)
+        step = min(max(self._step_at(seconds), 0), self._parent.horizon_steps - 1)
+        resting = self._open.get(child_order_id)
+        if resting is not None:
+            left = resting.remaining - q
+            if left > 0:
+                self._open[child_order_id] = RestingOrder(resting.order, left)
+            else:
+                del self._open[child_order_id]
+        self._filled += q
+        self._fills.append(Fill(child_order_id, step, q, p, bool(passive)))
+        self._executor.fill(self.order_id, child_order_id, q, p, self._context(step, ()))
+        self._pump()
+
+    def on_cancel(self, child_order_id: str) -> None:
+        """The venue cancelled or rejected a child: what rested of it rests no more."""
+        self._check_open()
+        if child_order_id not in self._children:
+            raise InvalidInputError(
+                f"child_order_id = {child_order_id!r}: not a child of order {self.order_id!r}"
+            )
+        self._open.pop(child_order_id, None)
+
+    def complete(self) -> Instructions:
+        """The completion now (as at the horizon): cancel every resting child and send what
+        is not filled as a market order (nothing to place if it is filled). Asked once: a
+        second call (or on_book after it) returns nothing more."""
+        self._check_open()
+        if self._completing:
+            return NOTHING
+        self._completing = True
+        cancels = tuple(self._open)
+        self._open.clear()
+        rest = self.quantity - self._filled
+        if rest <= 0:
+            return Instructions(cancels, (), completing=True)
+        market = ChildOrder(self._completion_id, self.side, rest, None)
+        return Instructions(cancels, (market,), completing=True)
+
+    def finish(self) -> OrderResult:
+        """The parent is done: its episode is recorded (and stored with the next flush) and
+        returned. Finishing before it is filled records a truncated episode."""
+        self._check_open()
+        self._done = True
+        step = min(max(self._step, 0), self._parent.horizon_steps - 1)
+        record = self._executor.end(self.order_id, self._context(step, ()))
+        self._on_end(self.order_id)
+        self._pump()
+        return OrderResult(
+            order_id=self.order_id,
+            implementation_shortfall_bps=record.implementation_shortfall_bps,
+            filled_quantity=self._filled,
+            average_price=record.avg_price,
+            completion_quantity=record.completion_quantity,
+            complete=record.terminated,
+            record=record,
+        )
+
+    # -- helpers
+    def _check_open(self) -> None:
+        if self._done:
+            raise InvalidInputError(f"order {self.order_id!r} is finished: start a new one")
+
+    def _step_at(self, seconds: float) -> int:
+        return math.floor((seconds - self._start) / self._interval)
+
+    def _trade(self, trade: TradeLike, step: int) -> Trade:
+        if isinstance(trade, Trade):
+            return Trade(step, trade.price, trade.quantity, trade.aggressor)
+        try:
+            price, quantity, aggressor = trade
+        except (TypeError, ValueError):
+            raise InvalidInputError(
+                f"trade = {trade!r}: expected a Trade or a (price, quantity, aggressor side) tuple"
+            ) from None
+        return Trade(
+            step, _decimal("trade price", price), _decimal("trade quantity", quantity),
+            _side(aggressor),
+        )  # fmt: skip
+
+    def _context(self, step: int, trades: Sequence[Trade]) -> ExecutionContext:
+        book = self._book
+        return ExecutionContext(
+            parent=self._parent,
+            step=step,
+            time_of_day_secs=book.time_of_day_secs,
+            book=book,
+            arrival_mid=self._arrival_mid,
+            filled_quantity=self._filled,
+            recent_trades=trades,
+            our_fills=self._fills,
+            open_orders=self._open,
+            step_seconds=self._interval,
+        )
+
+
+# ---- the agent faces --------------------------------------------------------------------------
+
+
+class _AgentFace:
+    """What the sync and async faces share: starting orders over one persistent agent."""
+
+    def __init__(
+        self, persistent: PersistentAgent, *, market: str, decision_interval_secs: float
+    ) -> None:
+        self._persistent = persistent
+        self.name = persistent.agent_name
+        self.market = market
+        self.decision_interval_secs = decision_interval_secs
+        # one step = one decision interval: the executor decides at every step
+        self._executor = persistent.executor(decision_interval_steps=1)
+        self._orders: dict[str, WorkingOrder] = {}
+        self._closed = False
+
+    @property
+    def loaded(self) -> LoadResult:
+        """What was restored when the agent opened (Q rows, updates, experiences)."""
+        assert self._persistent.loaded is not None
+        return self._persistent.loaded
+
+    @property
+    def mode(self) -> AgentMode:
+        return self._persistent.agent.mode
+
+    @property
+    def reward_mode(self) -> RewardMode:
+        return self._persistent.reward_mode
+
+    @property
+    def active_orders(self) -> int:
+        return len(self._orders)
+
+    @property
+    def database(self) -> str:
+        """The database URL, password masked (safe to print)."""
+        return redact_url(self._persistent.config.rl_execution.database.url)
+
+    @property
+    def status(self) -> AgentStatus:
+        """The agent's learning and its store's health, now."""
+        agent, store = self._persistent.agent, self._persistent.store
+        return AgentStatus(
+            updates=int(agent.updates),
+            epsilon=float(agent.epsilon),
+            flushes=store.flushes,
+            pending_rows=store.pending_rows,
+            dropped=store.dropped,
+            store_up=store.up,
+        )
+
+    def start_order(
+        self,
+        side: str | Side,
+        quantity: Number,
+        horizon_secs: float,
+        book: BookSnapshot,
+        *,
+        now: Time,
+        urgency: Urgency | str | int = Urgency.NORMAL,
+        order_id: str | None = None,
+    ) -> WorkingOrder:
+        """Start working a parent order: ``book`` is the arrival book (its mid is the arrival
+        mid the shortfall is measured against); feed it to ``on_book`` next."""
+        if self._closed:
+            raise InvalidInputError(f"agent {self.name!r} is closed: open it again")
+        if not isinstance(book, BookSnapshot):
+            raise InvalidInputError(
+                f"book = {book!r:.80}: expected a BookSnapshot (rlexec.book(...) builds one)"
+            )
+        horizon = _seconds("horizon_secs", horizon_secs)
+        if horizon <= 0:
+            raise InvalidInputError(f"horizon_secs = {horizon_secs!r}: expected > 0")
+        parent_id = (
+            str(uuid.uuid4()) if order_id is None else _label("order_id", order_id, ORDER_ID_MAX)
+        )
+        if parent_id in self._orders:
+            raise InvalidInputError(f"order_id = {parent_id!r}: that order is being worked")
+        parent = ParentOrder(
+            parent_id,
+            _side(side),
+            _decimal("quantity", quantity),
+            max(1, math.ceil(horizon / self.decision_interval_secs - 1e-9)),
+            _urgency(urgency),
+        )
+        self._executor.begin(parent_id, EpisodeMeta(market=self.market))
+        order = WorkingOrder(
+            self._executor,
+            parent,
+            book,
+            _seconds("now", now),
+            self.decision_interval_secs,
+            self._persistent.store.pump,
+            self._forget,
+        )
+        self._orders[parent_id] = order
+        return order
+
+    def record_policy_metrics(self) -> None:
+        """Append a policy-metrics row (source ``engine``) for the next flush."""
+        store = self._persistent.store
+        store.append_policy_metrics(self._persistent.policy_metrics_record(source="engine"))
+
+    def _forget(self, order_id: str) -> None:
+        self._orders.pop(order_id, None)
+
+
+def _open_persistent(
+    config: Config | None,
+    database_url: str | None,
+    agent: str,
+    mode: AgentMode | str,
+    reward_mode: RewardMode | str | None,
+) -> PersistentAgent:
+    if config is not None and not isinstance(config, Config):
+        raise InvalidInputError(f"config = {config!r:.80}: expected an rlexec Config")
+    cfg = with_database(load_config() if config is None else config, database_url)
+    try:
+        agent_mode = AgentMode(mode)
+    except ValueError:
+        raise InvalidInputError(
+            f"mode = {mode!r}: expected one of {', '.join(m.value for m in AgentMode)}"
+        ) from None
+    return assemble(cfg, agent, mode=agent_mode, reward_mode=reward_mode, market="ignore")
+
+
+def _blocking(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a one-off coroutine (opening checks) to completion from synchronous code, whether
+    or not the calling thread runs an event loop."""
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rlexec-open") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+class Agent(_AgentFace):
+    """The synchronous face (see the module doc). ``Agent.open(...)``; a context manager."""
+
+    @classmethod
+    def open(
+        cls,
+        config: Config | None = None,
+        database_url: str | None = None,
+        agent: str = "default",
+        *,
+        mode: AgentMode | str = AgentMode.PRODUCTION,
+        create: bool = False,
+        market: str = DEFAULT_MARKET,
+        reward_mode: RewardMode | str | None = None,
+    ) -> Agent:
+        """Open (or create) agent ``agent`` of the database (``database_url``, else the
+        config's; ``config`` default: ``load_config()``, i.e. ``config/rl_execution.toml``
+        and ``RLEXEC_*``). ``mode``: ``production`` (default: learns, explores 5 %),
+        ``training`` or ``evaluation`` (greedy, learns nothing); ``create``: a new SQLite
+        database may be created; ``market``: the label its episodes carry."""
+        persistent = _open_persistent(config, database_url, agent, mode, reward_mode)
+        label = _label("market", market, MARKET_MAX)
+        _blocking(require_schema(persistent.config.rl_execution.database.url, create=create))
+        persistent.load_blocking()
+        interval = persistent.config.rl_execution.executor.decision_interval_secs
+        return cls(persistent, market=label, decision_interval_secs=interval)
+
+    def flush(self) -> FlushResult:
+        """Write everything now; blocks until the store has it (StoreError if it is down:
+        nothing is lost, the store keeps trying)."""
+        return self._persistent.store.flush_blocking()
+
+    def close(self) -> None:
+        """The final flush; the agent cannot be used afterwards. Orders still working are
+        not recorded (finish them first)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._persistent.store.close_blocking()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncAgent(_AgentFace):
+    """The asyncio face (see the module doc): ``await AsyncAgent.open(...)`` or
+    ``async with AsyncAgent.open(...) as agent``."""
+
+    @classmethod
+    def open(
+        cls,
+        config: Config | None = None,
+        database_url: str | None = None,
+        agent: str = "default",
+        *,
+        mode: AgentMode | str = AgentMode.PRODUCTION,
+        create: bool = False,
+        market: str = DEFAULT_MARKET,
+        reward_mode: RewardMode | str | None = None,
+    ) -> _Opening:
+        """As ``Agent.open``; awaitable, and an async context manager."""
+
+        async def opening() -> AsyncAgent:
+            persistent = _open_persistent(config, database_url, agent, mode, reward_mode)
+            label = _label("market", market, MARKET_MAX)
+            await require_schema(persistent.config.rl_execution.database.url, create=create)
+            await persistent.load()
+            persistent.store.start()
+            interval = persistent.config.rl_execution.executor.decision_interval_secs
+            return cls(persistent, market=label, decision_interval_secs=interval)
+
+        return _Opening(opening)
+
+    async def flush(self) -> FlushResult:
+        """Write everything now (StoreError if the store is down: nothing is lost)."""
+        return await self._persistent.store.flush()
+
+    async def close(self) -> None:
+        """The final flush; the agent cannot be used afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._persistent.store.close()
+
+
+class _Opening:
+    """``AsyncAgent.open(...)``: await it, or use it as ``async with``."""
+
+    def __init__(self, opening: Callable[[], Awaitable[AsyncAgent]]) -> None:
+        self._opening = opening
+        self._agent: AsyncAgent | None = None
+
+    def __await__(self) -> Generator[Any, None, AsyncAgent]:
+        return self._opening().__await__()
+
+    async def __aenter__(self) -> AsyncAgent:
+        self._agent = await self._opening()
+        return self._agent
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._agent is not None:
+            await self._agent.close()

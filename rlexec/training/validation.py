@@ -1,0 +1,185 @@
+"""Validation and promotion: training keeps the best policy it has seen, and a policy runs in
+production only when it beats its base with confidence.
+
+Seeds (``[rl_execution.evaluation]``), disjoint from training seeds (which stop below
+``validation_first_seed``) and from evaluation seeds (``first_seed`` onwards):
+
+- *validation seeds*: ``validation_first_seed`` onwards, ``validation_seeds`` of them. Every
+  ``validate_every`` training episodes, and at the end of the run, the current table runs
+  greedy (a frozen copy: no learning, no exploration) on them, paired with the base (the
+  configured TWAP/VWAP, run once per validator). The table with the lowest paired mean
+  difference is the run's best policy.
+- *promotion seeds*: the next ``promotion_seeds`` seeds. Choosing the best of several
+  validations on the same seeds is optimistic, so the best policy is measured again, paired
+  with the base, on seeds it was not chosen on. It is **promoted** only if that difference's
+  95% CI lies below 0 (policy cheaper than its base); otherwise nothing is promoted and the
+  production executor keeps running its base.
+
+A run shorter than ``validate_every`` episodes (or with ``validate_every = 0``) is not
+validated: it promotes nothing and says so.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rlexec.agent import new_executor
+from rlexec.config import AgentMode, Config
+from rlexec.execution.metrics import PairedDifference, paired_difference
+from rlexec.execution.rl_executor import RlEnhancedExecutor
+from rlexec.execution.runner import run_episode
+from rlexec.execution.twap import ScheduledExecutor
+from rlexec.market import Market
+from rlexec.rl.policy import PolicyTable
+from rlexec.rl.q_learning import QTableAgent
+from rlexec.training.markets import parent_for_seed
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """One paired measurement of a table against its base (bps; negative = policy cheaper)."""
+
+    episodes_trained: int
+    seeds: tuple[int, ...]
+    policy_mean_bps: float
+    base_mean_bps: float
+    difference: PairedDifference
+
+    @property
+    def better(self) -> bool:
+        """The policy is cheaper than its base with 95% confidence."""
+        return self.difference.high < 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionVerdict:
+    """What training concluded: the best validation, its confirmation and the decision."""
+
+    promoted: bool
+    reason: str
+    base: str
+    best: Validation | None = None
+    confirmation: Validation | None = None
+    table: PolicyTable | None = None
+
+    def summary(self) -> str:
+        """One line for the CLI and logs."""
+        if self.confirmation is None:
+            return f"not promoted: {self.reason}"
+        c = self.confirmation.difference
+        verdict = "promoted" if self.promoted else "not promoted"
+        return (
+            f"{verdict}: policy - {self.base} = {c.mean:+.3f} bps, 95% CI [{c.low:+.3f}, "
+            f"{c.high:+.3f}] on {len(self.confirmation.seeds)} promotion seeds "
+            f"(best of the validations at {self.confirmation.episodes_trained} episodes); "
+            f"{self.reason}"
+        )
+
+
+class PolicyValidator:
+    """Measures frozen copies of an agent's table against the base on fixed seeds."""
+
+    def __init__(
+        self,
+        config: Config,
+        market_factory: Callable[[], Market],
+        base_factory: Callable[[], ScheduledExecutor],
+        typical_queue_depth: float | None,
+        base_name: str,
+    ) -> None:
+        self.config = config
+        ev = config.rl_execution.evaluation
+        first = ev.validation_first_seed
+        self.validation_seeds = tuple(range(first, first + ev.validation_seeds))
+        self.promotion_seeds = tuple(
+            range(first + ev.validation_seeds, first + ev.validation_seeds + ev.promotion_seeds)
+        )
+        self.every = ev.validate_every
+        self._market = market_factory()
+        self._base_factory = base_factory
+        self._depth = typical_queue_depth
+        self.base_name = base_name
+        self._base_results: dict[int, float] = {}
+        self.best: tuple[Validation, PolicyTable] | None = None
+        self._cached: tuple[PolicyTable, RlEnhancedExecutor] | None = None
+        self.history: list[Validation] = []
+
+    def due(self, episodes_done: int) -> bool:
+        return self.every > 0 and episodes_done > 0 and episodes_done % self.every == 0
+
+    async def validate(self, agent: QTableAgent, episodes_trained: int) -> Validation:
+        """Measure the agent's current table on the validation seeds; keep it if best."""
+        table = agent.policy_table()
+        result = await self.measure(table, self.validation_seeds, episodes_trained)
+        self.history.append(result)
+        if self.best is None or result.difference.mean < self.best[0].difference.mean:
+            self.best = (result, table)
+        return result
+
+    async def verdict(self, agent: QTableAgent, episodes_trained: int) -> PromotionVerdict:
+        """Validate the final table, confirm the best one on the promotion seeds, decide."""
+        if self.every == 0:
+            return PromotionVerdict(False, "validation is off (validate_every = 0)", self.base_name)
+        if episodes_trained < self.every:
+            return PromotionVerdict(
+                False,
+                f"not validated: {episodes_trained} episodes, fewer than validate_every = "
+                f"{self.every}",
+                self.base_name,
+            )
+        if not self.history or self.history[-1].episodes_trained != episodes_trained:
+            await self.validate(agent, episodes_trained)
+        assert self.best is not None
+        best, table = self.best
+        confirmation = await self.measure(table, self.promotion_seeds, best.episodes_trained)
+        if confirmation.better:
+            reason = "cheaper than its base with 95% confidence on fresh seeds"
+        elif confirmation.difference.low > 0.0:
+            reason = "significantly WORSE than its base: the executor keeps running its base"
+        else:
+            reason = "not significantly better than its base: the executor keeps running its base"
+        return PromotionVerdict(confirmation.better, reason, self.base_name, best, confirmation,
+                                table)  # fmt: skip
+
+    async def measure(
+        self, table: PolicyTable, seeds: tuple[int, ...], episodes_trained: int
+    ) -> Validation:
+        """The table greedy against the base on ``seeds``, paired."""
+        policy = [await self._policy_is(table, seed) for seed in seeds]
+        base = [await self._base_is(seed) for seed in seeds]
+        return Validation(
+            episodes_trained,
+            seeds,
+            statistics.fmean(policy),
+            statistics.fmean(base),
+            paired_difference(policy, base, self.base_name),
+        )
+
+    def _executor(self, table: PolicyTable) -> RlEnhancedExecutor:
+        rl = self.config.rl_execution
+        frozen = QTableAgent(rl.q_learning, rl.state, mode=AgentMode.EVALUATION)
+        frozen.restore(table.q, table.visits, 0.0, 0, table.variances)
+        return new_executor(
+            self.config,
+            frozen,
+            sink=None,
+            agent_name="validation",
+            reward_mode=rl.reward.mode,
+            typical_queue_depth=self._depth,
+        )
+
+    async def _policy_is(self, table: PolicyTable, seed: int) -> float:
+        if self._cached is None or self._cached[0] is not table:
+            self._cached = (table, self._executor(table))
+        executor = self._cached[1]
+        parent = parent_for_seed(self.config.rl_execution.simulator, seed)
+        return (await run_episode(executor, self._market, parent, seed)).is_bps
+
+    async def _base_is(self, seed: int) -> float:
+        if seed not in self._base_results:
+            parent = parent_for_seed(self.config.rl_execution.simulator, seed)
+            result = await run_episode(self._base_factory(), self._market, parent, seed)
+            self._base_results[seed] = result.is_bps
+        return self._base_results[seed]

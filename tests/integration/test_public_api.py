@@ -1,0 +1,338 @@
+"""The public API (``rlexec.Agent`` / ``rlexec.AsyncAgent``) on the real store, SQLite and
+PostgreSQL, with a real agent and a simulated venue standing in for an engine's: fills arrive
+between books, ``finish`` returns the stored record, missing trades are stored as NULL, the
+kill switch still records, bindings are enforced, bad input is one line."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import rlexec
+from rlexec.config import AgentMode, Config, parse_config
+from rlexec.errors import InvalidInputError
+from rlexec.execution.metrics import implementation_shortfall_bps
+from rlexec.market.book import BookSnapshot, Side
+from rlexec.market.lob import LobMarket
+from rlexec.market.presets import make_market
+from rlexec.replay.episode import replay_episode
+from rlexec.rl.q_learning import QTableAgent
+from rlexec.store.write_behind import AgentStore
+
+HORIZON_SECS = 60  # 12 decisions of 5 s on a 1 s tick
+
+
+def config(url: str, *, enabled: bool = True, **sections: dict[str, Any]) -> Config:
+    data: dict[str, Any] = {
+        "enabled": enabled,
+        "database": {"url": url},
+        "persistence": {"save_interval_secs": 3600},
+        "executor": {"decision_interval_secs": 5.0, "slices": 4},
+    }
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values}
+    return parse_config({"rl_execution": data})
+
+
+class Engine:
+    """A minimal engine: one simulated venue, its clock, fills reported between books."""
+
+    def __init__(self, seed: int, *, trades: bool = True) -> None:
+        self.market: LobMarket = make_market("equity")
+        self.book: BookSnapshot = self.market.reset(seed)
+        self.trades = trades
+        self.start = self.market.time_of_day_secs
+        self.fills: list[tuple[Decimal, Decimal]] = []
+        self.between_books = 0
+
+    @property
+    def now(self) -> float:
+        return self.market.time_of_day_secs - self.start
+
+    def work(self, order: rlexec.WorkingOrder) -> rlexec.OrderResult:
+        while True:
+            self.book = self.market.snapshot()
+            trades = (
+                [(t.price, t.quantity, str(t.aggressor)) for t in self.market.recent_trades()]
+                if self.trades
+                else None
+            )
+            todo = order.on_book(self.book, now=self.now, trades=trades)
+            for order_id in todo.cancel:
+                self.market.cancel(order_id)
+            for child in todo.place:
+                side = Side(child.side)
+                if child.limit_price is None:
+                    fills = self.market.submit_market(child.order_id, side, child.quantity)
+                else:
+                    fills = self.market.submit_limit(
+                        child.order_id, side, child.quantity, child.limit_price
+                    )
+                for f in fills:
+                    self._fill(order, f.order_id, f.quantity, f.price, f.passive)
+            if todo.completing:
+                return order.finish()
+            for f in self.market.advance():  # between two books: no book with these
+                self.between_books += 1
+                self._fill(order, f.order_id, f.quantity, f.price, f.passive)
+
+    def _fill(
+        self, order: rlexec.WorkingOrder, order_id: str, q: Decimal, p: Decimal, passive: bool
+    ) -> None:
+        self.fills.append((q, p))
+        order.on_fill(order_id, q, p, passive=passive, at=self.now)
+
+
+async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    async with engine.connect() as conn:
+        return [tuple(r) for r in (await conn.execute(sa.text(sql), params)).all()]
+
+
+def open_agent(url: str, name: str = "desk", **kwargs: Any) -> rlexec.Agent:
+    cfg = kwargs.pop("cfg", None) or config(url)
+    return rlexec.Agent.open(cfg, agent=name, **kwargs)
+
+
+# ---- the working order -------------------------------------------------------------------
+
+
+async def test_fills_between_books_and_finish_returns_the_stored_record(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    def run() -> tuple[rlexec.OrderResult, Engine, int]:
+        with open_agent(db_url, mode="training") as agent:
+            eng = Engine(seed=4)
+            order = agent.start_order("sell", 900, HORIZON_SECS, eng.book, now=0.0)
+            result = eng.work(order)
+            assert agent.active_orders == 0
+            return result, eng, agent.status.updates
+
+    result, eng, updates = await asyncio.to_thread(run)
+    assert eng.between_books > 0  # resting children filled while the market moved
+    assert result.complete and result.filled_quantity == 900
+    record = result.record
+    expected = implementation_shortfall_bps(Side.SELL, Decimal(900), record.arrival_mid, eng.fills)
+    assert record.implementation_shortfall_bps == pytest.approx(expected, abs=1e-9)
+    assert result.implementation_shortfall_bps == record.implementation_shortfall_bps
+    assert record.market == "external" and record.horizon_steps == HORIZON_SECS // 5
+    assert record.terminated and not record.truncated
+    assert updates == HORIZON_SECS // 5  # one update per decision, the last at finish
+    stored = await rows(
+        engine,
+        "SELECT implementation_shortfall_bps, child_orders, config_hash FROM episodes "
+        "WHERE episode_id = :id",
+        id=record.episode_id,
+    )
+    assert stored == [
+        (pytest.approx(record.implementation_shortfall_bps), record.child_orders,
+         record.config_hash)
+    ]  # fmt: skip
+    (count,) = await rows(engine, "SELECT COUNT(*) FROM configs WHERE config_hash = :h",
+                          h=record.config_hash)  # fmt: skip
+    assert count == (1,)  # replay can find the config by hash
+    decisions = await rows(
+        engine, "SELECT COUNT(*) FROM decisions WHERE episode_id = :id", id=record.episode_id
+    )
+    assert decisions == [(HORIZON_SECS // 5,)]
+
+
+@pytest.mark.parametrize("trades", [False, True])
+async def test_missing_trades_are_stored_as_null(
+    db_url: str, engine: AsyncEngine, trades: bool
+) -> None:
+    def run() -> str:
+        with open_agent(db_url) as agent:
+            eng = Engine(seed=2, trades=trades)
+            order = agent.start_order("buy", 600, HORIZON_SECS, eng.book, now=0.0)
+            return eng.work(order).record.episode_id
+
+    episode_id = await asyncio.to_thread(run)
+    values = [
+        r[0]
+        for r in await rows(
+            engine,
+            "SELECT seconds_since_last_trade FROM decisions WHERE episode_id = :id ORDER BY seq",
+            id=episode_id,
+        )
+    ]
+    assert len(values) == HORIZON_SECS // 5
+    if not trades:
+        assert values == [None] * len(values)  # never a made-up 0.0
+    else:
+        assert values[0] is None  # no trade seen yet at the first decision
+        assert any(v is not None and v >= 0 for v in values[1:])
+
+
+async def test_disabled_agent_records_its_base_and_keeps_no_memory(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    cfg = config(db_url, enabled=False)
+
+    def run() -> tuple[str, int, rlexec.Agent]:
+        with rlexec.Agent.open(cfg, agent="killed") as agent:
+            eng = Engine(seed=7)
+            order = agent.start_order("buy", 800, HORIZON_SECS, eng.book, now=0.0)
+            episode_id = eng.work(order).record.episode_id
+            return episode_id, agent.status.updates, agent
+
+    episode_id, updates, agent = await asyncio.to_thread(run)
+    executor = agent._executor
+    assert executor._meta == {} and executor._runs == {} and executor.builder.active_parents == 0
+    assert updates == 0
+    (episode,) = await rows(
+        engine, "SELECT executor, terminated FROM episodes WHERE episode_id = :id", id=episode_id
+    )
+    assert episode == ("twap", True)  # the base's own name: the kill switch is visible
+    decisions = await rows(
+        engine,
+        "SELECT action, schedule_action, action_probability, explored, epsilon "
+        "FROM decisions WHERE episode_id = :id",
+        id=episode_id,
+    )
+    assert len(decisions) == HORIZON_SECS // 5
+    assert all(a == s and p == 1.0 and not x and e == 0.0 for a, s, p, x, e in decisions)
+    assert await rows(engine, "SELECT COUNT(*) FROM experiences") == [(0,)]
+
+
+async def test_async_face(db_url: str, engine: AsyncEngine) -> None:
+    async with rlexec.AsyncAgent.open(config(db_url), agent="asyncio") as agent:
+        eng = Engine(seed=5)
+        order = agent.start_order("buy", 500, 30, eng.book, now=0.0, urgency="high")
+        result = eng.work(order)
+        await agent.flush()
+        assert await rows(
+            engine, "SELECT urgency FROM episodes WHERE episode_id = :id",
+            id=result.record.episode_id,
+        ) == [(2,)]  # fmt: skip
+    again = await rlexec.AsyncAgent.open(config(db_url), agent="asyncio")
+    try:
+        assert again.loaded.updates == 30 // 5 and not again.loaded.created
+    finally:
+        await again.close()
+
+
+async def test_an_outside_engine_episode_is_said_not_to_be_re_simulable(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    def run() -> str:
+        with open_agent(db_url) as agent:
+            eng = Engine(seed=1)
+            return eng.work(agent.start_order("buy", 300, 20, eng.book, now=0.0)).order_id
+
+    episode_id = await asyncio.to_thread(run)
+    with pytest.raises(InvalidInputError, match="cannot be re-simulated") as info:
+        await replay_episode(engine, episode_id, config(db_url))
+    assert "config hash" not in str(info.value)
+
+
+# ---- the agent: binding, evaluation, input -------------------------------------------------
+
+
+def _one_episode(url: str, name: str, **kwargs: Any) -> None:
+    with open_agent(url, name, **kwargs) as agent:
+        eng = Engine(seed=3)
+        eng.work(agent.start_order("buy", 400, 30, eng.book, now=0.0))
+
+
+async def test_an_incompatible_config_is_refused_in_one_line(db_url: str) -> None:
+    await asyncio.to_thread(_one_episode, db_url, "bound")
+    other_state = config(db_url, state={"time_buckets": 4})
+    with pytest.raises(rlexec.InvalidInputError) as info:
+        await asyncio.to_thread(rlexec.Agent.open, other_state, agent="bound")
+    message = str(info.value)
+    assert "state.time_buckets = 10" in message and "4" in message and "\n" not in message
+    with pytest.raises(rlexec.InvalidInputError, match="reward mode 'shortfall', not 'original'"):
+        await asyncio.to_thread(
+            rlexec.Agent.open, config(db_url), agent="bound", reward_mode="original"
+        )
+    # a yardstick is not part of the binding
+    yardstick = config(db_url, state={"typical_queue_depth": 250.0})
+    agent = await asyncio.to_thread(rlexec.Agent.open, yardstick, agent="bound")
+    await asyncio.to_thread(agent.close)
+
+
+async def test_evaluation_mode_loads_no_experiences(db_url: str) -> None:
+    await asyncio.to_thread(_one_episode, db_url, "evaluated", mode="training")
+    learner = await asyncio.to_thread(open_agent, db_url, "evaluated", mode="production")
+    assert len(learner.loaded.experiences) == 30 // 5
+    await asyncio.to_thread(learner.close)
+    reader = await asyncio.to_thread(open_agent, db_url, "evaluated", mode="evaluation")
+    try:
+        assert reader.loaded.experiences == [] and reader.loaded.updates == 30 // 5
+    finally:
+        await asyncio.to_thread(reader.close)
+    # the store itself: a learner whose agent does not learn loads none either
+    cfg = config(db_url).rl_execution
+    greedy = QTableAgent(cfg.q_learning, cfg.state, mode=AgentMode.EVALUATION)
+    store = AgentStore(greedy, db_url, agent_name="evaluated", persistence=cfg.persistence)
+    try:
+        loaded = await store.load()
+        assert loaded.experiences == [] and cfg.persistence.experiences_to_load > 0
+    finally:
+        await store.close()
+
+
+def test_a_database_behind_head_or_missing_is_refused(tmp_path: Any) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'none.db'}"
+    with pytest.raises(rlexec.StoreError, match="does not exist"):
+        rlexec.Agent.open(config(url))
+    assert not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda a, b: a.start_order("hold", 10, 60, b, now=0), "side = 'hold'"),
+        (lambda a, b: a.start_order("buy", -5, 60, b, now=0), "quantity = -5"),
+        (lambda a, b: a.start_order("buy", 10, 0, b, now=0), "horizon_secs = 0"),
+        (lambda a, b: a.start_order("buy", 10, 60, "book", now=0), "expected a BookSnapshot"),
+        (lambda a, b: a.start_order("buy", 10, 60, b, now=float("nan")), "now = nan"),
+        (lambda a, b: a.start_order("buy", 10, 60, b, now=0, urgency=7), "urgency = 7"),
+        (lambda a, b: a.start_order("buy", 10, 60, b, now=0, order_id="x" * 37), "order_id"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path: Any, call: Any, expected: str) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bad.db'}"
+    book = rlexec.book([("99.99", 5)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=3600)
+    with rlexec.Agent.open(config(url), create=True) as agent:
+        with pytest.raises(rlexec.InvalidInputError) as info:
+            call(agent, book)
+        assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_order_refuses_what_an_engine_gets_wrong(tmp_path: Any) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'order.db'}"
+    book = rlexec.book([("99.99", 50)], [("100.01", 50)], tick_size="0.01", time_of_day_secs=3600)
+    with rlexec.Agent.open(config(url), create=True) as agent:
+        order = agent.start_order("buy", 10, 60, book, now=100.0)
+        (child,) = order.on_book(book, now=100.0).place
+        with pytest.raises(rlexec.InvalidInputError, match="clock must not go back"):
+            order.on_book(book, now=99.0)
+        with pytest.raises(rlexec.InvalidInputError, match="not a child of order"):
+            order.on_fill("someone-else", 1, "100.01")
+        with pytest.raises(rlexec.InvalidInputError, match="would fill 11 of order"):
+            order.on_fill(child.order_id, 11, "100.01")
+        with pytest.raises(rlexec.InvalidInputError, match="price = 'abc'"):
+            order.on_fill(child.order_id, 1, "abc")
+        order.on_cancel(child.order_id)
+        assert order.resting == 0
+        result = order.finish()  # before the parent is filled: a truncated episode
+        assert not result.complete and result.record.truncated
+        with pytest.raises(rlexec.InvalidInputError, match="is finished"):
+            order.on_book(book, now=101.0)
+    with pytest.raises(rlexec.InvalidInputError, match="crossed"):
+        rlexec.book([("100.02", 5)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=0)
+    with pytest.raises(rlexec.InvalidInputError, match=r"bids\[0\] size"):
+        rlexec.book([("100.00", 0)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=0)
+
+
+def test_the_public_names_are_exported() -> None:
+    for name in rlexec.__all__:
+        assert getattr(rlexec, name) is not None
+    with pytest.raises(AttributeError):
+        _ = rlexec.NoSuchThing  # type: ignore[attr-defined]

@@ -1,0 +1,108 @@
+"""Production acts on the latest promoted policy, or runs its base when nothing was promoted;
+``train`` records its verdict. Real store (SQLite and PostgreSQL), real agent."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from rlexec.config import AgentMode, Config
+from rlexec.rl.types import ExecutionAction
+from rlexec.store.promotions import PromotionRecord, list_promotions, record_promotion
+from rlexec.store.snapshots import create_snapshot
+from rlexec.training.session import open_session
+from rlexec.training.train import train
+from tests.training.conftest import small_config
+
+
+async def _store_policy(config: Config, name: str, preferred: ExecutionAction) -> int:
+    """Put a table that confidently prefers ``preferred`` into agent ``name``; snapshot it."""
+    session = await open_session(config, name, mode=AgentMode.TRAINING)
+    try:
+        agent = session.agent
+        q = np.zeros_like(agent.q_values)
+        q[:, int(preferred)] = 100.0
+        visits = np.full_like(agent.visits, 1000)
+        session.store.replace_table(q, visits, 0.1, 1, np.zeros_like(q))
+        await session.store.flush()
+    finally:
+        await session.close()
+    return (await create_snapshot(session.engine, name, "constructed")).id
+
+
+def _promotion(snapshot_id: int, promoted: bool) -> PromotionRecord:
+    return PromotionRecord(
+        promoted=promoted,
+        reason="constructed",
+        snapshot_id=snapshot_id,
+        validation_seed_first=900_000_200,
+        validation_seed_count=500,
+        base_executor="twap_passive",
+        policy_mean_is_bps=-40.0,
+        base_mean_is_bps=100.0,
+        mean_difference_bps=-140.0,
+        difference_ci_low_bps=-160.0,
+        difference_ci_high_bps=-120.0,
+        episodes_trained=1000,
+        config_hash="x",
+    )
+
+
+async def _production_greedy(config: Config, name: str) -> tuple[ExecutionAction, float]:
+    session = await open_session(config, name, mode=AgentMode.PRODUCTION)
+    try:
+        agent = session.agent
+        return agent.greedy_index(0, int(ExecutionAction.PLACE_SMALL)), agent.epsilon
+    finally:
+        await session.close()
+
+
+def test_production_runs_its_base_until_a_policy_is_promoted(any_db_url: str) -> None:
+    config = small_config(any_db_url)
+
+    async def run() -> None:
+        snapshot_id = await _store_policy(config, "prod", ExecutionAction.PLACE_ALL)
+        # the live table prefers PlaceAll, but nothing is promoted: the base, no exploration
+        assert await _production_greedy(config, "prod") == (ExecutionAction.PLACE_SMALL, 0.0)
+        engine_session = await open_session(config, "prod", mode=AgentMode.EVALUATION)
+        try:
+            await record_promotion(engine_session.engine, "prod", _promotion(snapshot_id, False))
+            assert (await _production_greedy(config, "prod"))[0] is ExecutionAction.PLACE_SMALL
+            await record_promotion(engine_session.engine, "prod", _promotion(snapshot_id, True))
+            action, epsilon = await _production_greedy(config, "prod")
+            assert action is ExecutionAction.PLACE_ALL and epsilon > 0
+        finally:
+            await engine_session.close()
+
+    asyncio.run(run())
+
+
+def test_train_records_its_verdict(sqlite_url: str) -> None:
+    config = small_config(sqlite_url)
+    config = config.model_copy(
+        update={
+            "rl_execution": config.rl_execution.model_copy(
+                update={
+                    "evaluation": config.rl_execution.evaluation.model_copy(
+                        update={"validate_every": 20, "validation_seeds": 10, "promotion_seeds": 10}
+                    )
+                }
+            )
+        }
+    )
+
+    async def run() -> None:
+        result = await train(config, "verdict", episodes=40, progress=False, handle_signals=False)
+        assert [v.episodes_trained for v in result.validations] == [20, 40]
+        assert result.promotion is not None and result.promotion.confirmation is not None
+        assert set(result.snapshot_ids) == {20, 40}
+        session = await open_session(config, "verdict", mode=AgentMode.EVALUATION)
+        try:
+            rows = await list_promotions(session.engine, "verdict")
+        finally:
+            await session.close()
+        assert len(rows) == 1 and rows[0].promoted == result.promotion.promoted
+        assert rows[0].snapshot_id in (None, *result.snapshot_ids.values())
+
+    asyncio.run(run())
