@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rlexec.config import AgentMode, Config, load_config, parse_config
+from rlexec.config import (
+    AgentMode,
+    Config,
+    QLearningConfig,
+    StateConfig,
+    load_config,
+    parse_config,
+)
 from rlexec.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -18,17 +26,22 @@ def section(name: str, **values: Any) -> dict[str, Any]:
     return {"rl_execution": {name: values}}
 
 
-def test_defaults_are_the_original_design() -> None:
+def test_defaults_keep_the_original_keys_with_the_meanings_that_learn() -> None:
     c = Config().rl_execution
     assert (c.enabled, c.mode) == (True, AgentMode.TRAINING)
     q = c.q_learning
+    # alpha is the floor of the 1/n schedule, epsilon_decay applies once per episode
     assert (q.alpha, q.gamma, q.epsilon, q.epsilon_min, q.epsilon_decay) == (
-        0.1, 0.99, 0.3, 0.05, 0.995
+        0.01, 1.0, 0.3, 0.05, 0.9995
     )
+    assert (q.min_visits_to_deviate, q.deviation_confidence) == (30, 2.0)
     s = c.state
     assert (s.spread_buckets, s.imbalance_buckets, s.time_buckets, s.remaining_buckets) == (
-        5, 5, 10, 5
+        2, 3, 10, 5
     )
+    assert s.hour_buckets == 1  # a parent of minutes never changes hour: out of the key
+    assert (s.include_volatility, s.include_queue_depth) == (False, False)
+    assert (s.include_own_orders, s.include_schedule, s.schedule_tolerance) == (True, True, 0.1)
     r = c.reward
     assert (r.fill_weight, r.slippage_weight, r.time_weight, r.impact_weight) == (
         10.0, 100.0, 50.0, 50.0
@@ -44,6 +57,38 @@ def test_the_shipped_file_parses_to_the_defaults() -> None:
     assert load_config(REPO / "config" / "rl_execution.toml", env={}) == Config()
 
 
+def _shipped_lines(section_name: str) -> dict[str, str]:
+    """key -> the comment text of its line and of the continuation lines below it."""
+    lines = SHIPPED.read_text(encoding="utf-8").splitlines()
+    start = lines.index(f"[rl_execution.{section_name}]") + 1
+    comments: dict[str, str] = {}
+    key = ""
+    for line in lines[start:]:
+        if line.startswith("["):
+            break
+        match = re.match(r"(\w+)\s*=[^#]*(?:#(.*))?$", line)
+        if match:
+            key = match.group(1)
+            comments[key] = match.group(2) or ""
+        elif key and line.strip().startswith("#"):
+            comments[key] += " " + line.strip().lstrip("#")
+    return comments
+
+
+def test_the_shipped_file_says_what_the_learning_keys_mean_now() -> None:
+    q = _shipped_lines("q_learning")
+    assert set(q) == set(QLearningConfig.model_fields)
+    assert all(q.values()), "every q_learning key has a comment"
+    assert "floor" in q["alpha"].lower() and "1/n" in q["alpha"]
+    assert "episode" in q["epsilon_decay"].lower() and "not" in q["epsilon_decay"]
+    s = _shipped_lines("state")
+    # every key with a value is set to it; a key whose default is None (unset) stays a comment
+    with_value = {k for k, f in StateConfig.model_fields.items() if f.default is not None}
+    assert set(s) == with_value
+    for key in ("hour_buckets", "include_own_orders", "include_schedule", "schedule_tolerance"):
+        assert s[key], f"state.{key} has a comment"
+
+
 @pytest.mark.parametrize(
     ("data", "key", "value"),
     [
@@ -56,6 +101,13 @@ def test_the_shipped_file_parses_to_the_defaults() -> None:
         (section("q_learning", epsilon_decay=1.1), "rl_execution.q_learning.epsilon_decay", "1.1"),
         (section("q_learning", alpha="fast"), "rl_execution.q_learning.alpha", "fast"),
         (section("q_learning", epsilon=float("nan")), "rl_execution.q_learning.epsilon", "nan"),
+        (section("q_learning", min_visits_to_deviate=0),
+         "rl_execution.q_learning.min_visits_to_deviate", "0"),
+        (section("q_learning", deviation_confidence=-1.0),
+         "rl_execution.q_learning.deviation_confidence", "-1.0"),
+        (section("state", hour_buckets=0), "rl_execution.state.hour_buckets", "0"),
+        (section("state", schedule_tolerance=0.0), "rl_execution.state.schedule_tolerance", "0.0"),
+        (section("state", schedule_tolerance=1.0), "rl_execution.state.schedule_tolerance", "1.0"),
         (section("state", spread_buckets=1), "rl_execution.state.spread_buckets", "1"),
         (section("state", time_buckets=0), "rl_execution.state.time_buckets", "0"),
         (section("state", hour_buckets=25), "rl_execution.state.hour_buckets", "25"),

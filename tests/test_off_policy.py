@@ -1,4 +1,6 @@
-"""Off-policy estimators on synthetic logs whose true candidate value is known exactly."""
+"""Off-policy estimators on synthetic logs whose true candidate value is known exactly, and
+the candidate as the agent's one decision rule (``rlexec.rl.policy``): per decision, given the
+logged base action, exactly what an agent running that table chooses, with its probability."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from rlexec.config import AgentMode, QLearningConfig, StateConfig
 from rlexec.errors import InvalidInputError
 from rlexec.evaluation import (
     ACTION_LABELS,
@@ -15,6 +18,7 @@ from rlexec.evaluation import (
     DecisionLog,
     PolicyValueEstimate,
     agreement,
+    candidate_choices,
     candidate_probabilities,
     confusion_table,
     doubly_robust,
@@ -38,6 +42,8 @@ from rlexec.evaluation.statistics import (
     ratio_interval,
     z_value,
 )
+from rlexec.rl.policy import RuleParameters
+from rlexec.rl.q_learning import QTableAgent
 from rlexec.rl.types import ExecutionAction
 
 A = 6
@@ -64,6 +70,7 @@ LOGGING_Q = np.array(
 LOGGING_EPSILON = 0.3
 CANDIDATE_Q = MEAN_REWARD.copy()  # greedy on the best action: 2, 0, 4, 5
 CANDIDATE_EPSILON = 0.1
+BASE_BY_STATE = np.array([1, 3, 0, 2])  # the base schedule's action, never the best one
 
 
 def _eps_greedy(q: NDArray[np.float64], epsilon: float) -> NDArray[np.float64]:
@@ -97,10 +104,12 @@ def bandit_log(
     mu = _eps_greedy(logging_q, logging_epsilon)[states]
     actions = _sample_actions(rng, mu)
     rewards = MEAN_REWARD[states, actions] + noise * rng.standard_normal(n)
-    return DecisionLog(states, actions, mu[np.arange(n), actions], rewards)
+    return DecisionLog(
+        states, actions, mu[np.arange(n), actions], rewards, base_actions=BASE_BY_STATE[states]
+    )
 
 
-CANDIDATE = CandidatePolicy(CANDIDATE_Q, CANDIDATE_EPSILON)
+CANDIDATE = CandidatePolicy.from_q_table(CANDIDATE_Q, CANDIDATE_EPSILON)
 TRUE_BANDIT = bandit_true_value(CANDIDATE_Q, CANDIDATE_EPSILON)
 
 
@@ -151,7 +160,7 @@ def test_logged_value_is_on_policy_mean() -> None:
 
 def test_logging_equal_candidate_gives_on_policy_mean() -> None:
     log = bandit_log(seed=11, n=5_000)
-    same = CandidatePolicy(LOGGING_Q, LOGGING_EPSILON)
+    same = CandidatePolicy.from_q_table(LOGGING_Q, LOGGING_EPSILON)
     weights = importance_weights(log, same)
     np.testing.assert_array_equal(weights, np.ones(5_000))
     mean = float(np.mean(log.rewards))
@@ -167,8 +176,14 @@ def test_snips_equals_on_policy_mean_under_rescaled_propensities() -> None:
     # Weights proportional to one constant (logging probabilities all halved relative to
     # pi) leave SNIPS at the on-policy mean while IPS doubles.
     log = bandit_log(seed=5, n=1_000)
-    same = CandidatePolicy(LOGGING_Q, LOGGING_EPSILON)
-    halved = DecisionLog(log.state_indices, log.actions, log.logging_probabilities / 2, log.rewards)
+    same = CandidatePolicy.from_q_table(LOGGING_Q, LOGGING_EPSILON)
+    halved = DecisionLog(
+        log.state_indices,
+        log.actions,
+        log.logging_probabilities / 2,
+        log.rewards,
+        base_actions=log.base_actions,
+    )
     mean = float(np.mean(log.rewards))
     assert snips(halved, same).value == pytest.approx(mean, rel=1e-12)
     assert ips(halved, same).value == pytest.approx(2 * mean, rel=1e-12)
@@ -177,7 +192,11 @@ def test_snips_equals_on_policy_mean_under_rescaled_propensities() -> None:
 def test_snips_shifts_with_reward_constant() -> None:
     log = bandit_log(seed=9, n=3_000)
     shifted = DecisionLog(
-        log.state_indices, log.actions, log.logging_probabilities, log.rewards + 10.0
+        log.state_indices,
+        log.actions,
+        log.logging_probabilities,
+        log.rewards + 10.0,
+        base_actions=log.base_actions,
     )
     assert snips(shifted, CANDIDATE).value == pytest.approx(
         snips(log, CANDIDATE).value + 10.0, rel=1e-12
@@ -191,9 +210,8 @@ def test_dr_with_perfect_model_has_near_zero_variance() -> None:
     log = bandit_log(seed=2, n=5_000, noise=0.0, state_probs=one_state)
     dr = doubly_robust(log, CANDIDATE)
     assert dr.standard_error < 1e-12
-    assert dr.value == pytest.approx(TRUE_STATE0 := bandit_value_in_state(0), abs=1e-12)
+    assert dr.value == pytest.approx(bandit_value_in_state(0), abs=1e-12)
     assert ips(log, CANDIDATE).standard_error > 0.01
-    assert pytest.approx(float(CANDIDATE.state_values[0])) == TRUE_STATE0
 
 
 def bandit_value_in_state(state: int) -> float:
@@ -203,7 +221,8 @@ def bandit_value_in_state(state: int) -> float:
 def test_dr_with_perfect_model_variance_is_only_the_state_spread() -> None:
     log = bandit_log(seed=4, n=20_000, noise=0.0)
     dr = doubly_robust(log, CANDIDATE)
-    oracle = CANDIDATE.state_values[log.state_indices]
+    state_values = (_eps_greedy(CANDIDATE_Q, CANDIDATE_EPSILON) * CANDIDATE_Q).sum(axis=1)
+    oracle = state_values[log.state_indices]
     assert dr.value == pytest.approx(float(oracle.mean()), abs=1e-12)
     assert dr.standard_error == pytest.approx(
         float(oracle.std(ddof=1)) / math.sqrt(20_000), rel=1e-9
@@ -236,7 +255,7 @@ def test_snips_bootstrap_is_seeded_and_covers() -> None:
 
 
 def test_greedy_candidate_with_zero_probabilities() -> None:
-    greedy = CandidatePolicy(CANDIDATE_Q, 0.0)
+    greedy = CandidatePolicy.from_q_table(CANDIDATE_Q, 0.0)
     log = bandit_log(seed=8, n=20_000)
     weights = importance_weights(log, greedy)
     best = np.argmax(CANDIDATE_Q, axis=1)[log.state_indices]
@@ -251,24 +270,101 @@ def test_greedy_candidate_with_zero_probabilities() -> None:
 
 def test_candidate_probabilities_and_ties() -> None:
     q = np.array([[0.0] * 6, [1.0, 3.0, 3.0, 0.0, 0.0, 0.0], [-1.0, -2, -3, -4, -5, 0.5]])
-    probs = candidate_probabilities(q, [0, 1, 2, 1], 0.3)
-    assert probs.shape == (4, 6)
+    candidate = CandidatePolicy.from_q_table(q, 0.3)
+    probs = candidate_probabilities(candidate, [0, 1, 2, 1, 0], [3, 0, 0, 2, 5])
+    assert probs.shape == (5, 6)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
-    assert probs[0, 0] == pytest.approx(0.05 + 0.7)  # all-zero row: tie -> WAIT
-    assert probs[1, 1] == pytest.approx(0.75)  # tie between 1 and 2 -> lowest index
+    assert probs[0, 3] == pytest.approx(0.05 + 0.7)  # all-zero row: the base, PlaceLarge
+    assert probs[4, 5] == pytest.approx(0.75)  # ... or Cancel, whatever the base is
+    assert probs[1, 1] == pytest.approx(0.75)  # tie of 1 and 2 above the base -> lowest
+    assert probs[3, 2] == pytest.approx(0.75)  # the base among the tied maxima stays
     assert probs[1, 2] == pytest.approx(0.05)
     assert probs[2, 5] == pytest.approx(0.75)
-    np.testing.assert_array_equal(greedy_actions(q, [2, 1, 0]), [5, 1, 0])
-    np.testing.assert_array_equal(candidate_probabilities(q, [1], 0.0), [[0, 1, 0, 0, 0, 0]])
-    np.testing.assert_allclose(candidate_probabilities(q, [1], 1.0), np.full((1, 6), 1 / 6))
+    np.testing.assert_array_equal(greedy_actions(candidate, [2, 1, 0], [0, 4, 1]), [5, 1, 1])
+    greedy = CandidatePolicy.from_q_table(q, 0.0)
+    np.testing.assert_array_equal(
+        candidate_probabilities(greedy, [1], [0]), [[0, 1, 0, 0, 0, 0]]
+    )
+    uniform = CandidatePolicy.from_q_table(q, 1.0)
+    np.testing.assert_allclose(candidate_probabilities(uniform, [1], [0]), np.full((1, 6), 1 / 6))
+
+
+def test_candidate_choices_depend_on_the_base_per_decision() -> None:
+    # one state, two decisions with different base actions: thin cells keep each its base
+    rule = RuleParameters(min_visits=30, confidence=2.0, alpha_min=0.01)
+    q = np.array([[0.0, 5.0, 0.0, 0.0, 0.0, 0.0]])
+    thin = CandidatePolicy.from_table(q, np.full((1, 6), 29), np.zeros((1, 6)), rule)
+    np.testing.assert_array_equal(thin.greedy_for([0, 0, 0], [0, 3, 1]), [0, 3, 1])
+    tried = CandidatePolicy.from_table(q, np.full((1, 6), 30), np.zeros((1, 6)), rule)
+    np.testing.assert_array_equal(tried.greedy_for([0, 0, 0], [0, 3, 1]), [1, 1, 1])
+    # variances unknown (a stored table): the base everywhere
+    unknown = CandidatePolicy.from_table(q, np.full((1, 6), 10_000), None, rule)
+    assert np.isnan(unknown.variances).all()
+    np.testing.assert_array_equal(unknown.greedy_for([0, 0], [4, 5]), [4, 5])
+
+
+def test_the_candidate_is_the_agent_that_runs_its_table() -> None:
+    """The same table under the same rule: for every decision of a live agent, the candidate's
+    action is the agent's greedy action and its probability the one the agent logged."""
+    agent = QTableAgent(
+        QLearningConfig(epsilon=0.2, epsilon_min=0.05, min_visits_to_deviate=20),
+        StateConfig(),
+        mode=AgentMode.TRAINING,
+        seed=3,
+    )
+    rng = np.random.default_rng(17)
+    states = 40
+    shape = agent.q_values.shape
+    q = np.zeros(shape)
+    q[:states] = rng.normal(0.0, 1.0, (states, 6))
+    visits = np.zeros(shape, dtype=np.int64)
+    visits[:states] = rng.integers(0, 60, (states, 6))
+    variances = np.full(shape, np.nan)
+    variances[:states] = rng.choice([np.nan, 0.1, 1.0, 10.0], (states, 6))
+    agent.restore(q, visits, 0.2, 0, variances=variances)
+    s = rng.integers(0, states, 3000)
+    b = rng.integers(0, 6, 3000)
+    decisions = [agent.decide_index(int(i), int(j)) for i, j in zip(s, b, strict=True)]
+    candidate = CandidatePolicy.from_table(
+        agent.q_values, agent.visits, agent.variances, agent.rule, agent.epsilon
+    )
+    greedy = candidate.greedy_for(s, b)
+    np.testing.assert_array_equal(greedy, [int(d.greedy_action) for d in decisions])
+    probabilities = candidate.probabilities_for(s, b)
+    taken = [int(d.action) for d in decisions]
+    np.testing.assert_array_equal(
+        probabilities[np.arange(len(taken)), taken], [d.probability for d in decisions]
+    )
+    assert 0 < int(np.count_nonzero(greedy != b)) < len(b)  # both cases were exercised
+    log = DecisionLog(s, taken, [d.probability for d in decisions], np.zeros(len(b)), None, b)
+    np.testing.assert_array_equal(importance_weights(log, candidate), np.ones(len(b)))
+    np.testing.assert_array_equal(candidate_choices(log, candidate), greedy)
+
+
+def test_a_thin_candidate_is_scored_as_its_base() -> None:
+    # trusted in states 0 and 1, under-visited in 2 and 3: there it takes the logged base
+    rule = RuleParameters(min_visits=30, confidence=2.0, alpha_min=0.01)
+    visits = np.array([[100] * 6, [100] * 6, [5] * 6, [5] * 6])
+    candidate = CandidatePolicy.from_table(
+        CANDIDATE_Q, visits, np.zeros((4, 6)), rule, CANDIDATE_EPSILON
+    )
+    probs = _eps_greedy(CANDIDATE_Q, CANDIDATE_EPSILON)
+    probs[2:] = CANDIDATE_EPSILON / A
+    probs[[2, 3], BASE_BY_STATE[2:]] += 1.0 - CANDIDATE_EPSILON
+    truth = float(STATE_PROBS @ (probs * MEAN_REWARD).sum(axis=1))
+    assert abs(truth - TRUE_BANDIT) > 0.1
+    log = bandit_log(seed=31, n=50_000)
+    for estimate in (ips(log, candidate), snips(log, candidate), doubly_robust(log, candidate)):
+        assert estimate.contains(truth), estimate
+        assert not estimate.contains(TRUE_BANDIT), estimate
 
 
 def test_candidate_policy_tables() -> None:
-    policy = CandidatePolicy(MEAN_REWARD, 0.2)
-    np.testing.assert_array_equal(policy.greedy, [2, 0, 4, 5])
+    policy = CandidatePolicy.from_q_table(MEAN_REWARD, 0.2)
+    np.testing.assert_array_equal(policy.greedy_for([0, 1, 2, 3], BASE_BY_STATE), [2, 0, 4, 5])
     assert policy.num_states == 4
     np.testing.assert_allclose(
-        policy.state_values, (_eps_greedy(MEAN_REWARD, 0.2) * MEAN_REWARD).sum(axis=1)
+        policy.probabilities_for([0, 1, 2, 3], BASE_BY_STATE), _eps_greedy(MEAN_REWARD, 0.2)
     )
 
 
@@ -286,13 +382,38 @@ def test_candidate_policy_rejects_bad_input(
     q: NDArray[np.float64], epsilon: float, fragment: str
 ) -> None:
     with pytest.raises(InvalidInputError, match="expected") as info:
-        CandidatePolicy(q, epsilon)
+        CandidatePolicy.from_q_table(q, epsilon)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("visits", "variances", "fragment"),
+    [
+        (np.zeros((2, 5), dtype=np.int64), None, "visits has shape (2, 5)"),
+        (np.zeros((2, 6)), None, "visits has dtype float64"),
+        (np.array([[0, -1, 0, 0, 0, 0]] * 2), None, "visits[0, 1] = -1"),
+        (np.zeros((2, 6), dtype=np.int64), np.zeros((1, 6)), "variances has shape (1, 6)"),
+        (np.zeros((2, 6), dtype=np.int64), np.full((2, 6), -1.0), "variances[0, 0] = -1.0"),
+        (np.zeros((2, 6), dtype=np.int64), np.full((2, 6), np.inf), "variances[0, 0] = inf"),
+    ],
+)
+def test_candidate_policy_rejects_bad_visits_and_variances(
+    visits: NDArray[np.int64], variances: NDArray[np.float64] | None, fragment: str
+) -> None:
+    rule = RuleParameters(30, 2.0, 0.01)
+    with pytest.raises(InvalidInputError, match="expected") as info:
+        CandidatePolicy.from_table(np.zeros((2, 6)), visits, variances, rule)
     assert fragment in str(info.value)
 
 
 def test_candidate_probabilities_rejects_state_outside_table() -> None:
+    candidate = CandidatePolicy.from_q_table(np.zeros((4, 6)), 0.1)
     with pytest.raises(InvalidInputError, match=r"state_indices\[1\] = 4: expected"):
-        candidate_probabilities(np.zeros((4, 6)), [0, 4], 0.1)
+        candidate_probabilities(candidate, [0, 4], [0, 0])
+    with pytest.raises(InvalidInputError, match=r"base_actions\[0\] = 6: expected"):
+        candidate_probabilities(candidate, [0, 1], [6, 0])
+    with pytest.raises(InvalidInputError, match="base_actions has 1 entries: expected 2"):
+        candidate_probabilities(candidate, [0, 1], [0])
 
 
 # ----------------------------------------------------------------------------- the log
@@ -314,6 +435,9 @@ def test_candidate_probabilities_rejects_state_outside_table() -> None:
         ({"actions": ["a", "b", "c"]}, "actions has dtype"),
         ({"episode_ids": [1, 2, 1]}, "episode 1 is split"),
         ({"episode_ids": [1, 1]}, "episode_ids has 2 entries"),
+        ({"base_actions": [0, 6, 1]}, "base_actions[1] = 6"),
+        ({"base_actions": [0, -1, 1]}, "base_actions[1] = -1"),
+        ({"base_actions": [0, 1]}, "base_actions has 2 entries: expected 3"),
     ],
 )
 def test_decision_log_rejects_bad_input(changes: dict[str, object], fragment: str) -> None:
@@ -332,13 +456,18 @@ def test_decision_log_rejects_bad_input(changes: dict[str, object], fragment: st
 def test_decision_log_rejects_empty_and_states_beyond_candidate() -> None:
     with pytest.raises(InvalidInputError, match="empty"):
         DecisionLog.from_arrays([], [], [], [])
-    log = DecisionLog.from_arrays([0, 9], [0, 1], [0.5, 0.5], [1.0, 2.0])
+    log = DecisionLog.from_arrays([0, 9], [0, 1], [0.5, 0.5], [1.0, 2.0], base_actions=[0, 0])
     with pytest.raises(InvalidInputError, match=r"state_indices max = 9: expected < 4"):
         ips(log, CANDIDATE)
+    two = DecisionLog.from_arrays([0, 1], [0, 1], [0.5, 0.5], [1.0, 2.0], base_actions=[0, 0])
     with pytest.raises(InvalidInputError, match="episode_ids = None"):
-        per_decision_is(DecisionLog.from_arrays([0, 1], [0, 1], [0.5, 0.5], [1.0, 2.0]), CANDIDATE)
+        per_decision_is(two, CANDIDATE)
     with pytest.raises(InvalidInputError, match="at least 2"):
-        ips(DecisionLog.from_arrays([0], [0], [0.5], [1.0]), CANDIDATE)
+        ips(DecisionLog.from_arrays([0], [0], [0.5], [1.0], base_actions=[0]), CANDIDATE)
+    unknown_base = DecisionLog.from_arrays([0, 1], [0, 1], [0.5, 0.5], [1.0, 2.0])
+    assert logged_value(unknown_base).value == 1.5  # the logged value needs no base
+    with pytest.raises(InvalidInputError, match="base_actions = None: expected the base"):
+        ips(unknown_base, CANDIDATE)
     with pytest.raises(InvalidInputError, match=r"gamma = 1\.5"):
         two = DecisionLog.from_arrays([0, 1], [0, 1], [0.5, 0.5], [1.0, 2.0], [1, 2])
         logged_return(two, gamma=1.5)
@@ -468,7 +597,7 @@ def _soft_optimal_q(epsilon: float, gamma: float) -> NDArray[np.float64]:
     raise AssertionError("policy iteration did not converge")
 
 
-MDP_CANDIDATE = CandidatePolicy(_soft_optimal_q(0.5, MDP_GAMMA), 0.5)
+MDP_CANDIDATE = CandidatePolicy.from_q_table(_soft_optimal_q(0.5, MDP_GAMMA), 0.5)
 
 
 def mdp_log(seed: int, episodes: int, *, noise: float = 0.5) -> DecisionLog:
@@ -497,10 +626,11 @@ def mdp_log(seed: int, episodes: int, *, noise: float = 0.5) -> DecisionLog:
         alive = alive[keep]
     episode, index, a, mu, r = (np.concatenate(c) for c in columns)
     order = np.argsort(episode, kind="stable")  # rows were appended in step order
-    return DecisionLog(index[order], a[order], mu[order], r[order], episode[order])
+    base = index % A  # the base schedule's action: a function of the state index
+    return DecisionLog(index[order], a[order], mu[order], r[order], episode[order], base[order])
 
 
-TRUE_MDP = mdp_true_value(MDP_CANDIDATE.probabilities, MDP_GAMMA)
+TRUE_MDP = mdp_true_value(_eps_greedy(MDP_CANDIDATE.q_table, 0.5), MDP_GAMMA)
 
 
 def test_mdp_log_has_variable_lengths_and_distinct_values() -> None:
@@ -557,7 +687,7 @@ def test_trajectory_coverage_over_seeds() -> None:
 def test_trajectory_on_policy_gives_logged_return() -> None:
     logging_probs = _eps_greedy(MDP_LOGGING_Q, MDP_LOGGING_EPSILON)
     log = mdp_log(seed=3, episodes=2_000)
-    same = CandidatePolicy(MDP_LOGGING_Q, MDP_LOGGING_EPSILON)
+    same = CandidatePolicy.from_q_table(MDP_LOGGING_Q, MDP_LOGGING_EPSILON)
     on_policy = logged_return(log, gamma=MDP_GAMMA)
     assert per_decision_is(log, same, gamma=MDP_GAMMA).value == pytest.approx(
         on_policy.value, rel=1e-12
@@ -582,7 +712,8 @@ def _reference_trajectory(
 ) -> tuple[float, float, float]:
     """Naive per-episode loops: (PDIS, WPDIS, step-wise DR)."""
     assert log.episode_starts is not None and log.episode_lengths is not None
-    pi = policy.probabilities
+    assert log.base_actions is not None
+    pi = policy.probabilities_for(log.state_indices, log.base_actions)  # per decision
     episodes = []
     for start, length in zip(log.episode_starts, log.episode_lengths, strict=True):
         rows = range(int(start), int(start + length))
@@ -590,11 +721,12 @@ def _reference_trajectory(
         for t, i in enumerate(rows):
             s, a = int(log.state_indices[i]), int(log.actions[i])
             previous = rho
-            rho *= pi[s, a] / log.logging_probabilities[i]
+            rho *= pi[i, a] / log.logging_probabilities[i]
             rhos.append(rho)
             rewards.append(float(log.rewards[i]))
+            state_value = float(pi[i] @ policy.q_table[s])
             dr += gamma**t * (
-                rho * (log.rewards[i] - policy.q_table[s, a]) + previous * policy.state_values[s]
+                rho * (log.rewards[i] - policy.q_table[s, a]) + previous * state_value
             )
         episodes.append((rhos, rewards, dr))
     pdis = np.mean(
@@ -615,7 +747,7 @@ def _reference_trajectory(
 @pytest.mark.parametrize("epsilon", [0.2, 0.0])
 def test_trajectory_estimators_match_naive_loops(epsilon: float) -> None:
     log = mdp_log(seed=12, episodes=80)
-    policy = CandidatePolicy(MDP_CANDIDATE.q_table, epsilon)
+    policy = CandidatePolicy.from_q_table(MDP_CANDIDATE.q_table, epsilon)
     pdis, wpdis, dr = _reference_trajectory(log, policy, MDP_GAMMA)
     assert per_decision_is(log, policy, gamma=MDP_GAMMA).value == pytest.approx(pdis, rel=1e-9)
     assert weighted_per_decision_is(log, policy, gamma=MDP_GAMMA).value == pytest.approx(
@@ -631,9 +763,11 @@ def test_wpdis_standard_error_matches_jackknife() -> None:
     assert log.episode_ids is not None
     ids = log.episode_ids
     shifted = log.rewards + 5.0
-    policy = CandidatePolicy(MDP_LOGGING_Q, 0.6)
+    policy = CandidatePolicy.from_q_table(MDP_LOGGING_Q, 0.6)
+    bases = log.base_actions
+    assert bases is not None
     estimate = weighted_per_decision_is(
-        DecisionLog(log.state_indices, log.actions, log.logging_probabilities, shifted, ids),
+        DecisionLog(log.state_indices, log.actions, log.logging_probabilities, shifted, ids, bases),
         policy,
         gamma=MDP_GAMMA,
     )
@@ -646,6 +780,7 @@ def test_wpdis_standard_error_matches_jackknife() -> None:
             log.logging_probabilities[keep],
             shifted[keep],
             ids[keep],
+            bases[keep],
         )
         leave_one_out.append(weighted_per_decision_is(sub, policy, gamma=MDP_GAMMA).value)
     values = np.array(leave_one_out)
@@ -665,7 +800,8 @@ def test_evaluate_report_matches_individual_estimators() -> None:
     assert report.pdis == per_decision_is(log, MDP_CANDIDATE, gamma=MDP_GAMMA)
     assert report.wpdis == weighted_per_decision_is(log, MDP_CANDIDATE, gamma=MDP_GAMMA)
     assert report.dr_trajectory == stepwise_doubly_robust(log, MDP_CANDIDATE, gamma=MDP_GAMMA)
-    greedy = greedy_actions(MDP_CANDIDATE.q_table, log.state_indices)
+    assert log.base_actions is not None
+    greedy = greedy_actions(MDP_CANDIDATE, log.state_indices, log.base_actions)
     assert report.agreement == agreement(log.actions, greedy)
     np.testing.assert_array_equal(report.confusion, confusion_table(log.actions, greedy))
     assert [e.estimator for e in report.estimates()] == [

@@ -1,6 +1,11 @@
-"""Unit tests of RlEnhancedExecutor on the equity simulator: the shortfall rewards of an
-episode sum to minus its IS, the original reward's four parts, the schedule-following default
-of an untrained agent, what decision records carry, and the decision cadence."""
+"""Unit tests of RlEnhancedExecutor on the LOB simulators: an untrained agent *is* its base
+(the same orders and fills, paired, on every seed, both presets, TWAP and VWAP, passive and
+aggressive, buy and sell), the shortfall rewards of an episode sum to minus its IS, the
+original reward's four parts, what decision and experience records carry, and the decision
+cadence.
+
+An untrained agent in evaluation mode never explores, so it must equal its base exactly; in
+training it explores with epsilon, so there only its *greedy* choices are the base's."""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
 from rlexec.execution.runner import run_episode
 from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.twap import TWAP, ScheduledExecutor
-from rlexec.execution.types import ExecutionContext, Order, ParentOrder
+from rlexec.execution.types import ExecutionAlgorithm, ExecutionContext, Order, ParentOrder
 from rlexec.execution.vwap import VWAP
 from rlexec.market.book import Side
 from rlexec.market.lob import LobMarket
@@ -94,18 +99,140 @@ async def _episode(
     return parent, await run_episode(executor, market, parent, seed)  # type: ignore[arg-type]
 
 
+class Recorder:
+    """Wraps an executor and records what it sends and what fills, by step (child ids
+    differ between executors, so they are left out)."""
+
+    def __init__(self, inner: ExecutionAlgorithm) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.orders: list[tuple[int, Decimal, Decimal | None]] = []
+        self.cancels: list[tuple[int, int]] = []
+        self.fills: list[tuple[int, Decimal, Decimal]] = []
+
+    async def cancel_requests(self, parent_id: str, context: ExecutionContext) -> list[str]:
+        ids: list[str] = await self.inner.cancel_requests(parent_id, context)
+        if ids:
+            self.cancels.append((context.step, len(ids)))
+        return ids
+
+    async def get_next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
+        order: Order | None = await self.inner.get_next_order(parent_id, context)
+        if order is not None:
+            self.orders.append((context.step, order.quantity, order.limit_price))
+        return order
+
+    async def record_fill(
+        self, parent_id: str, order_id: str, filled: Decimal, price: Decimal, ctx: ExecutionContext
+    ) -> None:
+        self.fills.append((ctx.step, filled, price))
+        await self.inner.record_fill(parent_id, order_id, filled, price, ctx)
+
+    async def finish(self, parent_id: str, context: ExecutionContext) -> None:
+        await self.inner.finish(parent_id, context)
+
+
+BASES = {
+    "twap": TWAP,
+    "vwap": VWAP,
+}
+QUANTITY = {"equity": 1500, "prediction_market": 400}
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+@pytest.mark.parametrize("style", ["passive", "aggressive"])
+@pytest.mark.parametrize("base_kind", ["twap", "vwap"])
+@pytest.mark.parametrize("market_name", ["equity", "prediction_market"])
+async def test_an_untrained_agent_is_its_base_exactly(
+    market_name: str, base_kind: str, style: str, side: Side
+) -> None:
+    make_base = BASES[base_kind]
+    executor, agent, sink, market = _setup(
+        base=make_base(slices=10, style=style), mode=AgentMode.EVALUATION, market=market_name
+    )
+    quantity = QUANTITY[market_name]
+    deviated_somewhere = False
+    for seed in range(25):
+        parent = ParentOrder(f"p-{seed}", side, Decimal(quantity), 60)
+        alone = Recorder(make_base(slices=10, style=style))
+        base_result = await run_episode(alone, market, parent, seed)
+        wrapped = Recorder(executor)
+        executor.begin(parent.parent_id, EpisodeMeta(seed=seed, market=market.name))
+        result = await run_episode(wrapped, market, parent, seed)
+        # paired: the same orders, cancels and fills at the same steps, hence the same IS
+        assert wrapped.orders == alone.orders
+        assert wrapped.cancels == alone.cancels
+        assert wrapped.fills == alone.fills
+        assert result.is_bps == base_result.is_bps
+        assert (result.avg_fill_price, result.child_orders, result.completion_quantity) == (
+            base_result.avg_fill_price,
+            base_result.child_orders,
+            base_result.completion_quantity,
+        )
+        own = [d for d in sink.decisions if d.episode_id == parent.parent_id]
+        assert own and sum(d.reward_total for d in own) == pytest.approx(-result.is_bps, abs=1e-9)
+        for d in own:  # every decision took the base's action, greedily
+            assert d.action == d.schedule_action == d.greedy_action
+            assert not d.explored and d.action_probability == 1.0 and d.epsilon == 0.0
+            assert d.q_values == (0.0,) * NUM_ACTIONS
+        deviated_somewhere |= any(d.schedule_action != "Wait" for d in own)
+    assert deviated_somewhere  # the base's action was not always Wait
+    assert agent.updates == 0 and sink.experiences == []  # evaluation never learns
+
+
+@pytest.mark.parametrize("interval", [1, 7])
+async def test_the_base_is_followed_exactly_at_any_decision_interval(interval: int) -> None:
+    executor, _, _, market = _setup(mode=AgentMode.EVALUATION, interval=interval)
+    for seed in range(5):
+        parent = ParentOrder(f"i-{seed}", Side.BUY, Decimal(1500), 50)
+        alone = Recorder(TWAP(slices=10, style="passive"))
+        await run_episode(alone, market, parent, seed)
+        wrapped = Recorder(executor)
+        await run_episode(wrapped, market, parent, seed)
+        assert (wrapped.orders, wrapped.cancels, wrapped.fills) == (
+            alone.orders,
+            alone.cancels,
+            alone.fills,
+        )
+
+
+async def test_an_untrained_training_agent_takes_the_base_unless_it_explores() -> None:
+    executor, agent, sink, market = _setup(market="prediction_market")
+    agent.set_epsilon(0.3)
+    explored = 0
+    for seed in range(10):
+        await _episode(executor, market, seed, quantity=400)
+    for d in sink.decisions:
+        assert d.greedy_action == d.schedule_action  # nothing has 30 tries yet
+        if d.explored:  # a draw below epsilon, or a later decision of its stretch (prob. 1)
+            explored += 1
+            assert d.action_probability in (
+                pytest.approx(d.epsilon / 6),
+                pytest.approx(d.epsilon / 6 + 1 - d.epsilon),
+                1.0,
+            )
+        else:
+            assert d.action == d.schedule_action
+    assert explored > 0 and agent.updates == len(sink.decisions)
+
+
 @pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
 @pytest.mark.parametrize("base_kind", ["twap", "vwap", "twap-aggressive"])
-async def test_shortfall_rewards_sum_to_minus_is(side: Side, base_kind: str) -> None:
+@pytest.mark.parametrize("market_name", ["equity", "prediction_market"])
+async def test_shortfall_rewards_sum_to_minus_is(
+    market_name: str, side: Side, base_kind: str
+) -> None:
     base: ScheduledExecutor = {
         "twap": TWAP(slices=10, style="passive"),
         "vwap": VWAP(slices=10, style="passive"),
         "twap-aggressive": TWAP(slices=10, style="aggressive"),
     }[base_kind]
-    executor, _, sink, market = _setup(base=base)
-    completions = 0
+    executor, _, sink, market = _setup(base=base, market=market_name)  # training: explores
+    completions = explored = 0
     for seed in range(12):
-        parent, result = await _episode(executor, market, seed, quantity=1500, side=side)
+        parent, result = await _episode(
+            executor, market, seed, quantity=QUANTITY[market_name], side=side
+        )
         own = [d for d in sink.decisions if d.episode_id == parent.parent_id]
         total = sum(d.reward_total for d in own)
         assert total == pytest.approx(-result.is_bps, abs=1e-9)
@@ -119,7 +246,10 @@ async def test_shortfall_rewards_sum_to_minus_is(side: Side, base_kind: str) -> 
             assert d.fill_rate_reward == d.time_penalty == d.market_impact_penalty == 0.0
             assert d.reward_total == -d.slippage_penalty
         completions += result.completion_quantity > 0
-    assert completions > 0  # the completion cost is part of what summed up
+        explored += sum(d.explored for d in own)
+    assert explored > 0  # not only the base's own actions summed up
+    if base_kind != "twap-aggressive":  # an aggressive base completes on its own
+        assert completions > 0  # the completion cost is part of what summed up
 
 
 async def test_original_reward_has_its_four_parts() -> None:
@@ -191,35 +321,45 @@ class Probe:
 
 
 @pytest.mark.parametrize("base_kind", ["twap", "vwap"])
-async def test_untrained_agent_follows_the_base_schedule(base_kind: str) -> None:
+async def test_the_logged_schedule_action_is_the_action_closest_to_the_base(
+    base_kind: str,
+) -> None:
     base = TWAP(slices=6) if base_kind == "twap" else VWAP(slices=6)
-    executor, agent, sink, market = _setup(base=base, mode=AgentMode.EVALUATION)
+    executor, _, sink, market = _setup(base=base, mode=AgentMode.EVALUATION)
     waits = places = 0
     for seed in range(4):
         probe = Probe(executor)
         parent, result = await _episode(probe, market, seed, quantity=1200, horizon=60)
         own = [d for d in sink.decisions if d.episode_id == parent.parent_id]
         assert [d.step for d in own] == sorted(probe.expected)
-        for d in own:
-            assert d.action == probe.expected[d.step].label
-            assert d.q_values == (0.0,) * NUM_ACTIONS
-            assert d.action_probability == 1.0 and not d.explored and d.epsilon == 0.0
-            order = probe.orders[d.step]
-            if d.action == "Wait":
-                waits += 1
-                assert order is None
-            else:
+        closes = [d.step for d in own[1:]] + [parent.horizon_steps]
+        for d, end in zip(own, closes, strict=True):
+            assert d.schedule_action == probe.expected[d.step].label == d.action
+            # following the base: the first child it sent until the next decision is this one's
+            sent = [o for step, o in probe.orders.items() if d.step <= step < end and o]
+            if sent:
                 places += 1
-                assert order is not None and order.quantity == d.child_quantity
+                assert d.child_quantity == sent[0].quantity
+                assert d.child_price == sent[0].limit_price
+            else:
+                waits += d.action == "Wait"
+                assert d.child_quantity is None
         assert result.filled_quantity == parent.quantity
     assert waits > 0 and places > 0
-    assert agent.updates == 0 and sink.experiences == []  # evaluation never learns
 
 
 async def test_decision_records_carry_probabilities_and_q_values() -> None:
     executor, agent, sink, market = _setup(mode=AgentMode.EVALUATION)
     rng = np.random.default_rng(0)
-    agent.restore(rng.normal(size=agent.q_values.shape), agent.visits + 1, 0.3, 0)
+    # a well-tried, exact table: the rule takes the row's maximum wherever it beats the base
+    visits = np.full(agent.visits.shape, 1000, dtype=np.int64)
+    agent.restore(
+        rng.normal(size=agent.q_values.shape),
+        visits,
+        0.3,
+        0,
+        variances=np.zeros(agent.variances.shape),
+    )
     q_table = agent.q_values.copy()
     probe = Probe(executor)
     parent, _ = await _episode(probe, market, 1)
@@ -228,11 +368,12 @@ async def test_decision_records_carry_probabilities_and_q_values() -> None:
     for d in own:  # evaluation: greedy, probability 1, the row it saw
         row = q_table[d.state_index]
         assert d.q_values == tuple(row.tolist())
-        # greedy: the argmax, or the schedule's action when the agent keeps to the schedule
-        greedy = ExecutionAction(int(np.argmax(row))).label
-        assert d.action in (greedy, probe.expected[d.step].label)
+        assert d.schedule_action == probe.expected[d.step].label
+        assert d.action == d.greedy_action == ExecutionAction(int(np.argmax(row))).label
+        assert d.deviated == (d.action != d.schedule_action)
         assert d.action_probability == 1.0 and d.epsilon == 0.0
         assert d.state_key == agent.discretizer.key_from_index(d.state_index).to_text()
+    assert any(d.deviated for d in own)
 
     agent.set_mode(AgentMode.TRAINING)
     agent.set_epsilon(0.5)
@@ -243,30 +384,59 @@ async def test_decision_records_carry_probabilities_and_q_values() -> None:
     explored = 0
     for d in training:
         share = d.epsilon / NUM_ACTIONS
-        # the chosen action's probability: eps/6, plus 1 - eps when it is the greedy one
-        assert (
-            min(
-                abs(d.action_probability - share), abs(d.action_probability - share - 1 + d.epsilon)
-            )
-            < 1e-12
-        )
+        # the chosen action's probability: eps/6, plus 1 - eps when it is the greedy one; a
+        # later decision of an exploration stretch repeats its action with probability 1
+        greedy = d.action == d.greedy_action
+        if not (d.explored and d.action_probability == 1.0):
+            assert d.action_probability == pytest.approx(share + (1.0 - d.epsilon) * greedy)
         if not d.explored:
-            assert d.action_probability == pytest.approx(share + 1.0 - d.epsilon)
+            assert greedy
         assert 0.0 < d.action_probability <= 1.0 and len(d.q_values) == NUM_ACTIONS
         explored += d.explored
     assert explored > 0
+
+
+async def test_experiences_carry_the_next_states_base_action() -> None:
+    executor, _, sink, market = _setup()
+    parent, _ = await _episode(executor, market, 2)
+    own = [d for d in sink.decisions if d.episode_id == parent.parent_id]
+    assert len(sink.experiences) == len(own)
+    for e, d, after in zip(sink.experiences, own, [*own[1:], None], strict=True):
+        assert e.state_key == d.state_key and e.action == d.action
+        if after is None:  # the parent is complete: nothing to bootstrap on
+            assert e.terminated and e.next_schedule_action is None
+        else:
+            assert not e.terminated
+            assert e.next_state_key == after.state_key
+            assert e.next_schedule_action == after.schedule_action
+
+
+async def test_decision_states_carry_own_orders_and_schedule_lag() -> None:
+    executor, _, sink, market = _setup(mode=AgentMode.EVALUATION)
+    parent, _ = await _episode(executor, market, 3, quantity=1500)
+    own = [d for d in sink.decisions if d.episode_id == parent.parent_id]
+    assert own[0].resting_share == 0.0  # nothing rests before the first child
+    assert any(0.0 < d.resting_share <= 1.0 for d in own)  # passive children rest
+    assert all(-1.0 <= d.schedule_lag <= 1.0 for d in own)
+    assert any(d.schedule_lag != 0.0 for d in own)
+    discretizer = executor.agent.discretizer
+    for d in own:
+        key = discretizer.key_from_index(d.state_index)
+        assert key.own_orders == discretizer.own_orders_bucket(d.resting_share)
+        assert key.schedule == discretizer.schedule_bucket(d.schedule_lag)
 
 
 @pytest.mark.parametrize("interval", [1, 4, 7])
 async def test_decisions_every_interval_steps(interval: int) -> None:
     executor, agent, sink, market = _setup(interval=interval)
     horizon = 50
-    parent, _ = await _episode(executor, market, 4, horizon=horizon)
+    parent, result = await _episode(executor, market, 4, horizon=horizon)
     own = [d for d in sink.decisions if d.episode_id == parent.parent_id]
     assert [d.step for d in own] == list(range(0, horizon, interval))
     assert [d.seq for d in own] == list(range(1, len(own) + 1))
     assert agent.updates == len(own) == len(sink.experiences)
-    assert sink.episodes[-1].child_orders == sum(d.child_quantity is not None for d in own)
+    assert sink.episodes[-1].child_orders == result.child_orders
+    assert result.child_orders >= sum(d.child_quantity is not None for d in own)
     for d in own:
         if d.child_quantity is not None and d.action != "PlaceAll":
             assert d.child_quantity >= 1

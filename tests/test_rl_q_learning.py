@@ -1,7 +1,10 @@
-"""QTableAgent: the update rule, epsilon schedule, modes, decisions, replay, dirty tracking."""
+"""QTableAgent: the 1/n update with a floor and its running variance, the bootstrap on the
+decision rule's action, epsilon per episode, modes, decisions through the one rule
+(``rlexec.rl.policy``), replay that does not count as a visit, dirty tracking, restore."""
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -16,6 +19,7 @@ from rlexec.rl import (
     ExecutionState,
     QTableAgent,
     Urgency,
+    policy,
 )
 
 A = ExecutionAction
@@ -28,6 +32,8 @@ def make_agent(
     epsilon: float = 0.3,
     epsilon_min: float = 0.05,
     epsilon_decay: float = 0.995,
+    min_visits: int = 30,
+    confidence: float = 2.0,
     mode: AgentMode = AgentMode.TRAINING,
     seed: int = 0,
     replay: ReplayBufferConfig | None = None,
@@ -39,6 +45,8 @@ def make_agent(
             epsilon=epsilon,
             epsilon_min=epsilon_min,
             epsilon_decay=epsilon_decay,
+            min_visits_to_deviate=min_visits,
+            deviation_confidence=confidence,
         ),
         StateConfig(),
         mode=mode,
@@ -47,13 +55,29 @@ def make_agent(
     )
 
 
-def with_rows(agent: QTableAgent, rows: dict[int, list[float]]) -> None:
+def with_rows(
+    agent: QTableAgent,
+    rows: dict[int, list[float]],
+    *,
+    visits: int = 1,
+    variance: float | None = None,
+) -> None:
+    """Restore rows of Q-values, each cell tried ``visits`` times, with running variance
+    ``variance`` (None: unknown, NaN, as a table restored from a store that kept none)."""
     q = agent.q_values.copy()
-    visits = agent.visits.copy()
+    v = agent.visits.copy()
+    var = agent.variances.copy()
     for s, row in rows.items():
         q[s] = row
-        visits[s] = 1
-    agent.restore(q, visits, agent.epsilon, agent.updates)
+        v[s] = visits
+        var[s] = np.nan if variance is None else variance
+    agent.restore(q, v, agent.epsilon, agent.updates, variances=var)
+
+
+def confident(agent: QTableAgent, rows: dict[int, list[float]]) -> None:
+    """Rows whose every cell is well tried and exact (variance 0): the rule then takes the
+    largest Q-value when it beats the base's, ties to the base, else to the lowest index."""
+    with_rows(agent, rows, visits=1000, variance=0.0)
 
 
 def state(**overrides: object) -> ExecutionState:
@@ -75,24 +99,88 @@ def state(**overrides: object) -> ExecutionState:
     return ExecutionState(**fields)  # type: ignore[arg-type]
 
 
-# -- the update rule -------------------------------------------------------------------------
+# -- the update rule: alpha_n = max(1/n, alpha), running variance ----------------------------
 
 
-def test_non_terminal_update_matches_hand_computation_without_clamping() -> None:
+def test_the_first_updates_are_a_running_mean_then_the_floor_takes_over() -> None:
+    agent = make_agent(alpha=0.25)
+    rewards = [-1.0, -3.0, -2.0, 4.0, 0.0, 8.0]
+    expected, mean = [], 0.0
+    for n, r in enumerate(rewards, start=1):
+        mean += max(1.0 / n, 0.25) * (r - mean)
+        expected.append(mean)
+        assert agent.update_index(7, 2, r, 8, True) == pytest.approx(mean)
+    # n = 1, 2, 3: the running mean of the targets; from n = 4 on, 1/n <= 0.25
+    assert expected[:3] == pytest.approx([-1.0, -2.0, -2.0])
+    assert expected[3] == pytest.approx(-2.0 + 0.25 * 6.0)
+    assert agent.visits[7, 2] == 6 and agent.updates == 6
+
+
+def test_a_first_visit_takes_the_target_whatever_the_restored_value() -> None:
+    agent = make_agent(alpha=0.01)
+    agent.restore(np.full(agent.q_values.shape, 5.0), agent.visits, 0.3, 0)
+    assert agent.update_index(3, 1, -2.0, 4, True) == -2.0  # rate 1/1
+
+
+def test_the_running_variance_is_the_variance_of_the_targets() -> None:
+    agent = make_agent(alpha=0.001)  # 1/n stays above the floor for these n
+    assert math.isnan(agent.variances[5, 3])  # never updated: unknown
+    targets = [2.0, -1.0, 0.5, 4.0, 3.0, -2.5]
+    for n, r in enumerate(targets, start=1):
+        agent.update_index(5, 3, r, 6, True)
+        assert agent.q_values[5, 3] == pytest.approx(np.mean(targets[:n]))
+        assert agent.variances[5, 3] == pytest.approx(np.var(targets[:n]))  # 0 at n = 1
+    # at the floor the variance is the exponentially weighted one
+    agent = make_agent(alpha=0.5)
+    q = var = 0.0
+    for n, r in enumerate(targets, start=1):
+        rate = max(1.0 / n, 0.5)
+        delta = r - q
+        q += rate * delta
+        var = 0.0 if n == 1 else (1 - rate) * (var + rate * delta * delta)
+        agent.update_index(5, 3, r, 6, True)
+        assert agent.variances[5, 3] == pytest.approx(var)
+        assert agent.q_values[5, 3] == pytest.approx(q)
+
+
+def test_update_without_the_next_base_bootstraps_on_the_best_tried_action() -> None:
     agent = make_agent(alpha=0.5, gamma=0.9)
     with_rows(agent, {0: [0, 2.0, 0, 0, 0, 0], 2: [-3.0, -1.0, -2.0, -4.0, -5.0, -6.0]})
     new_q = agent.update_index(0, 1, 1.0, 2, False)
-    # target = 1 + 0.9 * max(-3, -1, ...) = 0.1 (a clamped max would give 1.0)
+    # visit 2: rate max(1/2, 0.5); target = 1 + 0.9 * max(-3, -1, ...) = 0.1 (never clamped)
     assert new_q == pytest.approx(2.0 + 0.5 * (0.1 - 2.0))
-    assert agent.q_values[0, 1] == pytest.approx(1.05)
     assert agent.visits[0, 1] == 2  # 1 from with_rows, 1 from the update
     assert agent.updates == 1
+    # never-tried cells do not count, whatever their value; none tried: 0
+    q = agent.q_values.copy()
+    visits = agent.visits.copy()
+    q[9] = [50.0, 1.0, 0, 0, 0, 0]
+    visits[9] = [0, 3, 0, 0, 0, 0]
+    agent.restore(q, visits, agent.epsilon, agent.updates)
+    assert agent.update_index(8, 0, 0.0, 9, False) == pytest.approx(0.9 * 1.0)
+    assert agent.update_index(8, 5, 2.0, 10, False) == pytest.approx(2.0)
+
+
+def test_update_bootstraps_on_the_rules_action_at_the_next_state() -> None:
+    agent = make_agent(alpha=1.0, gamma=0.9)
+    row = [-3.0, -1.0, -2.0, -4.0, -5.0, -6.0]
+    with_rows(agent, {2: row})  # under-visited: the rule takes the next state's base action
+    for base in range(6):
+        assert agent.update_index(0, 1, 1.0, 2, False, next_base_action=base) == pytest.approx(
+            1.0 + 0.9 * row[base]
+        )
+    confident(agent, {2: row})  # well tried and exact: PlaceSmall (-1) beats a base of -4
+    assert agent.update_index(0, 1, 1.0, 2, False, next_base_action=3) == pytest.approx(
+        1.0 + 0.9 * -1.0
+    )
+    with pytest.raises(InvalidInputError, match="next_base_action"):
+        agent.update_index(0, 1, 1.0, 2, False, next_base_action=6)
 
 
 def test_terminal_update_does_not_bootstrap() -> None:
     agent = make_agent(alpha=0.5, gamma=0.9)
     with_rows(agent, {3: [1.0, 0, 0, 0, 0, 0], 4: [10.0] * 6})
-    new_q = agent.update_index(3, 0, -2.0, 4, True)
+    new_q = agent.update_index(3, 0, -2.0, 4, True, next_base_action=0)
     assert new_q == pytest.approx(1.0 + 0.5 * (-2.0 - 1.0))
 
 
@@ -101,15 +189,8 @@ def test_truncated_transition_bootstraps() -> None:
     with_rows(agent, {4: [0, 0, 8.0, 0, 0, 0]})
     new_q = agent.observe(3, 0, 1.0, 4, terminated=False, truncated=True)
     assert new_q == pytest.approx(1.0 + 0.5 * 8.0)
-
-
-def test_sequence_of_updates_from_zero() -> None:
-    agent = make_agent(alpha=0.1, gamma=0.99)
-    agent.update_index(7, 2, -1.0, 8, False)
-    agent.update_index(7, 2, -1.0, 8, False)
-    # -0.1, then -0.1 + 0.1 * (-1 - (-0.1)) = -0.19
-    assert agent.q_values[7, 2] == pytest.approx(-0.19)
-    assert agent.visits[7, 2] == 2
+    new_q = agent.observe(3, 1, 1.0, 4, terminated=False, truncated=True, next_base_action=2)
+    assert new_q == pytest.approx(1.0 + 0.5 * 8.0)
 
 
 async def test_async_update_accepts_an_execution_reward() -> None:
@@ -141,14 +222,19 @@ def test_bad_transitions_are_rejected() -> None:
 # -- epsilon schedule and modes --------------------------------------------------------------
 
 
-def test_epsilon_decays_per_online_update_down_to_the_floor() -> None:
+def test_epsilon_decays_once_per_episode_down_to_the_floor() -> None:
     agent = make_agent(epsilon=0.3, epsilon_min=0.05, epsilon_decay=0.9)
-    agent.update_index(0, 0, 0.0, 1, False)
+    for _ in range(20):  # transitions inside an episode leave epsilon alone
+        agent.update_index(0, 0, 0.0, 1, False)
+    assert agent.epsilon == 0.3
+    agent.update_index(0, 0, 0.0, 1, True)  # the episode's last transition
     assert agent.epsilon == pytest.approx(0.27)
     agent.update_index(0, 0, 0.0, 1, False)
+    agent.update_index(0, 0, 0.0, 1, True)
     assert agent.epsilon == pytest.approx(0.243)
+    assert agent.training_epsilon == pytest.approx(0.243)
     for _ in range(100):
-        agent.update_index(0, 0, 0.0, 1, False)
+        agent.update_index(0, 0, 0.0, 1, True)
     assert agent.epsilon == 0.05
 
 
@@ -172,65 +258,96 @@ def test_production_mode_explores_at_five_percent_and_learns_without_decay() -> 
 
 def test_evaluation_mode_is_greedy_and_never_learns() -> None:
     agent = make_agent(mode=AgentMode.EVALUATION, replay=ReplayBufferConfig(batch_size=1))
-    with_rows(agent, {0: [0, 0, 0, 1.0, 0, 0]})
+    confident(agent, {0: [0, 0, 0, 1.0, 0, 0]})
     before = agent.q_values.copy()
     assert agent.update_index(0, 0, 100.0, 1, True) == 0.0
     assert agent.observe(0, 0, 100.0, 1, True) == 0.0
     assert agent.replay() == 0
     np.testing.assert_array_equal(agent.q_values, before)
-    assert agent.updates == 0
+    assert agent.updates == 0 and agent.visits[0, 0] == 1000
     assert agent.replay_buffer is not None and len(agent.replay_buffer) == 0
     assert agent.drain_dirty().size == 0
-    decisions = [agent.decide_index(0) for _ in range(200)]
+    decisions = [agent.decide_index(0, default_action=A.WAIT) for _ in range(200)]
     assert {d.action for d in decisions} == {A.PLACE_LARGE}
     assert all(d.probability == 1.0 and not d.explored for d in decisions)
 
 
 def test_switching_modes_resumes_the_training_schedule() -> None:
     agent = make_agent(epsilon=0.3, epsilon_decay=0.5, epsilon_min=0.01)
-    agent.update_index(0, 0, 0.0, 1, False)
+    agent.update_index(0, 0, 0.0, 1, True)
     assert agent.epsilon == pytest.approx(0.15)
     agent.set_mode(AgentMode.EVALUATION)
     assert agent.epsilon == 0.0 and not agent.learning
     agent.set_mode(AgentMode.PRODUCTION)
     assert agent.epsilon == 0.05
+    agent.update_index(0, 0, 0.0, 1, True)  # production learns but does not decay
+    assert agent.epsilon == 0.05
     agent.set_mode(AgentMode.TRAINING)
     assert agent.epsilon == pytest.approx(0.15)
 
 
-# -- decisions -------------------------------------------------------------------------------
+# -- decisions: the one rule, with the base's action as the default --------------------------
 
 
 def test_never_visited_state_follows_the_default_action_or_the_fallback() -> None:
     agent = make_agent(mode=AgentMode.EVALUATION)
     assert agent.decide_index(5).action == FALLBACK_ACTION == A.PLACE_SMALL
-    assert agent.decide_index(5, default_action=A.PLACE_MEDIUM).action == A.PLACE_MEDIUM
-    assert agent.greedy_index(5, A.WAIT) == A.WAIT
+    for base in A:
+        assert agent.decide_index(5, default_action=base).action == base
+        assert agent.greedy_index(5, base) == base
 
 
-def test_ties_break_toward_the_fallback_else_the_lowest_index() -> None:
+def test_under_visited_states_follow_the_base_whatever_their_q_values() -> None:
+    agent = make_agent(mode=AgentMode.EVALUATION, min_visits=30)
+    row = [-1.0, -2.0, -0.5, -3.0, -9.0, 4.0]
+    with_rows(agent, {3: row}, visits=29, variance=0.0)
+    for base in A:
+        decision = agent.decide_index(3, default_action=base)
+        assert decision.action == decision.greedy_action == base
+        assert decision.q_values == tuple(row)
+        assert decision.state_index == 3
+
+
+def test_a_confidently_better_action_replaces_the_base() -> None:
+    agent = make_agent(mode=AgentMode.EVALUATION, min_visits=30)
+    row = [-1.0, -2.0, -0.5, -3.0, -9.0, -1.0]
+    with_rows(agent, {3: row}, visits=30, variance=0.0)
+    assert agent.decide_index(3, default_action=A.PLACE_SMALL).action == A.PLACE_MEDIUM
+    assert agent.greedy_index(3, A.PLACE_ALL) == A.PLACE_MEDIUM
+    assert agent.decide_index(3, default_action=A.PLACE_MEDIUM).action == A.PLACE_MEDIUM
+
+
+def test_a_noisy_advantage_keeps_the_base() -> None:
+    agent = make_agent(mode=AgentMode.EVALUATION, alpha=0.01, min_visits=30, confidence=2.0)
+    row = [0.0, -1.0, 0.0, 0.0, 0.0, 0.0]  # Wait is 1 better than PlaceSmall on the means
+    # variance 100 over 100 tries: se of the difference sqrt(2) > 1 / 2
+    with_rows(agent, {4: row}, visits=100, variance=100.0)
+    assert agent.decide_index(4, default_action=A.PLACE_SMALL).action == A.PLACE_SMALL
+    with_rows(agent, {4: row}, visits=100, variance=1.0)  # se sqrt(0.02): confident
+    assert agent.decide_index(4, default_action=A.PLACE_SMALL).action == A.WAIT
+
+
+def test_a_table_restored_without_variances_follows_the_base() -> None:
     agent = make_agent(mode=AgentMode.EVALUATION)
-    with_rows(agent, {1: [0, 2.0, 0, 2.0, 0, 0], 2: [0, 0, 3.0, 0, 3.0, 0]})
-    assert agent.decide_index(1).action == A.PLACE_SMALL  # fallback among the maxima
+    with_rows(agent, {2: [0, 0, 0, 0, 0, 9.0]}, visits=10_000, variance=None)
+    assert agent.decide_index(2, default_action=A.WAIT).action == A.WAIT
+    assert np.isnan(agent.variances[2]).all()
+
+
+def test_ties_go_to_the_base_else_the_lowest_index() -> None:
+    agent = make_agent(mode=AgentMode.EVALUATION)
+    confident(agent, {1: [0, 2.0, 0, 2.0, 0, 0], 2: [0, 0, 3.0, 0, 3.0, 0]})
+    assert agent.decide_index(1).action == A.PLACE_SMALL  # the fallback among the maxima
     assert agent.decide_index(1, default_action=A.PLACE_LARGE).action == A.PLACE_LARGE
     assert agent.decide_index(1, default_action=A.WAIT).action == A.PLACE_SMALL  # lowest
     assert agent.decide_index(2).action == A.PLACE_MEDIUM
     assert agent.decide_index(2, default_action=A.PLACE_ALL).action == A.PLACE_ALL
 
 
-def test_a_unique_best_action_beats_the_default() -> None:
-    agent = make_agent(mode=AgentMode.EVALUATION)
-    with_rows(agent, {3: [-1.0, -2.0, -0.5, -3.0, -9.0, -1.0]})
-    decision = agent.decide_index(3, default_action=A.PLACE_SMALL)
-    assert decision.action == A.PLACE_MEDIUM
-    assert decision.q_values == (-1.0, -2.0, -0.5, -3.0, -9.0, -1.0)
-    assert decision.state_index == 3
-
-
 def test_probabilities_and_exploration_rate_match_epsilon_greedy() -> None:
     agent = make_agent(epsilon=0.3, epsilon_decay=1.0, seed=11)
-    with_rows(agent, {0: [0, 0, 0, 0, 1.0, 0]})
-    decisions = [agent.decide_index(0) for _ in range(20_000)]
+    confident(agent, {0: [0, 0, 0, 0, 1.0, 0]})
+    decisions = [agent.decide_index(0, default_action=A.WAIT) for _ in range(20_000)]
     for d in decisions:
         expected = 0.05 + 0.7 if d.action == A.PLACE_ALL else 0.05
         assert d.probability == pytest.approx(expected)
@@ -247,6 +364,17 @@ def test_probabilities_and_exploration_rate_match_epsilon_greedy() -> None:
     assert abs(greedy_share - 0.75) < 0.02
 
 
+def test_a_given_uniform_decides_as_the_rule_says() -> None:
+    agent = make_agent(epsilon=0.3, epsilon_decay=1.0)
+    for u in (0.0, 0.049, 0.05, 0.299, 0.3, 0.9):
+        d = agent.decide_index(7, default_action=A.PLACE_LARGE, uniform=u)
+        action, explored = policy.choose(int(A.PLACE_LARGE), 0.3, u)
+        assert (int(d.action), d.explored) == (action, explored)
+        assert d.probability == policy.action_probability(action, int(A.PLACE_LARGE), 0.3)
+    with pytest.raises(InvalidInputError, match="uniform"):
+        agent.decide_index(7, uniform=1.0)
+
+
 def test_same_seed_same_decisions_and_different_seed_different() -> None:
     def run(seed: int) -> list[int]:
         agent = make_agent(seed=seed, epsilon=0.5, epsilon_decay=1.0)
@@ -260,11 +388,13 @@ async def test_async_faces_use_the_discretized_state() -> None:
     agent = make_agent(mode=AgentMode.EVALUATION)
     s = state()
     index = agent.discretizer.state_index(s)
-    with_rows(agent, {index: [0, 0, 0, 0, 0, 4.0]})
+    confident(agent, {index: [0, 0, 0, 0, 0, 4.0]})
     assert await agent.select_action(s) == A.CANCEL
     assert await agent.best_action(s) == A.CANCEL
     decision = await agent.decide(s)
     assert decision.state_index == index and decision.action == A.CANCEL
+    with_rows(agent, {index: [0, 0, 0, 0, 0, 4.0]})  # the same values, under-visited
+    assert await agent.best_action(s, int(A.WAIT)) == A.WAIT
 
 
 def test_decision_inputs_are_validated() -> None:
@@ -275,24 +405,49 @@ def test_decision_inputs_are_validated() -> None:
         agent.decide_index(-1)
     with pytest.raises(InvalidInputError, match="default_action"):
         agent.decide_index(0, default_action=6)
+    with pytest.raises(InvalidInputError, match="default_action"):
+        agent.greedy_index(0, default_action=-1)
 
 
-# -- replay ----------------------------------------------------------------------------------
+def test_the_rule_parameters_come_from_the_config() -> None:
+    agent = make_agent(alpha=0.02, min_visits=7, confidence=1.5)
+    assert agent.rule == policy.RuleParameters(7, 1.5, 0.02)
 
 
-def test_observe_replays_a_batch_every_update_frequency_without_counting_visits() -> None:
-    replay = ReplayBufferConfig(capacity=100, batch_size=4, update_frequency=5)
-    agent = make_agent(alpha=0.5, gamma=0.0, replay=replay, epsilon_decay=0.5, epsilon_min=0.0)
-    for _ in range(4):
-        agent.observe(0, 0, 1.0, 1, True)
-    q_before = agent.q_values[0, 0]
-    assert q_before == pytest.approx(1 - 0.5**4)
-    agent.observe(0, 0, 1.0, 1, True)  # 5th observation: online update + a batch of 4
-    assert agent.q_values[0, 0] == pytest.approx(1 - 0.5**9)
-    assert agent.visits[0, 0] == 5
-    assert agent.updates == 5
-    assert agent.epsilon == pytest.approx(0.3 * 0.5**5)
-    assert agent.replay_buffer is not None and len(agent.replay_buffer) == 5
+# -- replay: a replayed transition is not a new sample --------------------------------------
+
+
+def test_replay_propagates_at_the_floor_rate_without_counting_visits() -> None:
+    replay = ReplayBufferConfig(capacity=10, batch_size=2, update_frequency=2)
+    agent = make_agent(alpha=0.5, gamma=1.0, replay=replay, epsilon_decay=0.5, epsilon_min=0.0)
+    agent.observe(0, 0, 0.0, 1, False, next_base_action=0)  # Q(0, 0) = 0 + Q(1, 0) = 0
+    assert agent.q_values[0, 0] == 0.0
+    agent.observe(1, 0, 4.0, 2, True)  # Q(1, 0) = 4; 2nd observation: replay both rows
+    # the replayed (0, 0) row's target is recomputed with today's table: 0 + Q(1, 0) = 4,
+    # applied at the floor rate 0.5 (an online update at visit 2 would also use 0.5)
+    assert agent.q_values[0, 0] == pytest.approx(2.0)
+    assert agent.q_values[1, 0] == 4.0  # at its target already
+    assert agent.visits[0, 0] == 1 and agent.visits[1, 0] == 1  # replay counts no visit
+    assert agent.variances[0, 0] == 0.0 and agent.variances[1, 0] == 0.0  # nor a variance
+    assert agent.updates == 2
+    assert agent.epsilon == pytest.approx(0.3 * 0.5)  # one episode ended; replay decays nothing
+    assert agent.replay_buffer is not None and len(agent.replay_buffer) == 2
+    contents = agent.replay_buffer.contents()
+    assert contents.next_base_action is not None
+    assert contents.next_base_action.tolist() == [0, -1]  # unknown at a terminal transition
+
+
+def test_a_replayed_row_without_the_next_base_bootstraps_on_the_best_tried_action() -> None:
+    replay = ReplayBufferConfig(capacity=10, batch_size=1, update_frequency=100)
+    agent = make_agent(alpha=0.5, gamma=1.0, replay=replay)
+    with_rows(agent, {1: [0, 0, 0, 0, 0, 6.0]})
+    agent.observe(0, 2, 0.0, 1, False)  # no next base: max over tried = 6
+    assert agent.q_values[0, 2] == 6.0
+    q = agent.q_values.copy()
+    q[1, 5] = 2.0
+    agent.restore(q, agent.visits.copy(), agent.epsilon, agent.updates)
+    assert agent.replay() == 1
+    assert agent.q_values[0, 2] == pytest.approx(6.0 + 0.5 * (2.0 - 6.0))
 
 
 def test_replay_waits_for_a_full_batch() -> None:
@@ -336,6 +491,7 @@ def test_restore_replaces_the_table_and_validates_shapes() -> None:
     agent.restore(q, visits, 0.2, 42)
     np.testing.assert_array_equal(agent.q_values, q)
     np.testing.assert_array_equal(agent.visits, visits)
+    assert np.isnan(agent.variances).all()  # no variances given: unknown
     assert agent.epsilon == 0.2 and agent.updates == 42
     assert agent.drain_dirty().size == 0
     with pytest.raises(InvalidInputError, match="q_values of shape"):
@@ -354,14 +510,39 @@ def test_restore_replaces_the_table_and_validates_shapes() -> None:
         agent.restore(q, visits, 0.2, -1)
 
 
+def test_restore_with_variances_keeps_them_and_validates_them() -> None:
+    agent = make_agent(mode=AgentMode.EVALUATION)
+    q = np.zeros(agent.q_values.shape)
+    q[6, 4] = 1.0
+    visits = np.full(agent.visits.shape, 100, dtype=np.int64)
+    var = np.full(agent.variances.shape, 0.25)
+    var[7] = np.nan  # unknown cells are allowed
+    agent.restore(q, visits, 0.3, 5, variances=var)
+    np.testing.assert_array_equal(agent.variances, var)
+    assert agent.decide_index(6, default_action=A.WAIT).action == A.PLACE_ALL  # confident
+    for bad, match in (
+        (var[:, :5], "variances of shape"),
+        (-var, "variances"),
+        (np.full(var.shape, np.inf), "variances"),
+    ):
+        with pytest.raises(InvalidInputError, match=match):
+            agent.restore(q, visits, 0.3, 5, variances=bad)
+    np.testing.assert_array_equal(agent.variances, var)  # a refused restore changes nothing
+    agent.restore(q, visits, 0.3, 5)
+    assert agent.decide_index(6, default_action=A.WAIT).action == A.WAIT  # unknown again
+
+
 def test_in_place_writes_to_the_numpy_views_reach_decisions() -> None:
     agent = make_agent(mode=AgentMode.EVALUATION)
     agent.q_values.reshape(-1)[np.array([9 * 6 + 4])] += 3.0  # how the store merges deltas
     agent.visits.reshape(-1)[9 * 6 + 4] += 2
-    assert agent.decide_index(9).action == A.PLACE_ALL
+    assert agent.decide_index(9, A.WAIT).action == A.WAIT  # 2 tries: not enough to deviate
+    agent.visits[9] += 100
+    agent.variances[9] = 1.0
+    assert agent.decide_index(9, A.WAIT).action == A.PLACE_ALL
     agent.q_values = np.zeros(agent.q_values.shape)
-    assert agent.decide_index(9).action == A.PLACE_SMALL
-    assert agent.visits[9, 4] == 2
+    assert agent.decide_index(9, A.WAIT).action == A.WAIT
+    assert agent.visits[9, 4] == 102
 
 
 def test_restore_keeps_the_mode_epsilon_outside_training() -> None:
@@ -372,19 +553,25 @@ def test_restore_keeps_the_mode_epsilon_outside_training() -> None:
     assert agent.epsilon == 0.2
 
 
-def test_policy_metrics_summarise_visited_states() -> None:
+def test_policy_metrics_summarise_visited_states_with_the_rule() -> None:
     agent = make_agent(mode=AgentMode.EVALUATION)
     q = np.zeros(agent.q_values.shape)
     visits = np.zeros(agent.visits.shape, dtype=np.int64)
+    var = np.full(agent.variances.shape, np.nan)
     q[0] = [1.0, 2.0, 0, 0, 0, 0]
-    visits[0, :2] = 1
+    visits[0, :2] = 1  # thinly tried: the most tried action (Wait, lowest on ties) stays
     q[1] = [0, 0, 0, 0, 0, -3.0]
-    visits[1, 5] = 4
-    agent.restore(q, visits, 0.3, 5)
+    visits[1, 5] = 4  # only Cancel tried: it is the base
+    q[2] = [0, 0, 1.0, 0, 0, 0]
+    visits[2] = [0, 0, 40, 0, 0, 50]  # Cancel most tried, PlaceMedium confidently better
+    var[2] = 0.0
+    agent.restore(q, visits, 0.3, 5, variances=var)
     metrics = agent.policy_metrics()
-    assert metrics.num_states_visited == 2
-    assert metrics.avg_q_value == pytest.approx((1.0 + 2.0 - 3.0) / 3)
-    assert metrics.action_distribution["PlaceSmall"] == 1.0  # state 0 best; state 1 tie -> fallback
+    assert metrics.num_states_visited == 3
+    assert metrics.avg_q_value == pytest.approx((1.0 + 2.0 - 3.0 + 1.0 + 0.0) / 5)
+    assert metrics.action_distribution["Wait"] == pytest.approx(1 / 3)
+    assert metrics.action_distribution["Cancel"] == pytest.approx(1 / 3)
+    assert metrics.action_distribution["PlaceMedium"] == pytest.approx(1 / 3)
     assert sum(metrics.action_distribution.values()) == pytest.approx(1.0)
     assert metrics.epsilon == 0.0  # evaluation mode
     assert metrics.estimated_improvement is None
@@ -406,4 +593,21 @@ def test_concurrent_threads_lose_no_updates() -> None:
         t.join()
     assert agent.visits[0, 0] == 4 * per_thread
     assert agent.updates == 4 * per_thread
-    assert agent.q_values[0, 0] == pytest.approx(1 - 0.99 ** (4 * per_thread))
+    # every target is 1 (the next state is never tried): the first visit lands on it
+    assert agent.q_values[0, 0] == 1.0
+    assert agent.variances[0, 0] == 0.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core: after a restore without variances (NaN: a table stored before the variance "
+    "column, a version-1 model file) the variance restarts at 0 with weight alpha per sample, "
+    "so k samples estimate about k * alpha * sigma^2 while the standard error divides by "
+    "min(visits, (2 - alpha) / alpha): the rule is over-confident for ~1/alpha updates",
+)
+def test_the_variance_relearned_after_a_restore_is_not_biased_toward_zero() -> None:
+    agent = make_agent(alpha=0.01)
+    with_rows(agent, {3: [0.0] * 6}, visits=1000, variance=None)
+    for k in range(10):  # targets of mean 0 and variance 1
+        agent.update_index(3, 4, 1.0 if k % 2 else -1.0, 4, True)
+    assert agent.variances[3, 4] > 0.5

@@ -57,6 +57,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         lambda engine, config: replay_evaluate(
             engine,
             config.rl_execution.state,
+            config.rl_execution.q_learning,
             policy=args.policy,
             agent_name=agent,
             since=since,

@@ -3,16 +3,24 @@ decisions, before the candidate ever trades.
 
 Arrays in, frozen results out; no database and no CLI. A ``DecisionLog`` holds, per logged
 decision, the state index, the action taken (0..5, ``ExecutionAction``), the probability the
-logging policy gave that action, the reward and (optionally) the episode; a
-``CandidatePolicy`` is an epsilon-greedy policy over a Q-table.
+logging policy gave that action, the reward, the base schedule's action at that decision
+(``base_actions``; needed to score a candidate) and (optionally) the episode; a
+``CandidatePolicy`` is a Q-table with its visit counts and variances under the agent's one
+decision rule (``rlexec.rl.policy``), epsilon-greedy on top.
 
-Candidate probabilities (``candidate_probabilities``)::
+The candidate's choice at decision i (``greedy_actions``) is what the agent running that table
+would choose there: ``policy.greedy_action(q[s_i], visits[s_i], variances[s_i], b_i)`` with
+``b_i`` the logged base action (the base's action unless another action is better with
+confidence; an unknown variance, NaN, never overrides the base). Its probabilities
+(``candidate_probabilities``) come from ``policy.action_probability``::
 
-    pi(a|s) = epsilon / 6 + (1 - epsilon) * [a == argmax_a' Q(s, a')]
+    pi(a | s_i, b_i) = epsilon / 6 + (1 - epsilon) * [a == g_i]
 
-Ties in the argmax go to the LOWEST action index (numpy ``argmax``), so e.g. an all-zero row
-is greedy on WAIT. With epsilon = 0 the candidate is greedy and gives probability 0 to every
-other action (their importance weight is 0).
+so they are per *decision*, not per state: two decisions in one state with different base
+actions may have different greedy actions. With epsilon = 0 the candidate is greedy and gives
+probability 0 to every other action (their importance weight is 0). A candidate given by its
+Q-values alone (``CandidatePolicy.from_q_table``) trusts every cell: the rule then takes the
+row's largest Q-value where it beats the base's (ties: the base, then the lowest index).
 
 Two families of estimators, each returning a ``PolicyValueEstimate``:
 
@@ -29,8 +37,8 @@ The estimand is the candidate's expected immediate reward per decision.
   consistent, much lower variance; adding a constant to every reward shifts it by exactly
   that constant (IPS does not have this property). Delta-method interval, or a seeded
   percentile bootstrap.
-- ``doubly_robust``: ``v_hat(s_i) + w_i * (r_i - q_hat(s_i, a_i))`` with the candidate's
-  Q-values as the direct-method model, ``v_hat(s) = sum_a pi(a|s) q_hat(s, a)``. Unbiased
+- ``doubly_robust``: ``v_hat_i + w_i * (r_i - q_hat(s_i, a_i))`` with the candidate's
+  Q-values as the direct-method model, ``v_hat_i = sum_a pi(a|s_i, b_i) q_hat(s_i, a)``. Unbiased
   whatever q_hat is (given correct propensities); its variance is small only when q_hat
   predicts the decision's reward. NOTE: the agent's Q-values predict discounted returns, not
   immediate rewards, so they are a rough per-decision model; pass ``reward_model`` for a
@@ -48,7 +56,7 @@ episode and in time order within each episode, and the Markov property of the st
   an episode that ended before step t keeps its final rho with reward 0 (absorbing state).
   Biased, consistent, lower variance; delta-method interval over episodes.
 - ``stepwise_doubly_robust`` (Jiang & Li 2016; Thomas & Brunskill 2016): mean over episodes
-  of ``sum_t gamma^t [rho_t (r_t - q_hat(s_t, a_t)) + rho_{t-1} v_hat(s_t)]``, rho_{-1} = 1,
+  of ``sum_t gamma^t [rho_t (r_t - q_hat(s_t, a_t)) + rho_{t-1} v_hat_t]``, rho_{-1} = 1,
   with the candidate's Q-values as q_hat. Unbiased for any q_hat; equals PDIS when q_hat = 0.
 - ``dr_gain_over_logged``: the candidate's gain over the logging policy, paired per episode:
   the mean of (the episode's step-wise DR term - its logged return), with its interval; the
@@ -60,14 +68,16 @@ candidate). Intervals are normal approximations over i.i.d. units (decisions or 
 The effective sample size is Kish's ``(sum w)^2 / sum w^2`` over the per-decision weights
 (per decision) or the final cumulative weight of each episode (per episode).
 
-Performance: everything is vectorised numpy, O(n) per estimator plus O(num_states) for the
-policy tables; no Python loop over decisions (except the optional bootstrap, O(samples * n)).
+Performance: everything is vectorised numpy, O(n) per estimator; the rule itself runs once per
+distinct (state, base action) pair of the log (at most 6 * num_states calls, never one per
+decision). No Python loop over decisions (except the optional bootstrap, O(samples * n)).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -82,6 +92,8 @@ from rlexec.evaluation.statistics import (
     ratio_interval,
     z_value,
 )
+from rlexec.rl import policy as decision_rule
+from rlexec.rl.policy import RuleParameters
 from rlexec.rl.types import NUM_ACTIONS, ExecutionAction
 
 FloatArray = NDArray[np.float64]
@@ -120,6 +132,11 @@ def _float_array(name: str, values: ArrayLike) -> FloatArray:
     if array.dtype.kind not in "iuf":
         raise InvalidInputError(f"{name} has dtype {array.dtype}: expected real numbers")
     return array.astype(np.float64, copy=False)
+
+
+def _check_length(name: str, array: NDArray[np.generic], n: int, per: str) -> None:
+    if array.shape[0] != n:
+        raise InvalidInputError(f"{name} has {array.shape[0]} entries: expected {n} ({per})")
 
 
 def _check_unit_interval(name: str, value: float) -> float:
@@ -172,60 +189,158 @@ def _check_actions(name: str, actions: IntArray) -> None:
 # --------------------------------------------------------------------------- policy
 
 
-def _epsilon_greedy_table(q_table: FloatArray, epsilon: float) -> FloatArray:
-    greedy = np.argmax(q_table, axis=1)  # first maximum: ties go to the lowest action index
-    probabilities = np.full(q_table.shape, epsilon / NUM_ACTIONS, dtype=np.float64)
-    probabilities[np.arange(q_table.shape[0]), greedy] += 1.0 - epsilon
-    return probabilities
+def _check_visits(name: str, visits: ArrayLike, shape: tuple[int, ...]) -> IntArray:
+    table = np.asarray(visits)
+    if table.shape != shape:
+        raise InvalidInputError(f"{name} has shape {table.shape}: expected {shape} (the Q-table's)")
+    if table.dtype.kind not in "iu":
+        raise InvalidInputError(f"{name} has dtype {table.dtype}: expected integers")
+    if table.size and int(table.min()) < 0:
+        state, action = (int(i) for i in np.argwhere(table < 0)[0])
+        raise InvalidInputError(
+            f"{name}[{state}, {action}] = {int(table[state, action])}: expected a count >= 0"
+        )
+    return table.astype(np.int64, copy=False)
+
+
+def _check_variances(name: str, variances: ArrayLike, shape: tuple[int, ...]) -> FloatArray:
+    table = np.asarray(variances)
+    if table.shape != shape:
+        raise InvalidInputError(f"{name} has shape {table.shape}: expected {shape} (the Q-table's)")
+    if table.dtype.kind not in "iuf":
+        raise InvalidInputError(f"{name} has dtype {table.dtype}: expected real numbers")
+    table = table.astype(np.float64, copy=False)
+    bad = ~np.isnan(table) & ~((table >= 0) & np.isfinite(table))
+    if bool(np.any(bad)):
+        state, action = (int(i) for i in np.argwhere(bad)[0])
+        raise InvalidInputError(
+            f"{name}[{state}, {action}] = {table[state, action].item()!r}: expected a finite "
+            "number >= 0 or NaN (unknown)"
+        )
+    return table
 
 
 @dataclass(frozen=True, eq=False)
 class CandidatePolicy:
-    """An epsilon-greedy policy over ``q_table`` (float64, shape (num_states, 6)).
+    """The agent's decision rule over a table: ``q_table`` (float64, (num_states, 6)), its
+    ``visits`` and running ``variances`` (NaN: unknown, e.g. a table from a store that keeps
+    none), the rule's parameters and an exploration rate.
 
-    ``probabilities[s, a]`` is pi(a|s), ``greedy[s]`` the greedy action (lowest index on
-    ties) and ``state_values[s] = sum_a pi(a|s) q_table[s, a]`` the direct-method v_hat.
+    What it chooses depends on the base schedule's action at each decision, so it is asked
+    per decision (``greedy_for``, ``probabilities_for``), not per state.
     """
 
     q_table: FloatArray
+    visits: IntArray
+    variances: FloatArray
+    rule: RuleParameters
     epsilon: float = 0.0
-    probabilities: FloatArray = field(init=False, repr=False)
-    greedy: IntArray = field(init=False, repr=False)
-    state_values: FloatArray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         table = _check_q_table("q_table", self.q_table)
-        epsilon = _check_unit_interval("epsilon", self.epsilon)
-        probabilities = _epsilon_greedy_table(table, epsilon)
+        shape = table.shape
         object.__setattr__(self, "q_table", table)
-        object.__setattr__(self, "epsilon", epsilon)
-        object.__setattr__(self, "probabilities", probabilities)
-        object.__setattr__(self, "greedy", np.argmax(table, axis=1).astype(np.int64))
-        object.__setattr__(self, "state_values", np.einsum("sa,sa->s", probabilities, table))
+        object.__setattr__(self, "visits", _check_visits("visits", self.visits, shape))
+        object.__setattr__(self, "variances", _check_variances("variances", self.variances, shape))
+        object.__setattr__(self, "epsilon", _check_unit_interval("epsilon", self.epsilon))
+        if not isinstance(self.rule, RuleParameters):
+            raise InvalidInputError(
+                f"rule = {self.rule!r}: expected rlexec.rl.policy.RuleParameters"
+            )
+
+    @classmethod
+    def from_table(
+        cls,
+        q_table: ArrayLike,
+        visits: ArrayLike,
+        variances: ArrayLike | None,
+        rule: RuleParameters,
+        epsilon: float = 0.0,
+    ) -> CandidatePolicy:
+        """A stored or live table; ``variances`` None: unknown everywhere (NaN)."""
+        q = _check_q_table("q_table", q_table)
+        var = np.full(q.shape, np.nan) if variances is None else np.asarray(variances)
+        return cls(q, np.asarray(visits), var, rule, epsilon)
+
+    @classmethod
+    def from_q_table(cls, q_table: ArrayLike, epsilon: float = 0.0) -> CandidatePolicy:
+        """A candidate given by its Q-values alone, every cell trusted (tried, variance 0):
+        the rule takes the row's largest Q-value where it beats the base's (ties: the base,
+        then the lowest index)."""
+        q = _check_q_table("q_table", q_table)
+        trusted = RuleParameters(min_visits=1, confidence=0.0, alpha_min=1.0)
+        return cls(q, np.ones(q.shape, dtype=np.int64), np.zeros(q.shape), trusted, epsilon)
 
     @property
     def num_states(self) -> int:
         return int(self.q_table.shape[0])
 
+    def greedy_for(self, state_indices: ArrayLike, base_actions: ArrayLike) -> IntArray:
+        """The rule's action at each decision (state, base action): shape (n,)."""
+        states, bases = self._decisions(state_indices, base_actions)
+        return self._greedy(states, bases)
+
+    def probabilities_for(self, state_indices: ArrayLike, base_actions: ArrayLike) -> FloatArray:
+        """pi(a | s_i, b_i) at each decision: shape (n, 6), rows sum to 1."""
+        states, bases = self._decisions(state_indices, base_actions)
+        return _probability_rows(self._greedy(states, bases), self.epsilon)
+
+    def _decisions(
+        self, state_indices: ArrayLike, base_actions: ArrayLike
+    ) -> tuple[IntArray, IntArray]:
+        states = _int_array("state_indices", state_indices)
+        bases = _int_array("base_actions", base_actions)
+        _check_length("base_actions", bases, states.shape[0], "one per decision")
+        _check_states("state_indices", states, self.num_states)
+        _check_actions("base_actions", bases)
+        return states, bases
+
+    def _greedy(self, states: IntArray, bases: IntArray) -> IntArray:
+        """The rule once per distinct (state, base) pair, looked up for every decision (a
+        dense table of 6 * num_states pairs: O(n), no sort)."""
+        pairs = states * NUM_ACTIONS + bases
+        present = np.zeros(self.num_states * NUM_ACTIONS, dtype=np.bool_)
+        present[pairs] = True
+        needed = np.flatnonzero(present)
+        q, visits, variances = self.q_table, self.visits, self.variances
+        greedy = self.rule.greedy
+        table = np.zeros(present.shape[0], dtype=np.int64)
+        table[needed] = np.fromiter(
+            (
+                greedy(q[s].tolist(), visits[s].tolist(), variances[s].tolist(), b)
+                for s, b in zip(
+                    (needed // NUM_ACTIONS).tolist(), (needed % NUM_ACTIONS).tolist(), strict=True
+                )
+            ),
+            dtype=np.int64,
+            count=int(needed.shape[0]),
+        )
+        result: IntArray = table[pairs]
+        return result
+
+
+def _probability_rows(greedy: IntArray, epsilon: float) -> FloatArray:
+    """(n, 6) rows of ``policy.action_probability`` for each decision's greedy action."""
+    other = decision_rule.action_probability(1, 0, epsilon)
+    preferred = decision_rule.action_probability(0, 0, epsilon)
+    rows = np.full((greedy.shape[0], NUM_ACTIONS), other, dtype=np.float64)
+    rows[np.arange(greedy.shape[0]), greedy] = preferred
+    return rows
+
 
 def candidate_probabilities(
-    q_table: ArrayLike, state_indices: ArrayLike, epsilon: float
+    candidate: CandidatePolicy, state_indices: ArrayLike, base_actions: ArrayLike
 ) -> FloatArray:
-    """pi(a|s) of the epsilon-greedy policy over ``q_table`` at each state: shape (n, 6),
-    rows sum to 1; the greedy action gets ``epsilon / 6 + 1 - epsilon`` (ties: lowest index)."""
-    policy = CandidatePolicy(_check_q_table("q_table", q_table), epsilon)
-    states = _int_array("state_indices", state_indices)
-    _check_states("state_indices", states, policy.num_states)
-    return policy.probabilities[states]
+    """pi(a | s, b) of the candidate at each decision: shape (n, 6), rows sum to 1; the rule's
+    action gets ``epsilon / 6 + 1 - epsilon`` (``policy.action_probability``)."""
+    return candidate.probabilities_for(state_indices, base_actions)
 
 
-def greedy_actions(q_table: ArrayLike, state_indices: ArrayLike) -> IntArray:
-    """The greedy action (argmax of the Q-row, lowest index on ties) at each state: shape (n,)."""
-    table = _check_q_table("q_table", q_table)
-    states = _int_array("state_indices", state_indices)
-    _check_states("state_indices", states, table.shape[0])
-    greedy: IntArray = np.argmax(table, axis=1).astype(np.int64)
-    return greedy[states]
+def greedy_actions(
+    candidate: CandidatePolicy, state_indices: ArrayLike, base_actions: ArrayLike
+) -> IntArray:
+    """The candidate's action under the decision rule at each decision: shape (n,)."""
+    return candidate.greedy_for(state_indices, base_actions)
 
 
 # --------------------------------------------------------------------------- the log
@@ -240,7 +355,10 @@ class DecisionLog:
     - ``logging_probabilities``: mu(a|s) the logging policy gave that action, in (0, 1];
     - ``rewards``: finite;
     - ``episode_ids``: optional; needed by the per-episode estimators. Decisions of one
-      episode must be contiguous and in time order (ORDER BY episode, sequence).
+      episode must be contiguous and in time order (ORDER BY episode, sequence);
+    - ``base_actions``: the base schedule's action at each decision, 0..5 (the decisions
+      table's ``schedule_action``); optional, but every estimate of a candidate needs it,
+      since the candidate's choice depends on it.
     """
 
     state_indices: IntArray
@@ -248,6 +366,7 @@ class DecisionLog:
     logging_probabilities: FloatArray
     rewards: FloatArray
     episode_ids: IntArray | None = None
+    base_actions: IntArray | None = None
     flat_index: IntArray = field(init=False, repr=False)  # state * 6 + action
     episode_starts: IntArray | None = field(init=False, repr=False, default=None)
     episode_lengths: IntArray | None = field(init=False, repr=False, default=None)
@@ -265,10 +384,7 @@ class DecisionLog:
             ("logging_probabilities", probabilities),
             ("rewards", rewards),
         ):
-            if array.shape[0] != n:
-                raise InvalidInputError(
-                    f"{name} has {array.shape[0]} entries: expected {n} (one per decision)"
-                )
+            _check_length(name, array, n, "one per decision")
         _first_bad("state_indices", states, states >= 0, "a state index >= 0")
         _check_actions("actions", actions)
         _first_bad(
@@ -283,12 +399,14 @@ class DecisionLog:
         object.__setattr__(self, "logging_probabilities", probabilities)
         object.__setattr__(self, "rewards", rewards)
         object.__setattr__(self, "flat_index", states * NUM_ACTIONS + actions)
+        if self.base_actions is not None:
+            bases = _int_array("base_actions", self.base_actions)
+            _check_length("base_actions", bases, n, "one per decision")
+            _check_actions("base_actions", bases)
+            object.__setattr__(self, "base_actions", bases)
         if self.episode_ids is not None:
             episodes = _int_array("episode_ids", self.episode_ids)
-            if episodes.shape[0] != n:
-                raise InvalidInputError(
-                    f"episode_ids has {episodes.shape[0]} entries: expected {n} (one per decision)"
-                )
+            _check_length("episode_ids", episodes, n, "one per decision")
             starts = np.concatenate(([0], np.flatnonzero(episodes[1:] != episodes[:-1]) + 1))
             block_ids = episodes[starts]
             if not bool(np.all(block_ids[1:] > block_ids[:-1])) and (
@@ -314,6 +432,7 @@ class DecisionLog:
         logging_probabilities: ArrayLike,
         rewards: ArrayLike,
         episode_ids: ArrayLike | None = None,
+        base_actions: ArrayLike | None = None,
     ) -> DecisionLog:
         """Build from any array-likes (lists, columns read from the store); the constructor
         converts and validates them the same way."""
@@ -323,6 +442,7 @@ class DecisionLog:
             np.asarray(logging_probabilities),
             np.asarray(rewards),
             None if episode_ids is None else np.asarray(episode_ids),
+            None if base_actions is None else np.asarray(base_actions),
         )
 
     @property
@@ -391,12 +511,55 @@ def _check_policy_covers(log: DecisionLog, policy: CandidatePolicy) -> None:
         )
 
 
-def importance_weights(log: DecisionLog, policy: CandidatePolicy) -> FloatArray:
-    """Per-decision weights ``pi(a_i|s_i) / mu_i``."""
+class _Scored(NamedTuple):
+    """The candidate at every logged decision: its action and the importance weight."""
+
+    greedy: IntArray
+    weights: FloatArray
+
+
+def candidate_choices(log: DecisionLog, policy: CandidatePolicy) -> IntArray:
+    """The candidate's action under the decision rule at each logged decision, given the
+    logged base action there."""
     _check_policy_covers(log, policy)
-    pi_taken = np.take(policy.probabilities.ravel(), log.flat_index)
+    if log.base_actions is None:
+        raise InvalidInputError(
+            "base_actions = None: expected the base schedule's action of every logged "
+            "decision (the candidate's choice depends on it; the decisions table logs it as "
+            "schedule_action)"
+        )
+    return policy.greedy_for(log.state_indices, log.base_actions)
+
+
+def _score(log: DecisionLog, policy: CandidatePolicy) -> _Scored:
+    greedy = candidate_choices(log, policy)
+    eps = policy.epsilon
+    pi_taken = np.where(
+        log.actions == greedy,
+        decision_rule.action_probability(0, 0, eps),
+        decision_rule.action_probability(1, 0, eps),
+    )
     weights: FloatArray = pi_taken / log.logging_probabilities
-    return weights
+    return _Scored(greedy, weights)
+
+
+def importance_weights(log: DecisionLog, policy: CandidatePolicy) -> FloatArray:
+    """Per-decision weights ``pi(a_i | s_i, b_i) / mu_i``."""
+    return _score(log, policy).weights
+
+
+def _state_values(
+    log: DecisionLog, policy: CandidatePolicy, greedy: IntArray, model: FloatArray
+) -> FloatArray:
+    """v_hat_i = sum_a pi(a | s_i, b_i) model[s_i, a], without the (n, 6) table."""
+    eps = policy.epsilon
+    other = decision_rule.action_probability(1, 0, eps)
+    extra = decision_rule.action_probability(0, 0, eps) - other  # the greedy action's surplus
+    rows = model[log.state_indices]
+    values: FloatArray = other * rows.sum(axis=1) + extra * rows[
+        np.arange(rows.shape[0]), greedy
+    ]
+    return values
 
 
 def _model_table(name: str, model: ArrayLike | None, policy: CandidatePolicy) -> FloatArray:
@@ -464,7 +627,7 @@ def ips(
     log: DecisionLog, policy: CandidatePolicy, *, confidence: float = 0.95
 ) -> PolicyValueEstimate:
     """Inverse propensity scoring: mean of ``w_i r_i`` (per-decision, unbiased)."""
-    return _ips(log, importance_weights(log, policy), confidence)
+    return _ips(log, _score(log, policy).weights, confidence)
 
 
 def _ips(log: DecisionLog, weights: FloatArray, confidence: float) -> PolicyValueEstimate:
@@ -482,7 +645,7 @@ def snips(
 ) -> PolicyValueEstimate:
     """Self-normalised IPS ``sum(w r) / sum(w)``: delta-method interval, or with
     ``bootstrap_samples`` > 0 a percentile bootstrap seeded by ``seed``."""
-    return _snips(log, importance_weights(log, policy), confidence, bootstrap_samples, seed)
+    return _snips(log, _score(log, policy).weights, confidence, bootstrap_samples, seed)
 
 
 def _snips(
@@ -505,26 +668,22 @@ def doubly_robust(
     reward_model: ArrayLike | None = None,
     confidence: float = 0.95,
 ) -> PolicyValueEstimate:
-    """Doubly robust per decision: ``v_hat(s_i) + w_i (r_i - q_hat(s_i, a_i))``; q_hat is
+    """Doubly robust per decision: ``v_hat_i + w_i (r_i - q_hat(s_i, a_i))``; q_hat is
     ``reward_model`` (shape of the Q-table) or, by default, the candidate's Q-values."""
-    return _doubly_robust(log, policy, importance_weights(log, policy), reward_model, confidence)
+    return _doubly_robust(log, policy, _score(log, policy), reward_model, confidence)
 
 
 def _doubly_robust(
     log: DecisionLog,
     policy: CandidatePolicy,
-    weights: FloatArray,
+    scored: _Scored,
     reward_model: ArrayLike | None,
     confidence: float,
 ) -> PolicyValueEstimate:
     model = _model_table("reward_model", reward_model, policy)
-    state_values = (
-        policy.state_values
-        if reward_model is None
-        else np.einsum("sa,sa->s", policy.probabilities, model)
-    )
+    weights = scored.weights
     q_taken = np.take(model.ravel(), log.flat_index)
-    values = np.take(state_values, log.state_indices) + weights * (log.rewards - q_taken)
+    values = _state_values(log, policy, scored.greedy, model) + weights * (log.rewards - q_taken)
     interval = mean_interval(values, confidence)
     return _estimate("dr", interval, effective_sample_size(weights), "decision")
 
@@ -553,7 +712,7 @@ def per_decision_is(
 ) -> PolicyValueEstimate:
     """Per-decision importance sampling (Precup 2000) over episodes; unbiased."""
     gamma = _check_unit_interval("gamma", gamma)
-    return _per_decision_is(log, importance_weights(log, policy), gamma, confidence)
+    return _per_decision_is(log, _score(log, policy).weights, gamma, confidence)
 
 
 def _per_decision_is(
@@ -574,7 +733,7 @@ def weighted_per_decision_is(
     weights normalised over episodes (ended episodes keep their final weight, reward 0).
     Delta-method interval over episodes."""
     gamma = _check_unit_interval("gamma", gamma)
-    return _weighted_per_decision_is(log, importance_weights(log, policy), gamma, confidence)
+    return _weighted_per_decision_is(log, _score(log, policy).weights, gamma, confidence)
 
 
 def _weighted_per_decision_is(
@@ -623,23 +782,23 @@ def stepwise_doubly_robust(
     confidence: float = 0.95,
 ) -> PolicyValueEstimate:
     """Step-wise doubly robust (Jiang & Li 2016): per episode
-    ``sum_t gamma^t [rho_t (r_t - q_hat(s_t, a_t)) + rho_{t-1} v_hat(s_t)]``; q_hat is
+    ``sum_t gamma^t [rho_t (r_t - q_hat(s_t, a_t)) + rho_{t-1} v_hat_t]``; q_hat is
     ``value_model`` or, by default, the candidate's Q-values. Unbiased for any q_hat."""
     gamma = _check_unit_interval("gamma", gamma)
     return _stepwise_doubly_robust(
-        log, policy, importance_weights(log, policy), gamma, value_model, confidence
+        log, policy, _score(log, policy), gamma, value_model, confidence
     )
 
 
 def _stepwise_doubly_robust(
     log: DecisionLog,
     policy: CandidatePolicy,
-    weights: FloatArray,
+    scored: _Scored,
     gamma: float,
     value_model: ArrayLike | None,
     confidence: float,
 ) -> PolicyValueEstimate:
-    terms = _stepwise_dr_per_episode(log, policy, weights, gamma, value_model)
+    terms = _stepwise_dr_per_episode(log, policy, scored, gamma, value_model)
     return _stepwise_estimate(terms, confidence)
 
 
@@ -654,24 +813,20 @@ def _stepwise_estimate(
 def _stepwise_dr_per_episode(
     log: DecisionLog,
     policy: CandidatePolicy,
-    weights: FloatArray,
+    scored: _Scored,
     gamma: float,
     value_model: ArrayLike | None,
 ) -> tuple[FloatArray, FloatArray]:
     """Each episode's step-wise DR term and its final cumulative weight."""
     model = _model_table("value_model", value_model, policy)
-    state_values = (
-        policy.state_values
-        if value_model is None
-        else np.einsum("sa,sa->s", policy.probabilities, model)
-    )
     starts, lengths, positions = _episode_layout(log)
-    rho = _cumulative_weights(weights, starts, lengths)
+    rho = _cumulative_weights(scored.weights, starts, lengths)
     previous = np.empty_like(rho)
     previous[1:] = rho[:-1]
     previous[starts] = 1.0
     q_taken = np.take(model.ravel(), log.flat_index)
-    terms = rho * (log.rewards - q_taken) + previous * np.take(state_values, log.state_indices)
+    state_values = _state_values(log, policy, scored.greedy, model)
+    terms = rho * (log.rewards - q_taken) + previous * state_values
     per_episode: FloatArray = np.add.reduceat(_discounts(positions, gamma) * terms, starts)
     return per_episode, rho[starts + lengths - 1]
 
@@ -685,7 +840,7 @@ def dr_gain_over_logged(
     paired (the episode's market noise, common to both, largely cancels). Positive: the
     candidate's return is higher."""
     gamma = _check_unit_interval("gamma", gamma)
-    terms = _stepwise_dr_per_episode(log, policy, importance_weights(log, policy), gamma, None)
+    terms = _stepwise_dr_per_episode(log, policy, _score(log, policy), gamma, None)
     return _dr_gain_estimate(log, terms, gamma, confidence)
 
 
@@ -737,11 +892,7 @@ def _action_pair(
 ) -> tuple[IntArray, IntArray]:
     logged = _int_array("logged_actions", logged_actions)
     candidate = _int_array("candidate_actions", candidate_actions)
-    if candidate.shape != logged.shape:
-        raise InvalidInputError(
-            f"candidate_actions has {candidate.shape[0]} entries: expected {logged.shape[0]} "
-            "(one per logged action)"
-        )
+    _check_length("candidate_actions", candidate, logged.shape[0], "one per logged action")
     if logged.shape[0] == 0:
         raise InvalidInputError("logged_actions is empty: expected at least one decision")
     _check_actions("logged_actions", logged)
@@ -802,8 +953,8 @@ def evaluate(
     confusion table compare the logged action with the candidate's GREEDY action."""
     check_confidence(confidence)
     gamma = _check_unit_interval("gamma", gamma)
-    weights = importance_weights(log, policy)
-    candidate = np.take(policy.greedy, log.state_indices)
+    scored = _score(log, policy)
+    weights, candidate = scored.weights, scored.greedy
     report = OffPolicyReport(
         n_decisions=log.n_decisions,
         n_episodes=log.n_episodes,
@@ -812,11 +963,11 @@ def evaluate(
         logged=logged_value(log, confidence=confidence),
         ips=_ips(log, weights, confidence),
         snips=_snips(log, weights, confidence, bootstrap_samples, seed),
-        dr=_doubly_robust(log, policy, weights, None, confidence),
+        dr=_doubly_robust(log, policy, scored, None, confidence),
     )
     if log.episode_ids is None:
         return report
-    stepwise = _stepwise_dr_per_episode(log, policy, weights, gamma, None)
+    stepwise = _stepwise_dr_per_episode(log, policy, scored, gamma, None)
     return replace(
         report,
         logged_return=logged_return(log, gamma=gamma, confidence=confidence),

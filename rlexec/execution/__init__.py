@@ -16,7 +16,7 @@ from rlexec.execution.metrics import (
     render_table,
 )
 from rlexec.execution.participation import Participation
-from rlexec.execution.runner import EpisodeDriver, run_episode
+from rlexec.execution.runner import EpisodeDriver, EpisodeLoop, run_episode
 from rlexec.execution.submit_and_leave import SubmitAndLeave
 from rlexec.execution.twap import TWAP, Schedule, ScheduledExecutor, Style
 from rlexec.execution.vwap import VWAP, VolumeProfile
@@ -36,6 +36,7 @@ __all__ = [
     "BestBaseline",
     "Comparison",
     "EpisodeDriver",
+    "EpisodeLoop",
     "EpisodeResult",
     "ExecutorSummary",
     "ImbalanceRule",

@@ -141,6 +141,9 @@ class _ParentRun:
     child_orders: int = 0
     seq: int = 0
     decided_step: int = -1
+    prepared_step: int = -1  # the step state_at last ran for
+    # this step's (state, state index, base action, base quantity); None between decisions
+    prepared: tuple[ExecutionState, int, ExecutionAction, Decimal] | None = None
     action: ExecutionAction | None = None
     state: ExecutionState | None = None
     decision: Decision | None = None
@@ -372,24 +375,43 @@ class RlEnhancedExecutor(BaseExecutor):
         self.sink.append_decision(self._decision_record(parent_id, run, parts))
 
     # -- decisions --------------------------------------------------------------------------
+    def state_at(
+        self, parent_id: str, context: ExecutionContext
+    ) -> tuple[ExecutionState, ExecutionAction] | None:
+        """The state the agent decides on at this step and the base's action there (None
+        between decisions). Once per step (later calls return the same): it observes the
+        market and closes the previous decision's transition (its record is then in the
+        sink). The gymnasium environment reads its observation here."""
+        run = self._run(parent_id, context)
+        step = context.step
+        if run.prepared_step != step:
+            run.prepared_step = step
+            run.prepared = None
+            self.builder.observe_market(context)
+            if step % self.interval == 0:
+                schedule_action, schedule_quantity = self._schedule(context)
+                state = self._state(context)
+                index = self.agent.discretizer.state_index(state)
+                if run.decision is not None and run.state is not None:
+                    self._close_transition(
+                        parent_id, run, context, (state, index, schedule_action), terminated=False
+                    )
+                run.prepared = (state, index, schedule_action, schedule_quantity)
+        prepared = run.prepared
+        return None if prepared is None else (prepared[0], prepared[2])
+
     def _decide(self, parent_id: str, context: ExecutionContext) -> ExecutionAction | None:
         """Make this step's decision once (or return the one already made this step)."""
         run = self._run(parent_id, context)
         step = context.step
         if run.decided_step == step:
             return run.action
+        self.state_at(parent_id, context)
         run.decided_step = step
-        self.builder.observe_market(context)
-        if step % self.interval != 0:
+        if run.prepared is None:
             run.action = None
             return None
-        schedule_action, schedule_quantity = self._schedule(context)
-        state = self._state(context)
-        index = self.agent.discretizer.state_index(state)
-        if run.decision is not None and run.state is not None:
-            self._close_transition(
-                parent_id, run, context, (state, index, schedule_action), terminated=False
-            )
+        state, index, schedule_action, schedule_quantity = run.prepared
         draw = None if run.exploration is None else float(run.exploration.random())
         stretching = run.stretch_left > 0 and run.stretch_action is not None
         repeat = int(run.stretch_action) if stretching and run.stretch_action is not None else None

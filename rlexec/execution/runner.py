@@ -1,8 +1,9 @@
 """Drives one parent order through a market and always completes it.
 
-``EpisodeDriver`` is the synchronous core (market, open orders, fills, running cost) that both
-the async ``run_episode`` (any ``ExecutionAlgorithm``) and the gymnasium environment use. Per
-step of ``run_episode``:
+``EpisodeDriver`` is the synchronous core (market, open orders, fills, running cost).
+``EpisodeLoop`` drives an ``ExecutionAlgorithm`` over it one step at a time: ``run_episode``
+runs the loop to the end, the gymnasium environment pauses it at the RL executor's decisions
+(so both run the same executor: one MDP). Per step:
 
 1. build the ``ExecutionContext`` (book snapshot, recent trades, our fills, open orders, fill
    progress, clock) and report the previous step's fills through ``record_fill``;
@@ -249,22 +250,47 @@ class EpisodeDriver:
         )
 
 
-async def run_episode(
-    executor: ExecutionAlgorithm,
-    market: Market,
-    parent: ParentOrder,
-    seed: int,
-) -> EpisodeResult:
-    """Run ``executor`` on ``market`` (reset with ``seed``) for ``parent``; always 100% complete."""
-    driver = EpisodeDriver(market, parent)
-    driver.start(seed)
-    parent_id = parent.parent_id
-    pending: list[Fill] = []
-    last = parent.horizon_steps - 1
-    for step in range(parent.horizon_steps):
-        context = driver.context()
-        for fill in pending:
-            await executor.record_fill(parent_id, fill.order_id, fill.quantity, fill.price, context)
+class EpisodeLoop:
+    """``run_episode``'s loop, a step at a time: ``start``, then for each of the parent's
+    ``horizon_steps`` steps ``open_step`` (the context, with the previous step's fills
+    reported) and ``act`` (cancels, the next order, the market advance), then ``complete``
+    (the forced completion, reported) and ``finish``."""
+
+    def __init__(self, executor: ExecutionAlgorithm, market: Market, parent: ParentOrder) -> None:
+        self.executor = executor
+        self.driver = EpisodeDriver(market, parent)
+        self.steps_taken = 0
+        self._pending: list[Fill] = []
+
+    def start(self, seed: int) -> None:
+        self.driver.start(seed)
+        self.steps_taken = 0
+        self._pending = []
+
+    @property
+    def steps_left(self) -> bool:
+        """False once every trading step has been acted on: ``complete`` comes next."""
+        return self.steps_taken < self.driver.parent.horizon_steps
+
+    async def open_step(self) -> ExecutionContext:
+        """This step's context, after reporting the previous step's fills with it."""
+        context = self.driver.context()
+        pending, self._pending = self._pending, []
+        await self._report(pending, context)
+        return context
+
+    async def _report(self, fills: list[Fill], context: ExecutionContext) -> None:
+        parent_id = self.driver.parent.parent_id
+        for fill in fills:
+            await self.executor.record_fill(
+                parent_id, fill.order_id, fill.quantity, fill.price, context
+            )
+
+    async def act(self, context: ExecutionContext) -> None:
+        """Cancels and the next order of this step, then the market advance (not at the last
+        step: the horizon's completion follows it instead)."""
+        driver, executor = self.driver, self.executor
+        parent_id = driver.parent.parent_id
         if driver.open_orders:
             for order_id in await executor.cancel_requests(parent_id, context):
                 driver.cancel(order_id)
@@ -272,16 +298,32 @@ async def run_episode(
         if order is not None:
             fills = driver.submit(order)
             if fills:
-                after = driver.context()
-                for fill in fills:
-                    await executor.record_fill(
-                        parent_id, fill.order_id, fill.quantity, fill.price, after
-                    )
-        if step < last:
-            pending = driver.advance()
-    completion = driver.complete()
-    context = driver.context()
-    for fill in completion:
-        await executor.record_fill(parent_id, fill.order_id, fill.quantity, fill.price, context)
-    await executor.finish(parent_id, context)
-    return driver.result(executor.name)
+                await self._report(fills, driver.context())
+        if self.steps_taken < driver.parent.horizon_steps - 1:
+            self._pending = driver.advance()
+        self.steps_taken += 1
+
+    async def complete(self) -> ExecutionContext:
+        """The horizon: cancel what rests, complete the remainder, report its fills."""
+        completion = self.driver.complete()
+        context = self.driver.context()
+        await self._report(completion, context)
+        return context
+
+    async def finish(self, context: ExecutionContext) -> EpisodeResult:
+        await self.executor.finish(self.driver.parent.parent_id, context)
+        return self.driver.result(self.executor.name)
+
+
+async def run_episode(
+    executor: ExecutionAlgorithm,
+    market: Market,
+    parent: ParentOrder,
+    seed: int,
+) -> EpisodeResult:
+    """Run ``executor`` on ``market`` (reset with ``seed``) for ``parent``; always 100% complete."""
+    loop = EpisodeLoop(executor, market, parent)
+    loop.start(seed)
+    while loop.steps_left:
+        await loop.act(await loop.open_step())
+    return await loop.finish(await loop.complete())

@@ -1,12 +1,20 @@
 """``rlexec replay evaluate``: score the logged decisions under a candidate policy.
 
 The candidate is a stored policy snapshot (``--policy ID``) or an agent's current stored
-Q-table (``--policy current --agent NAME``), as an epsilon-greedy policy (default epsilon 0:
-greedy). The log is every stored decision (of ``--agent``, since ``--since``), loaded in bulk
-(``rlexec.replay.log``); the estimators are ``rlexec.evaluation.off_policy.evaluate``:
-agreement and the confusion table against the candidate's greedy action, the logged policy's
-own value, and IPS / SNIPS / DR per decision plus PDIS / WPDIS / step-wise DR per episode,
-each with its confidence interval.
+Q-table (``--policy current --agent NAME``) under the agent's one decision rule
+(``rlexec.rl.policy``, with the configured ``[rl_execution.q_learning]``
+``min_visits_to_deviate``, ``deviation_confidence`` and ``alpha``), epsilon-greedy on top
+(default epsilon 0: greedy). The log is every stored decision (of ``--agent``, since
+``--since``), loaded in bulk (``rlexec.replay.log``); the estimators are
+``rlexec.evaluation.off_policy.evaluate``: agreement and the confusion table against the
+candidate's greedy action, the logged policy's own value, and IPS / SNIPS / DR per decision
+plus PDIS / WPDIS / step-wise DR per episode, each with its confidence interval.
+
+At each logged decision the candidate chooses what an agent running that table would: the
+base schedule's action logged with the decision (``schedule_action``) unless another action
+is better with confidence, from the table's Q-values, visits and variances as stored (a
+variance the store does not know, NaN, keeps the base's action there, as it does for an agent
+restored from that table).
 
 Units: the values are in bps when every logged episode has the ``shortfall`` reward and its
 rewards sum to minus its implementation shortfall (checked on the stored episodes,
@@ -17,11 +25,6 @@ the ``original`` mode (and shortfall rewards relative to the base run,
 ``reward.paired_baseline``) are reward units that cannot be converted to bps; the output says
 so. The verdict line words the candidate's paired gain over the logged policy (step-wise DR
 minus the logged return, per episode) and whether its interval excludes 0.
-
-Note: the candidate breaks Q-value ties toward the lowest action index (``CandidatePolicy``),
-while the live agent breaks them toward the schedule's action; on never-visited states (all
-zeros) the candidate is greedy on Wait. Agreement on such states is therefore not meaningful:
-evaluate snapshots of trained agents.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rlexec.config import StateConfig
+from rlexec.config import QLearningConfig, StateConfig
 from rlexec.errors import InvalidInputError
 from rlexec.evaluation.off_policy import (
     CandidatePolicy,
@@ -47,7 +50,8 @@ from rlexec.replay.log import (
     load_reward_check,
 )
 from rlexec.report.words import difference_sentence
-from rlexec.store.snapshots import load_current_table, load_snapshot_table
+from rlexec.rl.policy import RuleParameters
+from rlexec.store.snapshots import load_current_policy, load_snapshot_policy
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,26 +94,32 @@ def parse_policy(text: str) -> int | None:
 async def candidate_policy(
     engine: AsyncEngine,
     state_config: StateConfig,
+    q_config: QLearningConfig,
     policy: str,
     *,
     agent_name: str | None,
     epsilon: float = 0.0,
 ) -> tuple[str, CandidatePolicy]:
     """The candidate named by ``policy`` ("current" needs ``agent_name``) and its description."""
+    rule = RuleParameters.from_config(q_config)
     snapshot_id = parse_policy(policy)
     if snapshot_id is None:
         if agent_name is None:
             raise InvalidInputError("--policy current: expected --agent NAME (whose Q-table)")
-        q, _, _ = await load_current_table(engine, agent_name, state_config)
-        return f"agent {agent_name!r} (current Q-table)", CandidatePolicy(q, epsilon)
-    row, q, _ = await load_snapshot_table(engine, snapshot_id, state_config)
+        table, _ = await load_current_policy(engine, agent_name, state_config)
+        candidate = CandidatePolicy.from_table(
+            table.q, table.visits, table.variances, rule, epsilon
+        )
+        return f"agent {agent_name!r} (current Q-table)", candidate
+    row, table = await load_snapshot_policy(engine, snapshot_id, state_config)
     text = f"snapshot {row.id} (agent {row.agent_name!r} v{row.version} {row.label!r})"
-    return text, CandidatePolicy(q, epsilon)
+    return text, CandidatePolicy.from_table(table.q, table.visits, table.variances, rule, epsilon)
 
 
 async def replay_evaluate(
     engine: AsyncEngine,
     state_config: StateConfig,
+    q_config: QLearningConfig,
     *,
     policy: str,
     agent_name: str | None = None,
@@ -120,7 +130,7 @@ async def replay_evaluate(
 ) -> ReplayEvaluation:
     """Load the log, build the candidate, run every estimator."""
     description, candidate = await candidate_policy(
-        engine, state_config, policy, agent_name=agent_name, epsilon=epsilon
+        engine, state_config, q_config, policy, agent_name=agent_name, epsilon=epsilon
     )
     loaded = await load_decision_log(engine, agent_name=agent_name, since=since)
     log = loaded.decision_log()

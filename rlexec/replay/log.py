@@ -3,8 +3,14 @@
 One query, ordered by (episode_id, seq) so that the decisions of an episode are contiguous
 and in time order::
 
-    SELECT episode_id, state_index, <action label as 0..5>, action_probability, reward_total
+    SELECT episode_id, state_index, <action label as 0..5>, action_probability, reward_total,
+           <schedule_action label as 0..5, -1 when NULL>
     FROM decisions [WHERE agent_id = ... AND decided_at >= ...] ORDER BY episode_id, seq
+
+``schedule_action`` is the base schedule's action at the decision: a candidate's choice
+depends on it (``rlexec.rl.policy``), so the policy that ran can be reconstructed only where it
+is logged. Rows written before it was logged and that the migration could not derive hold
+NULL; ``decision_log()`` refuses a selection with such rows, naming how many.
 
 Episode ids (uuid text) become integers 0, 1, 2, ... in that order (``episode_index``); the
 texts are kept in ``episode_ids``.
@@ -43,11 +49,15 @@ from rlexec.records import ACTION_LABELS
 from rlexec.store.engine import describe_error, redact_url
 from rlexec.store.models import Agent, Decision, Episode, sqlite_time_text
 
-_ACTION_CASE = (
-    "CASE action "
-    + " ".join(f"WHEN '{label}' THEN {i}" for i, label in enumerate(ACTION_LABELS))
-    + " ELSE -1 END"
-)
+
+def _label_case(column: str) -> str:
+    """SQL mapping an action label column to 0..5 (-1 for NULL or anything else)."""
+    cases = " ".join(f"WHEN '{label}' THEN {i}" for i, label in enumerate(ACTION_LABELS))
+    return f"CASE {column} {cases} ELSE -1 END"
+
+
+_ACTION_CASE = _label_case("action")
+_SCHEDULE_CASE = _label_case("schedule_action")
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +70,7 @@ class LoadedLog:
     rewards: npt.NDArray[np.float64]
     episode_index: npt.NDArray[np.int64]
     episode_ids: list[str]
+    base_actions: npt.NDArray[np.int64]  # the schedule's action, -1 where not logged
 
     @property
     def n_decisions(self) -> int:
@@ -77,12 +88,22 @@ class LoadedLog:
                 f"decision {int(bad[0])} of the selection has an unknown action label: "
                 f"expected one of {', '.join(ACTION_LABELS)}"
             )
+        unknown = int(np.count_nonzero(self.base_actions < 0))
+        if unknown:
+            first = int(np.flatnonzero(self.base_actions < 0)[0])
+            raise InvalidInputError(
+                f"{unknown} of the {self.n_decisions} selected decisions have no logged "
+                f"schedule action (the first: decision {first} of episode "
+                f"{self.episode_ids[int(self.episode_index[first])]}); the candidate's choice "
+                "there cannot be reconstructed: select later decisions (--since)"
+            )
         return DecisionLog(
             self.state_indices,
             self.actions,
             self.logging_probabilities,
             self.rewards,
             self.episode_index,
+            self.base_actions,
         )
 
 
@@ -99,8 +120,8 @@ def _query(agent: bool, since: bool, placeholder: str) -> str:
         where.append(f"decided_at >= {placeholder.format(2 if agent else 1)}")
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     return (
-        f"SELECT episode_id, state_index, {_ACTION_CASE}, action_probability, reward_total "
-        f"FROM decisions{clause} ORDER BY episode_id, seq"
+        f"SELECT episode_id, state_index, {_ACTION_CASE}, action_probability, reward_total, "
+        f"{_SCHEDULE_CASE} FROM decisions{clause} ORDER BY episode_id, seq"
     )
 
 
@@ -109,8 +130,8 @@ def _columns(rows: list[Any]) -> LoadedLog:
     if n == 0:
         empty_i = np.empty(0, dtype=np.int64)
         empty_f = np.empty(0, dtype=np.float64)
-        return LoadedLog(empty_i, empty_i, empty_f, empty_f, empty_i, [])
-    episodes, states, actions, probabilities, rewards = zip(*rows, strict=True)
+        return LoadedLog(empty_i, empty_i, empty_f, empty_f, empty_i, [], empty_i)
+    episodes, states, actions, probabilities, rewards, bases = zip(*rows, strict=True)
     ids = np.array(episodes, dtype=object)
     change = np.empty(n, dtype=bool)
     change[0] = True
@@ -123,6 +144,7 @@ def _columns(rows: list[Any]) -> LoadedLog:
         rewards=np.array(rewards, dtype=np.float64),
         episode_index=np.cumsum(change, dtype=np.int64) - 1,
         episode_ids=[str(ids[i]) for i in starts],
+        base_actions=np.array(bases, dtype=np.int64),
     )
 
 

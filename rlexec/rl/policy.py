@@ -48,6 +48,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from rlexec.config import QLearningConfig
 from rlexec.rl.types import NUM_ACTIONS
 
 _NAN_SAFE_INF = math.inf
@@ -70,6 +71,11 @@ class RuleParameters(NamedTuple):
     min_visits: int
     confidence: float
     alpha_min: float
+
+    @classmethod
+    def from_config(cls, config: QLearningConfig) -> RuleParameters:
+        """The parameters an agent with this ``[rl_execution.q_learning]`` decides with."""
+        return cls(config.min_visits_to_deviate, config.deviation_confidence, config.alpha)
 
     def greedy(
         self,

@@ -626,7 +626,7 @@ class QTableAgent:
     @property
     def rule(self) -> policy.RuleParameters:
         """The decision rule's parameters (for replay, off-policy estimates and metrics)."""
-        return policy.RuleParameters(self._min_visits, self._confidence, self._alpha)
+        return policy.RuleParameters.from_config(self.q_config)
 
     # -- async face (the original design's API) ------------------------------------------
     async def select_action(

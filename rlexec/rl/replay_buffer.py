@@ -4,8 +4,8 @@ Columns map one-to-one onto the ``experiences`` table: state_index, action, rewa
 next_state_index, terminated, truncated, next_base_action (the base's action at the next state,
 -1 when unknown: terminal transitions and rows stored before it was logged). There are no
 per-item objects: ``add`` writes one row at the cursor and, once the buffer is full,
-overwrites the oldest row. ``sample`` draws
-``batch_size`` distinct rows with the buffer's own seeded ``numpy.random.Generator``.
+overwrites the oldest row. ``sample`` draws ``batch_size`` distinct rows with the buffer's own
+seeded ``numpy.random.Generator``.
 """
 
 from __future__ import annotations
@@ -72,6 +72,10 @@ class ExperienceReplayBuffer:
         """Append one transition, overwriting the oldest when full."""
         if not 0 <= action < NUM_ACTIONS:
             raise InvalidInputError(f"action = {action!r}: expected 0-{NUM_ACTIONS - 1}")
+        if next_base_action is not None and not 0 <= next_base_action < NUM_ACTIONS:
+            raise InvalidInputError(
+                f"next_base_action = {next_base_action!r}: expected 0-{NUM_ACTIONS - 1} or None"
+            )
         p = self.pos
         self.state_index[p] = state_index
         self.action[p] = action
@@ -114,6 +118,12 @@ class ExperienceReplayBuffer:
         actions = np.asarray(batch.action)
         if actions.min() < 0 or actions.max() >= NUM_ACTIONS:
             raise InvalidInputError(f"replay batch action: expected values 0-{NUM_ACTIONS - 1}")
+        next_base = np.asarray(next_base)
+        if next_base.min() < -1 or next_base.max() >= NUM_ACTIONS:
+            raise InvalidInputError(
+                f"replay batch next_base_action: expected values 0-{NUM_ACTIONS - 1}, or -1 "
+                "(unknown)"
+            )
         rows = (self.pos + np.arange(n)) % self.capacity
         self.state_index[rows] = batch.state_index
         self.action[rows] = actions

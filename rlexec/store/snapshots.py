@@ -322,10 +322,10 @@ async def restore_snapshot(engine: AsyncEngine, snapshot_id: int, agent: Any) ->
     return row
 
 
-async def load_current_table(
+async def load_current_policy(
     engine: AsyncEngine, agent_name: str, state_config: StateConfig
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], float]:
-    """The agent's current stored Q-table, visits and epsilon."""
+) -> tuple[PolicyTable, float]:
+    """The agent's current stored table (Q-values, visits, variances) and epsilon."""
     async with session_factory(engine)() as session:
         agent = await AgentRepository(session).get_by_name(agent_name)
         if agent is None:
@@ -333,7 +333,15 @@ async def load_current_table(
         rows = await QValueRepository(session).load(agent.id)
     entries = [QEntry(r.state_key, r.action, r.q, r.visits, r.variance) for r in rows]
     table = table_from_entries(entries, state_config, source=f"agent {agent_name!r}")
-    return table.q, table.visits, agent.epsilon
+    return table, agent.epsilon
+
+
+async def load_current_table(
+    engine: AsyncEngine, agent_name: str, state_config: StateConfig
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], float]:
+    """The agent's current stored Q-table, visits and epsilon."""
+    table, epsilon = await load_current_policy(engine, agent_name, state_config)
+    return table.q, table.visits, epsilon
 
 
 async def export_snapshot(

@@ -28,6 +28,14 @@ class ObservingAgent(Protocol):
     def observe_episode(self, steps: Sequence[EpisodeStep]) -> None: ...
 
 
+def next_base_index(record: ExperienceRecord) -> int | None:
+    """The base's action at the next state as an action index (what the rule compares
+    against when that state is bootstrapped from); None when unknown (terminal transitions,
+    rows stored before it was logged)."""
+    label = record.next_schedule_action
+    return None if label is None else _ACTION_INDEX.get(label)
+
+
 class EpisodeAssembler:
     """Collects the transitions of the episode in progress; applies it when it ends."""
 
@@ -50,8 +58,8 @@ class EpisodeAssembler:
             self._steps, self._base = [], 0
             return False
         self._steps.append(EpisodeStep(s, a, record.reward, self._base))
-        next_base = record.next_schedule_action
-        self._base = _ACTION_INDEX.get(next_base, 0) if next_base is not None else 0
+        next_base = next_base_index(record)
+        self._base = 0 if next_base is None else next_base
         if record.terminated or record.truncated:
             steps, self._steps, self._base = self._steps, [], 0
             agent.observe_episode(steps)

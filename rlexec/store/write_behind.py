@@ -102,7 +102,7 @@ from rlexec.store.table_sync import (
     restore_agent,
     take_snapshot,
 )
-from rlexec.store.transitions import EpisodeAssembler, ObservingAgent
+from rlexec.store.transitions import EpisodeAssembler, ObservingAgent, next_base_index
 from rlexec.store.writer import StoreWriter
 
 log = logging.getLogger("rlexec.store")
@@ -913,7 +913,9 @@ class AgentStore:
             s_next = self.keys.state_index(e.next_state_key)
             a = actions.get(e.action)
             if s is not None and s_next is not None and a is not None:
-                buffer.add(s, a, e.reward, s_next, e.terminated, e.truncated)
+                buffer.add(
+                    s, a, e.reward, s_next, e.terminated, e.truncated, next_base_index(e)
+                )
 
     def _require_loaded(self) -> int:
         if self.agent_id is None:

@@ -61,15 +61,19 @@ def main() -> None:
     probabilities = mu_table[states, actions]
     rewards = rng.normal(size=n)
     episodes = np.arange(n) // EPISODE_LENGTH
-    candidate = CandidatePolicy(logging_q + 0.3 * rng.normal(size=(NUM_STATES, 6)), 0.1)
-    log = DecisionLog(states, actions, probabilities, rewards, episodes)
+    candidate = CandidatePolicy.from_q_table(
+        logging_q + 0.3 * rng.normal(size=(NUM_STATES, 6)), 0.1
+    )
+    bases = rng.integers(0, 6, size=n)  # the base schedule's action at each decision
+    log = DecisionLog(states, actions, probabilities, rewards, episodes, bases)
 
     rows: list[tuple[str, float]] = [
         ("baseline: np.sum(rewards)", _best_of(args.repeat, lambda: np.sum(rewards))),
         (
             "DecisionLog (validation)",
             _best_of(
-                args.repeat, lambda: DecisionLog(states, actions, probabilities, rewards, episodes)
+                args.repeat,
+                lambda: DecisionLog(states, actions, probabilities, rewards, episodes, bases),
             ),
         ),
         ("ips", _best_of(args.repeat, lambda: ips(log, candidate))),
@@ -97,7 +101,7 @@ def main() -> None:
     for name, seconds in rows:
         print(f"  {name:<32} {seconds * 1e3:9.1f} ms  {n / seconds / 1e6:9.1f} M decisions/s")
     full = (
-        _best_of(1, lambda: DecisionLog(states, actions, probabilities, rewards, episodes))
+        _best_of(1, lambda: DecisionLog(states, actions, probabilities, rewards, episodes, bases))
         + rows[-1][1]
     )
     print(f"  validation + evaluate: {n / full / 1e6:.1f} M decisions/s")

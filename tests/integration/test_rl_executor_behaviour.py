@@ -134,7 +134,8 @@ class CancelProbe(Recorder):
 
 
 async def test_cancel_removes_resting_children() -> None:
-    """Greedy policy: PlaceLarge (passive, near touch) in the first time bucket, Cancel after."""
+    """Greedy policy: PlaceLarge (passive, near touch) in the first time bucket, Cancel after
+    (a well-tried, exact table, so that the decision rule takes them over the base's action)."""
     agent = new_agent(mode=AgentMode.EVALUATION)
     discretizer = agent.discretizer
     early = np.array(
@@ -143,7 +144,9 @@ async def test_cancel_removes_resting_children() -> None:
     q = np.zeros_like(agent.q_values)
     q[early, int(ExecutionAction.PLACE_LARGE)] = 1.0
     q[~early, int(ExecutionAction.CANCEL)] = 1.0
-    agent.restore(q, np.ones_like(agent.visits), 0.0, 0)
+    agent.restore(
+        q, np.full_like(agent.visits, 100), 0.0, 0, variances=np.zeros_like(agent.q_values)
+    )
     market = equity()
     sink = ListSink()
     executor = rl_executor(agent, market, sink=sink)

@@ -1,5 +1,7 @@
 """``replay evaluate`` from the store: a synthetic log written through the repositories gives
-exactly the numbers of the in-memory ``evaluate()``; --agent and --since select rows."""
+exactly the numbers of the in-memory ``evaluate()`` of the same table under the configured
+decision rule, with the logged schedule actions; --agent and --since select rows; decisions
+without a logged schedule action are refused by name."""
 
 from __future__ import annotations
 
@@ -8,13 +10,16 @@ import uuid
 from datetime import timedelta
 
 import numpy as np
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rlexec.config import StateConfig
+from rlexec.config import QLearningConfig, StateConfig
+from rlexec.errors import InvalidInputError
 from rlexec.evaluation.off_policy import CandidatePolicy, DecisionLog, evaluate
 from rlexec.records import ACTION_LABELS
 from rlexec.replay.evaluate import format_evaluation, replay_evaluate
 from rlexec.replay.log import load_decision_log
+from rlexec.rl.policy import RuleParameters
 from rlexec.rl.state import StateDiscretizer
 from rlexec.store.engine import session_factory
 from rlexec.store.repositories import AgentRepository, DecisionRepository, QEntry, QValueRepository
@@ -23,6 +28,7 @@ from tests.store.records_factory import T0, decision
 
 STATES = 8
 EPSILON = 0.3
+VISITS = 40  # above min_visits_to_deviate = 30: a candidate with known variances could deviate
 
 
 def _synthetic(rng: np.random.Generator, q: np.ndarray, episodes: int, length: int) -> dict:
@@ -34,7 +40,10 @@ def _synthetic(rng: np.random.Generator, q: np.ndarray, episodes: int, length: i
     actions = np.where(explore, rng.integers(0, 6, n), greedy)
     prob = np.where(actions == greedy, EPSILON / 6 + 1 - EPSILON, EPSILON / 6)
     rewards = 0.1 * actions - 0.05 * states + rng.normal(0, 0.2, n)
-    return {"states": states, "actions": actions, "prob": prob, "rewards": rewards}
+    bases = rng.integers(0, 6, n)  # the base schedule's action at each decision
+    return {
+        "states": states, "actions": actions, "prob": prob, "rewards": rewards, "bases": bases,
+    }  # fmt: skip
 
 
 async def _write(
@@ -43,8 +52,8 @@ async def _write(
     keys = StateDiscretizer(StateConfig())
     episode_ids = sorted(str(uuid.uuid4()) for _ in range(len(log["states"]) // length))
     records = []
-    for i, (s, a, p, r) in enumerate(
-        zip(log["states"], log["actions"], log["prob"], log["rewards"], strict=True)
+    for i, (s, a, p, r, b) in enumerate(
+        zip(log["states"], log["actions"], log["prob"], log["rewards"], log["bases"], strict=True)
     ):
         e, seq = divmod(i, length)
         base = decision(episode_ids[e], seq + 1, ACTION_LABELS[int(a)])
@@ -57,12 +66,13 @@ async def _write(
                 action_probability=float(p),
                 reward_total=float(r),
                 explored=False,
+                schedule_action=None if b < 0 else ACTION_LABELS[int(b)],
             )
         )
     async with session_factory(engine)() as session, session.begin():
         agent = await AgentRepository(session).get_or_create(name, {}, EPSILON)
         entries = [
-            QEntry(keys.key_from_index(s).to_text(), ACTION_LABELS[a], float(q[s, a]), 1)
+            QEntry(keys.key_from_index(s).to_text(), ACTION_LABELS[a], float(q[s, a]), VISITS)
             for s in range(STATES)
             for a in range(6)
         ]
@@ -91,7 +101,7 @@ async def test_store_backed_evaluation_equals_in_memory(engine: AsyncEngine) -> 
                 StateDiscretizer(StateConfig()).key_from_index(s).to_text(),
                 ACTION_LABELS[a],
                 float(candidate_q[s, a]),
-                1,
+                VISITS,
             )
             for s in range(STATES)
             for a in range(6)
@@ -99,15 +109,25 @@ async def test_store_backed_evaluation_equals_in_memory(engine: AsyncEngine) -> 
         await QValueRepository(session).put(agent_id, entries, revision=2)
         snapshot = await SnapshotRepository(session).create(agent_id, "candidate")
 
-    expected = evaluate(
-        DecisionLog.from_arrays(
-            log["states"], log["actions"], log["prob"], log["rewards"], np.repeat(np.arange(40), 6)
-        ),
-        CandidatePolicy(candidate_q),
+    # the store keeps no variances: the candidate is the table with unknown variances under
+    # the configured rule, i.e. the base at every decision, as an agent restored from it is
+    visits = np.zeros(candidate_q.shape, dtype=np.int64)
+    visits[:STATES] = VISITS
+    rule = RuleParameters.from_config(QLearningConfig())
+    candidate = CandidatePolicy.from_table(candidate_q, visits, None, rule)
+    expected_log = DecisionLog.from_arrays(
+        log["states"],
+        log["actions"],
+        log["prob"],
+        log["rewards"],
+        np.repeat(np.arange(40), 6),
+        log["bases"],
     )
+    expected = evaluate(expected_log, candidate)
+    assert expected.agreement == float(np.mean(log["actions"] == log["bases"]))
     for policy in (str(snapshot.id), "current"):
         result = await replay_evaluate(
-            engine, StateConfig(), policy=policy, agent_name="logger"
+            engine, StateConfig(), QLearningConfig(), policy=policy, agent_name="logger"
         )
         report = result.report
         assert report.n_decisions == 240 and report.n_episodes == 40
@@ -126,3 +146,17 @@ async def test_store_backed_evaluation_equals_in_memory(engine: AsyncEngine) -> 
     assert later.n_decisions == 30
     assert len(later.episode_ids) == 5
     assert later.episode_index.tolist() == np.repeat(np.arange(5), 6).tolist()
+
+
+async def test_decisions_without_a_schedule_action_are_refused(engine: AsyncEngine) -> None:
+    rng = np.random.default_rng(6)
+    num_states = StateDiscretizer(StateConfig()).num_states
+    q = np.zeros((num_states, 6))
+    log = _synthetic(rng, q[:STATES], episodes=3, length=4)
+    log["bases"][5] = -1  # a row written before the schedule action was logged
+    await _write(engine, "old", q, log, 4, minutes=0)
+    loaded = await load_decision_log(engine, agent_name="old")
+    assert loaded.base_actions.tolist()[5] == -1
+    with pytest.raises(InvalidInputError, match="--since") as info:
+        loaded.decision_log()
+    assert "1 of the 12 selected decisions have no logged schedule action" in str(info.value)

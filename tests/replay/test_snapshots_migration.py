@@ -32,7 +32,9 @@ from tests.replay.conftest import short_config
 
 FIRST = "60cb4f8afbb3"
 SECOND = "cc4de567fc6d"
-KEYS = ("r1.t1.s1.i1.h1.u1.v0.q0", "r2.t3.s0.i1.h2.u1.v0.q0")
+# keys of the default state config: the older 8-part text (own orders and schedule 0) and
+# the 10-part text
+KEYS = ("r1.t1.s1.i1.h0.u1.v0.q0", "r2.t3.s0.i1.h0.u1.v0.q0.o1.l2")
 NEW_TABLES = {"configs", "policy_snapshots", "policy_snapshot_entries"}
 VIEWS = {"decision_outcomes", "action_stats_by_hour", "action_stats_by_spread", "episode_summary"}
 

@@ -16,8 +16,8 @@ async def test_evaluation_flush_keeps_the_training_epsilon(engine: AsyncEngine) 
     trainer = _agent(AgentMode.TRAINING)
     store = AgentStore(trainer, engine, agent_name="eps")
     await store.load()
-    for step in range(200):
-        trainer.update_index(step % 50, step % 6, -1.0, (step + 1) % 50, False)
+    for step in range(200):  # 20 episodes of 10 transitions: epsilon decays once per episode
+        trainer.update_index(step % 50, step % 6, -1.0, (step + 1) % 50, step % 10 == 9)
     trained_epsilon = trainer.epsilon
     assert trained_epsilon < 0.3
     await store.close()
