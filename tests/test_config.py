@@ -34,10 +34,10 @@ def test_defaults_keep_the_original_keys_with_the_meanings_that_learn() -> None:
     assert (q.alpha, q.gamma, q.epsilon, q.epsilon_min, q.epsilon_decay) == (
         0.01, 1.0, 0.3, 0.05, 0.9995
     )
-    assert (q.min_visits_to_deviate, q.deviation_confidence) == (30, 2.0)
+    assert (q.min_visits_to_deviate, q.deviation_confidence) == (30, 1.0)
     s = c.state
     assert (s.spread_buckets, s.imbalance_buckets, s.time_buckets, s.remaining_buckets) == (
-        2, 3, 10, 5
+        2, 2, 5, 5
     )
     assert s.hour_buckets == 1  # a parent of minutes never changes hour: out of the key
     assert (s.include_volatility, s.include_queue_depth) == (False, False)
