@@ -7,7 +7,8 @@ like a live store) with one agent whose Q-table covers the states used. Then, in
 - baseline: the log query (``rlexec.replay.log``: the same SELECT, ORDER BY episode_id, seq)
   read with the standard library's ``sqlite3`` ``fetchall``, nothing else;
 - end to end: ``replay_evaluate`` (policy ``current``): load the log from the store, build the
-  candidate from the stored Q-table, run every estimator (agreement, confusion table, IPS,
+  candidate from the stored table (Q-values, visits, variances) under the decision rule with
+  the logged schedule actions, run every estimator (agreement, confusion table, IPS,
   SNIPS, DR, PDIS, WPDIS, step-wise DR).
 
 Target: >= 100,000 decisions/s end to end, and within 3x of the bare read.
@@ -26,14 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rlexec.config import StateConfig
+from rlexec.config import QLearningConfig, StateConfig
 from rlexec.records import ACTION_LABELS
 from rlexec.replay.evaluate import replay_evaluate
 from rlexec.replay.log import _query
 from rlexec.rl.state import StateDiscretizer
 from rlexec.store.engine import create_engine
 from rlexec.store.migrate import upgrade_database
-from rlexec.store.repositories import DECISION_COLUMNS
+from rlexec.store.repositories import DECISION_COLUMNS, Q_COLUMNS
 
 EPISODE_LENGTH = 12
 STATES = 2000
@@ -58,7 +59,8 @@ def build(path: Path, decisions: int) -> float:
         (EPSILON, now, now),
     )
     conn.executemany(
-        "INSERT INTO q_values VALUES (1, ?, ?, ?, 1, 1, ?)",
+        "INSERT INTO q_values (agent_id, state_key, action, q, visits, revision, updated_at, "
+        "variance) VALUES (1, ?, ?, ?, 40, 1, ?, 0.01)",  # tried and known: the rule may deviate
         [
             (keys.key_from_index(s).to_text(), ACTION_LABELS[a], float(q[s, a]), now)
             for s in range(STATES)
@@ -67,6 +69,7 @@ def build(path: Path, decisions: int) -> float:
     )
     n = decisions
     states = rng.integers(0, STATES, n)
+    bases = rng.integers(0, 6, n)  # the base schedule's action at each decision
     greedy = np.argmax(q[states], axis=1)
     explore = rng.random(n) < EPSILON
     actions = np.where(explore, rng.integers(0, 6, n), greedy)
@@ -74,20 +77,34 @@ def build(path: Path, decisions: int) -> float:
     rewards = rng.normal(0.0, 0.5, n)
     episodes = [str(uuid.uuid4()) for _ in range((n + EPISODE_LENGTH - 1) // EPISODE_LENGTH)]
     state_text = [keys.key_from_index(s).to_text() for s in range(STATES)]
-    placeholders = ", ".join("?" * len(DECISION_COLUMNS))
-    sql = f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}) VALUES ({placeholders})"
-    features = (0.5, 0.25, 1, 0.02, 0.1, 0.01, 400.0, 14, 30, 1.0, 0.5, 0.2, 0.01, 100.0, 500.0)
+    first = DECISION_COLUMNS.index("remaining_size")
+    features_end = DECISION_COLUMNS.index("state_key")
+    columns = (
+        *DECISION_COLUMNS[:first],
+        *DECISION_COLUMNS[first:features_end],
+        "state_key", "state_index", "action", "epsilon", "action_probability",
+        *Q_COLUMNS,
+        "explored", "child_quantity", "child_price", "filled_quantity", "fill_price",
+        "fill_rate_reward", "slippage_penalty", "time_penalty", "market_impact_penalty",
+        "reward_total", "schedule_action", "greedy_action", "deviated",
+    )  # fmt: skip
+    placeholders = ", ".join("?" * len(columns))
+    sql = f"INSERT INTO decisions ({', '.join(columns)}) VALUES ({placeholders})"
+    features = (0.5, 0.25, 1, 0.02, 0.1, 0.01, 400.0, 14, 30, 1.0, 0.5, 0.2, 0.01, 100.0, 500.0,
+                0.0, 0.0)  # fmt: skip
+    assert len(features) == features_end - first
 
     def rows():  # type: ignore[no-untyped-def]
-        for i, (s, a, p, r) in enumerate(
+        for i, (s, a, p, r, b) in enumerate(
             zip(states.tolist(), actions.tolist(), probability.tolist(), rewards.tolist(),
-                strict=True)
+                bases.tolist(), strict=True)
         ):  # fmt: skip
             e, seq = divmod(i, EPISODE_LENGTH)
             yield (
                 1, episodes[e], seq + 1, seq * 5, now, *features, state_text[s], s,
                 ACTION_LABELS[a], EPSILON, p, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, a != greedy[i],
-                100.0, 100.0, 50.0, 100.0, 0.0, r, 0.0, 0.0, r,
+                100.0, 100.0, 50.0, 100.0, 0.0, r, 0.0, 0.0, r, ACTION_LABELS[b],
+                ACTION_LABELS[int(greedy[i])], a != b,
             )  # fmt: skip
 
     conn.executemany(sql, rows())
@@ -109,7 +126,9 @@ async def end_to_end(path: Path) -> tuple[float, int, float]:
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     try:
         started = time.perf_counter()
-        result = await replay_evaluate(engine, StateConfig(), policy="current", agent_name="bench")
+        result = await replay_evaluate(
+            engine, StateConfig(), QLearningConfig(), policy="current", agent_name="bench"
+        )
         elapsed = time.perf_counter() - started
     finally:
         await engine.dispose()

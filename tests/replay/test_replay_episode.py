@@ -134,3 +134,28 @@ async def test_compare_names_the_first_differing_field(trained: TrainedStore) ->
     mismatch = compare(stored, stored, episode, other)
     assert mismatch is not None and mismatch.field == "implementation_shortfall_bps"
     assert compare(stored, stored[:-1], episode, episode) is not None
+
+
+async def test_evaluation_episodes_replay_from_their_snapshot(trained: TrainedStore) -> None:
+    """An evaluation episode's greedy actions are recomputed with the rule from the snapshot
+    it ran with (Q-values, visits and variances as stored) and the logged schedule action."""
+    from rlexec.training.evaluate import evaluate_agent
+
+    await evaluate_agent(trained.config, "a1", seeds=2)
+    engine = create_engine(trained.url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text(
+                    "SELECT episode_id FROM episodes WHERE mode = 'evaluation' "
+                    "AND snapshot_id IS NOT NULL AND agent_id IS NOT NULL"
+                )
+            )
+            ids = [r[0] for r in rows]
+        assert ids
+        for episode_id in ids:
+            result = await replay_episode(engine, episode_id, trained.config)
+            assert result.identical, format_result(result)
+            assert result.explored_rederived == result.explored_from_log == 0  # greedy
+    finally:
+        await engine.dispose()

@@ -28,7 +28,8 @@ from tests.store.records_factory import T0, decision
 
 STATES = 8
 EPSILON = 0.3
-VISITS = 40  # above min_visits_to_deviate = 30: a candidate with known variances could deviate
+VISITS = 40  # above min_visits_to_deviate = 30: where its variance is known, it may deviate
+KNOWN = 4  # the candidate's variances are known in states 0-3, unknown (NULL) in 4-7
 
 
 def _synthetic(rng: np.random.Generator, q: np.ndarray, episodes: int, length: int) -> dict:
@@ -94,6 +95,8 @@ async def test_store_backed_evaluation_equals_in_memory(engine: AsyncEngine) -> 
 
     candidate_q = logging_q.copy()
     candidate_q[:STATES] = rng.normal(0, 1, (STATES, 6))
+    variances = np.full(candidate_q.shape, np.nan)
+    variances[:KNOWN] = 0.01
     async with session_factory(engine)() as session, session.begin():
         # make the stored table the candidate, snapshot it, then move the table on
         entries = [
@@ -102,6 +105,7 @@ async def test_store_backed_evaluation_equals_in_memory(engine: AsyncEngine) -> 
                 ACTION_LABELS[a],
                 float(candidate_q[s, a]),
                 VISITS,
+                float(variances[s, a]),
             )
             for s in range(STATES)
             for a in range(6)
@@ -109,12 +113,11 @@ async def test_store_backed_evaluation_equals_in_memory(engine: AsyncEngine) -> 
         await QValueRepository(session).put(agent_id, entries, revision=2)
         snapshot = await SnapshotRepository(session).create(agent_id, "candidate")
 
-    # the store keeps no variances: the candidate is the table with unknown variances under
-    # the configured rule, i.e. the base at every decision, as an agent restored from it is
+    # the candidate is the stored table (Q-values, visits, variances) under the configured rule
     visits = np.zeros(candidate_q.shape, dtype=np.int64)
     visits[:STATES] = VISITS
     rule = RuleParameters.from_config(QLearningConfig())
-    candidate = CandidatePolicy.from_table(candidate_q, visits, None, rule)
+    candidate = CandidatePolicy.from_table(candidate_q, visits, variances, rule)
     expected_log = DecisionLog.from_arrays(
         log["states"],
         log["actions"],
@@ -124,7 +127,10 @@ async def test_store_backed_evaluation_equals_in_memory(engine: AsyncEngine) -> 
         log["bases"],
     )
     expected = evaluate(expected_log, candidate)
-    assert expected.agreement == float(np.mean(log["actions"] == log["bases"]))
+    greedy = candidate.greedy_for(log["states"], log["bases"])
+    unknown = log["states"] >= KNOWN
+    assert np.array_equal(greedy[unknown], log["bases"][unknown])  # NULL variance: the base
+    assert np.any(greedy[~unknown] != log["bases"][~unknown])  # known: it deviates somewhere
     for policy in (str(snapshot.id), "current"):
         result = await replay_evaluate(
             engine, StateConfig(), QLearningConfig(), policy=policy, agent_name="logger"
