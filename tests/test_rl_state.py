@@ -16,8 +16,8 @@ from rlexec.rl.state import queue_depth_edges, spread_edges, volatility_edges
 
 FULL = StateConfig(include_volatility=True, include_queue_depth=True)
 ORIGINAL = StateConfig(  # the original design's key: no own orders, no schedule, 6 hours
-    spread_buckets=5, imbalance_buckets=5, hour_buckets=6, include_own_orders=False,
-    include_schedule=False,
+    spread_buckets=5, imbalance_buckets=5, time_buckets=10, hour_buckets=6,
+    include_own_orders=False, include_schedule=False,
 )
 CONFIGS = [
     StateConfig(),
@@ -123,9 +123,9 @@ def test_buckets_are_monotone_in_their_feature(feature: str, data: st.DataObject
 def test_default_key_space_size_and_switched_off_features() -> None:
     d = StateDiscretizer(StateConfig())
     # remaining, time, spread, imbalance, hour (1: out), urgency, own orders, schedule
-    assert d.num_states == 5 * 10 * 2 * 3 * 1 * 3 * 3 * 3
+    assert d.num_states == 5 * 5 * 2 * 2 * 1 * 3 * 3 * 3
     assert d.describe() == {
-        "remaining": 5, "time": 10, "spread": 2, "imbalance": 3, "hour": 1, "urgency": 3,
+        "remaining": 5, "time": 5, "spread": 2, "imbalance": 2, "hour": 1, "urgency": 3,
         "volatility": 1, "queue_depth": 1, "own_orders": 3, "schedule": 3,
     }
     key = d.key(base_state(recent_volatility=5.0, queue_depth_at_price=1e6, hour_of_day=17))
@@ -197,7 +197,7 @@ def test_hour_blocks_match_the_original_design_with_six_buckets() -> None:
 
 
 def test_end_points_fall_in_the_outer_buckets() -> None:
-    for config, imbalance_top in ((StateConfig(), 2), (ORIGINAL, 4)):
+    for config, time_top, imbalance_top in ((StateConfig(), 4, 1), (ORIGINAL, 9, 4)):
         d = StateDiscretizer(config)
         low = d.key(
             base_state(remaining_size=0.0, time_elapsed_pct=0.0, orderbook_imbalance=-1.0)
@@ -206,7 +206,7 @@ def test_end_points_fall_in_the_outer_buckets() -> None:
             base_state(remaining_size=1.0, time_elapsed_pct=1.0, orderbook_imbalance=1.0)
         )
         assert (low.remaining, low.time, low.imbalance) == (0, 0, 0)
-        assert (high.remaining, high.time, high.imbalance) == (4, 9, imbalance_top)
+        assert (high.remaining, high.time, high.imbalance) == (4, time_top, imbalance_top)
         assert d.key(base_state(urgency=Urgency.HIGH)).urgency == 2
 
 
