@@ -56,11 +56,13 @@ def real_agent(seed: int = 0) -> QTableAgent:
 
 def learn(agent: QTableAgent) -> QTableAgent:
     """One update of every cell of states 0-49 (dirty: the next flush publishes them), and
-    variances known on the even states (0.0 included), unknown (NaN) on the odd ones."""
+    variances known on the even states (0.0 included), unknown (NaN) on the odd ones. (An
+    update sets a cell's variance from its targets, so the unknown ones are set by hand.)"""
     for s in range(50):
         for a in range(6):
             agent.update_index(s, a, 1.0 + a, (s + 1) % 50, False)
     agent.variances[:50:2] = np.linspace(0.0, 2.0, 25)[:, None]
+    agent.variances[1:50:2] = np.nan
     return agent
 
 
@@ -215,7 +217,7 @@ async def test_decisions_store_the_new_state_columns(engine: AsyncEngine) -> Non
     assert rows == [
         (1, 0.4, 0.25, None, 1, 2, 0),
         (2, 0.0, -0.5, 1.5, 0, 0, 0),
-        (3, None, None, 1.5, None, None, None),
+        (3, 0.0, 0.0, 1.5, None, None, None),  # the record's defaults: nothing rests, on schedule
     ]
     view = await _all(engine, "SELECT seq, own_orders_bucket, schedule_bucket, resting_share, "
                               "schedule_lag FROM decision_outcomes ORDER BY seq")  # fmt: skip
