@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import rlexec
-from rlexec.config import AgentMode, Config, parse_config
+from rlexec.config import AgentMode, Config, StateConfig, parse_config
 from rlexec.errors import InvalidInputError
 from rlexec.execution.metrics import implementation_shortfall_bps
 from rlexec.market.book import BookSnapshot, Side
@@ -245,7 +245,9 @@ async def test_an_incompatible_config_is_refused_in_one_line(db_url: str) -> Non
     with pytest.raises(rlexec.InvalidInputError) as info:
         await asyncio.to_thread(rlexec.Agent.open, other_state, agent="bound")
     message = str(info.value)
-    assert "state.time_buckets = 10" in message and "4" in message and "\n" not in message
+    default = StateConfig().time_buckets
+    assert f"state.time_buckets = {default}" in message and "4" in message
+    assert "\n" not in message
     with pytest.raises(rlexec.InvalidInputError, match="reward mode 'shortfall', not 'original'"):
         await asyncio.to_thread(
             rlexec.Agent.open, config(db_url), agent="bound", reward_mode="original"
