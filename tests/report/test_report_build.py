@@ -57,7 +57,7 @@ async def test_summary_leads_with_the_verdict_and_keeps_the_cli_columns(
         assert f"**{block[0]}**" in text
         for line in block[1:]:
             assert f"- {line}" in text
-    assert "than its base (passive TWAP, " in text
+    assert "its base (passive TWAP, " in text  # better / worse than, or the same cost as
     assert "the best baseline of this market" in text or "also the best baseline" in text
     assert compared.run.table() in text  # the table rlexec compare prints, with its columns
     header = next(line for line in text.splitlines() if line.startswith("| executor |"))
@@ -96,7 +96,7 @@ async def test_an_older_comparison_without_a_base_takes_the_configured_one(
     data["reference"] = "twap"
     (out / "comparison.json").write_text(json.dumps(data))
     report = await write_report(compared.config, out)
-    assert "than its base (passive TWAP, " in report.verdict[0][1]
+    assert "its base (passive TWAP, " in report.verdict[0][1]
     assert "diff vs twap [95% CI]" in report.summary.read_text()
 
 
