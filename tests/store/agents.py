@@ -3,6 +3,8 @@ index tuples)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from rlexec.config import QLearningConfig, ReplayBufferConfig, StateConfig
@@ -27,7 +29,9 @@ def random_transitions(
     agent: QTableAgent, count: int, seed: int
 ) -> list[ExperienceRecord]:
     """``count`` transitions an actor would make: the agent decides in random states, the
-    reward and next state are random."""
+    reward and next state are random; episodes end at random (1 in 10) and the last
+    transition ends one, as an actor appends whole episodes (the learner applies an episode
+    once its terminated transition arrives)."""
     rng = np.random.default_rng(seed)
     key = agent.discretizer.key_from_index
     out = []
@@ -45,6 +49,8 @@ def random_transitions(
                 truncated=False,
             )
         )
+    if out and not out[-1].terminated:
+        out[-1] = dataclasses.replace(out[-1], terminated=True)
     return out
 
 
