@@ -222,9 +222,11 @@ class AgentStore:
         self._fetched_through = 0
         self._published_through = 0
         self.applied_through = 0
-        self.transitions_applied = 0  # applied by this process from the queue
+        self.transitions_applied = 0  # learned by this process from the queue (whole episodes)
         self._episodes = EpisodeAssembler()  # rebuilds queued episodes for the agent
-        self.transitions_rejected = 0  # queued rows that do not fit the state config
+        # queued rows not learned: one that does not fit the state config, and the earlier
+        # transitions of its episode (dropped with it)
+        self.transitions_rejected = 0
         self._last_scalars: tuple[float, int, int] | None = None
         # actor: the published table (writer) and the newest one not yet put into the agent
         self._published: StoredTable | None = None
@@ -598,8 +600,8 @@ class AgentStore:
 
     async def fetch_and_apply(self) -> int:
         """Learner: fetch the queued transitions after the last one fetched and apply them
-        now, in order; returns how many. (A dedicated learner calls this in a loop; the
-        training loop's learner gets them after each flush.)"""
+        now, in order; returns how many were learned (whole episodes). (A dedicated learner
+        calls this in a loop; the training loop's learner gets them after each flush.)"""
         self._require_loaded()
         await self.writer.run(self._fetch)
         return self._apply_inbox()
@@ -638,13 +640,17 @@ class AgentStore:
             self._last_scalars = scalars
 
     def _apply_inbox(self) -> int:
+        """Apply what the writer fetched; returns how many transitions were learned (an
+        episode's count once it ends: the transitions of one still in progress wait in the
+        assembler and count, like ``applied_through``, when its last one arrives)."""
         applied = 0
         while self._inbox:
             item = self._inbox.popleft()
-            if self._episodes.apply(self.agent, item.record, self.keys):
-                applied += 1
-            else:
-                self.transitions_rejected += 1
+            waiting = self._episodes.pending
+            if not self._episodes.apply(self.agent, item.record, self.keys):
+                self.transitions_rejected += 1 + waiting  # the episode in progress is dropped
+            elif not self._episodes.pending:
+                applied += waiting + 1
             if not self._episodes.pending:  # an episode counts as applied once it is learned
                 self.applied_through = item.seq
         self.transitions_applied += applied
