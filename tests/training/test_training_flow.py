@@ -103,18 +103,20 @@ async def test_evaluation_never_learns_and_stores_paired_episodes(sqlite_url: st
 
 
 async def test_training_seeds_never_reach_the_held_out_range(sqlite_url: str) -> None:
+    """Training stops below the validation seeds (validation_first_seed), which lie below the
+    evaluation seeds (first_seed): neither is ever trained on."""
     config = small_config(sqlite_url)
     rl = config.rl_execution
+    evaluation = rl.evaluation.model_validate(
+        {**rl.evaluation.model_dump(), "validation_first_seed": 5}
+    )  # validated: the validation seeds stay below the evaluation seeds
+    assert evaluation.first_seed > 5
     config = config.model_copy(
-        update={
-            "rl_execution": rl.model_copy(
-                update={"evaluation": rl.evaluation.model_copy(update={"first_seed": 5})}
-            )
-        }
+        update={"rl_execution": rl.model_copy(update={"evaluation": evaluation})}
     )
     result = await train(config, "default", episodes=50, progress=False)
     assert result.episodes == 5 and result.last_seed == 4
-    with pytest.raises(InvalidInputError, match="first_seed"):
+    with pytest.raises(InvalidInputError, match=r"training seed \d+ reaches .* = 5 \(held-out"):
         await train(config, "default", episodes=1, progress=False)
 
 
