@@ -45,8 +45,8 @@ class SeedAllocator:
         if seeds.start >= self.limit:
             raise InvalidInputError(
                 f"agent {self.store.agent_name!r}: the next training seed {seeds.start} reaches "
-                f"evaluation.first_seed = {self.limit} (held-out seeds); raise "
-                "evaluation.first_seed"
+                f"evaluation.validation_first_seed = {self.limit} (held-out seeds); raise "
+                "evaluation.validation_first_seed (and evaluation.first_seed above it)"
             )
         return range(seeds.start, min(seeds.stop, self.limit))
 
