@@ -135,6 +135,20 @@ class LoadResult:
     experiences: list[ExperienceRecord]
 
 
+async def wait_event(event: asyncio.Event, timeout_secs: float) -> None:
+    """Wait until ``event`` is set or ``timeout_secs`` have passed.
+
+    Not ``asyncio.wait_for(event.wait(), ...)``: on Python 3.11 that swallows a cancellation
+    which lands in the loop iteration where the event is set (CPython gh-86296, fixed in
+    3.12); the hand-over task then never ended and ``close()``, which cancels it, waited for
+    ever (a SIGTERM'd ``rlexec train`` that never exits). ``asyncio.timeout`` awaits the event
+    itself, so a cancellation always comes through.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max(0.0, timeout_secs)):
+            await event.wait()
+
+
 def learner_id() -> str:
     """Who holds a lease: host, process id and a random tag (unique per store)."""
     return f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -494,8 +508,7 @@ class AgentStore:
         interval = self.persistence.save_interval_secs
         due = time.monotonic() + interval
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._app_wake.wait(), max(0.0, due - time.monotonic()))
+            await wait_event(self._app_wake, due - time.monotonic())
             self._app_wake.clear()
             if time.monotonic() >= due:
                 self._hand_over()
@@ -567,8 +580,7 @@ class AgentStore:
                 timeout = next_flush - now
                 if self.role is Role.LEARNER:
                     timeout = min(timeout, next_renew - now)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), max(0.0, timeout))
+            await wait_event(self._kick, timeout)
             kicked = self._kick.is_set()
             self._kick.clear()
             if self.lease_lost is not None:

@@ -18,7 +18,7 @@ from rlexec.store.engine import create_engine
 from rlexec.store.migrate import upgrade_database
 from rlexec.store.models import QValue
 from rlexec.store.repositories import LeaseLostError
-from rlexec.store.write_behind import AgentStore, LearnerBusyError, Role
+from rlexec.store.write_behind import AgentStore, LearnerBusyError, Role, wait_event
 from tests.store import records_factory as rf
 from tests.store.agents import learn, make_agent, random_transitions
 from tests.store.tcp_proxy import TcpProxy
@@ -211,3 +211,25 @@ async def test_outage_through_a_cut_proxy_loses_nothing(pg_empty_url: str) -> No
         assert store.dropped == {"experiences": 0, "decisions": 0}
         await check.dispose()
         await engine.dispose()
+
+
+
+async def test_wait_event_lets_a_cancel_through_that_lands_as_the_event_is_set() -> None:
+    """The store's loops wait with ``wait_event``: Python 3.11's ``wait_for(event.wait(), t)``
+    swallows a cancel landing in the iteration where the event is set, and a loop around it
+    then never ends (close() cancels the hand-over task: a SIGTERM'd ``rlexec train`` hung)."""
+    event = asyncio.Event()
+
+    async def loop() -> None:
+        while True:
+            await wait_event(event, 60.0)
+            event.clear()
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0.01)
+    event.set()  # the writer's wake-up ...
+    await asyncio.sleep(0)  # ... is processed in this iteration, where ...
+    task.cancel()  # ... the cancel lands
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(2):
+            await task  # (with wait_for: TimeoutError, the task looped on)
