@@ -75,6 +75,7 @@ from rlexec.store.repositories import (
     LeaseLostError,
     PolicyMetricsRepository,
     QueuedTransition,
+    unit_of_work,
 )
 from rlexec.store.table_sync import (
     PendingTable,
@@ -324,8 +325,7 @@ class AgentStore:
         )
 
     async def _load(self, engine: AsyncEngine) -> tuple[bool, StoredTable, list[ExperienceRecord]]:
-        sessions = session_factory(engine)
-        async with sessions() as session, session.begin():
+        async with unit_of_work(engine, f"loading agent {self.agent_name!r}") as session:
             agents = AgentRepository(session)
             existing = await agents.get_by_name(self.agent_name)
             row = existing or await agents.get_or_create(
@@ -334,7 +334,8 @@ class AgentStore:
         self.agent_id = row.id
         if self.role is Role.LEARNER:
             await self._take_lease(engine)
-        async with sessions() as session:
+        reading = f"reading agent {self.agent_name!r}"
+        async with unit_of_work(engine, reading, write=False) as session:
             table = await read_table(session, row.id, self.keys)
             to_load = self.persistence.experiences_to_load if self.role is Role.LEARNER else 0
             experiences = await ExperienceRepository(session).newest(
@@ -352,9 +353,8 @@ class AgentStore:
     async def _take_lease(self, engine: AsyncEngine) -> None:
         assert self.agent_id is not None
         deadline = time.monotonic() + self.lease_wait_secs
-        sessions = session_factory(engine)
         while True:
-            async with sessions() as session, session.begin():
+            async with unit_of_work(engine, "taking the learner lease") as session:
                 other = await AgentRepository(session).acquire_lease(
                     self.agent_id, self.holder, self.persistence.learner_lease_secs
                 )
@@ -453,7 +453,7 @@ class AgentStore:
 
     async def _release_lease(self, engine: AsyncEngine) -> None:
         assert self.agent_id is not None
-        async with session_factory(engine)() as session, session.begin():
+        async with unit_of_work(engine, "releasing the learner lease") as session:
             await AgentRepository(session).release_lease(self.agent_id, self.holder)
 
     async def __aenter__(self) -> AgentStore:
@@ -487,7 +487,7 @@ class AgentStore:
         agent_id = self._require_loaded()
 
         async def job(engine: AsyncEngine) -> int:
-            async with session_factory(engine)() as session, session.begin():
+            async with unit_of_work(engine, "allocating training seeds") as session:
                 return await AgentRepository(session).allocate_seeds(agent_id, count, first_seed)
 
         start = await self.writer.run(job)
@@ -702,7 +702,7 @@ class AgentStore:
 
     async def _renew(self, engine: AsyncEngine) -> None:
         try:
-            async with session_factory(engine)() as session, session.begin():
+            async with unit_of_work(engine, "renewing the learner lease") as session:
                 await self._renew_in(session)
         except LeaseLostError as exc:
             self.lease_lost = exc
@@ -714,7 +714,8 @@ class AgentStore:
     async def _fetch(self, engine: AsyncEngine) -> int:
         assert self.agent_id is not None and self._fetch_lock is not None
         async with self._fetch_lock:
-            async with session_factory(engine)() as session:
+            fetching = "reading queued transitions"
+            async with unit_of_work(engine, fetching, write=False) as session:
                 rows = await ExperienceRepository(session).queued_after(
                     self.agent_id, self._fetched_through, FETCH_LIMIT
                 )

@@ -233,3 +233,33 @@ async def test_wait_event_lets_a_cancel_through_that_lands_as_the_event_is_set()
     with pytest.raises(asyncio.CancelledError):
         async with asyncio.timeout(2):
             await task  # (with wait_for: TimeoutError, the task looped on)
+
+
+async def test_a_failed_commit_of_a_lease_renewal_does_not_stop_the_writer(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection lost at COMMIT is a driver error outside any repository call; it used to
+    escape the writer's loop and end it (no flush ever again, close() waiting for ever)."""
+    from sqlalchemy.orm import SessionTransaction
+
+    commit = SessionTransaction.commit
+    failures = {"left": 0}
+
+    def failing_commit(self: SessionTransaction, *args: object, **kwargs: object) -> object:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise sa.exc.OperationalError("COMMIT", {}, ConnectionError("connection was closed"))
+        return commit(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SessionTransaction, "commit", failing_commit)
+    persist = PERSIST.model_copy(update={"learner_lease_secs": 0.3})  # renewed every 0.1 s
+    store = AgentStore(make_agent(), engine, agent_name="renew", persistence=persist)
+    await store.load()
+    failures["left"] = 2
+    async with asyncio.timeout(10):
+        while failures["left"]:
+            await asyncio.sleep(0.01)
+        store.agent.update_index(1, 1, 1.0, 2, True)
+        assert (await store.flush()).q_rows == 1  # the writer went on: down, probed, back
+        assert store.up and store.failed_flushes >= 1
+        await store.close()
