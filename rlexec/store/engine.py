@@ -5,6 +5,12 @@
   transaction that later upgrades to a write fails at once with "database is locked",
   whatever the timeout). An engine never creates a missing database file or folder: only
   ``rlexec.store.migrate.require_schema(..., create=True)`` and ``rlexec db upgrade`` do.
+- ``read_only=True``: an engine that only reads. On SQLite its transactions start with a plain
+  (deferred) ``BEGIN`` and ``PRAGMA query_only`` refuses writes, so it never takes the write
+  lock: in WAL mode such a reader and the writer never wait for each other. (An ``IMMEDIATE``
+  reader holds the lock for its whole transaction, and a training process's flush waits for
+  it: measured, seconds for a reader that scans the file.) On PostgreSQL its sessions are
+  ``default_transaction_read_only``.
 - ``postgresql+asyncpg`` for production (several processes, one store); the driver comes with
   the ``postgres`` extra (``pip install 'rlexec[postgres]'``).
 
@@ -108,11 +114,17 @@ def create_sqlite_folder(url: str | URL) -> None:
 
 
 def create_engine(
-    url: str | URL, *, connect_timeout_secs: float = 10.0, pool: bool = True, echo: bool = False
+    url: str | URL,
+    *,
+    connect_timeout_secs: float = 10.0,
+    pool: bool = True,
+    echo: bool = False,
+    read_only: bool = False,
 ) -> AsyncEngine:
     """An AsyncEngine for ``url`` with the backend's settings applied (see the module doc).
 
     ``pool=False`` uses NullPool (one connection per checkout: migrations, short CLI runs).
+    ``read_only=True``: a reader that never holds the write lock (see the module doc).
     Creating the engine does not connect; use ``check_connection`` to fail early.
     """
     parsed = parse_url(url)
@@ -123,6 +135,8 @@ def create_engine(
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         kwargs["connect_args"] = {"timeout": connect_timeout_secs}
+        if read_only:
+            kwargs["connect_args"]["server_settings"] = {"default_transaction_read_only": "on"}
         if pool:
             kwargs["pool_pre_ping"] = True
     try:
@@ -137,7 +151,7 @@ def create_engine(
             f"cannot create an engine for {redact_url(parsed)!r}: {describe_error(exc, parsed)}"
         ) from None
     if parsed.drivername.startswith("sqlite"):
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only=read_only)
     return engine
 
 
@@ -196,12 +210,14 @@ def describe_error(exc: BaseException, url: URL | None = None) -> str:
     return mask_passwords(f"{type(exc).__name__}: {message}")[:500]
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    """Pragmas on connect; pysqlite's own transaction handling off; BEGIN IMMEDIATE on begin.
+def _configure_sqlite(engine: AsyncEngine, *, read_only: bool = False) -> None:
+    """Pragmas on connect; pysqlite's own transaction handling off; BEGIN IMMEDIATE on begin
+    (a read-only engine: ``query_only`` and a deferred BEGIN, which takes no write lock).
 
     This is SQLAlchemy's documented recipe for "serializable isolation / savepoints" with
     (aio)sqlite: the driver must not emit BEGIN itself, the engine does.
     """
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
@@ -211,8 +227,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)

@@ -194,8 +194,9 @@ def _is_known(revision: str) -> bool:
 
 
 async def _inspect(url: str | URL) -> tuple[str | None, int]:
-    """(revision or None, number of tables) of an existing database."""
-    engine = create_engine(url, pool=False)
+    """(revision or None, number of tables) of an existing database (a reader: it never holds
+    up a running trainer's flush)."""
+    engine = create_engine(url, pool=False, read_only=True)
 
     def read(sync: Connection) -> tuple[str | None, int]:
         revision = MigrationContext.configure(sync).get_current_revision()

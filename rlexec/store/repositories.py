@@ -2,8 +2,9 @@
 policy metrics.
 
 A repository never opens or commits a session: the caller owns the unit of work
-(``async with factory() as session, session.begin(): ...``). Every database error is wrapped
-into ``StoreError`` (message without password). Bulk writes are chunked executemany; Q-values
+(``async with factory() as session, session.begin(): ...``, or ``unit_of_work(engine, what)``,
+which also wraps the errors of the COMMIT). Every database error is wrapped into
+``StoreError`` (message without password). Bulk writes are chunked executemany; Q-values
 use the dialect's ``INSERT .. ON CONFLICT DO UPDATE`` with the *absolute* values the agent's
 one learner publishes (never deltas: summing several processes' temporal-difference changes
 is wrong). On PostgreSQL large appends of decisions and experiences use asyncpg's COPY.
@@ -51,7 +52,7 @@ from rlexec.records import (
     utc_now,
 )
 from rlexec.rl.state import StateKey
-from rlexec.store.engine import describe_error, redact_url
+from rlexec.store.engine import describe_error, redact_url, session_factory
 from rlexec.store.models import (
     GREEDY_COLUMNS,
     Q_COLUMNS,
@@ -87,6 +88,22 @@ async def wrap_errors(session: AsyncSession, what: str) -> AsyncIterator[None]:
         if type(exc).__module__.startswith("asyncpg"):
             raise StoreError(f"{what} failed: {describe_error(exc)}") from exc
         raise
+
+
+@asynccontextmanager
+async def unit_of_work(
+    engine: AsyncEngine, what: str, *, write: bool = True
+) -> AsyncIterator[AsyncSession]:
+    """A session for the caller's unit of work (one transaction when ``write``), in which every
+    database or driver error is a StoreError naming ``what``: also those of the COMMIT and of
+    closing the session, which no repository call sees (a connection lost at COMMIT)."""
+    session = session_factory(engine)()
+    async with wrap_errors(session, what), session:
+        if write:
+            async with session.begin():
+                yield session
+        else:
+            yield session
 
 
 def _table(model: type[Any]) -> sa.Table:

@@ -89,6 +89,7 @@ from rlexec.store.repositories import (
     LeaseLostError,
     PolicyMetricsRepository,
     QueuedTransition,
+    unit_of_work,
 )
 from rlexec.store.table_sync import (
     PendingTable,
@@ -153,6 +154,20 @@ class LoadResult:
     epsilon: float
     updates: int
     experiences: list[ExperienceRecord]
+
+
+async def wait_event(event: asyncio.Event, timeout_secs: float) -> None:
+    """Wait until ``event`` is set or ``timeout_secs`` have passed.
+
+    Not ``asyncio.wait_for(event.wait(), ...)``: on Python 3.11 that swallows a cancellation
+    which lands in the loop iteration where the event is set (CPython gh-86296, fixed in
+    3.12); the hand-over task then never ended and ``close()``, which cancels it, waited for
+    ever (a SIGTERM'd ``rlexec train`` that never exits). ``asyncio.timeout`` awaits the event
+    itself, so a cancellation always comes through.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max(0.0, timeout_secs)):
+            await event.wait()
 
 
 def learner_id() -> str:
@@ -359,8 +374,7 @@ class AgentStore:
         )
 
     async def _load(self, engine: AsyncEngine) -> tuple[bool, StoredTable, list[ExperienceRecord]]:
-        sessions = session_factory(engine)
-        async with sessions() as session, session.begin():
+        async with unit_of_work(engine, f"loading agent {self.agent_name!r}") as session:
             agents = AgentRepository(session)
             existing = await agents.get_by_name(self.agent_name)
             if existing is not None and self.accept_existing is not None:
@@ -371,7 +385,8 @@ class AgentStore:
         self.agent_id = row.id
         if self.role is Role.LEARNER:
             await self._take_lease(engine)
-        async with sessions() as session:
+        reading = f"reading agent {self.agent_name!r}"
+        async with unit_of_work(engine, reading, write=False) as session:
             table = await read_table(session, row.id, self.keys)
             learns = self.role is Role.LEARNER and self.agent.learning
             to_load = self.persistence.experiences_to_load if learns else 0
@@ -390,9 +405,8 @@ class AgentStore:
     async def _take_lease(self, engine: AsyncEngine) -> None:
         assert self.agent_id is not None
         deadline = time.monotonic() + self.lease_wait_secs
-        sessions = session_factory(engine)
         while True:
-            async with sessions() as session, session.begin():
+            async with unit_of_work(engine, "taking the learner lease") as session:
                 other = await AgentRepository(session).acquire_lease(
                     self.agent_id, self.holder, self.persistence.learner_lease_secs
                 )
@@ -553,7 +567,7 @@ class AgentStore:
 
     async def _release_lease(self, engine: AsyncEngine) -> None:
         assert self.agent_id is not None
-        async with session_factory(engine)() as session, session.begin():
+        async with unit_of_work(engine, "releasing the learner lease") as session:
             await AgentRepository(session).release_lease(self.agent_id, self.holder)
 
     async def __aenter__(self) -> AgentStore:
@@ -592,7 +606,7 @@ class AgentStore:
         agent_id = self._require_loaded()
 
         async def job(engine: AsyncEngine) -> int:
-            async with session_factory(engine)() as session, session.begin():
+            async with unit_of_work(engine, "allocating training seeds") as session:
                 return await AgentRepository(session).allocate_seeds(agent_id, count, first_seed)
 
         start = await self.writer.run(job)
@@ -613,8 +627,7 @@ class AgentStore:
         interval = self.persistence.save_interval_secs
         due = time.monotonic() + interval
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._app_wake.wait(), max(0.0, due - time.monotonic()))
+            await wait_event(self._app_wake, due - time.monotonic())
             self._app_wake.clear()
             if time.monotonic() >= due:
                 self._hand_over()
@@ -691,8 +704,7 @@ class AgentStore:
                 timeout = next_flush - now
                 if self.role is Role.LEARNER:
                     timeout = min(timeout, next_renew - now)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), max(0.0, timeout))
+            await wait_event(self._kick, timeout)
             kicked = self._kick.is_set()
             self._kick.clear()
             if self.lease_lost is not None:
@@ -814,7 +826,7 @@ class AgentStore:
 
     async def _renew(self, engine: AsyncEngine) -> None:
         try:
-            async with session_factory(engine)() as session, session.begin():
+            async with unit_of_work(engine, "renewing the learner lease") as session:
                 await self._renew_in(session)
         except LeaseLostError as exc:
             self.lease_lost = exc
@@ -826,7 +838,8 @@ class AgentStore:
     async def _fetch(self, engine: AsyncEngine) -> int:
         assert self.agent_id is not None and self._fetch_lock is not None
         async with self._fetch_lock:
-            async with session_factory(engine)() as session:
+            fetching = "reading queued transitions"
+            async with unit_of_work(engine, fetching, write=False) as session:
                 rows = await ExperienceRepository(session).queued_after(
                     self.agent_id, self._fetched_through, FETCH_LIMIT
                 )

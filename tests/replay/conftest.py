@@ -8,7 +8,13 @@ from dataclasses import dataclass
 import pytest
 
 from rlexec.config import Config, parse_config
-from tests.store.conftest import db_url, empty_db_url, engine  # noqa: F401 (fixtures)
+from tests.store.conftest import (  # noqa: F401 (fixtures)
+    db_url,
+    empty_db_url,
+    engine,
+    no_child_left,
+    open_stores,
+)
 
 
 def short_config(url: str) -> Config:

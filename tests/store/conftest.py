@@ -21,6 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.store.engine import create_engine
 from rlexec.store.migrate import upgrade_database
+from tests.store.children import no_child_left
+from tests.store.open_stores import open_stores, stop_open_stores
+
+# autouse: what a test leaves running (stores, child processes) is stopped when it ends
+__all__ = ["no_child_left", "open_stores"]
 
 PG_DSN_VARIABLE = "TEST_PG_DSN"
 PG_ADMIN_DSN = os.environ.get(PG_DSN_VARIABLE, "postgresql://postgres@127.0.0.1:5432/test")
@@ -44,6 +49,9 @@ def new_pg_database() -> str:
 
 
 def drop_pg_database(url: str) -> None:
+    """Drop the database (a fixture's teardown), after stopping the stores the test left open
+    (``tests.store.open_stores``), so that none of them outlives its database."""
+    stop_open_stores()
     name = url.rsplit("/", 1)[1]
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -27,6 +27,7 @@ from rlexec.store.repositories import ExperienceRepository
 from rlexec.store.table_sync import StateKeys
 from rlexec.store.transitions import EpisodeAssembler
 from rlexec.store.write_behind import AgentStore, Role
+from tests.store import children
 from tests.store.agents import make_agent, random_transitions
 from tests.store.queue_worker import PERSIST, STOCHASTIC_STATES
 
@@ -35,7 +36,7 @@ ALPHA = QLearningConfig().alpha
 
 
 def spawn(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    return children.start(
         [sys.executable, "-m", "tests.store.queue_worker", *args],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE,
     )  # fmt: skip

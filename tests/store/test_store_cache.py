@@ -18,7 +18,7 @@ from rlexec.store.engine import create_engine
 from rlexec.store.migrate import upgrade_database
 from rlexec.store.models import QValue
 from rlexec.store.repositories import LeaseLostError
-from rlexec.store.write_behind import AgentStore, LearnerBusyError, Role
+from rlexec.store.write_behind import AgentStore, LearnerBusyError, Role, wait_event
 from tests.store import records_factory as rf
 from tests.store.agents import learn, make_agent, random_transitions
 from tests.store.tcp_proxy import TcpProxy
@@ -211,3 +211,55 @@ async def test_outage_through_a_cut_proxy_loses_nothing(pg_empty_url: str) -> No
         assert store.dropped == {"experiences": 0, "decisions": 0}
         await check.dispose()
         await engine.dispose()
+
+
+
+async def test_wait_event_lets_a_cancel_through_that_lands_as_the_event_is_set() -> None:
+    """The store's loops wait with ``wait_event``: Python 3.11's ``wait_for(event.wait(), t)``
+    swallows a cancel landing in the iteration where the event is set, and a loop around it
+    then never ends (close() cancels the hand-over task: a SIGTERM'd ``rlexec train`` hung)."""
+    event = asyncio.Event()
+
+    async def loop() -> None:
+        while True:
+            await wait_event(event, 60.0)
+            event.clear()
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0.01)
+    event.set()  # the writer's wake-up ...
+    await asyncio.sleep(0)  # ... is processed in this iteration, where ...
+    task.cancel()  # ... the cancel lands
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(2):
+            await task  # (with wait_for: TimeoutError, the task looped on)
+
+
+async def test_a_failed_commit_of_a_lease_renewal_does_not_stop_the_writer(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection lost at COMMIT is a driver error outside any repository call; it used to
+    escape the writer's loop and end it (no flush ever again, close() waiting for ever)."""
+    from sqlalchemy.orm import SessionTransaction
+
+    commit = SessionTransaction.commit
+    failures = {"left": 0}
+
+    def failing_commit(self: SessionTransaction, *args: object, **kwargs: object) -> object:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise sa.exc.OperationalError("COMMIT", {}, ConnectionError("connection was closed"))
+        return commit(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SessionTransaction, "commit", failing_commit)
+    persist = PERSIST.model_copy(update={"learner_lease_secs": 0.3})  # renewed every 0.1 s
+    store = AgentStore(make_agent(), engine, agent_name="renew", persistence=persist)
+    await store.load()
+    failures["left"] = 2
+    async with asyncio.timeout(10):
+        while failures["left"]:
+            await asyncio.sleep(0.01)
+        store.agent.update_index(1, 1, 1.0, 2, True)
+        assert (await store.flush()).q_rows == 1  # the writer went on: down, probed, back
+        assert store.up and store.failed_flushes >= 1
+        await store.close()

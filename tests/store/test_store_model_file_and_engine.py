@@ -105,9 +105,9 @@ async def test_store_with_the_real_agent_round_trips(engine: AsyncEngine) -> Non
         agent.update_index(i % 50, i % 6, 1.0, (i + 1) % 50, False)
     await store.close()
     again = real_agent(seed=2)
-    reader = AgentStore(again, engine, agent_name="real", persistence=persist)
-    await reader.load()
-    await reader.close()  # else its writer thread outlives the test (and its database)
+    reopened = AgentStore(again, engine, agent_name="real", persistence=persist)
+    await reopened.load()
+    await reopened.close()
     np.testing.assert_array_equal(again.q_values, agent.q_values)
     np.testing.assert_array_equal(again.visits, agent.visits)
     assert (again.epsilon, again.updates) == (agent.epsilon, agent.updates)
@@ -175,3 +175,23 @@ async def test_sqlite_pragmas_and_begin_immediate(tmp_path: Path) -> None:
         await other.dispose()
     finally:
         await engine.dispose()
+
+
+async def test_a_read_only_engine_refuses_writes_and_never_holds_up_a_writer(
+    db_url: str,
+) -> None:
+    reader = create_engine(db_url, pool=False, read_only=True)
+    writer = create_engine(db_url, pool=False)
+    try:
+        async with writer.begin() as w:
+            await w.execute(sa.text("CREATE TABLE scratch (x integer)"))
+        async with reader.connect() as conn:
+            with pytest.raises(sa.exc.DBAPIError, match=r"read.?only"):
+                await conn.execute(sa.text("INSERT INTO scratch VALUES (1)"))
+        async with reader.connect() as conn:  # a read transaction stays open ...
+            assert (await conn.execute(sa.text("SELECT count(*) FROM scratch"))).scalar_one() == 0
+            async with asyncio.timeout(5), writer.begin() as w:  # ... and a writer commits
+                await w.execute(sa.text("INSERT INTO scratch VALUES (2)"))
+    finally:
+        await reader.dispose()
+        await writer.dispose()

@@ -12,7 +12,12 @@ import pytest
 
 from rlexec.config import Config, parse_config
 from rlexec.store.migrate import upgrade_database
-from tests.store.conftest import drop_pg_database, new_pg_database
+from tests.store.conftest import (  # noqa: F401 (autouse fixtures)
+    drop_pg_database,
+    new_pg_database,
+    no_child_left,
+    open_stores,
+)
 
 
 def small_config(url: str, **simulator: Any) -> Config:
