@@ -36,6 +36,7 @@ from rlexec.report.verdict import comparison_verdict
 from rlexec.report.words import bps
 from rlexec.rl.state import StateDiscretizer
 from rlexec.store.engine import create_engine, redact_url
+from rlexec.store.promotions import list_promotions
 from rlexec.training.evaluate import (
     ComparisonRun,
     base_executor_name,
@@ -73,6 +74,37 @@ async def _read_agents(
         await engine.dispose()
 
 
+async def _promotion_lines(config: Config, names: Sequence[str]) -> list[str]:
+    """One line per agent: its latest promotion verdict (what production acts on)."""
+    database = config.rl_execution.database
+    engine = create_engine(database.url, connect_timeout_secs=database.connect_timeout_secs)
+    lines = []
+    try:
+        for name in names:
+            rows = await list_promotions(engine, name, last=1)
+            if not rows:
+                lines.append(
+                    f"{name}: never validated (no promotion stored): in production it runs "
+                    "its base"
+                )
+                continue
+            r = rows[0].record
+            verdict = (
+                f"promoted (snapshot version {rows[0].snapshot_version})"
+                if r.promoted
+                else "not promoted: in production it runs its base"
+            )
+            lines.append(
+                f"{name}: {verdict}; on {r.validation_seed_count} promotion seeds policy - "
+                f"{r.base_executor} = {r.mean_difference_bps:+.2f} bps (95% CI "
+                f"{r.difference_ci_low_bps:+.2f} to {r.difference_ci_high_bps:+.2f}), after "
+                f"{r.episodes_trained} training episodes; {r.reason}"
+            )
+    finally:
+        await engine.dispose()
+    return lines
+
+
 def _levels(
     run: ComparisonRun, base: str, best: str, best_mean: float
 ) -> list[tuple[str, float]]:
@@ -97,7 +129,8 @@ async def write_report(
     promotion: Sequence[str] = (),
 ) -> Report:
     """Write the report into ``out_dir`` from ``comparison`` (default
-    ``<out_dir>/comparison.json``); ``agents`` defaults to the agents of the comparison."""
+    ``<out_dir>/comparison.json``); ``agents`` defaults to the agents of the comparison;
+    ``promotion`` defaults to each agent's latest stored promotion verdict."""
     folder = Path(out_dir)
     run = ComparisonRun.load(comparison if comparison is not None else folder)
     names = list(agents) if agents is not None else list(dict.fromkeys(run.agents.values()))
@@ -105,6 +138,8 @@ async def write_report(
     verdict = comparison_verdict(run, base)
     best = verdict.best
     data = await _read_agents(config, names, run.run_id)
+    if not promotion:
+        promotion = await _promotion_lines(config, names)
     folder.mkdir(parents=True, exist_ok=True)
     plots: dict[str, str] = {}
     written: list[Path] = []

@@ -13,10 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rlexec.config import DatabaseConfig
 from rlexec.report.build import write_report
 from rlexec.report.data import read_agent_data
 from rlexec.report.verdict import comparison_verdict
 from rlexec.store.engine import create_engine
+from rlexec.store.promotions import PromotionRecord, record_promotion
+from rlexec.store.snapshots import create_snapshot
 from rlexec.training.evaluate import ComparisonRun
 from tests.report.conftest import Compared
 
@@ -64,7 +67,44 @@ async def test_summary_leads_with_the_verdict_and_keeps_the_cli_columns(
     for column in ("policy fill rate", "child orders", "completion cost bps", "better than"):
         assert column in header
     assert "mean vs" not in text
-    assert "## Promotion" not in text
+    # no agent was validated (12 and 8 episodes, validate_every 1000): each runs its base
+    assert text.index("## Verdict") < text.index("## Promotion for production")
+    assert "default: never validated (no promotion stored): in production it runs its base" in text
+
+
+async def test_the_promotion_section_shows_each_agents_stored_verdict(
+    compared: Compared, tmp_path: Path
+) -> None:
+    database = tmp_path / "copy.db"
+    shutil.copy(compared.database, database)
+    url = f"sqlite+aiosqlite:///{database}"
+    config = compared.config.model_copy(
+        update={
+            "rl_execution": compared.config.rl_execution.model_copy(
+                update={"database": DatabaseConfig(url=url)}
+            )
+        }
+    )
+    engine = create_engine(url)
+    try:
+        snapshot = await create_snapshot(engine, "default", "validated")
+        record = PromotionRecord(
+            promoted=True, reason="cheaper than its base", snapshot_id=snapshot.id,
+            validation_seed_first=900_000_200, validation_seed_count=500,
+            base_executor="twap_passive", policy_mean_is_bps=-1.0, base_mean_is_bps=-0.5,
+            mean_difference_bps=-0.5, difference_ci_low_bps=-0.8, difference_ci_high_bps=-0.2,
+            episodes_trained=1000, config_hash="x",
+        )  # fmt: skip
+        await record_promotion(engine, "default", record)
+    finally:
+        await engine.dispose()
+    text = (await write_report(config, _copy(compared, tmp_path))).summary.read_text()
+    assert (
+        f"default: promoted (snapshot version {snapshot.version}); on 500 promotion seeds "
+        "policy - twap_passive = -0.50 bps (95% CI -0.80 to -0.20), after 1000 training "
+        "episodes; cheaper than its base"
+    ) in text
+    assert "original-reward: never validated" in text
 
 
 async def test_the_promotion_section_is_rendered_only_when_given(
