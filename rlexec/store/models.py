@@ -218,7 +218,8 @@ class Episode(Base):
     - ``seed``: the market seed; ``horizon_steps``: steps; ``child_orders``: count;
       ``total_reward``: the sum of the decisions' rewards (reward units);
     - ``config_hash`` -> ``configs``; ``snapshot_id`` -> ``policy_snapshots`` (the policy the
-      episode ran with; NULL: none recorded).
+      episode ran with; NULL: none recorded, and for training episodes, which run the live
+      table that every episode changes).
 
     Added by revision ``d41c7a9e2b18`` (NULL on older rows unless said otherwise):
     - ``run_id``: the train / evaluate / compare invocation (uuid text; NULL: before runs were

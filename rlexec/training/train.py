@@ -236,7 +236,7 @@ async def _loop(
             meta = EpisodeMeta(
                 seed=seed,
                 market=simulator.market,
-                snapshot_id=session.snapshot_id,
+                snapshot_id=None,  # the live table, changed by every episode: no snapshot is it
                 baseline=baseline,
                 exploration_seed=seed,
                 run_id=run_id,
