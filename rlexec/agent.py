@@ -88,6 +88,13 @@ def base_executor(config: Config) -> ScheduledExecutor:
     return VWAP(profile="u_shaped", slices=ex.slices, style=ex.base_style)
 
 
+def base_executor_name(config: Config) -> str:
+    """The stored name of the RL executor's base: ``twap``/``vwap`` (aggressive) or
+    ``twap_passive``/``vwap_passive``."""
+    ex = config.rl_execution.executor
+    return ex.base if ex.base_style == "aggressive" else f"{ex.base}_passive"
+
+
 def new_q_agent(
     config: Config, *, mode: AgentMode | str, seed: int = 0, replay: bool = True
 ) -> QTableAgent:

@@ -53,9 +53,10 @@ def register(subparsers: Any) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from rlexec.agent import base_executor_name
     from rlexec.logs import configure_logging
     from rlexec.report.verdict import comparison_verdict, print_verdict
-    from rlexec.training.evaluate import RESULTS_FILE, base_executor_name, run_comparison
+    from rlexec.training.evaluate import RESULTS_FILE, run_comparison
 
     configure_logging()  # the --force warning
     config = with_market(config_from_args(args), args.market)

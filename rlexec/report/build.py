@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlexec.agent import base_executor_name
 from rlexec.config import Config
 from rlexec.report.data import AgentData, read_agent_data
 from rlexec.report.markdown import render_summary
@@ -39,7 +40,6 @@ from rlexec.store.engine import create_engine, redact_url
 from rlexec.store.promotions import list_promotions
 from rlexec.training.evaluate import (
     ComparisonRun,
-    base_executor_name,
     executor_label,
     require_agents,
 )

@@ -35,7 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from rlexec.agent import base_executor, check_binding, config_hash
+from rlexec.agent import base_executor, base_executor_name, check_binding, config_hash
 from rlexec.config import AgentMode, Config
 from rlexec.errors import InvalidInputError, ModelFileError
 from rlexec.execution.ac_schedule import AlmgrenChrissSchedule
@@ -69,13 +69,6 @@ FORMAT_VERSION = 1
 
 def rl_executor_name(agent_name: str) -> str:
     return f"rl:{agent_name}"[:64]
-
-
-def base_executor_name(config: Config) -> str:
-    """The stored name of the RL executor's base: ``twap``/``vwap`` (aggressive) or
-    ``twap_passive``/``vwap_passive``."""
-    ex = config.rl_execution.executor
-    return ex.base if ex.base_style == "aggressive" else f"{ex.base}_passive"
 
 
 # What a desk calls each executor of ``baseline_factories`` (the stored names are terse).

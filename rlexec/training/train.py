@@ -42,7 +42,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from rlexec.agent import base_executor
+from rlexec.agent import base_executor, base_executor_name
 from rlexec.agent import policy_metrics_record as agent_metrics_record
 from rlexec.config import AgentMode, Config, RewardMode
 from rlexec.errors import InvalidInputError, StoreError
@@ -200,7 +200,7 @@ async def _loop(
             lambda: build_market(rl),
             lambda: base_executor(session.config),
             executor.builder.typical_queue_depth,
-            executor.base.name,
+            base_executor_name(session.config),
         )
         if learner
         else None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from rlexec.agent import new_executor
+from rlexec.agent import base_executor_name, new_executor
 from rlexec.config import AgentMode, Config, parse_config
 from rlexec.execution.metrics import EpisodeResult, compare, paired_difference
 from rlexec.execution.types import ParentOrder
@@ -33,7 +33,7 @@ from rlexec.execution.yardsticks import best_baseline
 from rlexec.market.book import Side
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.training.episodes import run_training_episodes
-from rlexec.training.evaluate import base_executor_name, baseline_factories, evaluation_seeds
+from rlexec.training.evaluate import baseline_factories, evaluation_seeds
 from rlexec.training.markets import build_market, typical_queue_depth
 
 MARKETS: dict[str, dict[str, Any]] = {
