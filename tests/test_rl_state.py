@@ -260,3 +260,12 @@ def test_out_of_range_keys_and_indices_are_rejected() -> None:
         d.key_from_index(d.num_states)
     with pytest.raises(InvalidInputError, match="state index"):
         d.key_from_index(-1)
+
+
+def test_key_text_is_the_text_of_the_key_of_an_index() -> None:
+    d = StateDiscretizer(StateConfig())
+    for i in (0, 1, d.num_states // 2, d.num_states - 1):
+        assert d.key_text(i) == d.key_from_index(i).to_text()
+        assert d.key_text(i) is d.key_text(i)  # remembered
+    with pytest.raises(InvalidInputError):
+        d.key_text(d.num_states)

@@ -502,10 +502,10 @@ class RlEnhancedExecutor(BaseExecutor):
             discretizer = agent.discretizer
             run.experiences.append(
                 ExperienceRecord(
-                    state_key=discretizer.key_from_index(decision.state_index).to_text(),
+                    state_key=discretizer.key_text(decision.state_index),
                     action=decision.action.label,
                     reward=reward,
-                    next_state_key=discretizer.key_from_index(next_index).to_text(),
+                    next_state_key=discretizer.key_text(next_index),
                     terminated=terminated,
                     truncated=False,
                     next_schedule_action=None if next_base is None else next_base.label,
@@ -598,7 +598,7 @@ class RlEnhancedExecutor(BaseExecutor):
             tick_size=state.tick_size,
             mid_price=state.mid_price,
             typical_queue_depth=state.typical_queue_depth,
-            state_key=self.agent.discretizer.key_from_index(decision.state_index).to_text(),
+            state_key=self.agent.discretizer.key_text(decision.state_index),
             state_index=decision.state_index,
             action=decision.action.label,
             epsilon=decision.epsilon,

@@ -143,6 +143,7 @@ class StateDiscretizer:
             mult.append(m)
             m *= r
         self._mult = tuple(reversed(mult))
+        self._texts: dict[int, str] = {}
 
     # -- buckets -------------------------------------------------------------------------
     def own_orders_bucket(self, resting_share: float) -> int:
@@ -247,6 +248,14 @@ class StateDiscretizer:
         for pos in range(len(self.radices) - 1, -1, -1):
             i, digits[pos] = divmod(i, self.radices[pos])
         return StateKey(*digits)
+
+    def key_text(self, i: int) -> str:
+        """``key_from_index(i).to_text()``, remembered per index (the audit trail writes it for
+        every decision and transition)."""
+        text = self._texts.get(i)
+        if text is None:
+            text = self._texts[i] = self.key_from_index(i).to_text()
+        return text
 
     def index_from_text(self, text: str) -> int:
         return self.index(StateKey.from_text(text))

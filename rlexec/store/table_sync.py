@@ -207,7 +207,7 @@ class StateKeys:
         text = self._texts.get(state_index)
         if text is None:
             text = self._texts[state_index] = str(
-                self.discretizer.key_from_index(state_index).to_text()
+                self.discretizer.key_text(state_index)
             )
         return text
 
