@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rlexec.errors import StoreError
+from rlexec.errors import InvalidInputError, StoreError
 from rlexec.records import ACTION_LABELS
 from rlexec.store.repositories import AgentRepository, QEntry, QRevisionEntry, QValueRepository
 
@@ -212,9 +212,18 @@ class StateKeys:
         return text
 
     def state_index(self, text: str) -> int | None:
+        """The cell row of a stored key, in either spelling (an older 8-part key is the
+        10-part one with own orders 0 and schedule 0); None: not a key of this config."""
         if self._index is None:
             self._index = {self.text(i): i for i in range(self.num_states)}
-        return self._index.get(text)
+        index = self._index.get(text)
+        if index is None:
+            try:
+                index = int(self.discretizer.index_from_text(text))
+            except InvalidInputError:
+                return None
+            self._index[text] = index
+        return index
 
     def entries(self, snapshot: TableSnapshot) -> list[QEntry]:
         text = self.text
