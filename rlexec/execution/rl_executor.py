@@ -413,8 +413,8 @@ class RlEnhancedExecutor(BaseExecutor):
             return None
         state, index, schedule_action, schedule_quantity = run.prepared
         draw = None if run.exploration is None else float(run.exploration.random())
-        stretching = run.stretch_left > 0 and run.stretch_action is not None
-        repeat = int(run.stretch_action) if stretching and run.stretch_action is not None else None
+        stretch = run.stretch_action if run.stretch_left > 0 else None
+        repeat = None if stretch is None else int(stretch)
         decision = self.agent.decide_index(index, int(schedule_action), draw, repeat)
         if repeat is not None:
             run.stretch_left -= 1

@@ -153,7 +153,8 @@ class QTableAgent:
         )
         self._since_replay = 0
         # The table decisions read: the live one, or a fixed one (``set_acting_table``).
-        self._acting: _Table = (self._q_buf, self._v_buf, self._var_buf)
+        self._live: _Table = (self._q_buf, self._v_buf, self._var_buf)
+        self._acting: _Table = self._live
         self._lock = threading.Lock()
         self._dirty: set[int] = set()
         self.updates: int = 0
@@ -236,7 +237,7 @@ class QTableAgent:
         """Decide with a fixed copy of a table (a promoted policy) while learning goes on in
         the live one; ``None`` decides with the live table again."""
         if q_values is None:
-            acting: _Table = (self._q_buf, self._v_buf, self._var_buf)
+            acting = self._live
         else:
             if visits is None:
                 raise InvalidInputError("visits: expected the acting table's visit counts")
@@ -250,10 +251,6 @@ class QTableAgent:
             )
         with self._lock:
             self._acting = acting
-
-    @property
-    def acts_on_live_table(self) -> bool:
-        return self._acting[0] is self._q_buf
 
     # -- decisions (sync core) -----------------------------------------------------------
     def decide_index(
@@ -466,22 +463,20 @@ class QTableAgent:
     def _greedy_value(self, state_index: int, base_action: int) -> float:
         base = state_index * NUM_ACTIONS
         row = self._q_buf[base : base + NUM_ACTIONS].tolist()
-        live = (self._q_buf, self._v_buf, self._var_buf)
-        return row[self._greedy_at(live, base, row, base_action)]
+        return row[self._greedy_at(self._live, base, row, base_action)]
 
     def _target(
         self, reward: float, s_next: int, terminated: bool, next_base_action: int | None
     ) -> float:
         if terminated:
             return reward
+        if next_base_action is not None:
+            return reward + self._gamma * self._greedy_value(s_next, next_base_action)
         base = s_next * NUM_ACTIONS
         row = self._q_buf[base : base + NUM_ACTIONS].tolist()
-        if next_base_action is None:
-            visits = self._v_buf[base : base + NUM_ACTIONS]
-            tried = [q for q, v in zip(row, visits, strict=True) if v > 0]
-            return reward + self._gamma * (max(tried) if tried else 0.0)
-        live = (self._q_buf, self._v_buf, self._var_buf)
-        return reward + self._gamma * row[self._greedy_at(live, base, row, next_base_action)]
+        visits = self._v_buf[base : base + NUM_ACTIONS]
+        tried = [q for q, v in zip(row, visits, strict=True) if v > 0]
+        return reward + self._gamma * (max(tried) if tried else 0.0)
 
     def observe(
         self,

@@ -200,16 +200,10 @@ class StateKeys:
         self.discretizer = discretizer
         self.agent_name = agent_name
         self.num_states = int(discretizer.num_states)
-        self._texts: dict[int, str] = {}
         self._index: dict[str, int] | None = None
 
     def text(self, state_index: int) -> str:
-        text = self._texts.get(state_index)
-        if text is None:
-            text = self._texts[state_index] = str(
-                self.discretizer.key_text(state_index)
-            )
-        return text
+        return str(self.discretizer.key_text(state_index))  # remembered by the discretizer
 
     def state_index(self, text: str) -> int | None:
         """The cell row of a stored key, in either spelling (an older 8-part key is the

@@ -25,7 +25,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rlexec.agent import new_executor
+from rlexec.agent import new_executor, new_q_agent
 from rlexec.config import AgentMode, Config
 from rlexec.execution.metrics import PairedDifference, paired_difference
 from rlexec.execution.rl_executor import RlEnhancedExecutor
@@ -159,7 +159,7 @@ class PolicyValidator:
 
     def _executor(self, table: PolicyTable) -> RlEnhancedExecutor:
         rl = self.config.rl_execution
-        frozen = QTableAgent(rl.q_learning, rl.state, mode=AgentMode.EVALUATION)
+        frozen = new_q_agent(self.config, mode=AgentMode.EVALUATION, replay=False)
         frozen.restore(table.q, table.visits, 0.0, 0, table.variances)
         return new_executor(
             self.config,
