@@ -214,8 +214,16 @@ class SimulatorConfig(_Section):
         0.7,
         gt=0.0,
         lt=1.0,
-        description="market = recorded: training seeds replay this first share of the recording, "
-        "evaluation seeds (evaluation.first_seed onwards) the rest (docs/recorded-data.md)",
+        description="market = recorded: training seeds (below evaluation.validation_first_seed) "
+        "replay this first share of the recording (docs/recorded-data.md)",
+    )
+    recorded_validation_share: float = Field(
+        0.15,
+        gt=0.0,
+        lt=1.0,
+        description="market = recorded: validation and promotion seeds (evaluation."
+        "validation_first_seed up to evaluation.first_seed) replay this share after the "
+        "training share; evaluation seeds (evaluation.first_seed onwards) the rest",
     )
     almgren_chriss_preset: Literal["equity_intraday", "paper"] = Field(
         "equity_intraday",
@@ -245,6 +253,16 @@ class SimulatorConfig(_Section):
             raise ValueError(str(exc).replace("lob.", "rl_execution.simulator.lob.", 1)) from None
         return value
 
+    @model_validator(mode="after")
+    def _recorded_shares_leave_an_evaluation_range(self) -> Self:
+        training, validation = self.recorded_training_share, self.recorded_validation_share
+        if training + validation >= 1.0 - 1e-9:
+            raise ValueError(
+                f"recorded_training_share = {training} + recorded_validation_share = "
+                f"{validation} leave no evaluation range: expected a sum below 1"
+            )
+        return self
+
 
 class ExecutorConfig(_Section):
     """How the RL-enhanced executor wraps its base schedule."""
@@ -263,6 +281,10 @@ class ExecutorConfig(_Section):
     )
 
 
+SeedBandName = Literal["training", "validation", "evaluation"]
+SEED_BANDS: tuple[SeedBandName, ...] = ("training", "validation", "evaluation")
+
+
 class EvaluationConfig(_Section):
     seeds: int = Field(1000, ge=2, description="paired held-out episodes per evaluation")
     first_seed: int = Field(
@@ -270,7 +292,7 @@ class EvaluationConfig(_Section):
     )
     validation_first_seed: int = Field(
         900_000_000,
-        ge=0,
+        ge=1,
         description="validation and promotion seeds start here (training stops below them)",
     )
     validation_seeds: int = Field(
@@ -282,6 +304,15 @@ class EvaluationConfig(_Section):
     validate_every: int = Field(
         1000, ge=0, description="episodes between validations (0: never validate or promote)"
     )
+
+    def seed_band(self, seed: int) -> SeedBandName:
+        """The band a seed belongs to, the one rule for every seed: ``training`` below
+        ``validation_first_seed``, ``validation`` (validation and promotion seeds) from there
+        up to ``first_seed``, ``evaluation`` from ``first_seed`` on (a recorded market
+        replays each band's own time range: ``rlexec.training.markets.recorded_split``)."""
+        if seed < self.validation_first_seed:
+            return "training"
+        return "validation" if seed < self.first_seed else "evaluation"
 
     @model_validator(mode="after")
     def _validation_below_evaluation(self) -> Self:

@@ -217,6 +217,21 @@ def test_a_validation_band_is_a_third_range() -> None:
         assert all(low <= step < high for step in _episode_rows(market, seed))
 
 
+def test_the_products_split_has_three_ranges_cut_where_the_shares_say() -> None:
+    split = TimeSplit.held_out(0.7, 0.15, 900_000_000, FIRST_EVAL)
+    assert split.step_ranges(600) == [(0, 420), (420, 510), (510, 600)]
+    # (0.01 + 0.06) * 100 is 6.999... in floats: the cut is still row 7
+    assert TimeSplit.held_out(0.01, 0.06, 1, 2).step_ranges(100) == [(0, 1), (1, 7), (7, 100)]
+    assert [b.name for b in split.bands] == ["training", "validation", "evaluation"]
+    assert [split.band_of(s) for s in (899_999_999, 900_000_000, FIRST_EVAL - 1, FIRST_EVAL)] == [
+        0, 1, 1, 2,
+    ]  # fmt: skip
+    with pytest.raises(InvalidInputError, match=r"expected a sum below 1"):
+        TimeSplit.held_out(0.8, 0.2, 900_000_000, FIRST_EVAL)
+    with pytest.raises(InvalidInputError, match=r"validation_share = 0"):
+        TimeSplit.held_out(0.8, 0, 900_000_000, FIRST_EVAL)
+
+
 def test_bad_splits_and_short_ranges_are_refused() -> None:
     with pytest.raises(
         InvalidInputError, match=r"evaluation range .* 180 steps, fewer than episode_steps = 300"

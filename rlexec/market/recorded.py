@@ -4,10 +4,13 @@ Every row is validated on load; an error names the file, the line, the column, t
 what was expected.
 
 Held-out time ranges (``TimeSplit``): the recording is cut into consecutive ranges, one per seed
-band. Training seeds (below the evaluation range's first seed) start and finish their episodes
-in the first range, evaluation seeds in the last one, so an evaluation episode never replays a
-step that training saw; a validation band is one more range in between. The market's
-``typical_queue_depth`` is measured on the first (training) range only.
+band, in the order of the bands' seeds. The product's split (``TimeSplit.held_out``, built from
+the config by ``rlexec.training.markets.recorded_split``) has three: training seeds replay the
+first range, validation and promotion seeds the second, evaluation seeds the last; an episode
+starts and finishes inside its own band's range, so no validation or evaluation episode replays
+a step that training saw, and no evaluation episode one that selected the promoted policy. The
+market's ``typical_queue_depth`` is measured on the first (training) range only: it precedes
+every other range, so no band is told anything about its own future.
 
 The replay cannot react to us beyond the current step:
 - a passive order's queue ahead is the recorded size at its price when it joined; recorded trades
@@ -39,6 +42,8 @@ from rlexec.market.book import BookLevel, BookSnapshot, Fill, Side, Trade
 
 SNAPSHOT_FIXED_COLUMNS = ("step", "time_of_day_secs")
 TRADE_COLUMNS = ("step", "price", "quantity", "aggressor")
+# shares are floats: 0.01 + 0.06 of 100 rows is row 7, not floor(6.999...)
+_SHARE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,34 @@ class TimeSplit:
             )
 
     @classmethod
+    def held_out(
+        cls,
+        training_share: float,
+        validation_share: float,
+        first_validation_seed: int,
+        first_evaluation_seed: int,
+    ) -> TimeSplit:
+        """Three ranges: seeds below ``first_validation_seed`` replay the first
+        ``training_share`` of the recording, seeds from there below ``first_evaluation_seed``
+        the next ``validation_share``, the others the rest."""
+        for name, share in (("training_share", training_share),
+                            ("validation_share", validation_share)):  # fmt: skip
+            if not 0.0 < share < 1.0:
+                raise InvalidInputError(f"{name} = {share!r}: expected a share in (0, 1)")
+        if training_share + validation_share >= 1.0 - _SHARE_TOLERANCE:
+            raise InvalidInputError(
+                f"training_share = {training_share} + validation_share = {validation_share}: "
+                "expected a sum below 1 (the rest is the evaluation range)"
+            )
+        return cls(
+            (
+                SeedBand("training", 0, training_share),
+                SeedBand("validation", first_validation_seed, training_share + validation_share),
+                SeedBand("evaluation", first_evaluation_seed, 1.0),
+            )
+        )
+
+    @classmethod
     def training_evaluation(cls, training_share: float, first_evaluation_seed: int) -> TimeSplit:
         """Seeds below ``first_evaluation_seed`` replay the first ``training_share`` of the
         recording, the others the rest."""
@@ -113,7 +146,11 @@ class TimeSplit:
         """``[begin, end)`` row indices of each band's range in a recording of ``n_steps``."""
         ranges, begin = [], 0
         for band in self.bands:
-            end = n_steps if band.end_share == 1.0 else math.floor(band.end_share * n_steps)
+            end = (
+                n_steps
+                if band.end_share == 1.0
+                else math.floor(band.end_share * n_steps + _SHARE_TOLERANCE)
+            )
             ranges.append((begin, end))
             begin = end
         return ranges

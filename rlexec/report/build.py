@@ -182,7 +182,8 @@ async def write_report(
         f"{sim.horizon_steps} steps; the agents' base: `{base}` ({executor_label(base)}), "
         f"decision every {rl.executor.decision_interval_steps} steps",
         f"seeds: {len(run.seeds)} paired held-out seeds from {run.seeds[0]} "
-        f"(training seeds stay below {rl.evaluation.first_seed})",
+        f"(training seeds stay below {rl.evaluation.validation_first_seed}, validation and "
+        f"promotion seeds below {rl.evaluation.first_seed})",
         f"comparison run: {run.created_at}; store: `{redact_url(rl.database.url)}`",
     ]
     for executor, agent_name in run.agents.items():

@@ -13,9 +13,11 @@ from ``[rl_execution.simulator]``.
   it with ``snapshots`` replaced by ``trades`` is used if it exists). Without trades a warning
   says that passive orders then fill only when the recorded book crosses them. The tick size
   is ``lob.tick_size`` if given, else 0.01; ``lob.bounded = true`` bounds prices to
-  (0, 1) (a prediction market). Episodes are ``horizon_steps`` long. Held out in time: seeds
-  below ``evaluation.first_seed`` replay the first ``recorded_training_share`` of the file,
-  evaluation seeds the rest (``recorded_split``; a validation band would be a third range).
+  (0, 1) (a prediction market). Episodes are ``horizon_steps`` long. Held out in time
+  (``recorded_split``): training seeds replay the first ``recorded_training_share`` of the
+  file, validation and promotion seeds the next ``recorded_validation_share``, evaluation seeds
+  the rest; which band a seed is in is ``EvaluationConfig.seed_band``, the rule that also
+  stops training below the validation seeds.
 
 Every market also has a ``typical_queue_depth`` (the state builder's yardstick for queue depth):
 the LOB presets and the recorded market compute theirs; for the Almgren-Chriss model, which has
@@ -109,11 +111,17 @@ def trades_path_for(snapshots: Path) -> Path | None:
 
 
 def recorded_split(rl: RlExecutionConfig) -> TimeSplit:
-    """The held-out time ranges of a recorded market: training seeds (below
-    ``evaluation.first_seed``) in the first ``simulator.recorded_training_share`` of the file,
+    """The held-out time ranges of a recorded market, one per seed band of
+    ``EvaluationConfig.seed_band``: training seeds (below ``evaluation.validation_first_seed``)
+    in the first ``simulator.recorded_training_share`` of the file, validation and promotion
+    seeds (up to ``evaluation.first_seed``) in the next ``recorded_validation_share``,
     evaluation seeds in the rest."""
-    return TimeSplit.training_evaluation(
-        rl.simulator.recorded_training_share, rl.evaluation.first_seed
+    simulator, ev = rl.simulator, rl.evaluation
+    return TimeSplit.held_out(
+        simulator.recorded_training_share,
+        simulator.recorded_validation_share,
+        ev.validation_first_seed,
+        ev.first_seed,
     )
 
 

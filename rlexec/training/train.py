@@ -5,8 +5,10 @@ learning into the store through the write-behind cache.
 
 - Seeds: allocated through the store in blocks (``rlexec.training.seeds``): the first run of
   an agent starts at ``simulator.seed``, later runs and other processes of the agent get seeds
-  nobody else got. Training seeds must stay below ``evaluation.first_seed`` (the held-out
-  range); reaching it stops the run (with an error if no seed was left at the start).
+  nobody else got. Training seeds must stay below ``evaluation.validation_first_seed`` (the
+  validation and promotion seeds, then the evaluation seeds from ``evaluation.first_seed``:
+  ``EvaluationConfig.seed_band``); reaching it stops the run (with an error if no seed was left
+  at the start).
 - Reward: in ``shortfall`` mode with ``reward.paired_baseline`` (off by default) the base
   executor first runs the same parent on the same seed and each transition is charged its
   shortfall change minus the base's (``rlexec.execution.paired_baseline``: less price noise,
