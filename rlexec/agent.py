@@ -10,9 +10,22 @@ example all ask it; none assembles the parts again.
     ...
     await persistent.store.close()
 
-It does not migrate (callers check the schema with ``rlexec.store.migrate.require_schema``),
-take policy snapshots or build simulators: a caller that runs a simulator passes the market's
+It does not migrate (callers check the schema with ``rlexec.store.migrate.require_schema``)
+or build simulators: a caller that runs a simulator passes the market's
 ``typical_queue_depth`` to ``executor()``.
+
+**The policy a mode acts on** (``act_on_mode_policy``, called by the sessions and the public
+API after ``load``), and the ``snapshot_id`` its episodes record (``episodes.snapshot_id``):
+
+- ``training``: the live table, which every episode changes: no snapshot is that policy, so
+  training episodes record NULL;
+- ``evaluation``: a snapshot of the stored table taken at the start, which the agent then acts
+  on exactly (greedy): its episodes name that snapshot, and re-simulating one from it gives the
+  same decisions (a learner writing meanwhile cannot change what ran);
+- ``production``: the agent's latest promoted snapshot (``rlexec.store.promotions``), explored
+  at the production epsilon, while learning goes on in the live table; its episodes name that
+  snapshot. Nothing promoted: the agent runs its base (an empty acting table, no exploration)
+  and its episodes record NULL.
 
 **Binding**: what an agent's Q-values mean is fixed when it is created and kept in its stored
 config snapshot (``agents.config_snapshot``): the state configuration (bucket counts and the
@@ -37,6 +50,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from rlexec.config import AgentMode, Config, RewardConfig, RewardMode, StateConfig, override
@@ -48,7 +62,14 @@ from rlexec.execution.vwap import VWAP
 from rlexec.names import check_agent_name
 from rlexec.records import PolicyMetricsRecord, RecordSink, utc_now
 from rlexec.rl.q_learning import QTableAgent
-from rlexec.store.snapshots import config_data, hash_config_data, save_config
+from rlexec.store.promotions import latest_promoted_snapshot_of
+from rlexec.store.snapshots import (
+    config_data,
+    create_snapshot,
+    hash_config_data,
+    load_snapshot_policy,
+    save_config,
+)
 from rlexec.store.write_behind import AgentStore, LoadResult, Role
 
 log = logging.getLogger(__name__)
@@ -286,6 +307,7 @@ class PersistentAgent:
     reward_mode: RewardMode
     config_hash: str
     loaded: LoadResult | None = None
+    snapshot_id: int | None = None  # the policy its episodes ran (act_on_mode_policy)
 
     def executor(
         self,
@@ -341,6 +363,34 @@ class PersistentAgent:
 
     async def _save_config(self, engine: Any) -> None:
         await save_config(engine, self.config)
+
+    async def act_on_mode_policy(self) -> int | None:
+        """After ``load``: point the agent at the policy its mode acts on (see the module
+        doc); returns (and keeps in ``snapshot_id``) the snapshot its episodes record."""
+        self.snapshot_id = await self.store.writer.run(self._mode_policy)
+        return self.snapshot_id
+
+    def act_on_mode_policy_blocking(self) -> int | None:
+        """``act_on_mode_policy`` without an event loop (the writer thread does the I/O)."""
+        self.snapshot_id = self.store.writer.submit(self._mode_policy).result()
+        return self.snapshot_id
+
+    async def _mode_policy(self, engine: Any) -> int | None:
+        agent = self.agent
+        if agent.mode is AgentMode.TRAINING:
+            return None
+        if agent.mode is AgentMode.PRODUCTION:
+            snapshot_id = await latest_promoted_snapshot_of(engine, self.agent_name)
+            if snapshot_id is None:  # nothing promoted: the base, exactly
+                agent.set_acting_table(np.zeros_like(agent.q_values), np.zeros_like(agent.visits))
+                agent.set_epsilon(0.0)
+                return None
+        else:
+            label = f"{agent.mode} session {utc_now():%Y-%m-%dT%H:%M:%SZ}"
+            snapshot_id = (await create_snapshot(engine, self.agent_name, label)).id
+        _, table = await load_snapshot_policy(engine, snapshot_id, agent.state_config)
+        agent.set_acting_table(table.q, table.visits, table.variances)
+        return snapshot_id
 
 
 def assemble(

@@ -551,7 +551,8 @@ class _AgentFace:
             max(1, math.ceil(horizon / self.decision_interval_secs - 1e-9)),
             _urgency(urgency),
         )
-        self._executor.begin(parent_id, EpisodeMeta(market=self.market))
+        meta = EpisodeMeta(market=self.market, snapshot_id=self._persistent.snapshot_id)
+        self._executor.begin(parent_id, meta)
         order = WorkingOrder(
             self._executor,
             parent,
@@ -616,13 +617,16 @@ class Agent(_AgentFace):
     ) -> Agent:
         """Open (or create) agent ``agent`` of the database (``database_url``, else the
         config's; ``config`` default: ``load_config()``, i.e. ``config/rl_execution.toml``
-        and ``RLEXEC_*``). ``mode``: ``production`` (default: learns, explores 5 %),
+        and ``RLEXEC_*``). ``mode``: ``production`` (default: acts on the latest promoted
+        policy, explored 5 %, or on its base when nothing is promoted; learns into the live
+        table; episodes name the snapshot they ran: ``rlexec.agent``),
         ``training`` or ``evaluation`` (greedy, learns nothing); ``create``: a new SQLite
         database may be created; ``market``: the label its episodes carry."""
         persistent = _open_persistent(config, database_url, agent, mode, reward_mode)
         label = _label("market", market, MARKET_MAX)
         _blocking(require_schema(persistent.config.rl_execution.database.url, create=create))
         persistent.load_blocking()
+        persistent.act_on_mode_policy_blocking()
         interval = persistent.config.rl_execution.executor.decision_interval_secs
         return cls(persistent, market=label, decision_interval_secs=interval)
 
@@ -669,6 +673,7 @@ class AsyncAgent(_AgentFace):
             label = _label("market", market, MARKET_MAX)
             await require_schema(persistent.config.rl_execution.database.url, create=create)
             await persistent.load()
+            await persistent.act_on_mode_policy()
             persistent.store.start()
             interval = persistent.config.rl_execution.executor.decision_interval_secs
             return cls(persistent, market=label, decision_interval_secs=interval)

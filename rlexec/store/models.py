@@ -217,9 +217,13 @@ class Episode(Base):
       (``quantity * arrival_mid``), positive = cost;
     - ``seed``: the market seed; ``horizon_steps``: steps; ``child_orders``: count;
       ``total_reward``: the sum of the decisions' rewards (reward units);
-    - ``config_hash`` -> ``configs``; ``snapshot_id`` -> ``policy_snapshots`` (the policy the
-      episode ran with; NULL: none recorded, and for training episodes, which run the live
-      table that every episode changes).
+    - ``config_hash`` -> ``configs``; ``snapshot_id`` -> ``policy_snapshots``: the policy the
+      episode ran, by ``mode`` (``rlexec.agent``, ``act_on_mode_policy``): ``evaluation`` (and
+      comparison) the snapshot taken when the session opened, which the agent acts on;
+      ``production`` the latest promoted snapshot it acts on, NULL when nothing was promoted
+      (it ran its base); ``training`` NULL: the live table, which every episode changes, is no
+      stored snapshot; NULL for baseline executors (no policy) and for rows stored before the
+      mode's policy was recorded.
 
     Added by revision ``d41c7a9e2b18`` (NULL on older rows unless said otherwise):
     - ``run_id``: the train / evaluate / compare invocation (uuid text; NULL: before runs were

@@ -22,6 +22,9 @@
   once is enough and a later session uses the stored mode (asking for another one is
   refused); its state config must match; training on another market than the agent's is
   refused, evaluating on one is refused unless ``market="warn"``.
+- What the session acts on and its episodes' ``snapshot_id`` (``session.snapshot_id``):
+  ``PersistentAgent.act_on_mode_policy`` -- training the live table (NULL), evaluation a
+  snapshot taken at the start, production the latest promoted snapshot (or its base, NULL).
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -44,13 +46,11 @@ from rlexec.records import (
     EpisodeRecord,
     ExperienceRecord,
     PolicyMetricsRecord,
-    utc_now,
 )
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.store.engine import create_engine, session_factory
 from rlexec.store.migrate import require_schema
 from rlexec.store.models import Episode
-from rlexec.store.promotions import latest_promoted_snapshot_of
 from rlexec.store.repositories import (
     AgentRepository,
     AgentRow,
@@ -59,7 +59,6 @@ from rlexec.store.repositories import (
     PolicyMetricsRepository,
     wrap_errors,
 )
-from rlexec.store.snapshots import create_snapshot, load_snapshot_policy
 from rlexec.store.write_behind import AgentStore, LoadResult, Role
 from rlexec.training.markets import build_market, typical_queue_depth
 
@@ -104,7 +103,9 @@ class AgentSession:
     loaded: LoadResult
     agent_row: AgentRow
     next_training_seed: int
-    snapshot_id: int | None = None  # the policy snapshot taken when the session opened
+    # the policy its episodes ran: evaluation's start snapshot, production's promoted one;
+    # None for training (the live table) and for production with nothing promoted (its base)
+    snapshot_id: int | None = None
     sink: CollectingSink | None = None
 
     @property
@@ -177,13 +178,8 @@ async def open_session(
         )
         agent, store = persistent.agent, persistent.store
         loaded = await persistent.load()  # the binding checked, the config stored by hash
-        if mode is AgentMode.PRODUCTION:
-            await _act_on_promoted_policy(engine, agent_name, agent)
-        # The audit trail's re-simulation needs the policy the session started from too (a
-        # snapshot copies the stored Q-table in one statement).
-        started = await create_snapshot(
-            engine, agent_name, f"{mode} session {utc_now():%Y-%m-%dT%H:%M:%SZ}"
-        )
+        # evaluation: a snapshot taken now and acted on; production: the promoted one
+        snapshot_id = await persistent.act_on_mode_policy()
         row = await read_agent(engine, agent_name)
         if row is None:  # pragma: no cover - load() just created it
             raise StoreError(f"agent {agent_name!r} vanished from the store")
@@ -215,23 +211,9 @@ async def open_session(
         loaded=loaded,
         agent_row=row,
         next_training_seed=next_seed,
-        snapshot_id=started.id,
+        snapshot_id=snapshot_id,
         sink=sink,
     )
-
-
-async def _act_on_promoted_policy(engine: AsyncEngine, agent_name: str, agent: QTableAgent) -> None:
-    """Production acts on the agent's latest promoted policy (learning goes on in the live
-    table); with nothing promoted it runs its base: an empty acting table and no
-    exploration."""
-    snapshot_id = await latest_promoted_snapshot_of(engine, agent_name)
-    if snapshot_id is None:
-        empty = np.zeros_like(agent.q_values)
-        agent.set_acting_table(empty, np.zeros_like(agent.visits))
-        agent.set_epsilon(0.0)
-        return
-    _, table = await load_snapshot_policy(engine, snapshot_id, agent.state_config)
-    agent.set_acting_table(table.q, table.visits, table.variances)
 
 
 async def read_agent(engine: AsyncEngine, agent_name: str) -> AgentRow | None:
