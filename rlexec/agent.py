@@ -305,9 +305,21 @@ class PersistentAgent:
     agent: QTableAgent
     store: AgentStore
     reward_mode: RewardMode
-    config_hash: str
     loaded: LoadResult | None = None
     snapshot_id: int | None = None  # the policy its episodes ran (act_on_mode_policy)
+
+    @property
+    def effective_config(self) -> Config:
+        """The config as this agent runs: its reward mode (the one requested, or the stored
+        one of an existing agent) in place of the file's ``reward.mode``. What its episodes'
+        ``config_hash`` names and what ``configs`` stores under that hash."""
+        if self.config.rl_execution.reward.mode is self.reward_mode:
+            return self.config
+        return override(self.config, "reward", mode=self.reward_mode)
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.effective_config)
 
     def executor(
         self,
@@ -362,7 +374,7 @@ class PersistentAgent:
         return loaded
 
     async def _save_config(self, engine: Any) -> None:
-        await save_config(engine, self.config)
+        await save_config(engine, self.effective_config)
 
     async def act_on_mode_policy(self) -> int | None:
         """After ``load``: point the agent at the policy its mode acts on (see the module
@@ -437,7 +449,6 @@ def assemble(
             connect_timeout_secs=rl.database.connect_timeout_secs,
         ),
         reward_mode=chosen,
-        config_hash=config_hash(config),
     )
 
     def accept(snapshot: Mapping[str, Any]) -> None:
