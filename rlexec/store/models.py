@@ -245,7 +245,7 @@ class Episode(Base):
     agent_id: Mapped[int | None] = mapped_column(
         BIG_ID, sa.ForeignKey("agents.id", ondelete="SET NULL"), index=True
     )
-    agent_name: Mapped[str] = mapped_column(sa.String(200))
+    agent_name: Mapped[str] = mapped_column(sa.String(200), index=True)
     executor: Mapped[str] = mapped_column(sa.String(64), index=True)
     mode: Mapped[str] = mapped_column(sa.String(16), index=True)
     market: Mapped[str] = mapped_column(sa.String(64))

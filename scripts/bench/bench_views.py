@@ -5,13 +5,23 @@
 
 Fills a fresh database (migrated to head) with ``--decisions`` decisions spread evenly over
 ``--agents`` agents (50 decisions per episode, one episode row each), runs ANALYZE, then
-times (best of 3, every row fetched into Python):
+times (best of 3) each view filtered by one agent (``WHERE agent_id = 1`` and ``WHERE
+agent_name = 'agent-1'``; the target is < 0.5 s on 1M decisions) and ``decision_outcomes
+(agg)``, the same view's work aggregated in SQL. Each line splits the time in two:
 
-- each view filtered by one agent (``WHERE agent_id = 1`` and ``WHERE agent_name =
-  'agent-1'``): the target is < 0.5 s on 1M decisions; and ``decision_outcomes (agg)``, the
-  same view's work aggregated in SQL (fetching 100k wide rows into Python is a cost of its own);
-- beside each, the baseline measured in the same run: the same query over every agent (what a
-  view that cannot push the filter down costs, at least).
+- **engine**: the query executed inside the database with every output column computed but
+  nothing sent to Python. PostgreSQL: ``EXPLAIN (ANALYZE, TIMING OFF)``'s server-side
+  ``Execution Time``. SQLite (in-process, no server): the same query wrapped in ``SELECT
+  COUNT(col)`` over every output column, which reads and computes every column of every row
+  and returns one row;
+- **client**: the rest of the wall time of ``fetch`` / ``fetchall`` (total - engine): turning
+  the rows into Python objects (Decimal, datetime, str, ...) and, on PostgreSQL, the transfer.
+
+Beside each, baselines measured in the same run: ``raw`` -- the same agent's rows read
+straight from ``decisions`` (``SELECT <the view's decision columns> FROM decisions WHERE
+agent_id = 1``: no view, no join; the least any query returning those rows can cost), and
+``all agents`` -- the same view over every agent (what a view that cannot push the filter
+down costs, at least).
 
 On PostgreSQL every query runs with ``jit = on`` (the server default) and ``jit = off``: JIT
 compiles plans whose estimated cost is high, a fixed overhead on short analytic queries.
@@ -24,7 +34,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import itertools
+import json
 import sqlite3
 import tempfile
 import time
@@ -47,16 +59,35 @@ PER_EPISODE = 50
 T0 = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
 VIEWS = ("decision_outcomes", "action_stats_by_hour", "action_stats_by_spread", "episode_summary")
 FILTERS = ("agent_id = 1", "agent_name = 'agent-1'")
-# (label, query with {where}): every view with every row fetched, and decision_outcomes'
-# work without moving its 100k rows per agent into Python (columns of every joined table used)
-QUERIES: tuple[tuple[str, str], ...] = (
-    *((view, f"SELECT * FROM {view} WHERE {{where}}") for view in VIEWS),
-    (
-        "decision_outcomes (agg)",
-        "SELECT COUNT(*), AVG(child_fill_ratio), COUNT(executor), COUNT(agent_name) "
-        "FROM decision_outcomes WHERE {where}",
-    ),
-)
+PREVIOUS_REVISION = "b5b71e82dddf"  # the views as they were before this revision's head
+PREFIX = "prev_"  # the previous revision's views are created beside the shipped ones
+VERSIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+
+
+def queries(prefix: str = "") -> tuple[tuple[str, str], ...]:
+    """(label, query with {where}): every view with every row fetched, and decision_outcomes'
+    work without moving its 100k rows per agent into Python (columns of every joined table)."""
+    tag = f" ({PREVIOUS_REVISION})" if prefix else ""
+    return (
+        *((f"{view}{tag}", f"SELECT * FROM {prefix}{view} WHERE {{where}}") for view in VIEWS),
+        (
+            f"decision_outcomes (agg){tag}",
+            "SELECT COUNT(*), AVG(child_fill_ratio), COUNT(executor), COUNT(agent_name) "
+            f"FROM {prefix}decision_outcomes WHERE {{where}}",
+        ),
+    )
+
+
+def previous_views() -> dict[str, str]:
+    """The view definitions of revision ``PREVIOUS_REVISION`` (its migration's ``VIEWS``): the
+    baseline the shipped views are measured against in the same run."""
+    (path,) = VERSIONS.glob(f"*-{PREVIOUS_REVISION}_*.py")
+    spec = importlib.util.spec_from_file_location(f"revision_{PREVIOUS_REVISION}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    views: dict[str, str] = module.VIEWS
+    return {f"{PREFIX}{name}": sql for name, sql in views.items()}
 
 
 def records(n: int, agents: int) -> Iterator[tuple[int, str, DecisionRecord]]:
@@ -152,12 +183,31 @@ async def best_of_async(runs: int, fn: Callable[[], Awaitable[Any]]) -> float:
     return best
 
 
-def report(label: str, where: str, filtered: float, rows: int, everything: float) -> None:
-    verdict = "ok" if filtered < 0.5 else "OVER 0.5 s"
+def report(
+    label: str, where: str, rows: int, total: float, engine: float, everything: float
+) -> None:
+    """One line: the filtered query's engine and client time and its total, the engine time of
+    the same query over every agent, and the verdict (total, else engine, against 0.5 s)."""
+    verdict = "ok" if total < 0.5 else ("engine ok, fetch OVER 0.5 s" if engine < 0.5 else "OVER")
     print(
-        f"  {label:<28} WHERE {where:<22} {filtered * 1000:8.1f} ms ({rows:>7} rows) | "
-        f"all agents {everything * 1000:9.1f} ms | {verdict}"
+        f"  {label:<40} {where:<22} {rows:>7} rows | engine {engine * 1000:7.1f} ms + client "
+        f"{max(total - engine, 0.0) * 1000:7.1f} ms = {total * 1000:7.1f} ms | all agents: "
+        f"engine {everything * 1000:8.1f} ms | {verdict}"
     )
+
+
+def raw_query(view_columns: list[str], decision_columns: set[str]) -> str:
+    """The same agent's rows straight from ``decisions``: the view's columns that are
+    ``decisions`` columns, no join (the floor of any query returning those rows)."""
+    columns = [c for c in view_columns if c in decision_columns]
+    return f"SELECT {', '.join(columns)} FROM decisions WHERE {{where}}"
+
+
+def sqlite_engine_query(con: sqlite3.Connection, sql: str) -> str:
+    """``sql`` with every output column computed inside SQLite and one row returned."""
+    names = [d[0] for d in con.execute(f"{sql} LIMIT 0").description]
+    counts = ", ".join(f'COUNT("{n}")' for n in names)
+    return f"SELECT COUNT(*), {counts} FROM ({sql})"
 
 
 def bench_sqlite(n: int, agents: int) -> None:
@@ -213,17 +263,59 @@ def bench_sqlite(n: int, agents: int) -> None:
             f"{sample / plain:,.0f} rows/s into the same table and indexes without them"
         )
         con.execute("ANALYZE")
-        for label, template in QUERIES:
-            every = template.format(where="TRUE")
-            everything = best_of(3, lambda q=every: con.execute(q).fetchall())
-            for where in FILTERS:
-                sql = template.format(where=where)
-                got = len(con.execute(sql).fetchall())
-                filtered = best_of(3, lambda q=sql: con.execute(q).fetchall())
-                report(label, where, filtered, got, everything)
-                for step in con.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall():
-                    print(f"      plan: {step[3]}")
+        for name, sql in previous_views().items():
+            con.execute(f"CREATE VIEW {name} AS {sql}")
+        decision_columns = {row[1] for row in con.execute("PRAGMA table_info(decisions)")}
+        outcomes = [
+            d[0] for d in con.execute("SELECT * FROM decision_outcomes LIMIT 0").description
+        ]
+        raw = raw_query(outcomes, decision_columns)
+        measure_sqlite(con, "raw decisions (baseline)", raw, ("agent_id = 1",))
+        for label, template in (*queries(), *queries(PREFIX)):
+            measure_sqlite(con, label, template, FILTERS)
         con.close()
+
+
+def measure_sqlite(
+    con: sqlite3.Connection, label: str, template: str, filters: tuple[str, ...]
+) -> None:
+    every = template.format(where="TRUE")
+    everything = best_of(1, lambda: con.execute(sqlite_engine_query(con, every)).fetchall())
+    for where in filters:
+        sql = template.format(where=where)
+        got = len(con.execute(sql).fetchall())
+        total = best_of(3, lambda q=sql: con.execute(q).fetchall())
+        engine_sql = sqlite_engine_query(con, sql)
+        engine = best_of(3, lambda q=engine_sql: con.execute(q).fetchall())
+        report(label, where, got, total, engine, everything)
+        if not label.startswith("raw") and not label.endswith(")"):
+            for step in con.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall():
+                print(f"      plan: {step[3]}")
+
+
+async def server_time(con: asyncpg.Connection, sql: str, runs: int = 3) -> float:
+    """Best of ``runs`` server-side execution times (s) of ``sql``: EXPLAIN ANALYZE without
+    per-node timing (its own overhead; JIT compilation included), nothing sent to the client."""
+    best = float("inf")
+    for _ in range(runs):
+        plan = await con.fetchval(f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {sql}")
+        best = min(best, float(json.loads(plan)[0]["Execution Time"]) / 1000.0)
+    return best
+
+
+async def measure_postgres(
+    con: asyncpg.Connection, label: str, template: str, filters: tuple[str, ...], plans: bool
+) -> None:
+    everything = await server_time(con, template.format(where="TRUE"), runs=1)
+    for where in filters:
+        sql = template.format(where=where)
+        got = len(await con.fetch(sql))
+        total = await best_of_async(3, lambda q=sql: con.fetch(q))
+        engine = await server_time(con, sql)
+        report(label, where, got, total, engine, everything)
+        if plans and not label.startswith("raw") and not label.endswith(")"):
+            for step in await con.fetch(f"EXPLAIN {sql}"):
+                print(f"      plan: {step[0]}")
 
 
 async def bench_postgres(n: int, agents: int, admin: str) -> None:
@@ -253,20 +345,24 @@ async def bench_postgres(n: int, agents: int, admin: str) -> None:
         loaded = time.perf_counter() - t
         print(f"PostgreSQL: {n} decisions loaded by COPY at {n / loaded:,.0f} rows/s")
         await con.execute("ANALYZE")
+        for name, sql in previous_views().items():
+            await con.execute(f"CREATE VIEW {name} AS {sql}")
+        decision_columns = {
+            r[0]
+            for r in await con.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'decisions'"
+            )
+        }
+        outcomes = [
+            a.name for a in (await con.prepare("SELECT * FROM decision_outcomes")).get_attributes()
+        ]
+        raw = raw_query(outcomes, decision_columns)
         for jit in ("on", "off"):  # PostgreSQL's JIT compiles costly plans: a fixed overhead
             await con.execute(f"SET jit = {jit}")
             print(f"PostgreSQL, jit = {jit}:")
-            for label, template in QUERIES:
-                every = template.format(where="TRUE")
-                everything = await best_of_async(3, lambda q=every: con.fetch(q))
-                for where in FILTERS:
-                    sql = template.format(where=where)
-                    got = len(await con.fetch(sql))
-                    filtered = await best_of_async(3, lambda q=sql: con.fetch(q))
-                    report(label, where, filtered, got, everything)
-                    if jit == "on":
-                        for step in await con.fetch(f"EXPLAIN {sql}"):
-                            print(f"      plan: {step[0]}")
+            await measure_postgres(con, "raw decisions (baseline)", raw, ("agent_id = 1",), False)
+            for label, template in (*queries(), *queries(PREFIX)):
+                await measure_postgres(con, label, template, FILTERS, jit == "on")
         await con.close()
     finally:
         con = await asyncpg.connect(admin)
@@ -284,7 +380,7 @@ def main() -> None:
     if args.decisions < PER_EPISODE or args.agents < 1:
         parser.error(f"--decisions >= {PER_EPISODE} and --agents >= 1 expected")
     print(f"{args.decisions} decisions, {args.agents} agents ({args.decisions // args.agents} "
-          "decisions each); times are the best of 3, every row fetched")  # fmt: skip
+          "decisions each); times are the best of 3")  # fmt: skip
     if args.backend in ("sqlite", "both"):
         bench_sqlite(args.decisions, args.agents)
     if args.backend in ("postgres", "both"):

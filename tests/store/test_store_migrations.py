@@ -106,11 +106,13 @@ seed_rows_at["5b7e2f41c9a3"] = [
 # experiences: the same rows must come through it (tests/store/test_learning_policy_migration.py
 # seeds every table)
 seed_rows_at["d41c7a9e2b18"] = list(seed_rows_at["5b7e2f41c9a3"])
+seed_rows_at["b5b71e82dddf"] = list(seed_rows_at["d41c7a9e2b18"])  # then views only change
 # revision -> (learner, transitions_queued, transitions_applied, next_training_seed, queued seqs)
 # after the upgrade (the defaults where the revision predates the columns)
 queue_at = {
     "5b7e2f41c9a3": ("host:1", 2, 1, 42, (1, 2)),
     "d41c7a9e2b18": ("host:1", 2, 1, 42, (1, 2)),
+    "b5b71e82dddf": ("host:1", 2, 1, 42, (1, 2)),
 }
 
 
