@@ -263,8 +263,8 @@ def bench_sqlite(n: int, agents: int) -> None:
             f"{sample / plain:,.0f} rows/s into the same table and indexes without them"
         )
         con.execute("ANALYZE")
-        for name, sql in previous_views().items():
-            con.execute(f"CREATE VIEW {name} AS {sql}")
+        for view, sql in previous_views().items():
+            con.execute(f"CREATE VIEW {view} AS {sql}")
         decision_columns = {row[1] for row in con.execute("PRAGMA table_info(decisions)")}
         outcomes = [
             d[0] for d in con.execute("SELECT * FROM decision_outcomes LIMIT 0").description
@@ -345,8 +345,8 @@ async def bench_postgres(n: int, agents: int, admin: str) -> None:
         loaded = time.perf_counter() - t
         print(f"PostgreSQL: {n} decisions loaded by COPY at {n / loaded:,.0f} rows/s")
         await con.execute("ANALYZE")
-        for name, sql in previous_views().items():
-            await con.execute(f"CREATE VIEW {name} AS {sql}")
+        for view, sql in previous_views().items():  # (name is the database's)
+            await con.execute(f"CREATE VIEW {view} AS {sql}")
         decision_columns = {
             r[0]
             for r in await con.fetch(
