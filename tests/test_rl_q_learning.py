@@ -21,6 +21,8 @@ from rlexec.rl import (
     Urgency,
     policy,
 )
+from rlexec.rl.q_learning import EpisodeStep
+from rlexec.rl.state import StateKey
 
 A = ExecutionAction
 
@@ -411,7 +413,7 @@ def test_decision_inputs_are_validated() -> None:
 
 def test_the_rule_parameters_come_from_the_config() -> None:
     agent = make_agent(alpha=0.02, min_visits=7, confidence=1.5)
-    assert agent.rule == policy.RuleParameters(7, 1.5, 0.02)
+    assert agent.rule == policy.RuleParameters(7, 1.5, 0.02, pool_book_states=True)
 
 
 # -- replay: a replayed transition is not a new sample --------------------------------------
@@ -611,3 +613,21 @@ def test_the_variance_relearned_after_a_restore_is_not_biased_toward_zero() -> N
     for k in range(10):  # targets of mean 0 and variance 1
         agent.update_index(3, 4, 1.0 if k % 2 else -1.0, 4, True)
     assert agent.variances[3, 4] > 0.5
+
+
+# -- pools: what the agent learns in one book state reaches its under-visited neighbours ------
+def test_an_agent_learning_in_one_book_state_acts_on_it_in_a_never_visited_neighbour() -> None:
+    agent = make_agent(mode=AgentMode.TRAINING, min_visits=30, confidence=1.0)
+    d = agent.discretizer
+    seen = d.index(StateKey(remaining=4, time=0, spread=0, imbalance=0, hour=0, urgency=1))
+    never = d.index(StateKey(remaining=4, time=0, spread=1, imbalance=1, hour=0, urgency=1))
+    base, better = int(A.PLACE_SMALL), int(A.PLACE_ALL)
+    rng = np.random.default_rng(5)
+    for _ in range(60):  # one-decision episodes: PlaceAll costs 40 bps less than the base
+        agent.observe_episode([EpisodeStep(seen, base, float(rng.normal(-100, 10)), base)])
+        agent.observe_episode([EpisodeStep(seen, better, float(rng.normal(-60, 10)), base)])
+    assert agent.visits[never].sum() == 0
+    assert agent.greedy_index(never, base) is A.PLACE_ALL
+    off = QTableAgent(QLearningConfig(pool_book_states=False), StateConfig())
+    off.restore(agent.q_values, agent.visits, 0.1, 0, variances=agent.variances)
+    assert off.greedy_index(never, base) is A.PLACE_SMALL  # without pools: its base

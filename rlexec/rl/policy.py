@@ -18,6 +18,18 @@ unknown or under-visited state follows the base, an untrained agent *is* its bas
 maximum over six noisy estimates cannot pick an action on noise alone (the bound controls the
 max bias that plain argmax has).
 
+**Pools (``pool_book_states``, default on).** A state is split by book features (spread,
+imbalance; hour, volatility and queue depth when they are in the key) that matter less for
+*what to do* than the plan features (remaining, time, urgency, own orders, schedule). The
+states that differ only in book features form a pool (``StateDiscretizer.pools``). For each
+challenger ``a`` the test above runs on the state's own cells when both ``a`` and ``b`` have
+``min_visits`` there; otherwise on the pool's statistics (``pooled_statistics``: the
+visit-weighted mean of its states' Q-values, their visits summed, and a standard error from the
+within-state variances plus the spread of the states' means). So what the agent learns in one
+book state reaches the under-visited ones nearby, and a state with enough data of its own
+decides on it alone. ``TablePolicy`` applies the rule to a whole table, pools included; every
+caller asks it.
+
 ``se(a)`` is the standard error of ``Q(a)``: ``sqrt(variance / n_eff)`` with the cell's running
 variance of update targets and ``n_eff = min(visits, (2 - alpha_min) / alpha_min)`` (the
 effective sample size of the exponentially weighted average the learning-rate floor turns the
@@ -49,6 +61,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rlexec.config import QLearningConfig
+from rlexec.rl.state import Pools
 from rlexec.rl.types import NUM_ACTIONS
 
 _NAN_SAFE_INF = math.inf
@@ -65,17 +78,23 @@ class PolicyTable(NamedTuple):
 
 
 class RuleParameters(NamedTuple):
-    """The rule's three numbers (config ``q_learning``: ``min_visits_to_deviate``,
-    ``deviation_confidence``, ``alpha``)."""
+    """The rule's parameters (config ``q_learning``: ``min_visits_to_deviate``,
+    ``deviation_confidence``, ``alpha``, ``pool_book_states``)."""
 
     min_visits: int
     confidence: float
     alpha_min: float
+    pool_book_states: bool = False
 
     @classmethod
     def from_config(cls, config: QLearningConfig) -> RuleParameters:
         """The parameters an agent with this ``[rl_execution.q_learning]`` decides with."""
-        return cls(config.min_visits_to_deviate, config.deviation_confidence, config.alpha)
+        return cls(
+            config.min_visits_to_deviate,
+            config.deviation_confidence,
+            config.alpha,
+            config.pool_book_states,
+        )
 
     def greedy(
         self,
@@ -108,6 +127,15 @@ def standard_error(variance: float, visits: int, alpha_min: float) -> float:
     return math.sqrt(max(variance, 0.0) / effective_samples(visits, alpha_min))
 
 
+class PooledRow(NamedTuple):
+    """The statistics of a state's pool (the states that differ from it only in book
+    features), per action: visit-weighted mean, visits, and squared standard error."""
+
+    q: Sequence[float]
+    visits: Sequence[float]
+    sq_errors: Sequence[float]
+
+
 def greedy_action(
     q: Sequence[float],
     visits: Sequence[int],
@@ -117,28 +145,166 @@ def greedy_action(
     min_visits: int,
     confidence: float,
     alpha_min: float,
+    pooled: PooledRow | None = None,
 ) -> int:
     """The action the policy prefers in one state (rows of six, in action order)."""
     b = base_action
-    n_b = visits[b]
-    if n_b < min_visits:
-        return b
-    q_b = q[b]
-    se_b = standard_error(variances[b], n_b, alpha_min)
-    if se_b == _NAN_SAFE_INF:
-        return b
     best = b
     best_bound = 0.0
+    n_b = visits[b]
+    se_b = standard_error(variances[b], n_b, alpha_min) if n_b >= min_visits else _NAN_SAFE_INF
+    pooled_b = pooled is not None and pooled.visits[b] >= min_visits
+    if se_b == _NAN_SAFE_INF and not pooled_b:
+        return b
     for a in range(NUM_ACTIONS):
-        if a == b or visits[a] < min_visits:
+        if a == b:
             continue
-        se_a = standard_error(variances[a], visits[a], alpha_min)
-        if se_a == _NAN_SAFE_INF:
+        n_a = visits[a]
+        if n_a >= min_visits and se_b != _NAN_SAFE_INF:
+            se_a = standard_error(variances[a], n_a, alpha_min)
+            if se_a == _NAN_SAFE_INF:
+                continue
+            bound = q[a] - q[b] - confidence * math.sqrt(se_a * se_a + se_b * se_b)
+        elif pooled is not None and pooled_b and pooled.visits[a] >= min_visits:
+            sq = pooled.sq_errors
+            bound = pooled.q[a] - pooled.q[b] - confidence * math.sqrt(sq[a] + sq[b])
+        else:
             continue
-        bound = q[a] - q_b - confidence * math.sqrt(se_a * se_a + se_b * se_b)
         if bound > best_bound:
             best, best_bound = a, bound
     return best
+
+
+def pooled_statistics(
+    table: PolicyTable, groups: npt.NDArray[np.int64], num_groups: int, alpha_min: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per pool and action: visit-weighted mean Q, visits and squared standard error (of the
+    pooled targets: within-state variance plus the spread of the states' means, over the
+    effective samples of its states). Cells with an unknown variance are left out."""
+    q = table.q
+    n = table.visits.astype(np.float64)
+    var = table.variances
+    known = (n > 0) & ~np.isnan(var)
+    nk = np.where(known, n, 0.0)
+    index = (groups[:, None] * NUM_ACTIONS + np.arange(NUM_ACTIONS)).ravel()
+    size = num_groups * NUM_ACTIONS
+    total = np.bincount(index, weights=nk.ravel(), minlength=size)
+    s1 = np.bincount(index, weights=(nk * q).ravel(), minlength=size)
+    safe_var = np.where(known, var, 0.0)
+    s2 = np.bincount(index, weights=(nk * (safe_var + q * q)).ravel(), minlength=size)
+    cap = (2.0 - alpha_min) / alpha_min
+    n_eff = np.bincount(index, weights=np.minimum(nk, cap).ravel(), minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(total > 0, s1 / total, 0.0)
+        pooled_var = np.maximum(np.where(total > 0, s2 / total - mean * mean, 0.0), 0.0)
+        sq_err = np.where(n_eff > 0, pooled_var / n_eff, math.inf)
+    shape = (num_groups, NUM_ACTIONS)
+    return (
+        mean.reshape(shape).astype(np.float64),
+        total.reshape(shape).astype(np.float64),
+        sq_err.reshape(shape).astype(np.float64),
+    )
+
+
+class TablePolicy:
+    """The rule applied to one table: what the agent, replay, off-policy evaluation and the
+    policy metrics ask ("which action in state s, where the base takes b?").
+
+    ``q``, ``visits`` and ``variances`` are the table's flat (num_states * 6) buffers (an
+    ``array.array`` or a numpy array; read, never copied, so a live table's updates are seen);
+    ``pools`` (with ``rule.pool_book_states``) lets an under-visited state borrow its pool's
+    statistics. Call ``refresh`` after the table changed: the pools' statistics are computed
+    from it once, on the next question."""
+
+    __slots__ = ("_pool_of", "_pooled", "_pools", "_q", "_rule", "_v", "_var", "num_states")
+
+    def __init__(
+        self,
+        q: Sequence[float],
+        visits: Sequence[int],
+        variances: Sequence[float],
+        rule: RuleParameters,
+        pools: Pools | None = None,
+    ) -> None:
+        self._q = q
+        self._v = visits
+        self._var = variances
+        self._rule = rule
+        self.num_states = len(q) // NUM_ACTIONS
+        self._pools = pools if rule.pool_book_states else None
+        self._pool_of: list[int] = [] if self._pools is None else self._pools.of_state.tolist()
+        self._pooled: tuple[list[float], list[float], list[float]] | None = None
+
+    @classmethod
+    def of(cls, table: PolicyTable, rule: RuleParameters, pools: Pools | None) -> TablePolicy:
+        """The rule over a dense (num_states, 6) table."""
+        return cls(
+            np.asarray(table.q, dtype=np.float64).ravel().tolist(),
+            np.asarray(table.visits, dtype=np.int64).ravel().tolist(),
+            np.asarray(table.variances, dtype=np.float64).ravel().tolist(),
+            rule,
+            pools,
+        )
+
+    def refresh(self) -> None:
+        """The table changed: recompute the pools' statistics when next needed."""
+        self._pooled = None
+
+    def greedy(self, state_index: int, base_action: int) -> int:
+        """The action the rule prefers in ``state_index`` when the base takes ``base_action``."""
+        rule = self._rule
+        m = rule.min_visits
+        base = state_index * NUM_ACTIONS
+        end = base + NUM_ACTIONS
+        visits = self._v[base:end]
+        pooled_row = None
+        if self._pools is not None:
+            pooled = self._pooled
+            if pooled is None:
+                pooled = self._pooled = self._pool_statistics()
+            pool = self._pool_of[state_index] * NUM_ACTIONS
+            pool_end = pool + NUM_ACTIONS
+            pooled_visits = pooled[1][pool:pool_end]
+            if pooled_visits[base_action] >= m:
+                pooled_row = PooledRow(
+                    pooled[0][pool:pool_end], pooled_visits, pooled[2][pool:pool_end]
+                )
+        if visits[base_action] < m and pooled_row is None:
+            return base_action  # the common, cheap case: the rule cannot deviate yet
+        return greedy_action(
+            self._q[base:end],
+            visits,
+            self._var[base:end],
+            base_action,
+            min_visits=m,
+            confidence=rule.confidence,
+            alpha_min=rule.alpha_min,
+            pooled=pooled_row,
+        )
+
+    def greedy_many(
+        self, state_indices: Sequence[int], base_actions: Sequence[int]
+    ) -> npt.NDArray[np.int64]:
+        """``greedy`` at each (state, base) pair."""
+        greedy = self.greedy
+        return np.fromiter(
+            (greedy(s, b) for s, b in zip(state_indices, base_actions, strict=True)),
+            dtype=np.int64,
+            count=len(state_indices),
+        )
+
+    def _pool_statistics(self) -> tuple[list[float], list[float], list[float]]:
+        assert self._pools is not None
+        shape = (self.num_states, NUM_ACTIONS)
+        table = PolicyTable(
+            np.asarray(self._q, dtype=np.float64).reshape(shape),
+            np.asarray(self._v, dtype=np.int64).reshape(shape),
+            np.asarray(self._var, dtype=np.float64).reshape(shape),
+        )
+        q, visits, sq_errors = pooled_statistics(
+            table, self._pools.of_state, self._pools.number, self._rule.alpha_min
+        )
+        return q.ravel().tolist(), visits.ravel().tolist(), sq_errors.ravel().tolist()
 
 
 def choose(greedy: int, epsilon: float, uniform: float) -> tuple[int, bool]:
@@ -164,11 +330,14 @@ def action_probability(action: int, greedy: int, epsilon: float) -> float:
 
 __all__ = [
     "PolicyTable",
+    "PooledRow",
     "RuleParameters",
+    "TablePolicy",
     "action_probability",
     "choose",
     "effective_samples",
     "greedy_action",
+    "pooled_statistics",
     "standard_error",
     "stretch_length",
 ]

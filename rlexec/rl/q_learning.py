@@ -155,6 +155,8 @@ class QTableAgent:
         # The table decisions read: the live one, or a fixed one (``set_acting_table``).
         self._live: _Table = (self._q_buf, self._v_buf, self._var_buf)
         self._acting: _Table = self._live
+        self._rule = policy.RuleParameters.from_config(q_config)
+        self._policies: dict[int, policy.TablePolicy] = {}  # by id of the table's q buffer
         self._lock = threading.Lock()
         self._dirty: set[int] = set()
         self.updates: int = 0
@@ -251,6 +253,8 @@ class QTableAgent:
             )
         with self._lock:
             self._acting = acting
+            live = self._policies.get(id(self._live[0]))
+            self._policies = {} if live is None else {id(self._live[0]): live}
 
     # -- decisions (sync core) -----------------------------------------------------------
     def decide_index(
@@ -274,7 +278,7 @@ class QTableAgent:
         base = state_index * NUM_ACTIONS
         acting = self._acting
         row = acting[0][base : base + NUM_ACTIONS].tolist()
-        greedy = self._greedy_at(acting, base, row, fallback)
+        greedy = self._greedy_at(acting, state_index, fallback)
         if uniform is None:
             pos = self._upos
             if pos >= UNIFORM_BLOCK:
@@ -317,20 +321,21 @@ class QTableAgent:
             f"default_action = {default_action!r}: expected 0-{NUM_ACTIONS - 1}"
         )
 
-    def _greedy_at(self, table: _Table, base: int, row: list[float], base_action: int) -> int:
-        """The decision rule on ``table``'s row starting at flat index ``base``."""
-        visits = table[1][base : base + NUM_ACTIONS]
-        if visits[base_action] < self._min_visits:
-            return base_action  # the common, cheap case: the rule cannot deviate yet
-        return policy.greedy_action(
-            row,
-            visits.tolist(),
-            table[2][base : base + NUM_ACTIONS].tolist(),
-            base_action,
-            min_visits=self._min_visits,
-            confidence=self._confidence,
-            alpha_min=self._alpha,
-        )
+    def _greedy_at(self, table: _Table, state_index: int, base_action: int) -> int:
+        """The decision rule on ``table`` (the one ``TablePolicy`` per table, kept)."""
+        rule = self._policies.get(id(table[0]))
+        if rule is None:
+            rule = policy.TablePolicy(
+                table[0], table[1], table[2], self._rule, self.discretizer.pools()
+            )
+            self._policies[id(table[0])] = rule
+        return rule.greedy(state_index, base_action)
+
+    def _refresh_policies(self) -> None:
+        """The live table changed: the rule over it recomputes its pools' statistics."""
+        rule = self._policies.get(id(self._live[0]))
+        if rule is not None:
+            rule.refresh()
 
     def greedy_index(self, state_index: int, default_action: int | None = None) -> ExecutionAction:
         """The greedy action in ``state_index`` (same tie-breaking, no exploration, no draw)."""
@@ -339,10 +344,7 @@ class QTableAgent:
                 f"state_index = {state_index!r}: expected 0-{self.num_states - 1}"
             )
         fallback = self._base_action(default_action)
-        base = state_index * NUM_ACTIONS
-        acting = self._acting
-        row = acting[0][base : base + NUM_ACTIONS].tolist()
-        return _ACTIONS[self._greedy_at(acting, base, row, fallback)]
+        return _ACTIONS[self._greedy_at(self._acting, state_index, fallback)]
 
     # -- learning (sync core) ------------------------------------------------------------
     def update_index(
@@ -393,6 +395,7 @@ class QTableAgent:
             variance = 0.0
         self._var_buf[cell] = (1.0 - rate) * (variance + rate * delta * delta)
         self._dirty.add(cell)
+        self._refresh_policies()
         self.updates += 1
         if ends_episode and self._decays:
             eps = self.epsilon
@@ -463,7 +466,7 @@ class QTableAgent:
     def _greedy_value(self, state_index: int, base_action: int) -> float:
         base = state_index * NUM_ACTIONS
         row = self._q_buf[base : base + NUM_ACTIONS].tolist()
-        return row[self._greedy_at(self._live, base, row, base_action)]
+        return row[self._greedy_at(self._live, state_index, base_action)]
 
     def _target(
         self, reward: float, s_next: int, terminated: bool, next_base_action: int | None
@@ -531,6 +534,7 @@ class QTableAgent:
                 target = self._target(r, s_next, term, None if nb < 0 else nb)
                 q_buf[cell] += alpha * (target - q_buf[cell])
                 self._dirty.add(cell)
+            self._refresh_policies()
         return batch_size
 
     # -- persistence support -------------------------------------------------------------
@@ -564,6 +568,7 @@ class QTableAgent:
             np.copyto(self._v, v)
             np.copyto(self._var, var)
             self.updates = int(updates)
+            self._refresh_policies()
             self._training_epsilon = float(epsilon)
             if self.mode is AgentMode.TRAINING:
                 self.epsilon = float(epsilon)
@@ -611,7 +616,9 @@ class QTableAgent:
             v = self._v.copy()
             var = self._var.copy()
             eps = self.epsilon
-        return compute_policy_metrics(q, v, eps, variances=var, rule=self.rule)
+        return compute_policy_metrics(
+            q, v, eps, variances=var, rule=self.rule, pools=self.discretizer.pools()
+        )
 
     def policy_table(self) -> policy.PolicyTable:
         """A copy of the live table (what validation measures and a snapshot stores)."""
