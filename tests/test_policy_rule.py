@@ -219,7 +219,7 @@ def test_pooled_statistics_weigh_states_by_visits_and_count_their_spread() -> No
     table.q[b, 0], table.visits[b, 0], table.variances[b, 0] = -20.0, 10, 1.0
     table.q[c, 0], table.visits[c, 0], table.variances[c, 0] = -99.0, 50, NAN  # unknown: left out
     pools = d.pools()
-    q, visits, sq_errors = policy.pooled_statistics(table, pools.of_state, pools.number, 0.01)
+    q, visits, sq_errors = policy.pooled_statistics(table, pools, 0.01)
     pool = int(pools.of_state[a])
     assert visits[pool, 0] == 40
     assert q[pool, 0] == pytest.approx(-12.5)  # (30 * -10 + 10 * -20) / 40

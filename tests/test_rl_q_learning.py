@@ -631,3 +631,33 @@ def test_an_agent_learning_in_one_book_state_acts_on_it_in_a_never_visited_neigh
     off = QTableAgent(QLearningConfig(pool_book_states=False), StateConfig())
     off.restore(agent.q_values, agent.visits, 0.1, 0, variances=agent.variances)
     assert off.greedy_index(never, base) is A.PLACE_SMALL  # without pools: its base
+
+
+def test_the_agents_running_pool_sums_decide_as_a_fresh_look_at_its_table() -> None:
+    replay = ReplayBufferConfig(capacity=500, batch_size=16, update_frequency=5)
+    agent = make_agent(min_visits=5, confidence=0.5, replay=replay)
+    rng = np.random.default_rng(11)
+    pools = agent.discretizer.pools()
+    states = np.flatnonzero(pools.of_state < 10)  # every state of ten pools
+    agent.greedy_index(0, 0)  # the rule over the live table exists before learning starts
+    for _ in range(400):
+        length = int(rng.integers(1, 6))
+        steps = [
+            EpisodeStep(
+                int(rng.choice(states)),
+                int(rng.integers(0, 6)),
+                float(rng.normal(-50, 20)),
+                int(rng.integers(0, 6)),
+            )
+            for _ in range(length)
+        ]
+        agent.observe_episode(steps)
+    fresh = policy.TablePolicy.of(agent.policy_table(), agent.rule, agent.discretizer.pools())
+    every = range(agent.num_states)
+    deviations = 0
+    for base in range(6):
+        live = [int(agent.greedy_index(s, base)) for s in every]
+        assert live == fresh.greedy_many(list(every), [base] * agent.num_states).tolist()
+        deviations += sum(a != base for a in live)
+    assert deviations > 0  # the rule did deviate somewhere (the comparison is not all-base)
+    assert agent.replay_buffer is not None and len(agent.replay_buffer) > 0

@@ -175,35 +175,41 @@ def greedy_action(
     return best
 
 
-def pooled_statistics(
-    table: PolicyTable, groups: npt.NDArray[np.int64], num_groups: int, alpha_min: float
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Per pool and action: visit-weighted mean Q, visits and squared standard error (of the
-    pooled targets: within-state variance plus the spread of the states' means, over the
-    effective samples of its states). Cells with an unknown variance are left out."""
+def pool_sums(
+    table: PolicyTable, pools: Pools, alpha_min: float
+) -> tuple[npt.NDArray[np.float64], ...]:
+    """Per pool and action (flat, pool * 6 + action), over the cells with a known variance:
+    the visits ``N``, ``sum n q``, ``sum n (variance + q^2)`` and the effective samples
+    ``sum min(n, (2 - alpha) / alpha)``."""
     q = table.q
     n = table.visits.astype(np.float64)
     var = table.variances
     known = (n > 0) & ~np.isnan(var)
     nk = np.where(known, n, 0.0)
-    index = (groups[:, None] * NUM_ACTIONS + np.arange(NUM_ACTIONS)).ravel()
-    size = num_groups * NUM_ACTIONS
-    total = np.bincount(index, weights=nk.ravel(), minlength=size)
-    s1 = np.bincount(index, weights=(nk * q).ravel(), minlength=size)
+    index = (pools.of_state[:, None] * NUM_ACTIONS + np.arange(NUM_ACTIONS)).ravel()
+    size = pools.number * NUM_ACTIONS
     safe_var = np.where(known, var, 0.0)
-    s2 = np.bincount(index, weights=(nk * (safe_var + q * q)).ravel(), minlength=size)
     cap = (2.0 - alpha_min) / alpha_min
-    n_eff = np.bincount(index, weights=np.minimum(nk, cap).ravel(), minlength=size)
+    return tuple(
+        np.bincount(index, weights=w.ravel(), minlength=size).astype(np.float64)
+        for w in (nk, nk * q, nk * (safe_var + q * q), np.minimum(nk, cap))
+    )
+
+
+def pooled_statistics(
+    table: PolicyTable, pools: Pools, alpha_min: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per pool and action, (pools, 6) each: the visit-weighted mean Q, the visits, and the
+    squared standard error of the pooled targets (the within-state variances plus the spread
+    of the states' means, over the states' effective samples). Cells with an unknown variance
+    are left out."""
+    total, s1, s2, n_eff = pool_sums(table, pools, alpha_min)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(total > 0, s1 / total, 0.0)
         pooled_var = np.maximum(np.where(total > 0, s2 / total - mean * mean, 0.0), 0.0)
         sq_err = np.where(n_eff > 0, pooled_var / n_eff, math.inf)
-    shape = (num_groups, NUM_ACTIONS)
-    return (
-        mean.reshape(shape).astype(np.float64),
-        total.reshape(shape).astype(np.float64),
-        sq_err.reshape(shape).astype(np.float64),
-    )
+    shape = (pools.number, NUM_ACTIONS)
+    return mean.reshape(shape), total.reshape(shape), sq_err.reshape(shape)
 
 
 class TablePolicy:
@@ -213,10 +219,11 @@ class TablePolicy:
     ``q``, ``visits`` and ``variances`` are the table's flat (num_states * 6) buffers (an
     ``array.array`` or a numpy array; read, never copied, so a live table's updates are seen);
     ``pools`` (with ``rule.pool_book_states``) lets an under-visited state borrow its pool's
-    statistics. Call ``refresh`` after the table changed: the pools' statistics are computed
-    from it once, on the next question."""
+    statistics, kept as running sums (``pool_sums``): the owner of a live table reports each
+    changed cell (``cell_changed``, O(1)) or calls ``refresh`` after a wholesale change (the
+    sums are then recomputed on the next question)."""
 
-    __slots__ = ("_pool_of", "_pooled", "_pools", "_q", "_rule", "_v", "_var", "num_states")
+    __slots__ = ("_cap", "_pool_of", "_pools", "_q", "_rule", "_sums", "_v", "_var", "num_states")
 
     def __init__(
         self,
@@ -230,10 +237,11 @@ class TablePolicy:
         self._v = visits
         self._var = variances
         self._rule = rule
+        self._cap = (2.0 - rule.alpha_min) / rule.alpha_min
         self.num_states = len(q) // NUM_ACTIONS
         self._pools = pools if rule.pool_book_states else None
         self._pool_of: list[int] = [] if self._pools is None else self._pools.of_state.tolist()
-        self._pooled: tuple[list[float], list[float], list[float]] | None = None
+        self._sums: tuple[list[float], list[float], list[float], list[float]] | None = None
 
     @classmethod
     def of(cls, table: PolicyTable, rule: RuleParameters, pools: Pools | None) -> TablePolicy:
@@ -247,8 +255,24 @@ class TablePolicy:
         )
 
     def refresh(self) -> None:
-        """The table changed: recompute the pools' statistics when next needed."""
-        self._pooled = None
+        """The table changed as a whole: recompute the pools' sums when next needed."""
+        self._sums = None
+
+    def cell_changed(
+        self, cell: int, before: tuple[int, float, float], after: tuple[int, float, float]
+    ) -> None:
+        """One cell (state * 6 + action) went from ``before`` to ``after`` (visits, q,
+        variance): move its pool's sums by the difference."""
+        sums = self._sums
+        if sums is None:
+            return
+        at = self._pool_of[cell // NUM_ACTIONS] * NUM_ACTIONS + cell % NUM_ACTIONS
+        for sign, (n, q, var) in ((-1.0, before), (1.0, after)):
+            if n > 0 and var == var:
+                sums[0][at] += sign * n
+                sums[1][at] += sign * n * q
+                sums[2][at] += sign * n * (var + q * q)
+                sums[3][at] += sign * (n if n < self._cap else self._cap)
 
     def greedy(self, state_index: int, base_action: int) -> int:
         """The action the rule prefers in ``state_index`` when the base takes ``base_action``."""
@@ -259,16 +283,12 @@ class TablePolicy:
         visits = self._v[base:end]
         pooled_row = None
         if self._pools is not None:
-            pooled = self._pooled
-            if pooled is None:
-                pooled = self._pooled = self._pool_statistics()
+            sums = self._sums
+            if sums is None:
+                sums = self._sums = self._pool_sums()
             pool = self._pool_of[state_index] * NUM_ACTIONS
-            pool_end = pool + NUM_ACTIONS
-            pooled_visits = pooled[1][pool:pool_end]
-            if pooled_visits[base_action] >= m:
-                pooled_row = PooledRow(
-                    pooled[0][pool:pool_end], pooled_visits, pooled[2][pool:pool_end]
-                )
+            if sums[0][pool + base_action] >= m:
+                pooled_row = self._pooled_row(sums, pool)
         if visits[base_action] < m and pooled_row is None:
             return base_action  # the common, cheap case: the rule cannot deviate yet
         return greedy_action(
@@ -282,6 +302,19 @@ class TablePolicy:
             pooled=pooled_row,
         )
 
+    @staticmethod
+    def _pooled_row(
+        sums: tuple[list[float], list[float], list[float], list[float]], pool: int
+    ) -> PooledRow:
+        end = pool + NUM_ACTIONS
+        total, s1, s2, n_eff = (x[pool:end] for x in sums)
+        mean = [a / n if n > 0 else 0.0 for a, n in zip(s1, total, strict=True)]
+        sq = [
+            max(b / n - mu * mu, 0.0) / e if n > 0 and e > 0 else math.inf
+            for b, n, mu, e in zip(s2, total, mean, n_eff, strict=True)
+        ]
+        return PooledRow(mean, total, sq)
+
     def greedy_many(
         self, state_indices: Sequence[int], base_actions: Sequence[int]
     ) -> npt.NDArray[np.int64]:
@@ -293,7 +326,7 @@ class TablePolicy:
             count=len(state_indices),
         )
 
-    def _pool_statistics(self) -> tuple[list[float], list[float], list[float]]:
+    def _pool_sums(self) -> tuple[list[float], list[float], list[float], list[float]]:
         assert self._pools is not None
         shape = (self.num_states, NUM_ACTIONS)
         table = PolicyTable(
@@ -301,10 +334,8 @@ class TablePolicy:
             np.asarray(self._v, dtype=np.int64).reshape(shape),
             np.asarray(self._var, dtype=np.float64).reshape(shape),
         )
-        q, visits, sq_errors = pooled_statistics(
-            table, self._pools.of_state, self._pools.number, self._rule.alpha_min
-        )
-        return q.ravel().tolist(), visits.ravel().tolist(), sq_errors.ravel().tolist()
+        total, s1, s2, n_eff = pool_sums(table, self._pools, self._rule.alpha_min)
+        return total.tolist(), s1.tolist(), s2.tolist(), n_eff.tolist()
 
 
 def choose(greedy: int, epsilon: float, uniform: float) -> tuple[int, bool]:
@@ -337,6 +368,7 @@ __all__ = [
     "choose",
     "effective_samples",
     "greedy_action",
+    "pool_sums",
     "pooled_statistics",
     "standard_error",
     "stretch_length",

@@ -157,6 +157,7 @@ class QTableAgent:
         self._acting: _Table = self._live
         self._rule = policy.RuleParameters.from_config(q_config)
         self._policies: dict[int, policy.TablePolicy] = {}  # by id of the table's q buffer
+        self._live_policy: policy.TablePolicy | None = None  # the rule over the live table
         self._lock = threading.Lock()
         self._dirty: set[int] = set()
         self.updates: int = 0
@@ -177,6 +178,7 @@ class QTableAgent:
     def q_values(self, value: npt.NDArray[np.float64]) -> None:
         with self._lock:
             np.copyto(self._q, self._checked_q(value))
+            self._refresh_policies()
 
     @property
     def visits(self) -> npt.NDArray[np.int64]:
@@ -187,6 +189,7 @@ class QTableAgent:
     def visits(self, value: npt.NDArray[np.int64]) -> None:
         with self._lock:
             np.copyto(self._v, self._checked_visits(value))
+            self._refresh_policies()
 
     @property
     def variances(self) -> npt.NDArray[np.float64]:
@@ -253,7 +256,7 @@ class QTableAgent:
             )
         with self._lock:
             self._acting = acting
-            live = self._policies.get(id(self._live[0]))
+            live = self._live_policy
             self._policies = {} if live is None else {id(self._live[0]): live}
 
     # -- decisions (sync core) -----------------------------------------------------------
@@ -329,13 +332,14 @@ class QTableAgent:
                 table[0], table[1], table[2], self._rule, self.discretizer.pools()
             )
             self._policies[id(table[0])] = rule
+            if table is self._live:
+                self._live_policy = rule
         return rule.greedy(state_index, base_action)
 
     def _refresh_policies(self) -> None:
-        """The live table changed: the rule over it recomputes its pools' statistics."""
-        rule = self._policies.get(id(self._live[0]))
-        if rule is not None:
-            rule.refresh()
+        """The live table changed as a whole: the rule over it recomputes its pools' sums."""
+        if self._live_policy is not None:
+            self._live_policy.refresh()
 
     def greedy_index(self, state_index: int, default_action: int | None = None) -> ExecutionAction:
         """The greedy action in ``state_index`` (same tie-breaking, no exploration, no draw)."""
@@ -390,12 +394,14 @@ class QTableAgent:
         delta = target - current
         new_q = current + rate * delta
         q_buf[cell] = new_q
-        variance = self._var_buf[cell]
-        if visits == 1 or variance != variance:  # first sample (or unknown): restart
-            variance = 0.0
-        self._var_buf[cell] = (1.0 - rate) * (variance + rate * delta * delta)
+        before = self._var_buf[cell]
+        variance = 0.0 if visits == 1 or before != before else before  # first (or unknown)
+        new_variance = self._var_buf[cell] = (1.0 - rate) * (variance + rate * delta * delta)
         self._dirty.add(cell)
-        self._refresh_policies()
+        if self._live_policy is not None:
+            self._live_policy.cell_changed(
+                cell, (visits - 1, current, before), (visits, new_q, new_variance)
+            )
         self.updates += 1
         if ends_episode and self._decays:
             eps = self.epsilon
@@ -532,9 +538,12 @@ class QTableAgent:
             ):
                 cell = s * NUM_ACTIONS + a
                 target = self._target(r, s_next, term, None if nb < 0 else nb)
-                q_buf[cell] += alpha * (target - q_buf[cell])
+                current = q_buf[cell]
+                q_buf[cell] = new_q = current + alpha * (target - current)
                 self._dirty.add(cell)
-            self._refresh_policies()
+                if self._live_policy is not None:
+                    n, var = self._v_buf[cell], self._var_buf[cell]
+                    self._live_policy.cell_changed(cell, (n, current, var), (n, new_q, var))
         return batch_size
 
     # -- persistence support -------------------------------------------------------------
