@@ -600,13 +600,6 @@ def test_concurrent_threads_lose_no_updates() -> None:
     assert agent.variances[0, 0] == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: after a restore without variances (NaN: a table stored before the variance "
-    "column, a version-1 model file) the variance restarts at 0 with weight alpha per sample, "
-    "so k samples estimate about k * alpha * sigma^2 while the standard error divides by "
-    "min(visits, (2 - alpha) / alpha): the rule is over-confident for ~1/alpha updates",
-)
 def test_the_variance_relearned_after_a_restore_is_not_biased_toward_zero() -> None:
     agent = make_agent(alpha=0.01)
     with_rows(agent, {3: [0.0] * 6}, visits=1000, variance=None)

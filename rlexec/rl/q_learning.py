@@ -10,7 +10,9 @@ The update of a pair ``(s, a)`` on its n-th online visit is
 targets while n is small, an exponentially weighted one (floor ``alpha``) after, which converges
 under noisy rewards where a constant 0.1 keeps following the last few samples. The same step
 keeps a running variance of the targets (``variances``), from which the rule's standard errors
-come. The target is ``r`` for a terminated transition (the parent is complete), else
+come; it moves at ``max(1/k, alpha)`` with ``k`` the samples since it was last unknown (a table
+restored without variances, NaN, relearns them without a bias toward 0). The target is ``r``
+for a terminated transition (the parent is complete), else
 ``r + gamma * Q(s', g')`` where ``g'`` is the rule's greedy action at ``s'`` given the base's
 action there (``next_base_action``; without it, the base's value is unknown and the target
 uses ``max(Q(s', .))`` over the actions the rule trusts, i.e. the max-bias-free choice falls
@@ -124,6 +126,9 @@ class QTableAgent:
         self._q_buf = array("d", bytes(8 * cells))
         self._v_buf = array("q", bytes(8 * cells))
         self._var_buf = array("d", [math.nan]) * cells
+        # samples behind each variance since it was last unknown (a restore without
+        # variances restarts it): its learning rate is max(1/k, alpha), unbiased from the start
+        self._var_samples = array("q", bytes(8 * cells))
         self._q: npt.NDArray[np.float64] = np.frombuffer(self._q_buf, dtype=np.float64).reshape(
             self.num_states, NUM_ACTIONS
         )
@@ -189,6 +194,8 @@ class QTableAgent:
     def visits(self, value: npt.NDArray[np.int64]) -> None:
         with self._lock:
             np.copyto(self._v, self._checked_visits(value))
+            samples = np.frombuffer(self._var_samples, dtype=np.int64).reshape(self._v.shape)
+            np.copyto(samples, np.where(np.isnan(self._var), 0, self._v))
             self._refresh_policies()
 
     @property
@@ -395,8 +402,15 @@ class QTableAgent:
         new_q = current + rate * delta
         q_buf[cell] = new_q
         before = self._var_buf[cell]
-        variance = 0.0 if visits == 1 or before != before else before  # first (or unknown)
-        new_variance = self._var_buf[cell] = (1.0 - rate) * (variance + rate * delta * delta)
+        samples = 1 if visits == 1 or before != before else self._var_samples[cell] + 1
+        self._var_samples[cell] = samples
+        var_rate = 1.0 / samples
+        if var_rate < self._alpha:
+            var_rate = self._alpha
+        variance = 0.0 if samples == 1 else before  # the first sample (or after an unknown)
+        new_variance = self._var_buf[cell] = (1.0 - var_rate) * (
+            variance + var_rate * delta * delta
+        )
         self._dirty.add(cell)
         if self._live_policy is not None:
             self._live_policy.cell_changed(
@@ -576,6 +590,8 @@ class QTableAgent:
             np.copyto(self._q, q)
             np.copyto(self._v, v)
             np.copyto(self._var, var)
+            samples = np.frombuffer(self._var_samples, dtype=np.int64).reshape(self._v.shape)
+            np.copyto(samples, np.where(np.isnan(var), 0, v))
             self.updates = int(updates)
             self._refresh_policies()
             self._training_epsilon = float(epsilon)
