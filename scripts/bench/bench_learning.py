@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from rlexec.agent import base_executor_name, new_executor, new_q_agent
-from rlexec.config import AgentMode, Config, parse_config
+from rlexec.config import AgentMode, Config, RewardMode, parse_config
 from rlexec.errors import RlexecError
 from rlexec.execution.metrics import EpisodeResult, compare, paired_difference
 from rlexec.execution.types import ParentOrder
@@ -104,7 +104,10 @@ async def _train_and_evaluate(
     )
     started = time.perf_counter()
     first = training_seed * TRAINING_SEED_STRIDE
-    steps = await run_training_episodes(executor, sim, rl.simulator, range(first, first + episodes))
+    paired = rl.reward.paired_baseline and rl.reward.mode is RewardMode.SHORTFALL
+    steps = await run_training_episodes(
+        executor, sim, rl.simulator, range(first, first + episodes), paired=paired
+    )
     train_secs = time.perf_counter() - started
     agent.set_mode(AgentMode.EVALUATION)
     parent = ParentOrder(
