@@ -92,6 +92,11 @@ class QLearningConfig(_Section):
     deviation_confidence: float = Field(
         1.0, ge=0.0, description="z of the lower confidence bound on the advantage over the base"
     )
+    pool_book_states: bool = Field(
+        True,
+        description="an under-visited state borrows the statistics of the states that differ "
+        "from it only in book features",
+    )
 
     @model_validator(mode="after")
     def _floor_below_start(self) -> Self:
@@ -103,8 +108,8 @@ class QLearningConfig(_Section):
 
 
 class StateConfig(_Section):
-    spread_buckets: int = Field(2, ge=2)
-    imbalance_buckets: int = Field(2, ge=2)
+    spread_buckets: int = Field(2, ge=1)
+    imbalance_buckets: int = Field(2, ge=1)
     time_buckets: int = Field(5, ge=2)
     remaining_buckets: int = Field(5, ge=2)
     hour_buckets: int = Field(

@@ -108,7 +108,7 @@ def test_the_shipped_file_says_what_the_learning_keys_mean_now() -> None:
         (section("state", hour_buckets=0), "rl_execution.state.hour_buckets", "0"),
         (section("state", schedule_tolerance=0.0), "rl_execution.state.schedule_tolerance", "0.0"),
         (section("state", schedule_tolerance=1.0), "rl_execution.state.schedule_tolerance", "1.0"),
-        (section("state", spread_buckets=1), "rl_execution.state.spread_buckets", "1"),
+        (section("state", spread_buckets=0), "rl_execution.state.spread_buckets", "0"),
         (section("state", time_buckets=0), "rl_execution.state.time_buckets", "0"),
         (section("state", hour_buckets=25), "rl_execution.state.hour_buckets", "25"),
         (section("state", remaining_buckets=2.5), "rl_execution.state.remaining_buckets", "2.5"),

@@ -326,7 +326,12 @@ def test_the_candidate_is_the_agent_that_runs_its_table() -> None:
     b = rng.integers(0, 6, 3000)
     decisions = [agent.decide_index(int(i), int(j)) for i, j in zip(s, b, strict=True)]
     candidate = CandidatePolicy.from_table(
-        agent.q_values, agent.visits, agent.variances, agent.rule, agent.epsilon
+        agent.q_values,
+        agent.visits,
+        agent.variances,
+        agent.rule,
+        agent.epsilon,
+        agent.discretizer.pools(),
     )
     greedy = candidate.greedy_for(s, b)
     np.testing.assert_array_equal(greedy, [int(d.greedy_action) for d in decisions])

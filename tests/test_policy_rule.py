@@ -4,6 +4,7 @@ logs."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -11,8 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rlexec.config import StateConfig
 from rlexec.rl import policy
 from rlexec.rl.policy import RuleParameters
+from rlexec.rl.state import StateDiscretizer, StateKey
 from rlexec.rl.types import NUM_ACTIONS
 
 RULE = RuleParameters(min_visits=30, confidence=2.0, alpha_min=0.01)
@@ -26,7 +29,15 @@ def greedy(
     base: int,
     rule: RuleParameters = RULE,
 ) -> int:
-    chosen = policy.greedy_action(q, visits, variances, base, **rule._asdict())
+    chosen = policy.greedy_action(
+        q,
+        visits,
+        variances,
+        base,
+        min_visits=rule.min_visits,
+        confidence=rule.confidence,
+        alpha_min=rule.alpha_min,
+    )
     assert rule.greedy(q, visits, variances, base) == chosen  # the two faces agree
     return chosen
 
@@ -161,3 +172,106 @@ def test_the_probability_of_each_action_sums_to_one_and_matches_choose() -> None
     np.testing.assert_allclose(counts / draws.size, probabilities, atol=0.01)
     assert policy.action_probability(g, g, 0.0) == 1.0
     assert policy.action_probability(0, g, 0.0) == 0.0
+
+
+# -- pools: an under-visited state borrows the statistics of its book-feature neighbours ------
+POOLED = RuleParameters(min_visits=30, confidence=2.0, alpha_min=0.01, pool_book_states=True)
+
+
+def _discretizer() -> StateDiscretizer:
+    return StateDiscretizer(StateConfig())
+
+
+def _same_pool(d: StateDiscretizer, key: StateKey) -> list[int]:
+    """Every state that differs from ``key`` only in spread and imbalance."""
+    radices = d.describe()
+    return [
+        d.index(dataclasses.replace(key, spread=s, imbalance=i))
+        for s in range(radices["spread"])
+        for i in range(radices["imbalance"])
+    ]
+
+
+def _table(d: StateDiscretizer) -> policy.PolicyTable:
+    shape = (d.num_states, NUM_ACTIONS)
+    return policy.PolicyTable(np.zeros(shape), np.zeros(shape, dtype=np.int64), np.full(shape, NAN))
+
+
+def test_states_that_differ_only_in_book_features_share_a_pool() -> None:
+    d = _discretizer()
+    pools = d.pools()
+    key = StateKey(remaining=3, time=1, spread=0, imbalance=0, hour=0, urgency=1, own_orders=2,
+                   schedule=1)  # fmt: skip
+    members = _same_pool(d, key)
+    assert len({int(pools.of_state[i]) for i in members}) == 1
+    later = d.index(dataclasses.replace(key, time=2))
+    assert pools.of_state[later] != pools.of_state[members[0]]
+    assert pools.number == d.num_states // (d.describe()["spread"] * d.describe()["imbalance"])
+    assert sorted(set(pools.of_state.tolist())) == list(range(pools.number))
+
+
+def test_pooled_statistics_weigh_states_by_visits_and_count_their_spread() -> None:
+    d = _discretizer()
+    table = _table(d)
+    key = StateKey(remaining=4, time=0, spread=0, imbalance=0, hour=0, urgency=1)
+    a, b, c = _same_pool(d, key)[:3]
+    table.q[a, 0], table.visits[a, 0], table.variances[a, 0] = -10.0, 30, 4.0
+    table.q[b, 0], table.visits[b, 0], table.variances[b, 0] = -20.0, 10, 1.0
+    table.q[c, 0], table.visits[c, 0], table.variances[c, 0] = -99.0, 50, NAN  # unknown: left out
+    pools = d.pools()
+    q, visits, sq_errors = policy.pooled_statistics(table, pools, 0.01)
+    pool = int(pools.of_state[a])
+    assert visits[pool, 0] == 40
+    assert q[pool, 0] == pytest.approx(-12.5)  # (30 * -10 + 10 * -20) / 40
+    within = (30 * 4.0 + 10 * 1.0) / 40
+    between = (30 * 2.5**2 + 10 * 7.5**2) / 40
+    assert sq_errors[pool, 0] == pytest.approx((within + between) / 40)
+    assert math.isinf(sq_errors[pool, 1])  # never tried
+
+
+def test_an_under_visited_state_borrows_its_pools_confident_advantage() -> None:
+    d = _discretizer()
+    table = _table(d)
+    key = StateKey(remaining=4, time=0, spread=0, imbalance=0, hour=0, urgency=1)
+    rare, *others = _same_pool(d, key)
+    base, better = 5, 4  # the base's action and PlaceAll
+    for s in others:  # the neighbours: PlaceAll clearly cheaper than the base
+        table.q[s, base], table.visits[s, base], table.variances[s, base] = -100.0, 40, 100.0
+        table.q[s, better], table.visits[s, better], table.variances[s, better] = -60.0, 40, 100.0
+    table.visits[rare, base] = 3  # the state itself: hardly tried
+    pools = d.pools()
+    assert policy.TablePolicy.of(table, POOLED, pools).greedy(rare, base) == better
+    assert policy.TablePolicy.of(table, RULE, pools).greedy(rare, base) == base  # pooling off
+    assert policy.TablePolicy.of(table, POOLED, None).greedy(rare, base) == base  # no pools
+
+
+def test_a_well_visited_state_decides_on_its_own_data_not_its_pools() -> None:
+    d = _discretizer()
+    table = _table(d)
+    key = StateKey(remaining=4, time=0, spread=1, imbalance=1, hour=0, urgency=1)
+    own, *others = _same_pool(d, key)
+    base, other = 0, 4
+    for s in others:
+        table.q[s, base], table.visits[s, base], table.variances[s, base] = -100.0, 40, 100.0
+        table.q[s, other], table.visits[s, other], table.variances[s, other] = -60.0, 40, 100.0
+    # its own data: the other action is no better here
+    table.q[own, base], table.visits[own, base], table.variances[own, base] = -50.0, 100, 100.0
+    table.q[own, other], table.visits[own, other], table.variances[own, other] = -70.0, 100, 100.0
+    assert policy.TablePolicy.of(table, POOLED, d.pools()).greedy(own, base) == base
+
+
+def test_the_rule_over_a_live_table_sees_updates_after_refresh() -> None:
+    d = _discretizer()
+    table = _table(d)
+    q, visits, variances = (table.q.reshape(-1), table.visits.reshape(-1),
+                            table.variances.reshape(-1))  # fmt: skip
+    rule = policy.TablePolicy(q, visits, variances, POOLED, d.pools())  # views, not copies
+    key = StateKey(remaining=2, time=3, spread=0, imbalance=0, hour=0, urgency=1)
+    rare, *others = _same_pool(d, key)
+    assert rule.greedy(rare, 1) == 1
+    for s in others:
+        table.q[s, 1], table.visits[s, 1], table.variances[s, 1] = -10.0, 50, 1.0
+        table.q[s, 0], table.visits[s, 0], table.variances[s, 0] = -1.0, 50, 1.0
+    assert rule.greedy(rare, 1) == 1  # its pools' statistics are from before the change
+    rule.refresh()
+    assert rule.greedy(rare, 1) == 0

@@ -93,7 +93,8 @@ from rlexec.evaluation.statistics import (
     z_value,
 )
 from rlexec.rl import policy as decision_rule
-from rlexec.rl.policy import RuleParameters
+from rlexec.rl.policy import PolicyTable, RuleParameters, TablePolicy
+from rlexec.rl.state import Pools
 from rlexec.rl.types import NUM_ACTIONS, ExecutionAction
 
 FloatArray = NDArray[np.float64]
@@ -235,6 +236,7 @@ class CandidatePolicy:
     variances: FloatArray
     rule: RuleParameters
     epsilon: float = 0.0
+    pools: Pools | None = None  # the agent's state pools (``StateDiscretizer.pools``)
 
     def __post_init__(self) -> None:
         table = _check_q_table("q_table", self.q_table)
@@ -256,11 +258,12 @@ class CandidatePolicy:
         variances: ArrayLike | None,
         rule: RuleParameters,
         epsilon: float = 0.0,
+        pools: Pools | None = None,
     ) -> CandidatePolicy:
         """A stored or live table; ``variances`` None: unknown everywhere (NaN)."""
         q = _check_q_table("q_table", q_table)
         var = np.full(q.shape, np.nan) if variances is None else np.asarray(variances)
-        return cls(q, np.asarray(visits), var, rule, epsilon)
+        return cls(q, np.asarray(visits), var, rule, epsilon, pools)
 
     @classmethod
     def from_q_table(cls, q_table: ArrayLike, epsilon: float = 0.0) -> CandidatePolicy:
@@ -302,18 +305,12 @@ class CandidatePolicy:
         present = np.zeros(self.num_states * NUM_ACTIONS, dtype=np.bool_)
         present[pairs] = True
         needed = np.flatnonzero(present)
-        q, visits, variances = self.q_table, self.visits, self.variances
-        greedy = self.rule.greedy
+        rule = TablePolicy.of(
+            PolicyTable(self.q_table, self.visits, self.variances), self.rule, self.pools
+        )
         table = np.zeros(present.shape[0], dtype=np.int64)
-        table[needed] = np.fromiter(
-            (
-                greedy(q[s].tolist(), visits[s].tolist(), variances[s].tolist(), b)
-                for s, b in zip(
-                    (needed // NUM_ACTIONS).tolist(), (needed % NUM_ACTIONS).tolist(), strict=True
-                )
-            ),
-            dtype=np.int64,
-            count=int(needed.shape[0]),
+        table[needed] = rule.greedy_many(
+            (needed // NUM_ACTIONS).tolist(), (needed % NUM_ACTIONS).tolist()
         )
         result: IntArray = table[pairs]
         return result

@@ -51,6 +51,7 @@ from rlexec.replay.log import (
 )
 from rlexec.report.words import difference_sentence
 from rlexec.rl.policy import RuleParameters
+from rlexec.rl.state import StateDiscretizer
 from rlexec.store.snapshots import load_current_policy, load_snapshot_policy
 
 
@@ -102,18 +103,21 @@ async def candidate_policy(
 ) -> tuple[str, CandidatePolicy]:
     """The candidate named by ``policy`` ("current" needs ``agent_name``) and its description."""
     rule = RuleParameters.from_config(q_config)
+    pools = StateDiscretizer(state_config).pools()
     snapshot_id = parse_policy(policy)
     if snapshot_id is None:
         if agent_name is None:
             raise InvalidInputError("--policy current: expected --agent NAME (whose Q-table)")
         table, _ = await load_current_policy(engine, agent_name, state_config)
         candidate = CandidatePolicy.from_table(
-            table.q, table.visits, table.variances, rule, epsilon
+            table.q, table.visits, table.variances, rule, epsilon, pools
         )
         return f"agent {agent_name!r} (current Q-table)", candidate
     row, table = await load_snapshot_policy(engine, snapshot_id, state_config)
     text = f"snapshot {row.id} (agent {row.agent_name!r} v{row.version} {row.label!r})"
-    return text, CandidatePolicy.from_table(table.q, table.visits, table.variances, rule, epsilon)
+    return text, CandidatePolicy.from_table(
+        table.q, table.visits, table.variances, rule, epsilon, pools
+    )
 
 
 async def replay_evaluate(

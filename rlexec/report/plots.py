@@ -43,7 +43,7 @@ from rlexec.config import QLearningConfig
 from rlexec.execution.metrics import EpisodeResult, PairedDifference, paired_difference
 from rlexec.report.data import DeviationGrid, TrainingCurve
 from rlexec.rl.metrics import greedy_actions
-from rlexec.rl.policy import RuleParameters
+from rlexec.rl.policy import PolicyTable, RuleParameters
 from rlexec.rl.state import StateDiscretizer
 from rlexec.rl.types import ExecutionAction
 
@@ -305,10 +305,10 @@ def action_grid(
     if visited.size:
         rule = QLearningConfig()
         greedy = greedy_actions(
-            q_values[visited],
-            visits[visited],
-            np.full(q_values[visited].shape, np.nan),  # variances are not read here
-            RuleParameters(rule.min_visits_to_deviate, rule.deviation_confidence, rule.alpha),
+            PolicyTable(q_values, visits, np.full(q_values.shape, np.nan)),  # not read here
+            RuleParameters.from_config(rule),
+            discretizer.pools(),
+            visited,
         )
         for state, action in zip(visited.tolist(), greedy.tolist(), strict=True):
             key = discretizer.key_from_index(int(state))

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from rlexec.rl.policy import RuleParameters
+from rlexec.rl.policy import PolicyTable, RuleParameters, TablePolicy
+from rlexec.rl.state import Pools
 from rlexec.rl.types import NUM_ACTIONS, ExecutionAction
 
 # The action taken when the Q-values give no preference and the caller names no default
@@ -39,27 +40,19 @@ class PolicyMetrics:
 
 
 def greedy_actions(
-    q_values: npt.NDArray[np.float64],
-    visits: npt.NDArray[np.int64],
-    variances: npt.NDArray[np.float64],
+    table: PolicyTable,
     rule: RuleParameters,
+    pools: Pools | None = None,
+    states: npt.NDArray[np.int64] | None = None,
 ) -> npt.NDArray[np.int64]:
-    """The decision rule's action in every row, taking as the base's action the row's most
-    tried action (ties: lowest index). The base's action is a property of the moment, not of
-    the state key; in a table trained by the RL executor the base's action is by far the most
-    tried one in a state, since the rule takes it until the data says otherwise."""
-    q = np.asarray(q_values, dtype=np.float64)
-    v = np.asarray(visits, dtype=np.int64)
-    var = np.asarray(variances, dtype=np.float64)
-    bases = np.argmax(v, axis=1)
-    return np.fromiter(
-        (
-            rule.greedy(q[i].tolist(), v[i].tolist(), var[i].tolist(), int(bases[i]))
-            for i in range(q.shape[0])
-        ),
-        dtype=np.int64,
-        count=q.shape[0],
-    )
+    """The decision rule's action in each of ``states`` (default: every row), taking as the
+    base's action the row's most tried action (ties: lowest index). The base's action is a
+    property of the moment, not of the state key; in a table trained by the RL executor the
+    base's action is by far the most tried one in a state, since the rule takes it until the
+    data says otherwise."""
+    rows = np.arange(table.q.shape[0]) if states is None else np.asarray(states)
+    bases = np.argmax(np.asarray(table.visits)[rows], axis=1)
+    return TablePolicy.of(table, rule, pools).greedy_many(rows.tolist(), bases.tolist())
 
 
 def compute_policy_metrics(
@@ -69,6 +62,7 @@ def compute_policy_metrics(
     *,
     variances: npt.NDArray[np.float64],
     rule: RuleParameters,
+    pools: Pools | None = None,
 ) -> PolicyMetrics:
     """Metrics of a (num_states, 6) Q-table, its visit counts and variances."""
     q = np.asarray(q_values, dtype=np.float64)
@@ -80,7 +74,10 @@ def compute_policy_metrics(
     distribution = {action.label: 0.0 for action in ExecutionAction}
     if n_visited:
         greedy = greedy_actions(
-            q[visited_states], v[visited_states], np.asarray(variances)[visited_states], rule
+            PolicyTable(q, v, np.asarray(variances, dtype=np.float64)),
+            rule,
+            pools,
+            np.flatnonzero(visited_states),
         )
         counts = np.bincount(greedy, minlength=NUM_ACTIONS)
         for action in ExecutionAction:

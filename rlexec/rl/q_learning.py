@@ -10,7 +10,9 @@ The update of a pair ``(s, a)`` on its n-th online visit is
 targets while n is small, an exponentially weighted one (floor ``alpha``) after, which converges
 under noisy rewards where a constant 0.1 keeps following the last few samples. The same step
 keeps a running variance of the targets (``variances``), from which the rule's standard errors
-come. The target is ``r`` for a terminated transition (the parent is complete), else
+come; it moves at ``max(1/k, alpha)`` with ``k`` the samples since it was last unknown (a table
+restored without variances, NaN, relearns them without a bias toward 0). The target is ``r``
+for a terminated transition (the parent is complete), else
 ``r + gamma * Q(s', g')`` where ``g'`` is the rule's greedy action at ``s'`` given the base's
 action there (``next_base_action``; without it, the base's value is unknown and the target
 uses ``max(Q(s', .))`` over the actions the rule trusts, i.e. the max-bias-free choice falls
@@ -124,6 +126,9 @@ class QTableAgent:
         self._q_buf = array("d", bytes(8 * cells))
         self._v_buf = array("q", bytes(8 * cells))
         self._var_buf = array("d", [math.nan]) * cells
+        # samples behind each variance since it was last unknown (a restore without
+        # variances restarts it): its learning rate is max(1/k, alpha), unbiased from the start
+        self._var_samples = array("q", bytes(8 * cells))
         self._q: npt.NDArray[np.float64] = np.frombuffer(self._q_buf, dtype=np.float64).reshape(
             self.num_states, NUM_ACTIONS
         )
@@ -155,6 +160,9 @@ class QTableAgent:
         # The table decisions read: the live one, or a fixed one (``set_acting_table``).
         self._live: _Table = (self._q_buf, self._v_buf, self._var_buf)
         self._acting: _Table = self._live
+        self._rule = policy.RuleParameters.from_config(q_config)
+        self._policies: dict[int, policy.TablePolicy] = {}  # by id of the table's q buffer
+        self._live_policy: policy.TablePolicy | None = None  # the rule over the live table
         self._lock = threading.Lock()
         self._dirty: set[int] = set()
         self.updates: int = 0
@@ -175,6 +183,7 @@ class QTableAgent:
     def q_values(self, value: npt.NDArray[np.float64]) -> None:
         with self._lock:
             np.copyto(self._q, self._checked_q(value))
+            self._refresh_policies()
 
     @property
     def visits(self) -> npt.NDArray[np.int64]:
@@ -185,6 +194,9 @@ class QTableAgent:
     def visits(self, value: npt.NDArray[np.int64]) -> None:
         with self._lock:
             np.copyto(self._v, self._checked_visits(value))
+            samples = np.frombuffer(self._var_samples, dtype=np.int64).reshape(self._v.shape)
+            np.copyto(samples, np.where(np.isnan(self._var), 0, self._v))
+            self._refresh_policies()
 
     @property
     def variances(self) -> npt.NDArray[np.float64]:
@@ -251,6 +263,8 @@ class QTableAgent:
             )
         with self._lock:
             self._acting = acting
+            live = self._live_policy
+            self._policies = {} if live is None else {id(self._live[0]): live}
 
     # -- decisions (sync core) -----------------------------------------------------------
     def decide_index(
@@ -274,7 +288,7 @@ class QTableAgent:
         base = state_index * NUM_ACTIONS
         acting = self._acting
         row = acting[0][base : base + NUM_ACTIONS].tolist()
-        greedy = self._greedy_at(acting, base, row, fallback)
+        greedy = self._greedy_at(acting, state_index, fallback)
         if uniform is None:
             pos = self._upos
             if pos >= UNIFORM_BLOCK:
@@ -317,20 +331,22 @@ class QTableAgent:
             f"default_action = {default_action!r}: expected 0-{NUM_ACTIONS - 1}"
         )
 
-    def _greedy_at(self, table: _Table, base: int, row: list[float], base_action: int) -> int:
-        """The decision rule on ``table``'s row starting at flat index ``base``."""
-        visits = table[1][base : base + NUM_ACTIONS]
-        if visits[base_action] < self._min_visits:
-            return base_action  # the common, cheap case: the rule cannot deviate yet
-        return policy.greedy_action(
-            row,
-            visits.tolist(),
-            table[2][base : base + NUM_ACTIONS].tolist(),
-            base_action,
-            min_visits=self._min_visits,
-            confidence=self._confidence,
-            alpha_min=self._alpha,
-        )
+    def _greedy_at(self, table: _Table, state_index: int, base_action: int) -> int:
+        """The decision rule on ``table`` (the one ``TablePolicy`` per table, kept)."""
+        rule = self._policies.get(id(table[0]))
+        if rule is None:
+            rule = policy.TablePolicy(
+                table[0], table[1], table[2], self._rule, self.discretizer.pools()
+            )
+            self._policies[id(table[0])] = rule
+            if table is self._live:
+                self._live_policy = rule
+        return rule.greedy(state_index, base_action)
+
+    def _refresh_policies(self) -> None:
+        """The live table changed as a whole: the rule over it recomputes its pools' sums."""
+        if self._live_policy is not None:
+            self._live_policy.refresh()
 
     def greedy_index(self, state_index: int, default_action: int | None = None) -> ExecutionAction:
         """The greedy action in ``state_index`` (same tie-breaking, no exploration, no draw)."""
@@ -339,10 +355,7 @@ class QTableAgent:
                 f"state_index = {state_index!r}: expected 0-{self.num_states - 1}"
             )
         fallback = self._base_action(default_action)
-        base = state_index * NUM_ACTIONS
-        acting = self._acting
-        row = acting[0][base : base + NUM_ACTIONS].tolist()
-        return _ACTIONS[self._greedy_at(acting, base, row, fallback)]
+        return _ACTIONS[self._greedy_at(self._acting, state_index, fallback)]
 
     # -- learning (sync core) ------------------------------------------------------------
     def update_index(
@@ -388,11 +401,21 @@ class QTableAgent:
         delta = target - current
         new_q = current + rate * delta
         q_buf[cell] = new_q
-        variance = self._var_buf[cell]
-        if visits == 1 or variance != variance:  # first sample (or unknown): restart
-            variance = 0.0
-        self._var_buf[cell] = (1.0 - rate) * (variance + rate * delta * delta)
+        before = self._var_buf[cell]
+        samples = 1 if visits == 1 or before != before else self._var_samples[cell] + 1
+        self._var_samples[cell] = samples
+        var_rate = 1.0 / samples
+        if var_rate < self._alpha:
+            var_rate = self._alpha
+        variance = 0.0 if samples == 1 else before  # the first sample (or after an unknown)
+        new_variance = self._var_buf[cell] = (1.0 - var_rate) * (
+            variance + var_rate * delta * delta
+        )
         self._dirty.add(cell)
+        if self._live_policy is not None:
+            self._live_policy.cell_changed(
+                cell, (visits - 1, current, before), (visits, new_q, new_variance)
+            )
         self.updates += 1
         if ends_episode and self._decays:
             eps = self.epsilon
@@ -463,7 +486,7 @@ class QTableAgent:
     def _greedy_value(self, state_index: int, base_action: int) -> float:
         base = state_index * NUM_ACTIONS
         row = self._q_buf[base : base + NUM_ACTIONS].tolist()
-        return row[self._greedy_at(self._live, base, row, base_action)]
+        return row[self._greedy_at(self._live, state_index, base_action)]
 
     def _target(
         self, reward: float, s_next: int, terminated: bool, next_base_action: int | None
@@ -529,8 +552,12 @@ class QTableAgent:
             ):
                 cell = s * NUM_ACTIONS + a
                 target = self._target(r, s_next, term, None if nb < 0 else nb)
-                q_buf[cell] += alpha * (target - q_buf[cell])
+                current = q_buf[cell]
+                q_buf[cell] = new_q = current + alpha * (target - current)
                 self._dirty.add(cell)
+                if self._live_policy is not None:
+                    n, var = self._v_buf[cell], self._var_buf[cell]
+                    self._live_policy.cell_changed(cell, (n, current, var), (n, new_q, var))
         return batch_size
 
     # -- persistence support -------------------------------------------------------------
@@ -563,7 +590,10 @@ class QTableAgent:
             np.copyto(self._q, q)
             np.copyto(self._v, v)
             np.copyto(self._var, var)
+            samples = np.frombuffer(self._var_samples, dtype=np.int64).reshape(self._v.shape)
+            np.copyto(samples, np.where(np.isnan(var), 0, v))
             self.updates = int(updates)
+            self._refresh_policies()
             self._training_epsilon = float(epsilon)
             if self.mode is AgentMode.TRAINING:
                 self.epsilon = float(epsilon)
@@ -611,7 +641,9 @@ class QTableAgent:
             v = self._v.copy()
             var = self._var.copy()
             eps = self.epsilon
-        return compute_policy_metrics(q, v, eps, variances=var, rule=self.rule)
+        return compute_policy_metrics(
+            q, v, eps, variances=var, rule=self.rule, pools=self.discretizer.pools()
+        )
 
     def policy_table(self) -> policy.PolicyTable:
         """A copy of the live table (what validation measures and a snapshot stores)."""

@@ -38,6 +38,10 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 from rlexec.config import StateConfig
 from rlexec.errors import InvalidInputError
@@ -49,8 +53,16 @@ _FIELDS = ("remaining", "time", "spread", "imbalance", "hour", "urgency", "volat
 _TEXT = re.compile(
     r"^r(\d+)\.t(\d+)\.s(\d+)\.i(\d+)\.h(\d+)\.u(\d+)\.v(\d+)\.q(\d+)(?:\.o(\d+)\.l(\d+))?$"
 )
+_BOOK_FIELDS = frozenset({"spread", "imbalance", "hour", "volatility", "queue_depth"})
 OWN_ORDERS_BUCKETS = 3
 SCHEDULE_BUCKETS = 3
+
+
+class Pools(NamedTuple):
+    """Every state's pool number (``StateDiscretizer.pools``) and the number of pools."""
+
+    of_state: npt.NDArray[np.int64]
+    number: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +156,7 @@ class StateDiscretizer:
             m *= r
         self._mult = tuple(reversed(mult))
         self._texts: dict[int, str] = {}
+        self._pools: Pools | None = None
 
     # -- buckets -------------------------------------------------------------------------
     def own_orders_bucket(self, resting_share: float) -> int:
@@ -260,6 +273,22 @@ class StateDiscretizer:
     def index_from_text(self, text: str) -> int:
         return self.index(StateKey.from_text(text))
 
+    def pools(self) -> Pools:
+        """Every state's pool: the states that differ from it only in the book features
+        (spread, imbalance, hour, volatility, queue depth), numbered densely in the order of
+        the remaining digits. An under-visited state borrows its pool's statistics
+        (``rlexec.rl.policy``)."""
+        if self._pools is None:
+            digits = np.indices(self.radices).reshape(len(self.radices), -1)
+            group = np.zeros(self.num_states, dtype=np.int64)
+            count = 1
+            for i, name in enumerate(_FIELDS):
+                if name not in _BOOK_FIELDS:
+                    group = group * self.radices[i] + digits[i]
+                    count *= self.radices[i]
+            self._pools = Pools(group, count)
+        return self._pools
+
     def describe(self) -> dict[str, int]:
         """Radix of every key component (1 for a component switched off)."""
         return dict(zip(_FIELDS, self.radices, strict=True))
@@ -269,6 +298,7 @@ __all__ = [
     "NUM_URGENCIES",
     "OWN_ORDERS_BUCKETS",
     "SCHEDULE_BUCKETS",
+    "Pools",
     "StateDiscretizer",
     "StateKey",
     "queue_depth_edges",

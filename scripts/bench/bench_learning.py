@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from rlexec.agent import base_executor_name, new_executor
-from rlexec.config import AgentMode, Config, parse_config
+from rlexec.agent import base_executor_name, new_executor, new_q_agent
+from rlexec.config import AgentMode, Config, RewardMode, parse_config
+from rlexec.errors import RlexecError
 from rlexec.execution.metrics import EpisodeResult, compare, paired_difference
 from rlexec.execution.types import ParentOrder
 from rlexec.execution.yardsticks import best_baseline
 from rlexec.market.book import Side
-from rlexec.rl.q_learning import QTableAgent
 from rlexec.training.episodes import run_training_episodes
 from rlexec.training.evaluate import baseline_factories, evaluation_seeds
 from rlexec.training.markets import build_market, typical_queue_depth
@@ -97,16 +97,17 @@ async def _train_and_evaluate(
     config = market_config(market, overrides)
     rl = config.rl_execution
     sim = build_market(rl)
-    agent = QTableAgent(
-        rl.q_learning, rl.state, seed=training_seed, replay_config=rl.replay_buffer
-    )
+    agent = new_q_agent(config, mode=AgentMode.TRAINING, seed=training_seed)
     executor = new_executor(
         config, agent, sink=None, agent_name="bench", reward_mode=rl.reward.mode,
         typical_queue_depth=typical_queue_depth(sim),
     )
     started = time.perf_counter()
     first = training_seed * TRAINING_SEED_STRIDE
-    steps = await run_training_episodes(executor, sim, rl.simulator, range(first, first + episodes))
+    paired = rl.reward.paired_baseline and rl.reward.mode is RewardMode.SHORTFALL
+    steps = await run_training_episodes(
+        executor, sim, rl.simulator, range(first, first + episodes), paired=paired
+    )
     train_secs = time.perf_counter() - started
     agent.set_mode(AgentMode.EVALUATION)
     parent = ParentOrder(
@@ -189,6 +190,10 @@ def main() -> None:
     if unknown:
         parser.error(f"--markets {','.join(unknown)}: expected some of {', '.join(MARKETS)}")
     overrides = parse_set(args.set)
+    try:
+        market_config(markets[0] if markets else "equity", overrides)
+    except RlexecError as exc:  # a bad --set: one line, before any work starts
+        parser.error(f"--set: {exc}")
     if overrides:
         print(f"learner config overrides: {overrides}")
     started = time.perf_counter()
