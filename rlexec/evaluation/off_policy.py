@@ -9,9 +9,17 @@ logging policy gave that action, the reward, the base schedule's action at that 
 decision rule (``rlexec.rl.policy``), epsilon-greedy on top.
 
 The candidate's choice at decision i (``greedy_actions``) is what the agent running that table
-would choose there: ``policy.greedy_action(q[s_i], visits[s_i], variances[s_i], b_i)`` with
-``b_i`` the logged base action (the base's action unless another action is better with
-confidence; an unknown variance, NaN, never overrides the base). Its probabilities
+would choose there: ``policy.TablePolicy`` (the one rule, pools included when the candidate is
+given the agent's ``pools``) at ``s_i`` with ``b_i`` the logged base action (the base's action
+unless another action is better with confidence; an unknown variance, NaN, never overrides the
+base).
+
+Logs of training with exploration stretches (``policy.stretch_length``): a stretch's later
+decisions are logged with probability 1, their probability *given the stretch*, not the
+behaviour policy's marginal probability given what the log shows; importance weights over
+such episodes are biased (a synthetic uniform stretched log: PDIS 0.354 against a true 0.667).
+Production and evaluation runs never stretch (their logs are exact): estimate candidates from
+those, or from training logs only with that caveat. Its probabilities
 (``candidate_probabilities``) come from ``policy.action_probability``::
 
     pi(a | s_i, b_i) = epsilon / 6 + (1 - epsilon) * [a == g_i]
