@@ -151,7 +151,7 @@ class StateBuilder:
         avg_slippage = sum(slippages) / len(slippages) if slippages else 0.0
         remaining = float(context.remaining_quantity / parent.quantity)
         if resting is None:
-            resting = sum((r.remaining for r in context.open_orders.values()), Decimal(0))
+            resting = context.resting_quantity
         left = context.remaining_quantity
         resting_share = min(1.0, float(resting / left)) if left > 0 else 0.0
         if schedule_target is None:

@@ -185,7 +185,7 @@ class ScheduledExecutor(BaseExecutor):
 
     def wanted_quantity(self, context: ExecutionContext) -> Decimal:
         """The size of this step's child before the participation cap (no side effects)."""
-        resting = sum((r.remaining for r in context.open_orders.values()), ZERO)
+        resting = context.resting_quantity
         if self.style is Style.PASSIVE and self.catches_up(context):
             target = self.schedule(context).previous_target(context.step)
         else:

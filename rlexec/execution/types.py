@@ -86,6 +86,11 @@ class ExecutionContext:
         return self.parent.quantity - self.filled_quantity
 
     @property
+    def resting_quantity(self) -> Decimal:
+        """What our child orders still have resting."""
+        return sum((r.remaining for r in self.open_orders.values()), Decimal(0))
+
+    @property
     def time_elapsed_pct(self) -> float:
         return min(1.0, self.step / self.parent.horizon_steps)
 
