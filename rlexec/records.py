@@ -6,6 +6,12 @@ pure core can build them. Money is Decimal (quantities in shares or contracts, p
 units); rewards, probabilities and Q-values are floats. Timestamps are timezone-aware UTC
 datetimes. The unit of every stored column is in ``rlexec.store.models`` and docs/analytics.md.
 
+Records are values: nothing changes one after it is made. The two written at every decision
+(``DecisionRecord``, ``ExperienceRecord``) are plain slotted dataclasses rather than frozen
+ones, for speed only: a frozen dataclass's ``__init__`` sets each field through
+``object.__setattr__``, which for the decision record's 44 fields cost several microseconds
+per decision (``scripts/bench/bench_api.py``); the others stay frozen.
+
 Fields added with schema revision ``d41c7a9e2b18`` have defaults (None) so that older callers
 keep working; None is stored as NULL and means "not recorded" (see each field).
 
@@ -93,7 +99,7 @@ class EpisodeRecord:
         return self.completion_quantity > 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, for speed (see the module doc); never changed once made
 class DecisionRecord:
     """One decision of the audit trail: what the agent saw, chose, and what came of it.
 
@@ -174,7 +180,7 @@ class DecisionRecord:
         return sign * (float(self.fill_price) - self.mid_price) / self.mid_price * 1e4
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, for speed (see the module doc); never changed once made
 class ExperienceRecord:
     """One transition, by state key, as the replay buffer needs it after a restart."""
 

@@ -57,6 +57,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
 import numpy as np
 
@@ -140,7 +141,9 @@ class _ParentRun:
     stretch_action: ExecutionAction | None = None  # an exploration being repeated
     stretch_left: int = 0
     steps: list[EpisodeStep] = field(default_factory=list)  # learned from at the end
-    experiences: list[ExperienceRecord] = field(default_factory=list)
+    # per step: (next state index, next base action, terminated, closed at), for the
+    # experience records, built at the end with the episode's (off the decision path)
+    nexts: list[tuple[int, ExecutionAction | None, bool, datetime]] = field(default_factory=list)
     completed_step: int | None = None
     total_reward: float = 0.0
 
@@ -183,6 +186,15 @@ class RlEnhancedExecutor(BaseExecutor):
         """Attach the seed / market / snapshot of a parent before it starts (optional); kept
         until ``finish``."""
         self._meta[parent_id] = meta
+
+    def prepare(self, parent_id: str, context: ExecutionContext) -> None:
+        """Set the parent up now from its arrival context (step 0): its bookkeeping, the state
+        builder's memory and the base's schedule, work the first decision would otherwise do
+        (optional; the public API calls it when an order starts, so that its first decision
+        costs what the others do). Call ``begin`` first."""
+        self._run(parent_id, context)
+        self.builder.memory(parent_id)
+        self.base.schedule(context)
 
     @property
     def active_parents(self) -> int:
@@ -428,25 +440,33 @@ class RlEnhancedExecutor(BaseExecutor):
             run.steps.append(
                 EpisodeStep(decision.state_index, action, reward, int(run.schedule_action))
             )
-            discretizer = agent.discretizer
-            run.experiences.append(
-                ExperienceRecord(
-                    state_key=discretizer.key_text(decision.state_index),
-                    action=decision.action.label,
-                    reward=reward,
-                    next_state_key=discretizer.key_text(next_index),
-                    terminated=terminated,
-                    truncated=False,
-                    next_schedule_action=None if next_base is None else next_base.label,
-                )
-            )
+            run.nexts.append((next_index, next_base, terminated, utc_now()))
             if terminated:  # the agent learns from the whole parent order at once
                 agent.observe_episode(run.steps)
-                for record in run.experiences:
+                for record in self._experience_records(run):
                     self.sink.append_experience(record)
                 run.steps = []
-                run.experiences = []
+                run.nexts = []
         self.sink.append_decision(self._decision_record(parent_id, run, parts))
+
+    def _experience_records(self, run: _ParentRun) -> list[ExperienceRecord]:
+        """The parent's transitions as experience records, in order."""
+        key_text = self.agent.discretizer.key_text
+        return [
+            ExperienceRecord(
+                state_key=key_text(step.state_index),
+                action=ExecutionAction(step.action).label,
+                reward=step.reward,
+                next_state_key=key_text(next_index),
+                terminated=terminated,
+                truncated=False,
+                created_at=closed_at,
+                next_schedule_action=None if next_base is None else next_base.label,
+            )
+            for step, (next_index, next_base, terminated, closed_at) in zip(
+                run.steps, run.nexts, strict=True
+            )
+        ]
 
     def _reward(
         self, run: _ParentRun, context: ExecutionContext, terminated: bool
@@ -517,7 +537,7 @@ class RlEnhancedExecutor(BaseExecutor):
             action=decision.action.label,
             epsilon=decision.epsilon,
             action_probability=decision.probability,
-            q_values=(q[0], q[1], q[2], q[3], q[4], q[5]),
+            q_values=cast("tuple[float, float, float, float, float, float]", q),  # six
             explored=decision.explored,
             child_quantity=run.child_quantity,
             child_price=run.child_price,
