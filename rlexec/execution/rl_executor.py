@@ -512,50 +512,53 @@ class RlEnhancedExecutor(BaseExecutor):
         assert decision is not None and state is not None and run.decided_at is not None
         reward = run.reward
         q = decision.q_values
-        return DecisionRecord(
-            episode_id=parent_id,
-            seq=run.seq,
-            step=run.decision_step,
-            decided_at=run.decided_at,
-            remaining_size=state.remaining_size,
-            time_elapsed_pct=state.time_elapsed_pct,
-            urgency=int(state.urgency),
-            bid_ask_spread=state.bid_ask_spread,
-            orderbook_imbalance=state.orderbook_imbalance,
-            recent_volatility=state.recent_volatility,
-            queue_depth_at_price=state.queue_depth_at_price,
-            hour_of_day=state.hour_of_day,
-            minute_of_hour=state.minute_of_hour,
-            seconds_since_last_trade=state.seconds_since_last_trade,
-            recent_fill_rate=state.recent_fill_rate,
-            avg_slippage_last_n=state.avg_slippage_last_n,
-            tick_size=state.tick_size,
-            mid_price=state.mid_price,
-            typical_queue_depth=state.typical_queue_depth,
-            state_key=self.agent.discretizer.key_text(decision.state_index),
-            state_index=decision.state_index,
-            action=decision.action.label,
-            epsilon=decision.epsilon,
-            action_probability=decision.probability,
-            q_values=cast("tuple[float, float, float, float, float, float]", q),  # six
-            explored=decision.explored,
-            child_quantity=run.child_quantity,
-            child_price=run.child_price,
-            filled_quantity=reward.interval_filled,
-            fill_price=reward.interval_price,
-            fill_rate_reward=parts.fill_rate_reward,
-            slippage_penalty=parts.slippage_penalty,
-            time_penalty=parts.time_penalty,
-            market_impact_penalty=parts.market_impact_penalty,
-            reward_total=parts.total(),
-            schedule_action=run.schedule_action.label,
-            schedule_quantity=run.schedule_quantity,
-            greedy_action=decision.greedy_action.label,
-            side=run.side,
-            arrival_mid=run.arrival_mid,
-            child_filled_quantity=None if run.child_order_id is None else run.interval_child_filled,
-            resting_share=state.resting_share,
-            schedule_lag=state.schedule_lag,
+        return DecisionRecord.from_values(
+            (
+                parent_id,  # episode_id
+                run.seq,  # seq
+                run.decision_step,  # step
+                run.decided_at,  # decided_at
+                state.remaining_size,  # remaining_size
+                state.time_elapsed_pct,  # time_elapsed_pct
+                int(state.urgency),  # urgency
+                state.bid_ask_spread,  # bid_ask_spread
+                state.orderbook_imbalance,  # orderbook_imbalance
+                state.recent_volatility,  # recent_volatility
+                state.queue_depth_at_price,  # queue_depth_at_price
+                state.hour_of_day,  # hour_of_day
+                state.minute_of_hour,  # minute_of_hour
+                state.seconds_since_last_trade,  # seconds_since_last_trade
+                state.recent_fill_rate,  # recent_fill_rate
+                state.avg_slippage_last_n,  # avg_slippage_last_n
+                state.tick_size,  # tick_size
+                state.mid_price,  # mid_price
+                state.typical_queue_depth,  # typical_queue_depth
+                self.agent.discretizer.key_text(decision.state_index),  # state_key
+                decision.state_index,  # state_index
+                decision.action.label,  # action
+                decision.epsilon,  # epsilon
+                decision.probability,  # action_probability
+                cast("tuple[float, float, float, float, float, float]", q),  # q_values
+                decision.explored,  # explored
+                run.child_quantity,  # child_quantity
+                run.child_price,  # child_price
+                reward.interval_filled,  # filled_quantity
+                reward.interval_price,  # fill_price
+                parts.fill_rate_reward,  # fill_rate_reward
+                parts.slippage_penalty,  # slippage_penalty
+                parts.time_penalty,  # time_penalty
+                parts.market_impact_penalty,  # market_impact_penalty
+                parts.total(),  # reward_total
+                run.schedule_action.label,  # schedule_action
+                run.schedule_quantity,  # schedule_quantity
+                decision.greedy_action.label,  # greedy_action
+                run.side,  # side
+                run.arrival_mid,  # arrival_mid
+                # child_filled_quantity
+                None if run.child_order_id is None else run.interval_child_filled,
+                state.resting_share,  # resting_share
+                state.schedule_lag,  # schedule_lag
+            )
         )
 
     def _episode_record(
