@@ -87,6 +87,18 @@ def test_following_the_base_sends_its_cancels_and_its_children_exactly() -> None
                 expected.quantity, expected.limit_price, expected.side,
             )  # fmt: skip
             assert got.order_id == ids.given[-1]  # under the executor's id, not the base's
+    # the base's quantity read with its action at this step gives the same child (the
+    # executor passes it when the base cancels nothing: nothing changed in between)
+    for ctx in (context(), context(10, filled=200), context(15, filled=400)):
+        action, wanted = actions.base_action(ctx)
+        assert action is not A.CANCEL
+        asked = actions.child_order("p", ctx, None, following=True, new_order_id=ids)
+        known = actions.child_order(
+            "p", ctx, None, following=True, new_order_id=ids, base_wanted=wanted
+        )
+        assert (None if asked is None else (asked.quantity, asked.limit_price)) == (
+            None if known is None else (known.quantity, known.limit_price)
+        )
     # behind, the base crosses: its child is at the far touch (the ask, for a buy)
     crossing = actions.child_order("p", behind, None, following=True, new_order_id=ids)
     assert crossing is not None and crossing.limit_price == Decimal("100.01")

@@ -80,12 +80,19 @@ class ActionInterpreter:
         *,
         following: bool,
         new_order_id: Callable[[str], str],
+        base_wanted: Decimal | None = None,
     ) -> Order | None:
         """The child to send at this step, if any (``new_order_id`` names it): the base's
-        own child while following it, the Place action's size at a Place decision."""
+        own child while following it, the Place action's size at a Place decision.
+        ``base_wanted``: the quantity ``base_action`` found at this step, when nothing has been
+        cancelled since (the base's ``wanted_quantity`` is then the same; None: ask it)."""
         side = context.parent.side
         if following:
-            wanted = self.base.next_order(parent_id, context)
+            base = self.base
+            if base_wanted is None:
+                wanted = base.next_order(parent_id, context)
+            else:
+                wanted = base.order_for(parent_id, context, base_wanted)
             if wanted is None:
                 return None
             return Order(

@@ -241,8 +241,16 @@ class RlEnhancedExecutor(BaseExecutor):
             return base_order
         action = self._decide(parent_id, context)
         run = self._runs[parent_id]
+        # at a decision step where the base cancels nothing, the base's wanted quantity is the
+        # one its action was read from (no cancel in between): no need to ask it again
+        known = action is not None and run.schedule_action is not ExecutionAction.CANCEL
         order = self.actions.child_order(
-            parent_id, context, action, following=run.following, new_order_id=self.next_order_id
+            parent_id,
+            context,
+            action,
+            following=run.following,
+            new_order_id=self.next_order_id,
+            base_wanted=run.schedule_quantity if known else None,
         )
         if order is not None:
             self._track_child(run, order, own=True)

@@ -207,7 +207,15 @@ class ScheduledExecutor(BaseExecutor):
 
     def next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
         """This step's child order, if any."""
-        quantity = self.wanted_quantity(context)
+        return self.order_for(parent_id, context, self.wanted_quantity(context))
+
+    def order_for(
+        self, parent_id: str, context: ExecutionContext, wanted: Decimal
+    ) -> Order | None:
+        """``next_order`` for a ``wanted_quantity(context)`` already known (the RL executor
+        asked it for the base's action at this step): capped by the participation cap, at
+        this step's limit price."""
+        quantity = wanted
         if self.participation_cap is not None:
             observed = tape_volume(context.recent_trades)
             quantity = min(quantity, share_in_lots(self.participation_cap, observed, self.lot))
