@@ -132,17 +132,17 @@ def _episode(reward: TransitionReward) -> list[ExecutionReward]:
     """Three transitions of a buy of 300 at arrival 50: a fill at each, the last the
     completion; mids 50.00 -> 50.02 -> 49.99 -> 50.05."""
     parts = []
-    reward.open(Decimal("50.00"))
+    reward.open(50.00)
     reward.add_fill(Decimal(100), Decimal("50.01"))
-    parts.append(reward.close(opened_step=0, step=5, mid=Decimal("50.02"),
+    parts.append(reward.close(opened_step=0, step=5, mid=50.02,
                               time_elapsed_pct=0.5, terminated=False))
-    reward.open(Decimal("50.02"))
+    reward.open(50.02)
     reward.add_fill(Decimal(100), Decimal("49.98"))
-    parts.append(reward.close(opened_step=5, step=9, mid=Decimal("49.99"),
+    parts.append(reward.close(opened_step=5, step=9, mid=49.99,
                               time_elapsed_pct=0.9, terminated=False))
-    reward.open(Decimal("49.99"))
+    reward.open(49.99)
     reward.add_fill(Decimal(100), Decimal("50.06"))  # the forced completion
-    parts.append(reward.close(opened_step=9, step=9, mid=Decimal("50.05"),
+    parts.append(reward.close(opened_step=9, step=9, mid=50.05,
                               time_elapsed_pct=0.9, terminated=True))
     return parts
 
@@ -175,22 +175,22 @@ def test_a_paired_baseline_charges_the_base_change_over_the_same_steps() -> None
 def test_the_original_mode_rewards_the_transition_fills() -> None:
     config = RewardConfig(mode=RewardMode.ORIGINAL)
     reward = TransitionReward(config, sign=1, quantity=Decimal(300), arrival_mid=Decimal(50))
-    reward.open(Decimal("50.00"))
+    reward.open(50.00)
     assert reward.interval_price is None
-    empty = reward.close(opened_step=0, step=5, mid=Decimal("50.02"), time_elapsed_pct=0.95,
+    empty = reward.close(opened_step=0, step=5, mid=50.02, time_elapsed_pct=0.95,
                          terminated=False)
     assert empty == original_reward(filled=0, order_size=300, price=None, mid_price=50.0,
                                     time_elapsed_pct=0.95, price_after=None, weights=config)
-    reward.open(Decimal("50.02"))
+    reward.open(50.02)
     reward.add_fill(Decimal(100), Decimal("50.03"))
     reward.add_fill(Decimal(50), Decimal("50.06"))
     assert reward.interval_filled == Decimal(150)
     assert reward.interval_price == Decimal("50.04")
-    parts = reward.close(opened_step=5, step=9, mid=Decimal("50.10"), time_elapsed_pct=0.9,
+    parts = reward.close(opened_step=5, step=9, mid=50.10, time_elapsed_pct=0.9,
                          terminated=True)  # terminated: the time share counts as 1
     assert parts == original_reward(filled=Decimal(150), order_size=Decimal(300),
                                     price=Decimal("50.04"), mid_price=50.02, time_elapsed_pct=1.0,
                                     price_after=Decimal("50.10"), weights=config)
     assert parts.time_penalty == pytest.approx(0.1 * config.time_weight)
-    reward.open(Decimal("50.10"))  # a new transition starts with no fills
+    reward.open(50.10)  # a new transition starts with no fills
     assert (reward.interval_filled, reward.interval_price) == (Decimal(0), None)

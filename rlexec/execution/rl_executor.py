@@ -301,7 +301,9 @@ class RlEnhancedExecutor(BaseExecutor):
             if self.enabled:
                 self._close_transition(parent_id, run, context, None, terminated=True)
             else:
-                self._close_logged(parent_id, run, context, terminated=True)
+                self._close_logged(
+                    parent_id, run, context, float(context.book.mid), terminated=True
+                )
         record = self._episode_record(parent_id, run, context)
         self.sink.append_episode(record)
         self._runs.pop(parent_id, None)
@@ -328,17 +330,23 @@ class RlEnhancedExecutor(BaseExecutor):
         agent = self.agent
         index = agent.discretizer.state_index(state)
         if run.decision is not None and run.state is not None:
-            self._close_logged(parent_id, run, context, terminated=False)
+            self._close_logged(parent_id, run, context, state.mid_price, terminated=False)
         q = tuple(agent.q_values[index].tolist())
         greedy = agent.greedy_index(index, int(schedule_action))
         decision = Decision(schedule_action, False, 1.0, q, greedy, 0.0, index)
         self._start_decision(run, context, state, decision, schedule_action, schedule_quantity)
 
     def _close_logged(
-        self, parent_id: str, run: _ParentRun, context: ExecutionContext, *, terminated: bool
+        self,
+        parent_id: str,
+        run: _ParentRun,
+        context: ExecutionContext,
+        mid: float,
+        *,
+        terminated: bool,
     ) -> None:
         """The outcome of a logged base decision: its reward parts, no learning."""
-        parts = self._reward(run, context, terminated)
+        parts = self._reward(run, context, mid, terminated)
         run.total_reward += parts.total()
         self.sink.append_decision(self._decision_record(parent_id, run, parts))
 
@@ -418,7 +426,7 @@ class RlEnhancedExecutor(BaseExecutor):
         run.decision = decision
         run.decided_at = utc_now()
         run.decision_step = context.step
-        run.reward.open(context.book.mid)
+        run.reward.open(state.mid_price)  # the book's mid, as a float
         run.child_quantity = None
         run.child_price = None
         run.child_order_id = None
@@ -437,7 +445,8 @@ class RlEnhancedExecutor(BaseExecutor):
         decision = run.decision
         state = run.state
         assert decision is not None and state is not None
-        parts = self._reward(run, context, terminated)
+        mid = float(context.book.mid) if next_state is None else next_state[0].mid_price
+        parts = self._reward(run, context, mid, terminated)
         reward = parts.total()
         run.total_reward += reward
         next_index = decision.state_index if next_state is None else next_state[1]
@@ -477,13 +486,13 @@ class RlEnhancedExecutor(BaseExecutor):
         ]
 
     def _reward(
-        self, run: _ParentRun, context: ExecutionContext, terminated: bool
+        self, run: _ParentRun, context: ExecutionContext, mid: float, terminated: bool
     ) -> ExecutionReward:
-        """The reward of the parent's current transition, closed now."""
+        """The reward of the parent's current transition, closed now at mid ``mid``."""
         return run.reward.close(
             opened_step=run.decision_step,
             step=context.step,
-            mid=context.book.mid,
+            mid=mid,
             time_elapsed_pct=context.time_elapsed_pct,
             terminated=terminated,
         )

@@ -223,10 +223,11 @@ class TransitionReward:
         filled = self.interval_filled
         return None if filled <= 0 else self.interval_notional / filled
 
-    def open(self, mid: Decimal) -> None:
-        """A decision at mid ``mid``: the transition starts, its fills start at 0."""
-        self.mid_at_decision = float(mid)
-        self.shortfall_at_decision = self.shortfall.marked_bps(self.mid_at_decision)
+    def open(self, mid: float) -> None:
+        """A decision at mid ``mid`` (the book's mid as a float, as the state has it): the
+        transition starts, its fills start at 0."""
+        self.mid_at_decision = mid
+        self.shortfall_at_decision = self.shortfall.marked_bps(mid)
         self.interval_filled = Decimal(0)
         self.interval_notional = Decimal(0)
 
@@ -235,14 +236,14 @@ class TransitionReward:
         *,
         opened_step: int,
         step: int,
-        mid: Decimal,
+        mid: float,
         time_elapsed_pct: float,
         terminated: bool,
     ) -> ExecutionReward:
         """The reward of the transition opened at step ``opened_step``, closed at ``step``
         with the mid at ``mid`` (``terminated``: after the forced completion)."""
         if self.config.mode is RewardMode.SHORTFALL:
-            cost = self.shortfall.marked_bps(float(mid)) - self.shortfall_at_decision
+            cost = self.shortfall.marked_bps(mid) - self.shortfall_at_decision
             baseline = self.baseline
             if baseline is None:
                 return ExecutionReward(0.0, cost, 0.0, 0.0)
