@@ -272,6 +272,8 @@ class WorkingOrder:
         self._completion_id = f"{parent.parent_id}-completion"
         self._completing = False
         self._done = False
+        # the parent's bookkeeping and its base schedule are built now, not at the first decision
+        executor.prepare(self.order_id, self._context(0, ()))
 
     # -- state
     @property
@@ -529,7 +531,9 @@ class _AgentFace:
         order_id: str | None = None,
     ) -> WorkingOrder:
         """Start working a parent order: ``book`` is the arrival book (its mid is the arrival
-        mid the shortfall is measured against); feed it to ``on_book`` next."""
+        mid the shortfall is measured against); feed it to ``on_book`` next. The parent is set
+        up here (its bookkeeping and its base schedule, built from the arrival book's clock),
+        so that its first decision costs what the others do."""
         if self._closed:
             raise InvalidInputError(f"agent {self.name!r} is closed: open it again")
         if not isinstance(book, BookSnapshot):

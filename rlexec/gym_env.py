@@ -1,10 +1,12 @@
 """A ``gymnasium.Env`` over any ``Market``: the RL executor's own MDP, so that any RL library can
 try the same execution task the tabular agent learns.
 
-One MDP, not two: the environment runs the ``RlEnhancedExecutor`` itself (its state builder,
-its action interpretation around a base TWAP/VWAP schedule, its reward) on the runner's
+One MDP, not two: the environment runs the ``RlEnhancedExecutor`` itself on the runner's
 ``EpisodeLoop``, and pauses at each of the executor's decisions to hand the choice to the
-caller. What an agent learns here is what it would do inside rlexec.
+caller, so the observation, the action and the reward are the executor's own three parts:
+its ``StateBuilder`` (``rlexec.execution.state_builder``), its ``ActionInterpreter`` around a
+base TWAP/VWAP schedule (``rlexec.execution.actions``) and its ``TransitionReward``
+(``rlexec.rl.reward``). What an agent learns here is what it would do inside rlexec.
 
 - Observation: the ``ExecutionState`` features (``FEATURES``, in that order) as a float32 Box;
   ``seconds_since_last_trade`` is ``MISSING_SECONDS`` (-1) when no trade has printed (the

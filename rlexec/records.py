@@ -6,6 +6,11 @@ pure core can build them. Money is Decimal (quantities in shares or contracts, p
 units); rewards, probabilities and Q-values are floats. Timestamps are timezone-aware UTC
 datetimes. The unit of every stored column is in ``rlexec.store.models`` and docs/analytics.md.
 
+Records are frozen values. The decision record, written at every decision, has a second,
+faster constructor for the executor (``DecisionRecord.from_values``): a frozen dataclass's
+``__init__`` sets each of its 43 fields through ``object.__setattr__`` by name, several
+microseconds per decision (``scripts/bench/bench_api.py``).
+
 Fields added with schema revision ``d41c7a9e2b18`` have defaults (None) so that older callers
 keep working; None is stored as NULL and means "not recorded" (see each field).
 
@@ -16,11 +21,11 @@ memory only. ``NullSink`` drops everything (evaluation runs without a database).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 # The raw ExecutionState features, in the order the decisions table stores them as columns.
 from rlexec.rl.types import STATE_FEATURES as STATE_FEATURES
@@ -157,6 +162,15 @@ class DecisionRecord:
     resting_share: float = 0.0
     schedule_lag: float = 0.0
 
+    @classmethod
+    def from_values(cls, values: DecisionValues) -> DecisionRecord:
+        """The record of ``values`` in field order (the executor's path, once per decision):
+        the same record as the keyword constructor's, set through the slots directly."""
+        record = object.__new__(cls)
+        for setter, value in zip(_DECISION_SETTERS, values, strict=True):
+            setter(record, value)
+        return record
+
     @property
     def deviated(self) -> bool | None:
         """Whether the agent's action differs from the base schedule's (None: not logged)."""
@@ -172,6 +186,24 @@ class DecisionRecord:
             return None
         sign = 1.0 if self.side == "buy" else -1.0
         return sign * (float(self.fill_price) - self.mid_price) / self.mid_price * 1e4
+
+
+DecisionValues = tuple[
+    str, int, int, datetime,  # episode_id, seq, step, decided_at
+    float, float, int, float, float, float, float, int, int, float | None, float, float, float,
+    float, float,  # the state features, STATE_FEATURES order up to typical_queue_depth
+    str, int, str, float, float,  # state_key, state_index, action, epsilon, action_probability
+    tuple[float, float, float, float, float, float], bool,  # q_values, explored
+    Decimal | None, Decimal | None, Decimal, Decimal | None,  # child qty / price, filled, price
+    float, float, float, float, float,  # the reward parts and reward_total
+    str | None, Decimal | None, str | None,  # schedule_action, schedule_quantity, greedy_action
+    str | None, Decimal | None, Decimal | None,  # side, arrival_mid, child_filled_quantity
+    float, float,  # resting_share, schedule_lag
+]
+"""A ``DecisionRecord``'s values in field order (``DecisionRecord.from_values``)."""
+_DECISION_SETTERS: tuple[Callable[[DecisionRecord, Any], None], ...] = tuple(
+    DecisionRecord.__dict__[f.name].__set__ for f in fields(DecisionRecord)
+)
 
 
 @dataclass(frozen=True, slots=True)

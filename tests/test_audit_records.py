@@ -5,6 +5,7 @@ forced completion, the same as the runner measures."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from decimal import Decimal
 
@@ -97,3 +98,19 @@ async def test_episode_carries_run_reward_mode_urgency_and_completion(
         assert episode.completed_step == episode.horizon_steps - 1
     else:
         assert episode.completed_step < episode.horizon_steps - 1
+
+
+async def test_the_fast_decision_record_is_the_keyword_ones_field_for_field() -> None:
+    """``DecisionRecord.from_values`` (the executor's path) gives the record the keyword
+    constructor gives for the same values, and still a frozen one."""
+    _, decisions, _, _ = await _episode(Side.BUY, AgentMode.TRAINING, 5)
+    assert decisions
+    for record in decisions:
+        values = {f.name: getattr(record, f.name) for f in dataclasses.fields(DecisionRecord)}
+        again = DecisionRecord(**values)  # type: ignore[arg-type]
+        assert again == record
+        assert DecisionRecord.from_values(tuple(values.values())) == record  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decisions[0].seq = 99  # type: ignore[misc]
+    with pytest.raises(ValueError, match="zip"):  # a short tuple is refused, not half-set
+        DecisionRecord.from_values(tuple(values.values())[:-1])  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -52,6 +53,25 @@ def test_split_quantity_sums_exactly(total: Decimal, weights: list[float]) -> No
     assert len(slices) == len(weights)
     assert all(s >= 0 for s in slices)
     assert all(s == s.to_integral_value() for s in slices[:-1])  # whole lots, last takes the rest
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    total=st.decimals(min_value=1, max_value=10**9, places=2),
+    weights=st.lists(st.integers(0, 10**6), min_size=1, max_size=60).filter(lambda w: sum(w) > 0),
+    lot=st.sampled_from([Decimal(1), Decimal(100), Decimal("0.01")]),
+)
+def test_whole_weights_split_as_the_numpy_path_does(
+    total: Decimal, weights: list[int], lot: Decimal
+) -> None:
+    # whole-number weights take the plain-float path; numpy floats (not ``float`` itself) the
+    # numpy one: the slices must be the same to the last lot
+    as_numpy = [np.float64(w) for w in weights]
+    for whole in (weights, [float(w) for w in weights]):
+        assert split_quantity(total, whole, lot) == split_quantity(total, as_numpy, lot)
+    assert split_quantity(total, [1.0] * 10, lot) == split_quantity(
+        total, [np.float64(1.0)] * 10, lot
+    )
 
 
 def test_split_quantity_rejects_bad_weights() -> None:

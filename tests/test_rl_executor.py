@@ -9,7 +9,9 @@ training it explores with epsilon, so there only its *greedy* choices are the ba
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
@@ -18,7 +20,7 @@ import pytest
 from rlexec.config import AgentMode, QLearningConfig, RewardConfig, RewardMode, StateConfig
 from rlexec.execution.metrics import EpisodeResult
 from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
-from rlexec.execution.runner import run_episode
+from rlexec.execution.runner import EpisodeLoop, run_episode
 from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.twap import TWAP, ScheduledExecutor
 from rlexec.execution.types import ExecutionAlgorithm, ExecutionContext, Order, ParentOrder
@@ -33,6 +35,7 @@ from rlexec.rl.types import NUM_ACTIONS, ExecutionAction
 SMALL_STATE = StateConfig(
     spread_buckets=2, imbalance_buckets=3, time_buckets=4, remaining_buckets=3, hour_buckets=2
 )
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # replaces the records' wall-clock times
 PLACES = (
     ExecutionAction.PLACE_SMALL,
     ExecutionAction.PLACE_MEDIUM,
@@ -453,3 +456,37 @@ def test_decision_interval_must_be_positive() -> None:
             state_builder=StateBuilder(typical_queue_depth=m.typical_queue_depth),
             decision_interval_steps=0,
         )
+
+
+async def test_a_parent_prepared_at_its_start_is_worked_as_one_set_up_at_its_first_step() -> None:
+    """``prepare`` (what the public API calls at ``start_order``) builds the parent's memory
+    and its base schedule early; the orders, fills and records must not change."""
+    outcomes = []
+    for prepared in (False, True):
+        executor, agent, sink, market = _setup(
+            base=VWAP(slices=10, style="passive"), market="prediction_market"
+        )
+        results = []
+        for seed in range(6):
+            parent = ParentOrder(f"v-{seed}", Side.SELL, Decimal(500), 60)
+            executor.begin(parent.parent_id, EpisodeMeta(seed=seed, exploration_seed=seed))
+            loop = EpisodeLoop(executor, market, parent)
+            loop.start(seed)
+            first = True
+            while loop.steps_left:
+                context = await loop.open_step()
+                if first and prepared:
+                    executor.prepare(parent.parent_id, context)
+                    assert executor.active_parents == 1
+                first = False
+                await loop.act(context)
+            results.append(await loop.finish(await loop.complete()))
+        assert executor.active_parents == 0 and executor.base._schedules == {}
+        outcomes.append((
+            results,
+            [dataclasses.replace(d, decided_at=EPOCH) for d in sink.decisions],
+            [dataclasses.replace(e, created_at=EPOCH) for e in sink.experiences],
+            agent.q_values.tolist(),
+        ))  # fmt: skip
+    assert outcomes[0] == outcomes[1]
+    assert any(d.explored for d in outcomes[0][1])  # it explored: not only the base's path

@@ -2,7 +2,8 @@
 executors on the same seeds.
 
 - ``implementation_shortfall_bps``: buy ``(sum q_i p_i - X P0) / (X P0) * 1e4``, sell the
-  negative (Perold 1988), P0 the arrival mid. Positive = we paid.
+  negative (Perold 1988), P0 the arrival mid, for fills that complete the parent (a
+  ``rlexec.rl.reward.Shortfall`` in Decimal, the one IS computation). Positive = we paid.
 - ``EpisodeResult``: one parent order's outcome; ``completion_cost_bps`` is the completion's
   share of ``is_bps`` (both in bps of the parent's arrival value, so policy + completion = IS).
 - ``compare``: every executor on the SAME seeds (common random numbers); per executor mean,
@@ -26,6 +27,7 @@ from rlexec.errors import InvalidInputError
 from rlexec.execution.types import ExecutionAlgorithm, ParentOrder
 from rlexec.market.base import Market
 from rlexec.market.book import Side
+from rlexec.rl.reward import Shortfall
 
 
 def implementation_shortfall_bps(
@@ -34,14 +36,17 @@ def implementation_shortfall_bps(
     arrival_mid: Decimal,
     fills: Iterable[tuple[Decimal, Decimal]],
 ) -> float:
-    """IS of ``fills`` ((quantity, price) pairs) against ``arrival_mid``, in bps."""
+    """IS of ``fills`` ((quantity, price) pairs) against ``arrival_mid``, in bps of the
+    arrival value ``quantity * arrival_mid``: ``sign * sum q (p - P0) / (X P0) * 1e4`` (for
+    fills short of ``quantity`` that is the cost of what filled, the rest counted at P0)."""
     if quantity <= 0 or arrival_mid <= 0:
         raise InvalidInputError(
             f"quantity = {quantity}, arrival_mid = {arrival_mid}: expected both > 0"
         )
-    paid = sum((q * p for q, p in fills), Decimal(0))
-    value = quantity * arrival_mid
-    return float(side.sign * (paid - value) / value * 10_000)
+    shortfall = Shortfall(side.sign, quantity, arrival_mid)
+    for q, p in fills:
+        shortfall.add_fill(q, p)
+    return float(shortfall.bps())
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from rlexec.execution.base import BaseExecutor
 from rlexec.execution.runner import run_episode
 from rlexec.execution.types import ExecutionAlgorithm, ExecutionContext, Order, ParentOrder
 from rlexec.market.base import Market
+from rlexec.rl.reward import Shortfall
 
 
 class ShortfallRecorder(BaseExecutor):
@@ -39,16 +40,20 @@ class ShortfallRecorder(BaseExecutor):
         self.base = base
         self.name = base.name
         self.path: list[float] = []
-        self._cost = 0.0
-        self._filled = 0.0
+        self._shortfall: Shortfall[float] | None = None  # the parent's, from its first context
+
+    def _account(self, context: ExecutionContext) -> Shortfall[float]:
+        shortfall = self._shortfall
+        if shortfall is None:
+            parent = context.parent
+            shortfall = Shortfall(
+                parent.side.sign, float(parent.quantity), float(context.arrival_mid)
+            )
+            self._shortfall = shortfall
+        return shortfall
 
     def _record(self, context: ExecutionContext) -> None:
-        parent = context.parent
-        quantity = float(parent.quantity)
-        arrival = float(context.arrival_mid)
-        remaining = quantity - self._filled
-        mark = parent.side.sign * remaining * (float(context.book.mid) - arrival)
-        self.path.append((self._cost + mark) / (quantity * arrival) * 1e4)
+        self.path.append(self._account(context).marked_bps(float(context.book.mid)))
 
     async def cancel_requests(self, parent_id: str, context: ExecutionContext) -> list[str]:
         return await self.base.cancel_requests(parent_id, context)
@@ -65,11 +70,7 @@ class ShortfallRecorder(BaseExecutor):
         price: Decimal,
         context: ExecutionContext,
     ) -> None:
-        quantity = float(filled)
-        self._filled += quantity
-        self._cost += context.parent.side.sign * quantity * (
-            float(price) - float(context.arrival_mid)
-        )
+        self._account(context).add_fill(float(filled), float(price))
         await self.base.record_fill(parent_id, order_id, filled, price, context)
 
     async def finish(self, parent_id: str, context: ExecutionContext) -> None:

@@ -105,7 +105,7 @@ class Participation(BaseExecutor):
         return []
 
     async def get_next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
-        resting = sum((r.remaining for r in context.open_orders.values()), ZERO)
+        resting = context.resting_quantity
         book, side = context.book, context.parent.side
         if self.is_behind(context):
             target = self.allowance(context, self.lag_steps(context))

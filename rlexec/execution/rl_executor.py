@@ -1,32 +1,22 @@
 """The RL-enhanced executor: a Q-learning agent decides timing and size on top of a TWAP/VWAP
 base schedule, which it wraps without changing.
 
-What each side decides:
-- the **base** (``ScheduledExecutor``: TWAP or VWAP) gives the schedule and the limit price: the
-  near touch while the parent is on schedule, the far touch when it is behind (passive style),
-  or always the far touch (aggressive style);
-- the **agent** decides, every ``decision_interval_steps`` steps, one of the six actions.
-  At each decision the base's own action names what the base would do now (Cancel when it
-  pulls its resting children, else the Place action closest in size to what it would send,
-  else Wait). Choosing *it* means **follow the base exactly** until the next decision (its
-  cancels, its children, its prices, step by step), so the base is representable exactly and
-  an untrained agent, whose decision rule (``rlexec.rl.policy``) takes the base's action until
-  the data says otherwise, *is* its base, paired, on every seed. Choosing any other action
-  acts once, at the decision, and then holds until the next one: Wait (nothing new; resting
-  children keep their queue place), PlaceSmall / PlaceMedium / PlaceLarge / PlaceAll (a child
-  of 10 / 25 / 50 / 100 % of the quantity neither filled nor resting, at least one lot, at the
-  base's limit price), Cancel (cancel every resting child of this parent).
+The MDP is three small objects beside the market, as in Qlib's order-execution package; the
+executor orchestrates them per parent order and writes the records, and the gymnasium env
+(``rlexec.gym_env``) runs this executor, so training, the env and a live engine share one MDP:
+- **state**: ``rlexec.execution.state_builder.StateBuilder`` (the context to an
+  ``ExecutionState``; the agent's discretizer turns it into the state key);
+- **action**: ``rlexec.execution.actions.ActionInterpreter`` (the base's own action at a
+  decision; a chosen action to cancels and a child order: the base's action follows the base
+  exactly until the next decision, any other acts once and then holds);
+- **reward**: ``rlexec.rl.reward.TransitionReward`` (``[rl_execution.reward] mode``:
+  ``shortfall``, minus the change of the mark-to-market shortfall, or ``original``), over the
+  parent's running ``Shortfall``, which also gives the episode record its IS.
 
-Reward (``[rl_execution.reward] mode``), per transition from one decision to the next:
-- ``shortfall`` (default): minus the change of the mark-to-market shortfall
-  ``S_t = sign * (sum q_i (p_i - P0) + R_t (m_t - P0)) / (X P0) * 1e4`` (bps of the arrival
-  value; ``R_t`` still to trade, ``m_t`` the mid now). ``S_0 = 0`` and after the forced
-  completion ``S_T`` is the implementation shortfall, so an episode's rewards sum exactly to
-  minus its IS, completion cost included; each transition is charged the fills it made and
-  the price moves on what it left unexecuted.
-- ``original``: the original design's fill-rate / slippage / time / impact mix
-  (``rlexec.rl.reward.original_reward``) over the transition's fills.
-Reward arithmetic is in floats (a learning signal); orders, fills and stored prices are Decimal.
+What each side decides: the **base** (``ScheduledExecutor``: TWAP or VWAP) gives the schedule
+and the limit price; the **agent** decides, every ``decision_interval_steps`` steps, one of
+the six actions, with the base's action as its default (``rlexec.rl.policy``: an untrained
+agent *is* its base, paired, on every seed).
 
 Cancels: the runner asks ``cancel_requests`` before ``get_next_order`` (only when children
 rest); whichever comes first in a decision step makes the decision, so a Cancel takes effect
@@ -44,9 +34,8 @@ Records: every decision goes to the ``RecordSink`` (the write-behind store) once
 is known (at the next decision or at the end); its transition (an experience) and the episode
 record are written by ``finish`` (which also returns the episode record), an episode's
 experiences together and in order (a learner applying an actor's queued transitions rebuilds
-the episode from them). Many parent orders may run at
-once on one executor and one shared agent: all per-parent memory is keyed by parent id, and
-``finish`` removes all of it.
+the episode from them). Many parent orders may run at once on one executor and one shared
+agent: all per-parent memory is keyed by parent id, and ``finish`` removes all of it.
 
 Disabled (``enabled = false``, the kill switch): the base works the parent exactly as it would
 alone, every step. The episode and its decisions are still recorded, with the base as the
@@ -57,7 +46,9 @@ and no experience is written (the logged action only approximates what the base 
 
 Synchronous core: ``cancels``, ``next_order``, ``fill`` and ``end`` do the work and touch
 memory only (no I/O, no await); the ``ExecutionAlgorithm`` coroutines the simulator runner
-awaits call them, and a synchronous engine (``rlexec.api``) calls them directly.
+awaits call them, and a synchronous engine (``rlexec.api``) calls them directly. Reward and
+feature arithmetic is in floats (a learning signal); orders, fills and stored prices are
+Decimal.
 """
 
 from __future__ import annotations
@@ -65,11 +56,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
+from typing import cast
 
 import numpy as np
 
-from rlexec.config import RewardConfig, RewardMode
+from rlexec.config import RewardConfig
+from rlexec.execution.actions import ActionInterpreter
 from rlexec.execution.base import BaseExecutor
 from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.twap import ScheduledExecutor
@@ -83,17 +76,10 @@ from rlexec.records import (
     utc_now,
 )
 from rlexec.rl.q_learning import Decision, EpisodeStep, QTableAgent
-from rlexec.rl.reward import original_reward
+from rlexec.rl.reward import TransitionReward
 from rlexec.rl.types import ExecutionAction, ExecutionReward, ExecutionState
 
 ZERO = Decimal(0)
-ONE_LOT = Decimal(1)
-_PLACE_ACTIONS = (
-    ExecutionAction.PLACE_SMALL,
-    ExecutionAction.PLACE_MEDIUM,
-    ExecutionAction.PLACE_LARGE,
-    ExecutionAction.PLACE_ALL,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,13 +111,9 @@ class _ParentRun:
     meta: EpisodeMeta
     started_at: datetime
     exploration: np.random.Generator | None
-    sign: int
-    quantity: float
-    arrival_mid: float
+    reward: TransitionReward  # the transition's reward and the parent's running shortfall
     side: str = ""
-    arrival_mid_exact: Decimal = ZERO  # the Decimal arrival mid, for the records
-    filled: float = 0.0
-    cost: float = 0.0  # sign * sum q (p - P0), money units
+    arrival_mid: Decimal = ZERO  # for the records
     completion_quantity: Decimal = ZERO
     completion_cost: float = 0.0
     policy_filled: Decimal = ZERO
@@ -149,8 +131,6 @@ class _ParentRun:
     decision: Decision | None = None
     decided_at: datetime | None = None
     decision_step: int = 0
-    shortfall_at_decision: float = 0.0
-    mid_at_decision: float = 0.0
     child_quantity: Decimal | None = None
     child_price: Decimal | None = None
     child_order_id: str | None = None  # the current decision's own child
@@ -161,10 +141,10 @@ class _ParentRun:
     stretch_action: ExecutionAction | None = None  # an exploration being repeated
     stretch_left: int = 0
     steps: list[EpisodeStep] = field(default_factory=list)  # learned from at the end
-    experiences: list[ExperienceRecord] = field(default_factory=list)
+    # per step: (next state index, next base action, terminated, closed at), for the
+    # experience records, built at the end with the episode's (off the decision path)
+    nexts: list[tuple[int, ExecutionAction | None, bool, datetime]] = field(default_factory=list)
     completed_step: int | None = None
-    interval_filled: Decimal = ZERO
-    interval_notional: Decimal = ZERO
     total_reward: float = 0.0
 
 
@@ -190,6 +170,7 @@ class RlEnhancedExecutor(BaseExecutor):
         self.base = base
         self.agent = agent
         self.builder = state_builder
+        self.actions = ActionInterpreter(base)
         self.reward_config = reward or RewardConfig()
         self.enabled = enabled
         self.interval = decision_interval_steps
@@ -205,6 +186,15 @@ class RlEnhancedExecutor(BaseExecutor):
         """Attach the seed / market / snapshot of a parent before it starts (optional); kept
         until ``finish``."""
         self._meta[parent_id] = meta
+
+    def prepare(self, parent_id: str, context: ExecutionContext) -> None:
+        """Set the parent up now from its arrival context (step 0): its bookkeeping, the state
+        builder's memory and the base's schedule, work the first decision would otherwise do
+        (optional; the public API calls it when an order starts, so that its first decision
+        costs what the others do). Call ``begin`` first."""
+        self._run(parent_id, context)
+        self.builder.memory(parent_id)
+        self.base.schedule(context)
 
     @property
     def active_parents(self) -> int:
@@ -238,11 +228,7 @@ class RlEnhancedExecutor(BaseExecutor):
             self._observe_base(parent_id, context)
             return self.base.cancels(context)
         action = self._decide(parent_id, context)
-        if self._runs[parent_id].following:
-            return self.base.cancels(context)
-        if action is ExecutionAction.CANCEL:
-            return list(context.open_orders)
-        return []
+        return self.actions.cancels(context, action, following=self._runs[parent_id].following)
 
     def next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
         """The child order to send now, if any."""
@@ -255,33 +241,19 @@ class RlEnhancedExecutor(BaseExecutor):
             return base_order
         action = self._decide(parent_id, context)
         run = self._runs[parent_id]
-        if run.following:
-            wanted = self.base.next_order(parent_id, context)
-            if wanted is None:
-                return None
-            order = Order(
-                parent_id,
-                self.next_order_id(parent_id),
-                context.parent.side,
-                wanted.quantity,
-                wanted.limit_price,
-            )  # the base's child, under this executor's id
+        # at a decision step where the base cancels nothing, the base's wanted quantity is the
+        # one its action was read from (no cancel in between): no need to ask it again
+        known = action is not None and run.schedule_action is not ExecutionAction.CANCEL
+        order = self.actions.child_order(
+            parent_id,
+            context,
+            action,
+            following=run.following,
+            new_order_id=self.next_order_id,
+            base_wanted=run.schedule_quantity if known else None,
+        )
+        if order is not None:
             self._track_child(run, order, own=True)
-            return order
-        if action is None or action not in _PLACE_ACTIONS:
-            return None
-        unplaced = context.remaining_quantity - _resting(context)
-        if unplaced < ONE_LOT:
-            return None
-        if action is ExecutionAction.PLACE_ALL:
-            quantity = unplaced.to_integral_value(ROUND_FLOOR)
-        else:
-            share = Decimal(repr(action.size_fraction))
-            quantity = max(ONE_LOT, (unplaced * share).to_integral_value(ROUND_FLOOR))
-        price = self.base.limit_price(context)
-        order_id = self.next_order_id(parent_id)
-        order = Order(parent_id, order_id, context.parent.side, quantity, price)
-        self._track_child(run, order, own=True)
         return order
 
     def _track_child(self, run: _ParentRun, order: Order, *, own: bool) -> None:
@@ -305,13 +277,9 @@ class RlEnhancedExecutor(BaseExecutor):
         """A fill of the parent: one of its children, or (another id) the forced completion.
         (The base, a schedule, reads its progress from the context: it needs no fills.)"""
         run = self._run(parent_id, context)
-        quantity = float(filled)
-        run.filled += quantity
-        run.cost += run.sign * quantity * (float(price) - run.arrival_mid)
+        cost = run.reward.add_fill(filled, price)
         run.notional += filled * price
         run.total_filled += filled
-        run.interval_filled += filled
-        run.interval_notional += filled * price
         if order_id == run.child_order_id:
             run.interval_child_filled += filled
         if run.completed_step is None and run.total_filled >= context.parent.quantity:
@@ -319,11 +287,11 @@ class RlEnhancedExecutor(BaseExecutor):
         if order_id in run.child_ids:
             run.policy_filled += filled
             mid = float(context.book.mid)
-            slippage_bps = run.sign * (float(price) - mid) / mid * 1e4
-            self.builder.record_fill(parent_id, quantity, slippage_bps)
+            slippage_bps = run.reward.shortfall.sign * (float(price) - mid) / mid * 1e4
+            self.builder.record_fill(parent_id, float(filled), slippage_bps)
         else:  # the runner's forced completion at the horizon
             run.completion_quantity += filled
-            run.completion_cost += run.sign * quantity * (float(price) - run.arrival_mid)
+            run.completion_cost += cost
 
     def end(self, parent_id: str, context: ExecutionContext) -> EpisodeRecord:
         """The parent is done (after the forced completion): its last decision is closed, its
@@ -333,7 +301,9 @@ class RlEnhancedExecutor(BaseExecutor):
             if self.enabled:
                 self._close_transition(parent_id, run, context, None, terminated=True)
             else:
-                self._close_logged(parent_id, run, context, terminated=True)
+                self._close_logged(
+                    parent_id, run, context, float(context.book.mid), terminated=True
+                )
         record = self._episode_record(parent_id, run, context)
         self.sink.append_episode(record)
         self._runs.pop(parent_id, None)
@@ -355,22 +325,28 @@ class RlEnhancedExecutor(BaseExecutor):
         if step % self.interval != 0:
             run.action = None
             return
-        schedule_action, schedule_quantity = self._schedule(context)
+        schedule_action, schedule_quantity = self.actions.base_action(context)
         state = self._state(context)
         agent = self.agent
         index = agent.discretizer.state_index(state)
         if run.decision is not None and run.state is not None:
-            self._close_logged(parent_id, run, context, terminated=False)
+            self._close_logged(parent_id, run, context, state.mid_price, terminated=False)
         q = tuple(agent.q_values[index].tolist())
         greedy = agent.greedy_index(index, int(schedule_action))
         decision = Decision(schedule_action, False, 1.0, q, greedy, 0.0, index)
         self._start_decision(run, context, state, decision, schedule_action, schedule_quantity)
 
     def _close_logged(
-        self, parent_id: str, run: _ParentRun, context: ExecutionContext, *, terminated: bool
+        self,
+        parent_id: str,
+        run: _ParentRun,
+        context: ExecutionContext,
+        mid: float,
+        *,
+        terminated: bool,
     ) -> None:
         """The outcome of a logged base decision: its reward parts, no learning."""
-        parts = self._reward(run, context, terminated)
+        parts = self._reward(run, context, mid, terminated)
         run.total_reward += parts.total()
         self.sink.append_decision(self._decision_record(parent_id, run, parts))
 
@@ -389,7 +365,7 @@ class RlEnhancedExecutor(BaseExecutor):
             run.prepared = None
             self.builder.observe_market(context)
             if step % self.interval == 0:
-                schedule_action, schedule_quantity = self._schedule(context)
+                schedule_action, schedule_quantity = self.actions.base_action(context)
                 state = self._state(context)
                 index = self.agent.discretizer.state_index(state)
                 if run.decision is not None and run.state is not None:
@@ -428,7 +404,7 @@ class RlEnhancedExecutor(BaseExecutor):
     def _state(self, context: ExecutionContext) -> ExecutionState:
         return self.builder.build(
             context,
-            resting=_resting(context),
+            resting=context.resting_quantity,
             schedule_target=self.base.schedule_quantity(context),
         )
 
@@ -450,30 +426,11 @@ class RlEnhancedExecutor(BaseExecutor):
         run.decision = decision
         run.decided_at = utc_now()
         run.decision_step = context.step
-        run.shortfall_at_decision = self._shortfall_bps(run, context)
-        run.mid_at_decision = float(context.book.mid)
+        run.reward.open(state.mid_price)  # the book's mid, as a float
         run.child_quantity = None
         run.child_price = None
         run.child_order_id = None
         run.interval_child_filled = ZERO
-        run.interval_filled = ZERO
-        run.interval_notional = ZERO
-
-    def _schedule(self, context: ExecutionContext) -> tuple[ExecutionAction, Decimal]:
-        """What the base would do now, as the action that names it: Cancel when it pulls the
-        resting children (a passive base catching up, an aggressive one re-pricing), else the
-        Place action closest in size to what it would send, else Wait. Choosing that action
-        follows the base exactly; so Wait, when it is not the base's action, is a true hold
-        (what submit-and-leave does after posting everything)."""
-        unplaced = context.remaining_quantity - _resting(context)
-        wanted = self.base.wanted_quantity(context)
-        if self.base.cancels(context):
-            return ExecutionAction.CANCEL, max(wanted, ZERO)
-        if wanted <= 0 or unplaced <= 0:
-            return ExecutionAction.WAIT, max(wanted, ZERO)
-        share = float(wanted / unplaced)
-        best = min(_PLACE_ACTIONS, key=lambda a: abs(a.size_fraction - share))
-        return best, wanted
 
     def _close_transition(
         self,
@@ -488,7 +445,8 @@ class RlEnhancedExecutor(BaseExecutor):
         decision = run.decision
         state = run.state
         assert decision is not None and state is not None
-        parts = self._reward(run, context, terminated)
+        mid = float(context.book.mid) if next_state is None else next_state[0].mid_price
+        parts = self._reward(run, context, mid, terminated)
         reward = parts.total()
         run.total_reward += reward
         next_index = decision.state_index if next_state is None else next_state[1]
@@ -499,56 +457,45 @@ class RlEnhancedExecutor(BaseExecutor):
             run.steps.append(
                 EpisodeStep(decision.state_index, action, reward, int(run.schedule_action))
             )
-            discretizer = agent.discretizer
-            run.experiences.append(
-                ExperienceRecord(
-                    state_key=discretizer.key_text(decision.state_index),
-                    action=decision.action.label,
-                    reward=reward,
-                    next_state_key=discretizer.key_text(next_index),
-                    terminated=terminated,
-                    truncated=False,
-                    next_schedule_action=None if next_base is None else next_base.label,
-                )
-            )
+            run.nexts.append((next_index, next_base, terminated, utc_now()))
             if terminated:  # the agent learns from the whole parent order at once
                 agent.observe_episode(run.steps)
-                for record in run.experiences:
+                for record in self._experience_records(run):
                     self.sink.append_experience(record)
                 run.steps = []
-                run.experiences = []
+                run.nexts = []
         self.sink.append_decision(self._decision_record(parent_id, run, parts))
 
-    def _reward(
-        self, run: _ParentRun, context: ExecutionContext, terminated: bool
-    ) -> ExecutionReward:
-        if self.reward_config.mode is RewardMode.SHORTFALL:
-            now = self._shortfall_bps(run, context)
-            cost = now - run.shortfall_at_decision
-            baseline = run.meta.baseline
-            if baseline is None:
-                return ExecutionReward(0.0, cost, 0.0, 0.0)
-            last = len(baseline) - 1
-            now_index = last if terminated else min(context.step, last)
-            base_cost = baseline[now_index] - baseline[min(run.decision_step, last)]
-            return ExecutionReward(base_cost, cost, 0.0, 0.0)
-        filled = run.interval_filled
-        price = None if filled <= 0 else run.interval_notional / filled
-        return original_reward(
-            filled=filled,
-            order_size=context.parent.quantity,
-            price=price,
-            mid_price=run.mid_at_decision,
-            time_elapsed_pct=1.0 if terminated else context.time_elapsed_pct,
-            price_after=context.book.mid if price is not None else None,
-            weights=self.reward_config,
-        )
+    def _experience_records(self, run: _ParentRun) -> list[ExperienceRecord]:
+        """The parent's transitions as experience records, in order."""
+        key_text = self.agent.discretizer.key_text
+        return [
+            ExperienceRecord(
+                state_key=key_text(step.state_index),
+                action=ExecutionAction(step.action).label,
+                reward=step.reward,
+                next_state_key=key_text(next_index),
+                terminated=terminated,
+                truncated=False,
+                created_at=closed_at,
+                next_schedule_action=None if next_base is None else next_base.label,
+            )
+            for step, (next_index, next_base, terminated, closed_at) in zip(
+                run.steps, run.nexts, strict=True
+            )
+        ]
 
-    def _shortfall_bps(self, run: _ParentRun, context: ExecutionContext) -> float:
-        """The mark-to-market shortfall S_t in bps of the arrival value (see module doc)."""
-        remaining = run.quantity - run.filled
-        mark = run.sign * remaining * (float(context.book.mid) - run.arrival_mid)
-        return (run.cost + mark) / (run.quantity * run.arrival_mid) * 1e4
+    def _reward(
+        self, run: _ParentRun, context: ExecutionContext, mid: float, terminated: bool
+    ) -> ExecutionReward:
+        """The reward of the parent's current transition, closed now at mid ``mid``."""
+        return run.reward.close(
+            opened_step=run.decision_step,
+            step=context.step,
+            mid=mid,
+            time_elapsed_pct=context.time_elapsed_pct,
+            terminated=terminated,
+        )
 
     # -- records ----------------------------------------------------------------------------
     def _run(self, parent_id: str, context: ExecutionContext) -> _ParentRun:
@@ -561,11 +508,15 @@ class RlEnhancedExecutor(BaseExecutor):
                 meta=meta,
                 started_at=utc_now(),
                 exploration=None if seed is None else exploration_stream(seed),
-                sign=parent.side.sign,
+                reward=TransitionReward(
+                    self.reward_config,
+                    sign=parent.side.sign,
+                    quantity=parent.quantity,
+                    arrival_mid=context.arrival_mid,
+                    baseline=meta.baseline,
+                ),
                 side=str(parent.side),
-                quantity=float(parent.quantity),
-                arrival_mid=float(context.arrival_mid),
-                arrival_mid_exact=context.arrival_mid,
+                arrival_mid=context.arrival_mid,
             )
             self._runs[parent_id] = run
         return run
@@ -576,59 +527,62 @@ class RlEnhancedExecutor(BaseExecutor):
         decision = run.decision
         state = run.state
         assert decision is not None and state is not None and run.decided_at is not None
-        filled = run.interval_filled
+        reward = run.reward
         q = decision.q_values
-        return DecisionRecord(
-            episode_id=parent_id,
-            seq=run.seq,
-            step=run.decision_step,
-            decided_at=run.decided_at,
-            remaining_size=state.remaining_size,
-            time_elapsed_pct=state.time_elapsed_pct,
-            urgency=int(state.urgency),
-            bid_ask_spread=state.bid_ask_spread,
-            orderbook_imbalance=state.orderbook_imbalance,
-            recent_volatility=state.recent_volatility,
-            queue_depth_at_price=state.queue_depth_at_price,
-            hour_of_day=state.hour_of_day,
-            minute_of_hour=state.minute_of_hour,
-            seconds_since_last_trade=state.seconds_since_last_trade,
-            recent_fill_rate=state.recent_fill_rate,
-            avg_slippage_last_n=state.avg_slippage_last_n,
-            tick_size=state.tick_size,
-            mid_price=state.mid_price,
-            typical_queue_depth=state.typical_queue_depth,
-            state_key=self.agent.discretizer.key_text(decision.state_index),
-            state_index=decision.state_index,
-            action=decision.action.label,
-            epsilon=decision.epsilon,
-            action_probability=decision.probability,
-            q_values=(q[0], q[1], q[2], q[3], q[4], q[5]),
-            explored=decision.explored,
-            child_quantity=run.child_quantity,
-            child_price=run.child_price,
-            filled_quantity=filled,
-            fill_price=(run.interval_notional / filled) if filled > 0 else None,
-            fill_rate_reward=parts.fill_rate_reward,
-            slippage_penalty=parts.slippage_penalty,
-            time_penalty=parts.time_penalty,
-            market_impact_penalty=parts.market_impact_penalty,
-            reward_total=parts.total(),
-            schedule_action=run.schedule_action.label,
-            schedule_quantity=run.schedule_quantity,
-            greedy_action=decision.greedy_action.label,
-            side=run.side,
-            arrival_mid=run.arrival_mid_exact,
-            child_filled_quantity=None if run.child_order_id is None else run.interval_child_filled,
-            resting_share=state.resting_share,
-            schedule_lag=state.schedule_lag,
+        return DecisionRecord.from_values(
+            (
+                parent_id,  # episode_id
+                run.seq,  # seq
+                run.decision_step,  # step
+                run.decided_at,  # decided_at
+                state.remaining_size,  # remaining_size
+                state.time_elapsed_pct,  # time_elapsed_pct
+                int(state.urgency),  # urgency
+                state.bid_ask_spread,  # bid_ask_spread
+                state.orderbook_imbalance,  # orderbook_imbalance
+                state.recent_volatility,  # recent_volatility
+                state.queue_depth_at_price,  # queue_depth_at_price
+                state.hour_of_day,  # hour_of_day
+                state.minute_of_hour,  # minute_of_hour
+                state.seconds_since_last_trade,  # seconds_since_last_trade
+                state.recent_fill_rate,  # recent_fill_rate
+                state.avg_slippage_last_n,  # avg_slippage_last_n
+                state.tick_size,  # tick_size
+                state.mid_price,  # mid_price
+                state.typical_queue_depth,  # typical_queue_depth
+                self.agent.discretizer.key_text(decision.state_index),  # state_key
+                decision.state_index,  # state_index
+                decision.action.label,  # action
+                decision.epsilon,  # epsilon
+                decision.probability,  # action_probability
+                cast("tuple[float, float, float, float, float, float]", q),  # q_values
+                decision.explored,  # explored
+                run.child_quantity,  # child_quantity
+                run.child_price,  # child_price
+                reward.interval_filled,  # filled_quantity
+                reward.interval_price,  # fill_price
+                parts.fill_rate_reward,  # fill_rate_reward
+                parts.slippage_penalty,  # slippage_penalty
+                parts.time_penalty,  # time_penalty
+                parts.market_impact_penalty,  # market_impact_penalty
+                parts.total(),  # reward_total
+                run.schedule_action.label,  # schedule_action
+                run.schedule_quantity,  # schedule_quantity
+                decision.greedy_action.label,  # greedy_action
+                run.side,  # side
+                run.arrival_mid,  # arrival_mid
+                # child_filled_quantity
+                None if run.child_order_id is None else run.interval_child_filled,
+                state.resting_share,  # resting_share
+                state.schedule_lag,  # schedule_lag
+            )
         )
 
     def _episode_record(
         self, parent_id: str, run: _ParentRun, context: ExecutionContext
     ) -> EpisodeRecord:
         parent = context.parent
-        arrival_value = run.quantity * run.arrival_mid
+        shortfall = run.reward.shortfall
         total = run.total_filled
         complete = total >= parent.quantity  # else the engine stopped it early: truncated
         return EpisodeRecord(
@@ -648,9 +602,9 @@ class RlEnhancedExecutor(BaseExecutor):
             ended_at=utc_now(),
             filled_by_policy=run.policy_filled,
             avg_price=(run.notional / total) if total > 0 else ZERO,
-            implementation_shortfall_bps=run.cost / arrival_value * 1e4,
+            implementation_shortfall_bps=shortfall.bps(),
             completion_quantity=run.completion_quantity,
-            completion_cost_bps=run.completion_cost / arrival_value * 1e4,
+            completion_cost_bps=shortfall.bps(run.completion_cost),
             child_orders=run.child_orders,
             total_reward=run.total_reward,
             terminated=complete,
@@ -660,7 +614,3 @@ class RlEnhancedExecutor(BaseExecutor):
             urgency=int(parent.urgency),
             completed_step=run.completed_step,
         )
-
-
-def _resting(context: ExecutionContext) -> Decimal:
-    return sum((r.remaining for r in context.open_orders.values()), ZERO)

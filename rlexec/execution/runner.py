@@ -37,9 +37,9 @@ from rlexec.execution.types import (
 )
 from rlexec.market.base import Market
 from rlexec.market.book import BookSnapshot, Fill
+from rlexec.rl.reward import Shortfall
 
 ZERO = Decimal(0)
-BPS = Decimal(10_000)
 
 
 class EpisodeDriver:
@@ -52,7 +52,7 @@ class EpisodeDriver:
         self.arrival_mid = ZERO
         self.filled = ZERO
         self.notional = ZERO
-        self.cost = ZERO  # sign * sum q (p - arrival mid): the IS numerator, in money
+        self.shortfall = Shortfall(self.sign, parent.quantity, Decimal(1))  # set by start
         self.placed = ZERO
         self.child_orders = 0
         self.resting = ZERO
@@ -64,7 +64,6 @@ class EpisodeDriver:
         self.seed = 0
         self.done = False
         self._start_step = 0
-        self._arrival_value = Decimal(1)
 
     # -- lifecycle
     def start(self, seed: int) -> BookSnapshot:
@@ -72,9 +71,9 @@ class EpisodeDriver:
         book = self.market.reset(seed)
         self.seed = seed
         self.arrival_mid = book.mid
-        self._arrival_value = self.parent.quantity * self.arrival_mid
+        self.shortfall = Shortfall(self.sign, self.parent.quantity, self.arrival_mid)
         self._start_step = self.market.step_index
-        self.filled = self.notional = self.cost = self.placed = self.resting = ZERO
+        self.filled = self.notional = self.placed = self.resting = ZERO
         self.completion_quantity = self.completion_cost = ZERO
         self.completed_step = None
         self.child_orders = 0
@@ -113,9 +112,14 @@ class EpisodeDriver:
             step_seconds=market.step_seconds,
         )
 
+    @property
+    def cost(self) -> Decimal:
+        """``sign * sum q (p - arrival mid)``: the IS numerator, in money."""
+        return self.shortfall.cost
+
     def cost_bps(self, cost: Decimal) -> float:
         """A money cost in bps of the parent's arrival value."""
-        return float(cost / self._arrival_value * BPS)
+        return float(self.shortfall.bps(cost))
 
     # -- actions
     def cancel(self, order_id: str) -> Decimal:
@@ -222,9 +226,8 @@ class EpisodeDriver:
             )
         if self.filled == self.parent.quantity:
             self.completed_step = self.step
-        notional = fill.quantity * fill.price
-        self.notional += notional
-        self.cost += self.sign * (notional - fill.quantity * self.arrival_mid)
+        self.notional += fill.quantity * fill.price
+        self.shortfall.add_fill(fill.quantity, fill.price)
         self.fills.append(fill)
 
     # -- result

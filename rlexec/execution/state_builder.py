@@ -151,7 +151,7 @@ class StateBuilder:
         avg_slippage = sum(slippages) / len(slippages) if slippages else 0.0
         remaining = float(context.remaining_quantity / parent.quantity)
         if resting is None:
-            resting = sum((r.remaining for r in context.open_orders.values()), Decimal(0))
+            resting = context.resting_quantity
         left = context.remaining_quantity
         resting_share = min(1.0, float(resting / left)) if left > 0 else 0.0
         if schedule_target is None:
@@ -159,24 +159,28 @@ class StateBuilder:
         else:
             lag = float((schedule_target - context.filled_quantity) / parent.quantity)
             lag = min(1.0, max(-1.0, lag))
-        return ExecutionState(
-            remaining_size=min(1.0, max(0.0, remaining)),
-            time_elapsed_pct=context.time_elapsed_pct,
-            urgency=parent.urgency,
-            bid_ask_spread=float(book.spread),
-            orderbook_imbalance=book.imbalance,
-            recent_volatility=_std_of_changes(mids),
-            queue_depth_at_price=float(near.size),
-            hour_of_day=hour,
-            minute_of_hour=minute,
-            seconds_since_last_trade=since_trade,
-            recent_fill_rate=fill_rate,
-            avg_slippage_last_n=avg_slippage,
-            tick_size=float(book.tick_size),
-            mid_price=float(book.mid),
-            typical_queue_depth=self._depth if self._depth is not None else float(near.size),
-            resting_share=max(0.0, resting_share),
-            schedule_lag=lag,
+        # trusted: every feature is clamped or derived from the validated book, parent and
+        # context (ExecutionContext checks its step; BookSnapshot its prices and sizes)
+        return ExecutionState.trusted(
+            (
+                min(1.0, max(0.0, remaining)),
+                context.time_elapsed_pct,
+                parent.urgency,
+                float(book.spread),
+                book.imbalance,
+                _std_of_changes(mids),
+                float(near.size),
+                hour,
+                minute,
+                since_trade,
+                fill_rate,
+                avg_slippage,
+                float(book.tick_size),
+                float(book.mid),
+                self._depth if self._depth is not None else float(near.size),
+                max(0.0, resting_share),
+                lag,
+            )
         )
 
     def remember(self, parent_id: str, state: ExecutionState, action: ExecutionAction) -> None:

@@ -144,23 +144,27 @@ class ScheduledExecutor(BaseExecutor):
         horizon = parent.horizon_steps
         n = min(self.slices or horizon, horizon)
         bounds = [(i * horizon) // n for i in range(n)] + [horizon]
-        weights = np.asarray(self.slice_weights(context, bounds), dtype=np.float64)
-        steps = np.asarray(bounds[:-1], dtype=np.float64)
+        weights: list[float] = self.slice_weights(context, bounds)
+        due: list[int] = bounds[:-1]
         if self.time_jitter > 0 or self.size_jitter > 0:
             rng = parent_rng(self.seed, parent.parent_id)
+            array = np.asarray(weights, dtype=np.float64)
+            steps = np.asarray(due, dtype=np.float64)
             if self.time_jitter > 0:
                 spacing = horizon / n
                 steps = steps + np.rint(rng.uniform(-0.5, 0.5, n) * self.time_jitter * spacing)
                 steps = np.sort(np.clip(steps, 0, horizon - 1))
             if self.size_jitter > 0:
-                weights = weights * (1.0 + self.size_jitter * rng.uniform(-1.0, 1.0, n))
-        sizes = split_quantity(parent.quantity, weights.tolist(), self.lot)
+                array = array * (1.0 + self.size_jitter * rng.uniform(-1.0, 1.0, n))
+            weights = array.tolist()
+            due = [int(s) for s in steps]
+        sizes = split_quantity(parent.quantity, weights, self.lot)
         cumulative: list[Decimal] = []
         total = ZERO
         for size in sizes:
             total += size
             cumulative.append(total)
-        return Schedule(tuple(int(s) for s in steps), tuple(cumulative))
+        return Schedule(tuple(due), tuple(cumulative))
 
     def schedule_quantity(self, context: ExecutionContext) -> Decimal:
         """What the schedule wants done (filled) by the end of this step. No side effects."""
@@ -185,7 +189,7 @@ class ScheduledExecutor(BaseExecutor):
 
     def wanted_quantity(self, context: ExecutionContext) -> Decimal:
         """The size of this step's child before the participation cap (no side effects)."""
-        resting = sum((r.remaining for r in context.open_orders.values()), ZERO)
+        resting = context.resting_quantity
         if self.style is Style.PASSIVE and self.catches_up(context):
             target = self.schedule(context).previous_target(context.step)
         else:
@@ -203,7 +207,15 @@ class ScheduledExecutor(BaseExecutor):
 
     def next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
         """This step's child order, if any."""
-        quantity = self.wanted_quantity(context)
+        return self.order_for(parent_id, context, self.wanted_quantity(context))
+
+    def order_for(
+        self, parent_id: str, context: ExecutionContext, wanted: Decimal
+    ) -> Order | None:
+        """``next_order`` for a ``wanted_quantity(context)`` already known (the RL executor
+        asked it for the base's action at this step): capped by the participation cap, at
+        this step's limit price."""
+        quantity = wanted
         if self.participation_cap is not None:
             observed = tape_volume(context.recent_trades)
             quantity = min(quantity, share_in_lots(self.participation_cap, observed, self.lot))

@@ -26,6 +26,8 @@ class ParentOrder:
             raise InvalidInputError(f"parent quantity = {self.quantity}: expected > 0")
         if self.horizon_steps < 1:
             raise InvalidInputError(f"horizon_steps = {self.horizon_steps}: expected >= 1")
+        if not isinstance(self.urgency, Urgency):
+            raise InvalidInputError(f"urgency = {self.urgency!r}: expected an Urgency")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,9 @@ class ExecutionContext:
     step_seconds: float = field(kw_only=True)
 
     def __post_init__(self) -> None:
+        step = self.step
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise InvalidInputError(f"step = {step!r}: expected an integer >= 0 (the parent's)")
         seconds = self.step_seconds
         if (
             isinstance(seconds, bool)
@@ -84,6 +89,11 @@ class ExecutionContext:
     @property
     def remaining_quantity(self) -> Decimal:
         return self.parent.quantity - self.filled_quantity
+
+    @property
+    def resting_quantity(self) -> Decimal:
+        """What our child orders still have resting."""
+        return sum((r.remaining for r in self.open_orders.values()), Decimal(0))
 
     @property
     def time_elapsed_pct(self) -> float:

@@ -9,7 +9,13 @@ from rlexec.rl.metrics import (
 )
 from rlexec.rl.q_learning import PRODUCTION_EPSILON, Decision, QTableAgent
 from rlexec.rl.replay_buffer import ExperienceReplayBuffer, ReplaySample
-from rlexec.rl.reward import original_reward, shortfall_cost_bps, shortfall_reward
+from rlexec.rl.reward import (
+    Shortfall,
+    TransitionReward,
+    original_reward,
+    shortfall_cost_bps,
+    shortfall_reward,
+)
 from rlexec.rl.state import StateDiscretizer, StateKey
 from rlexec.rl.types import (
     NUM_ACTIONS,
@@ -33,8 +39,10 @@ __all__ = [
     "PolicyMetrics",
     "QTableAgent",
     "ReplaySample",
+    "Shortfall",
     "StateDiscretizer",
     "StateKey",
+    "TransitionReward",
     "Urgency",
     "compute_policy_metrics",
     "greedy_actions",

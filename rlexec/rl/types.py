@@ -2,14 +2,17 @@
 
 State features are floats (they feed a hot loop and are not money); money stays Decimal in
 ``rlexec.execution``. Every constructor validates its input and raises ``InvalidInputError``
-naming the field, the value and what was expected.
+naming the field, the value and what was expected; the one exception is
+``ExecutionState.trusted``, the state builder's own path (see there).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import IntEnum
+from typing import Any
 
 from rlexec.errors import InvalidInputError
 
@@ -157,9 +160,29 @@ class ExecutionState:
         _in_range("resting_share", self.resting_share, 0.0, 1.0)
         _in_range("schedule_lag", self.schedule_lag, -1.0, 1.0)
 
+    @classmethod
+    def trusted(cls, values: StateValues) -> ExecutionState:
+        """Build without validation from ``values`` in field order (``STATE_FEATURES``): the
+        state builder's path, once per decision. Its features are valid by construction (each
+        is clamped, or derived from a validated book, parent and context; a test checks the
+        states it builds against this class's validating constructor). Anything else, outside
+        data above all, goes through the normal constructor."""
+        state = object.__new__(cls)
+        for setter, value in zip(_STATE_SETTERS, values, strict=True):
+            setter(state, value)
+        return state
+
 
 STATE_FEATURES: tuple[str, ...] = tuple(f.name for f in fields(ExecutionState))
 """The raw state features in field order: the gym observation and the audit trail's columns."""
+StateValues = tuple[
+    float, float, Urgency, float, float, float, float, int, int, float | None, float, float,
+    float, float, float, float, float,
+]  # fmt: skip
+"""An ``ExecutionState``'s values in field order (``ExecutionState.trusted``)."""
+_STATE_SETTERS: tuple[Callable[[ExecutionState, Any], None], ...] = tuple(
+    ExecutionState.__dict__[name].__set__ for name in STATE_FEATURES
+)
 
 
 @dataclass(frozen=True, slots=True)
