@@ -555,13 +555,14 @@ class _AgentFace:
             max(1, math.ceil(horizon / self.decision_interval_secs - 1e-9)),
             _urgency(urgency),
         )
+        start = _seconds("now", now)  # checked before the executor holds anything of it
         meta = EpisodeMeta(market=self.market, snapshot_id=self._persistent.snapshot_id)
         self._executor.begin(parent_id, meta)
         order = WorkingOrder(
             self._executor,
             parent,
             book,
-            _seconds("now", now),
+            start,
             self.decision_interval_secs,
             self._persistent.store.pump,
             self._forget,

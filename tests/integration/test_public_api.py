@@ -305,6 +305,7 @@ def test_bad_input_is_one_line(tmp_path: Any, call: Any, expected: str) -> None:
         with pytest.raises(rlexec.InvalidInputError) as info:
             call(agent, book)
         assert expected in str(info.value) and "\n" not in str(info.value)
+        assert agent._executor.active_parents == 0  # a refused order leaves nothing behind
 
 
 def test_the_order_refuses_what_an_engine_gets_wrong(tmp_path: Any) -> None:
