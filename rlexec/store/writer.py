@@ -22,26 +22,41 @@ import concurrent.futures
 import contextlib
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rlexec.store.engine import create_engine
+from rlexec.store.engine import (
+    DEFAULT_COMMAND_TIMEOUT_SECS,
+    create_engine,
+    dispose_engine,
+)
 
 T = TypeVar("T")
 SWITCH_INTERVAL_SECS = 0.001
+ABANDON_WAIT_SECS = 0.2
 
 
 class StoreWriter:
-    def __init__(self, url: URL, *, connect_timeout_secs: float, name: str) -> None:
+    def __init__(
+        self,
+        url: URL,
+        *,
+        connect_timeout_secs: float,
+        command_timeout_secs: float = DEFAULT_COMMAND_TIMEOUT_SECS,
+        name: str,
+    ) -> None:
         self._url = url
         self._connect_timeout = connect_timeout_secs
+        self._command_timeout = command_timeout_secs
         self.name = name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._engine: AsyncEngine | None = None
+        self._abandon = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -70,7 +85,11 @@ class StoreWriter:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             try:
-                self._engine = create_engine(self._url, connect_timeout_secs=self._connect_timeout)
+                self._engine = create_engine(
+                    self._url,
+                    connect_timeout_secs=self._connect_timeout,
+                    command_timeout_secs=self._command_timeout,
+                )
             except BaseException as exc:  # reported to start()'s caller
                 failure.append(exc)
                 ready.set()
@@ -81,8 +100,9 @@ class StoreWriter:
             try:
                 loop.run_forever()
             finally:
+                # bounded: closing a connection to a server that hangs waits for an answer
                 with contextlib.suppress(Exception):
-                    loop.run_until_complete(self._engine.dispose())
+                    loop.run_until_complete(dispose_engine(self._engine, abandon=self._abandon))
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
 
@@ -110,20 +130,31 @@ class StoreWriter:
         """Call ``callback(*args)`` on the writer's loop (thread-safe)."""
         self.loop.call_soon_threadsafe(callback, *args)
 
-    def stop(self, timeout_secs: float = 10.0) -> None:
-        """Cancel what still runs on the writer's loop, dispose its engine, end the thread."""
+    def stop(self, timeout_secs: float = 10.0, *, abandon: bool = False) -> bool:
+        """Cancel what still runs on the writer's loop, dispose its engine, end the thread;
+        waits at most ``timeout_secs`` for that. ``abandon``: the store hangs; the jobs get
+        ``ABANDON_WAIT_SECS`` to end and the connections are dropped without the goodbye a
+        hung server would never answer. False: the thread did not end in time (a job stuck
+        where a cancel does not reach; the daemon thread is left to the process's exit)."""
         thread, loop = self._thread, self._loop
         if thread is None or loop is None or not thread.is_alive():
-            return
+            return True
+        started = time.monotonic()
+        self._abandon = abandon
+        wait = ABANDON_WAIT_SECS if abandon else timeout_secs / 2
 
         async def shutdown() -> None:
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # a task whose cleanup waits on a hung connection must not hold the thread (not
+            # gather: a cancelled gather still waits for every task to end)
+            if tasks:
+                await asyncio.wait(tasks, timeout=wait)
             asyncio.get_running_loop().stop()
 
         asyncio.run_coroutine_threadsafe(shutdown(), loop)
-        thread.join(timeout_secs)
+        thread.join(max(0.0, timeout_secs - (time.monotonic() - started)))
         self._thread = None
         self._loop = None
+        return not thread.is_alive()
