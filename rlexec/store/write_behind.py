@@ -738,7 +738,7 @@ class AgentStore:
         while self._inbox:
             item = self._inbox.popleft()
             waiting = self._episodes.pending
-            if not self._episodes.apply(self.agent, item.record, self.keys):
+            if not self._episodes.apply(self.agent, item, self.keys):
                 self.transitions_rejected += 1 + waiting  # the episode in progress is dropped
             elif not self._episodes.pending:
                 applied += waiting + 1
@@ -922,10 +922,13 @@ class AgentStore:
             self._went_down(exc)
 
     async def _fetch(self, engine: AsyncEngine) -> int:
+        """(``engine`` unused: the writer's reader, which on SQLite never takes the write lock
+        and so never holds up an actor's flush however often the learner polls.)"""
         assert self.agent_id is not None and self._fetch_lock is not None
         async with self._fetch_lock:
             fetching = "reading queued transitions"
-            async with self._unit_of_work(engine, fetching, write=False) as session:
+            reader = self.writer.reader
+            async with self._unit_of_work(reader, fetching, write=False) as session:
                 rows = await ExperienceRepository(session).queued_after(
                     self.agent_id, self._fetched_through, FETCH_LIMIT
                 )

@@ -56,6 +56,7 @@ class StoreWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._engine: AsyncEngine | None = None
+        self._reader: AsyncEngine | None = None
         self._abandon = False
 
     @property
@@ -69,6 +70,13 @@ class StoreWriter:
         if self._engine is None:
             raise RuntimeError(f"{self.name}: writer thread not started")
         return self._engine
+
+    @property
+    def reader(self) -> AsyncEngine:
+        """The engine for read-only units of work (SQLite: never takes the write lock)."""
+        if self._reader is None:
+            raise RuntimeError(f"{self.name}: writer thread not started")
+        return self._reader
 
     @property
     def running(self) -> bool:
@@ -90,6 +98,18 @@ class StoreWriter:
                     connect_timeout_secs=self._connect_timeout,
                     command_timeout_secs=self._command_timeout,
                 )
+                # SQLite: reads that must not take the write lock (a learner polling its
+                # queue would hold up every actor's flush); PostgreSQL readers never block
+                self._reader = (
+                    create_engine(
+                        self._url,
+                        connect_timeout_secs=self._connect_timeout,
+                        command_timeout_secs=self._command_timeout,
+                        read_only=True,
+                    )
+                    if self._url.drivername.startswith("sqlite")
+                    else self._engine
+                )
             except BaseException as exc:  # reported to start()'s caller
                 failure.append(exc)
                 ready.set()
@@ -101,8 +121,12 @@ class StoreWriter:
                 loop.run_forever()
             finally:
                 # bounded: closing a connection to a server that hangs waits for an answer
-                with contextlib.suppress(Exception):
-                    loop.run_until_complete(dispose_engine(self._engine, abandon=self._abandon))
+                engines = [self._engine]
+                if self._reader is not None and self._reader is not self._engine:
+                    engines.append(self._reader)
+                for engine in engines:
+                    with contextlib.suppress(Exception):
+                        loop.run_until_complete(dispose_engine(engine, abandon=self._abandon))
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
 

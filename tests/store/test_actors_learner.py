@@ -95,7 +95,7 @@ async def single_agent_replay(
         queued = await ExperienceRepository(session).queued_after(agent_id, 0, 10**9)
     episodes = EpisodeAssembler()
     for item in queued:
-        episodes.apply(agent, item.record, keys)
+        episodes.apply(agent, item, keys)
     return agent.q_values.copy()
 
 
