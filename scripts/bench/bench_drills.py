@@ -38,7 +38,9 @@ from tests.store.conftest import drop_pg_database, new_pg_database
 from tests.store.tcp_proxy import TcpProxy
 from tests.store.test_store_processes import (
     SAVE_INTERVAL,
+    STALL_CLOSE_TIMEOUT,
     consistent,
+    stall_then_stop,
     start_train,
     state,
     wait_for_commits,
@@ -99,38 +101,21 @@ def outage(seconds: float) -> None:
 
 
 def stalls(count: int) -> None:
-    close_timeout = 2.0
     took, codes, reported = [], [], []
     for _ in range(count):
         admin_url = new_pg_database()
-        folder = Path(tempfile.mkdtemp(prefix="bench_stall_"))
         try:
-            asyncio.run(upgrade_database(admin_url))
-            database = admin_url.rsplit("/", 1)[1]
-            with TcpProxy() as proxy:
-                url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{database}"
-                env = {"RLEXEC_PERSISTENCE__CLOSE_TIMEOUT_SECS": str(close_timeout),
-                       "RLEXEC_PERSISTENCE__SAVE_INTERVAL_SECS": "2.0"}  # fmt: skip
-                proc = start_train(url, folder, "--episodes", "1000000", env=env)
-                wait_for_commits(admin_url, proc)
-                proxy.stall_on(b"COPY")
-                while not proxy.stalled.is_set():
-                    time.sleep(0.05)
-                time.sleep(0.5)
-                proc.send_signal(signal.SIGTERM)
-                stopped = time.monotonic()
-                _out, err = proc.communicate(timeout=300)
-                took.append(time.monotonic() - stopped)
-                codes.append(proc.returncode)
-                line = [x for x in err.decode().splitlines() if "not saved:" in x]
-                reported.append(line[0].split("not saved: ")[1].split(" rows")[0] if line else "-")
-                proxy.restore()
+            seconds, code, err = stall_then_stop(admin_url, Path(tempfile.mkdtemp()))
         finally:
             drop_pg_database(admin_url)
+        took.append(seconds)
+        codes.append(code)
+        line = [x for x in err.splitlines() if "not saved:" in x]
+        reported.append(line[0].split("not saved: ")[1].split(" rows")[0] if line else "-")
     print(
         f"store hung mid-COPY, then SIGTERM: exited after median {statistics.median(took):.2f} s, "
-        f"max {max(took):.2f} s (close_timeout_secs {close_timeout:g} s); exit codes {codes}; "
-        f"rows reported not saved {reported}"
+        f"max {max(took):.2f} s (close_timeout_secs {STALL_CLOSE_TIMEOUT:g} s); exit codes "
+        f"{codes}; rows reported not saved {reported}"
     )
 
 

@@ -216,23 +216,21 @@ def test_outage_of_the_store_during_training(pg_empty_url: str, tmp_path: Path) 
     assert after["episodes"] == 400 > cut_at["episodes"]  # nothing lost across the outage
 
 
-@pytest.mark.postgres
-def test_a_stalled_store_cannot_hang_the_stop(pg_empty_url: str, tmp_path: Path) -> None:
-    """The server stops answering mid-COPY (a proxy that forwards nothing more; no error, no
-    closed connection): the writer's flush hangs until ``command_timeout_secs`` (60 s here,
-    the default). A SIGTERM then still ends the process within ``close_timeout_secs`` plus
-    the writer's stop, with what it could not write counted on stderr (exit 2: an error)."""
-    asyncio.run(upgrade_database(pg_empty_url))
-    database = pg_empty_url.rsplit("/", 1)[1]
-    close_timeout = 2.0
-    bound = close_timeout + WRITER_STOP_SECS + 2.0  # + the episode in progress, under load
+STALL_CLOSE_TIMEOUT = 2.0
+
+
+def stall_then_stop(admin_url: str, tmp: Path) -> tuple[float, int, str]:
+    """Train through a proxy on ``admin_url``'s database (migrated here), stall the proxy at
+    the next COPY (>= 2000 rows), SIGTERM: (seconds to exit, exit code, stderr)."""
+    asyncio.run(upgrade_database(admin_url))
+    database = admin_url.rsplit("/", 1)[1]
     with TcpProxy() as proxy:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{database}"
-        env = {"RLEXEC_PERSISTENCE__CLOSE_TIMEOUT_SECS": str(close_timeout),
+        env = {"RLEXEC_PERSISTENCE__CLOSE_TIMEOUT_SECS": str(STALL_CLOSE_TIMEOUT),
                "RLEXEC_PERSISTENCE__SAVE_INTERVAL_SECS": "2.0"}  # fmt: skip
-        proc = start_train(url, tmp_path, "--episodes", "1000000", env=env)
-        wait_for_commits(pg_empty_url, proc)
-        proxy.stall_on(b"COPY")  # the next flush with >= 2000 rows hangs in its COPY
+        proc = start_train(url, tmp, "--episodes", "1000000", env=env)
+        wait_for_commits(admin_url, proc)
+        proxy.stall_on(b"COPY")
         deadline = time.monotonic() + 30
         while not proxy.stalled.is_set():
             assert time.monotonic() < deadline and proc.poll() is None
@@ -241,13 +239,23 @@ def test_a_stalled_store_cannot_hang_the_stop(pg_empty_url: str, tmp_path: Path)
         proc.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
         try:
-            _out, err = proc.communicate(timeout=bound + 30)
+            _out, err = proc.communicate(timeout=120)
         finally:
             took = time.monotonic() - stopped
         proxy.restore()
-    text = err.decode()
+    return took, proc.returncode, err.decode()
+
+
+@pytest.mark.postgres
+def test_a_stalled_store_cannot_hang_the_stop(pg_empty_url: str, tmp_path: Path) -> None:
+    """The server stops answering mid-COPY (a proxy that forwards nothing more; no error, no
+    closed connection): the writer's flush hangs until ``command_timeout_secs`` (60 s here,
+    the default). A SIGTERM then still ends the process within ``close_timeout_secs`` plus
+    the writer's stop, with what it could not write counted on stderr (exit 2: an error)."""
+    bound = STALL_CLOSE_TIMEOUT + WRITER_STOP_SECS + 2.0  # + the episode in progress, loaded
+    took, returncode, text = stall_then_stop(pg_empty_url, tmp_path)
     assert took <= bound, f"the stop took {took:.1f} s (bound {bound:.1f} s)"
-    assert proc.returncode == 2, text[-2000:]
+    assert returncode == 2, text[-2000:]
     assert "Traceback" not in text and "never retrieved" not in text, text[-3000:]
     line = [x for x in text.splitlines() if x.startswith("rlexec: error:")]
     assert len(line) == 1 and "not saved" in line[0] and "decisions" in line[0], text[-2000:]
