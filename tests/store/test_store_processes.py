@@ -259,3 +259,32 @@ def test_a_stalled_store_cannot_hang_the_stop(pg_empty_url: str, tmp_path: Path)
     assert "Traceback" not in text and "never retrieved" not in text, text[-3000:]
     line = [x for x in text.splitlines() if x.startswith("rlexec: error:")]
     assert len(line) == 1 and "not saved" in line[0] and "decisions" in line[0], text[-2000:]
+
+
+@pytest.mark.postgres
+def test_training_goes_on_while_the_store_hangs(pg_empty_url: str, tmp_path: Path) -> None:
+    """Rows pile up past a quarter of max_pending_mb (0.5 MiB here) while the store hangs (a
+    proxy that forwards nothing more): the training loop's back-pressure waits at most
+    BACKPRESSURE_WAIT_SECS once, not until database.command_timeout_secs (30 s here) per
+    episode; the run ends, sheds and counts what did not fit, and reports what was not saved."""
+    asyncio.run(upgrade_database(pg_empty_url))
+    database = pg_empty_url.rsplit("/", 1)[1]
+    env = {"RLEXEC_PERSISTENCE__MAX_PENDING_MB": "0.5",
+           "RLEXEC_DATABASE__COMMAND_TIMEOUT_SECS": "30",
+           "RLEXEC_PERSISTENCE__CLOSE_TIMEOUT_SECS": "1.0"}  # fmt: skip
+    with TcpProxy() as proxy:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{database}"
+        proc = start_train(url, tmp_path, "--episodes", "150", env=env)
+        wait_for_commits(pg_empty_url, proc)
+        proxy.stall()
+        stalled = time.monotonic()
+        try:
+            out, err = proc.communicate(timeout=120)
+        finally:
+            took = time.monotonic() - stalled
+        proxy.restore()
+    text = err.decode()
+    assert proc.returncode == 2 and "not saved" in text, text[-2000:]
+    assert "Traceback" not in text, text[-3000:]
+    # 150 short episodes take a few seconds; one bounded wait, the close bound, the stop
+    assert took <= 25.0, f"{took:.1f} s: training waited on the hung store"
