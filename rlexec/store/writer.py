@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -58,6 +59,7 @@ class StoreWriter:
         self._engine: AsyncEngine | None = None
         self._reader: AsyncEngine | None = None
         self._abandon = False
+        self._busy: set[Any] = set()  # connections checked out (see _track_checkouts)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -110,6 +112,8 @@ class StoreWriter:
                     if self._url.drivername.startswith("sqlite")
                     else self._engine
                 )
+                for engine in {id(e): e for e in (self._engine, self._reader)}.values():
+                    self._track_checkouts(engine)
             except BaseException as exc:  # reported to start()'s caller
                 failure.append(exc)
                 ready.set()
@@ -137,6 +141,25 @@ class StoreWriter:
             self._thread.join()
             self._thread = None
             raise failure[0]
+
+    def _track_checkouts(self, engine: AsyncEngine) -> None:
+        """Remember the connections in use (checked out of the pool), so that an abandoning
+        stop can cut them."""
+        busy = self._busy
+        event.listen(engine.sync_engine, "checkout", lambda conn, *_: busy.add(conn))
+        event.listen(engine.sync_engine, "checkin", lambda conn, *_: busy.discard(conn))
+
+    def _cut_busy_connections(self) -> None:
+        """On the writer's loop: abort the connections in use (asyncpg's ``terminate()``:
+        the socket closed, no goodbye), so that a job stuck on a server that hangs fails at
+        once and its cleanup (the rollback, putting its rows back) runs instead of waiting
+        for an answer that never comes."""
+        for conn in list(self._busy):
+            driver = getattr(conn, "driver_connection", None)
+            terminate = getattr(driver, "terminate", None)
+            if callable(terminate):
+                with contextlib.suppress(Exception):
+                    terminate()
 
     def submit(self, job: Callable[[AsyncEngine], Awaitable[T]]) -> concurrent.futures.Future[T]:
         """Run ``job(engine)`` on the writer's loop; a future of its result (thread-safe)."""
@@ -168,14 +191,31 @@ class StoreWriter:
         wait = ABANDON_WAIT_SECS if abandon else timeout_secs / 2
 
         async def shutdown() -> None:
+            if abandon:
+                self._cut_busy_connections()
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()
-            # a task whose cleanup waits on a hung connection must not hold the thread (not
+            # a task whose cleanup waits on a hung connection must not hold the caller (not
             # gather: a cancelled gather still waits for every task to end)
+            loop = asyncio.get_running_loop()
             if tasks:
                 await asyncio.wait(tasks, timeout=wait)
-            asyncio.get_running_loop().stop()
+            stuck = {t for t in tasks if not t.done()}
+            if not stuck:
+                loop.stop()
+                return
+            # abandoned (e.g. a connection attempt to a server that accepts and says nothing,
+            # until connect_timeout_secs): the loop runs on until they end, then stops; its
+            # async generators are not torn down under them (tracebacks on stderr)
+
+            def ended(task: asyncio.Task[Any]) -> None:
+                stuck.discard(task)
+                if not stuck:
+                    loop.stop()
+
+            for task in stuck:
+                task.add_done_callback(ended)
 
         asyncio.run_coroutine_threadsafe(shutdown(), loop)
         thread.join(max(0.0, timeout_secs - (time.monotonic() - started)))

@@ -6,12 +6,14 @@ the learning lost after a kill against the save interval."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -219,17 +221,27 @@ def test_outage_of_the_store_during_training(pg_empty_url: str, tmp_path: Path) 
 STALL_CLOSE_TIMEOUT = 2.0
 
 
-def stall_then_stop(admin_url: str, tmp: Path) -> tuple[float, int, str]:
-    """Train through a proxy on ``admin_url``'s database (migrated here), stall the proxy at
-    the next COPY (>= 2000 rows), SIGTERM: (seconds to exit, exit code, stderr)."""
+@contextlib.contextmanager
+def training_through_proxy(
+    admin_url: str, tmp: Path, env: dict[str, str], *args: str
+) -> Iterator[tuple[TcpProxy, subprocess.Popen[bytes]]]:
+    """``rlexec train`` on ``admin_url``'s database (migrated here) through a proxy the test
+    cuts or stalls; yields once the first commit is in."""
     asyncio.run(upgrade_database(admin_url))
     database = admin_url.rsplit("/", 1)[1]
     with TcpProxy() as proxy:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{database}"
-        env = {"RLEXEC_PERSISTENCE__CLOSE_TIMEOUT_SECS": str(STALL_CLOSE_TIMEOUT),
-               "RLEXEC_PERSISTENCE__SAVE_INTERVAL_SECS": "2.0"}  # fmt: skip
-        proc = start_train(url, tmp, "--episodes", "1000000", env=env)
+        proc = start_train(url, tmp, *args, env=env)
         wait_for_commits(admin_url, proc)
+        yield proxy, proc
+
+
+def stall_then_stop(admin_url: str, tmp: Path) -> tuple[float, int, str]:
+    """Train through a proxy on ``admin_url``'s database (migrated here), stall the proxy at
+    the next COPY (>= 2000 rows), SIGTERM: (seconds to exit, exit code, stderr)."""
+    env = {"RLEXEC_PERSISTENCE__CLOSE_TIMEOUT_SECS": str(STALL_CLOSE_TIMEOUT),
+           "RLEXEC_PERSISTENCE__SAVE_INTERVAL_SECS": "2.0"}  # fmt: skip
+    with training_through_proxy(admin_url, tmp, env, "--episodes", "1000000") as (proxy, proc):
         proxy.stall_on(b"COPY")
         deadline = time.monotonic() + 30
         while not proxy.stalled.is_set():
@@ -237,13 +249,16 @@ def stall_then_stop(admin_url: str, tmp: Path) -> tuple[float, int, str]:
             time.sleep(0.05)
         time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
-        stopped = time.monotonic()
-        try:
-            _out, err = proc.communicate(timeout=120)
-        finally:
-            took = time.monotonic() - stopped
+        took, err = until_exit(proc)
         proxy.restore()
-    return took, proc.returncode, err.decode()
+    return took, proc.returncode, err
+
+
+def until_exit(proc: subprocess.Popen[bytes]) -> tuple[float, str]:
+    """Seconds from now until ``proc`` exits, and its stderr."""
+    started = time.monotonic()
+    _out, err = proc.communicate(timeout=120)
+    return time.monotonic() - started, err.decode()
 
 
 @pytest.mark.postgres
@@ -267,24 +282,14 @@ def test_training_goes_on_while_the_store_hangs(pg_empty_url: str, tmp_path: Pat
     proxy that forwards nothing more): the training loop's back-pressure waits at most
     BACKPRESSURE_WAIT_SECS once, not until database.command_timeout_secs (30 s here) per
     episode; the run ends, sheds and counts what did not fit, and reports what was not saved."""
-    asyncio.run(upgrade_database(pg_empty_url))
-    database = pg_empty_url.rsplit("/", 1)[1]
     env = {"RLEXEC_PERSISTENCE__MAX_PENDING_MB": "0.5",
            "RLEXEC_DATABASE__COMMAND_TIMEOUT_SECS": "30",
            "RLEXEC_PERSISTENCE__CLOSE_TIMEOUT_SECS": "1.0"}  # fmt: skip
-    with TcpProxy() as proxy:
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{database}"
-        proc = start_train(url, tmp_path, "--episodes", "150", env=env)
-        wait_for_commits(pg_empty_url, proc)
+    with training_through_proxy(pg_empty_url, tmp_path, env, "--episodes", "150") as (proxy, proc):
         proxy.stall()
-        stalled = time.monotonic()
-        try:
-            out, err = proc.communicate(timeout=120)
-        finally:
-            took = time.monotonic() - stalled
+        took, text = until_exit(proc)
         proxy.restore()
-    text = err.decode()
     assert proc.returncode == 2 and "not saved" in text, text[-2000:]
-    assert "Traceback" not in text, text[-3000:]
+    assert "were shed" in text and "Traceback" not in text, text[-3000:]
     # 150 short episodes take a few seconds; one bounded wait, the close bound, the stop
     assert took <= 25.0, f"{took:.1f} s: training waited on the hung store"
