@@ -57,7 +57,9 @@ DRIVER_PACKAGES = {
 SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql+psycopg"}
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 DEFAULT_COMMAND_TIMEOUT_SECS = 60.0  # = DatabaseConfig.command_timeout_secs
-DISPOSE_TIMEOUT_SECS = 1.0
+# closing a healthy pool takes milliseconds, but seconds on a starved machine (each aiosqlite
+# close is a hop to its thread): generous; a store known to hang is abandoned instead
+DISPOSE_TIMEOUT_SECS = 10.0
 
 
 def parse_url(url: str | URL) -> URL:

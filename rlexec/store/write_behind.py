@@ -116,6 +116,7 @@ log = logging.getLogger("rlexec.store")
 DOWN_LOG_EVERY_SECS = 30.0
 PROBE_TIMEOUT_SECS = 2.0
 WRITER_STOP_SECS = 1.0  # close(): the most it waits for the writer thread to stop
+FLUSH_LOOP_END_SECS = 2.0  # close(): the most it waits for the flush loop to end by itself
 FETCH_LIMIT = 20_000  # queued transitions fetched at a time
 
 
@@ -564,6 +565,7 @@ class AgentStore:
                         failure = exc
                         break
                     await asyncio.sleep(self._close_pause(deadline))
+        await asyncio.to_thread(self._quiesce, failure)
         if self.role is Role.LEARNER and failure is None:
             with contextlib.suppress(StoreError, TimeoutError, concurrent.futures.CancelledError):
                 async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
@@ -595,12 +597,22 @@ class AgentStore:
                         failure = exc
                         break
                     time.sleep(self._close_pause(deadline))
+        self._quiesce(failure)
         if self.role is Role.LEARNER and failure is None:
             with contextlib.suppress(StoreError, TimeoutError, concurrent.futures.CancelledError):
                 self.writer.submit(self._release_lease).result(
                     timeout=max(0.1, deadline - time.monotonic())
                 )
         self._stop_writer(failure)
+
+    def _quiesce(self, failure: StoreError | None) -> None:
+        """After the final flush: no more flushes or lease renewals (a renewal after the
+        release would hold the lease for a successor to wait out); unless the store hangs,
+        let the flush loop end between operations rather than cancel it inside one."""
+        self._closing = True
+        if failure is None or isinstance(failure, LeaseLostError):
+            with contextlib.suppress(Exception):
+                self.writer.submit(self._end_flush_loop).result(FLUSH_LOOP_END_SECS + 1.0)
 
     def _close_pause(self, deadline: float) -> float:
         """Between two final-flush attempts on a store that is down: a probe interval, never
@@ -642,6 +654,16 @@ class AgentStore:
             f"(last error: {failure})"
         )
         raise error
+
+    async def _end_flush_loop(self, engine: AsyncEngine) -> None:
+        """On the writer: wake the flush loop (``_closing`` is set) and wait for it to return
+        (a task cancelled in the middle of a unit of work logs SQLAlchemy's "Exception during
+        reset" traceback when its connection goes back to the pool)."""
+        task, kick = self._flush_task, self._kick
+        if task is None or task.done() or kick is None:
+            return
+        kick.set()
+        await asyncio.wait({task}, timeout=FLUSH_LOOP_END_SECS)
 
     async def _release_lease(self, engine: AsyncEngine) -> None:
         assert self.agent_id is not None
@@ -785,6 +807,8 @@ class AgentStore:
             await wait_event(self._kick, timeout)
             kicked = self._kick.is_set()
             self._kick.clear()
+            if self._closing:
+                return  # close(): its final flush is done (or abandoned)
             if self.lease_lost is not None:
                 self._fail_waiters(self.lease_lost)
                 return
