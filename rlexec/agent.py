@@ -447,6 +447,7 @@ def assemble(
             config_snapshot=config_snapshot(config, chosen),
             role=role,
             connect_timeout_secs=rl.database.connect_timeout_secs,
+            command_timeout_secs=rl.database.command_timeout_secs,
         ),
         reward_mode=chosen,
     )

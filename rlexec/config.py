@@ -188,7 +188,10 @@ class PersistenceConfig(_Section):
         1.0, gt=0.0, description="while the store is down: how often to try it again"
     )
     close_timeout_secs: float = Field(
-        60.0, ge=0.0, description="how long close() waits for a store that is down"
+        60.0,
+        gt=0.0,
+        description="the longest close() waits for its final flush (a store that is down or "
+        "hangs); then it reports what it could not save and returns",
     )
     learner_lease_secs: float = Field(
         15.0, gt=0.0, description="the learner lease's lifetime: a dead learner's successor "
@@ -203,6 +206,13 @@ class PersistenceConfig(_Section):
 class DatabaseConfig(_Section):
     url: str = DEFAULT_DATABASE_URL
     connect_timeout_secs: float = Field(10.0, gt=0.0)
+    command_timeout_secs: float = Field(
+        60.0,
+        gt=0.0,
+        description="the longest one store operation (a flush, a lease renewal, a fetch of "
+        "queued transitions) and each statement in it may take; then it fails as if the store "
+        "were down (a server or network that hangs without an error)",
+    )
 
 
 class SimulatorConfig(_Section):

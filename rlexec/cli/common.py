@@ -90,10 +90,20 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return config
 
 
-def with_engine(args: argparse.Namespace, work: Callable[[AsyncEngine, Config], Awaitable[T]]) -> T:
+def with_engine(
+    args: argparse.Namespace,
+    work: Callable[[AsyncEngine, Config], Awaitable[T]],
+    *,
+    read_only: bool = True,
+) -> T:
     """Run ``work(engine, config)`` on the configured database, which must exist and be at the
-    schema head (read-only commands never create or migrate one)."""
-    from rlexec.store.engine import create_engine
+    schema head (commands never create or migrate one here).
+
+    ``read_only`` (the default: listing, export, metrics, replay): the engine never takes
+    SQLite's write lock (plain ``BEGIN``, ``query_only``; PostgreSQL read-only sessions), so
+    such a command runs beside a training process and never holds up its flushes; a write
+    through it fails. Commands that write (``snapshot create``, ``db prune``) pass False."""
+    from rlexec.store.engine import engine_for
     from rlexec.store.migrate import require_schema
 
     config = config_from_args(args)
@@ -101,7 +111,7 @@ def with_engine(args: argparse.Namespace, work: Callable[[AsyncEngine, Config], 
 
     async def run() -> T:
         await require_schema(database.url)
-        engine = create_engine(database.url, connect_timeout_secs=database.connect_timeout_secs)
+        engine = engine_for(database, read_only=read_only)
         try:
             return await work(engine, config)
         finally:

@@ -131,7 +131,9 @@ def _prune(args: argparse.Namespace) -> int:
     before = parse_time(args.before, "--before")
     assert before is not None
     result = with_engine(
-        args, lambda engine, _: prune_audit_trail(engine, before, dry_run=args.dry_run)
+        args,
+        lambda engine, _: prune_audit_trail(engine, before, dry_run=args.dry_run),
+        read_only=False,
     )
     print(result.describe())
     return 0

@@ -32,7 +32,9 @@ def register(subparsers: Any) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
-    row = with_engine(args, lambda engine, _: create_snapshot(engine, args.agent, args.label))
+    row = with_engine(
+        args, lambda engine, _: create_snapshot(engine, args.agent, args.label), read_only=False
+    )
     print(
         f"snapshot {row.id}: agent {row.agent_name!r} version {row.version} "
         f"label {row.label!r}, {row.entries} Q entries"

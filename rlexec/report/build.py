@@ -36,7 +36,7 @@ from rlexec.report.plots import (
 from rlexec.report.verdict import comparison_verdict
 from rlexec.report.words import bps
 from rlexec.rl.state import StateDiscretizer
-from rlexec.store.engine import create_engine, redact_url
+from rlexec.store.engine import engine_for, redact_url
 from rlexec.store.promotions import list_promotions
 from rlexec.training.evaluate import (
     ComparisonRun,
@@ -64,7 +64,7 @@ async def _read_agents(
 ) -> dict[str, AgentData]:
     await require_agents(config, names, store=False)
     database = config.rl_execution.database
-    engine = create_engine(database.url, connect_timeout_secs=database.connect_timeout_secs)
+    engine = engine_for(database, read_only=True)
     try:
         return {
             name: await read_agent_data(engine, config.rl_execution.state, name, run_id)
@@ -77,7 +77,7 @@ async def _read_agents(
 async def _promotion_lines(config: Config, names: Sequence[str]) -> list[str]:
     """One line per agent: its latest promotion verdict (what production acts on)."""
     database = config.rl_execution.database
-    engine = create_engine(database.url, connect_timeout_secs=database.connect_timeout_secs)
+    engine = engine_for(database, read_only=True)
     lines = []
     try:
         for name in names:

@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
+from rlexec.config import DatabaseConfig
 from rlexec.errors import StoreError
 from rlexec.redact import mask_passwords
 
@@ -55,6 +56,10 @@ DRIVER_PACKAGES = {
 }
 SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql+psycopg"}
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+DEFAULT_COMMAND_TIMEOUT_SECS = 60.0  # = DatabaseConfig.command_timeout_secs
+# closing a healthy pool takes milliseconds, but seconds on a starved machine (each aiosqlite
+# close is a hop to its thread): generous; a store known to hang is abandoned instead
+DISPOSE_TIMEOUT_SECS = 10.0
 
 
 def parse_url(url: str | URL) -> URL:
@@ -117,6 +122,7 @@ def create_engine(
     url: str | URL,
     *,
     connect_timeout_secs: float = 10.0,
+    command_timeout_secs: float = DEFAULT_COMMAND_TIMEOUT_SECS,
     pool: bool = True,
     echo: bool = False,
     read_only: bool = False,
@@ -125,6 +131,10 @@ def create_engine(
 
     ``pool=False`` uses NullPool (one connection per checkout: migrations, short CLI runs).
     ``read_only=True``: a reader that never holds the write lock (see the module doc).
+    ``command_timeout_secs``: PostgreSQL: asyncpg's client-side ``command_timeout``, the longest
+    any statement (a COPY included) may wait for the server, which also ends the wait on a
+    server or network that hangs without an error (SQLite's waits are bounded by its busy
+    timeout).
     Creating the engine does not connect; use ``check_connection`` to fail early.
     """
     parsed = parse_url(url)
@@ -134,7 +144,10 @@ def create_engine(
     if parsed.drivername.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
-        kwargs["connect_args"] = {"timeout": connect_timeout_secs}
+        kwargs["connect_args"] = {
+            "timeout": connect_timeout_secs,
+            "command_timeout": command_timeout_secs,
+        }
         if read_only:
             kwargs["connect_args"]["server_settings"] = {"default_transaction_read_only": "on"}
         if pool:
@@ -153,6 +166,17 @@ def create_engine(
     if parsed.drivername.startswith("sqlite"):
         _configure_sqlite(engine, read_only=read_only)
     return engine
+
+
+def engine_for(database: DatabaseConfig, *, read_only: bool = False) -> AsyncEngine:
+    """The engine of a config's ``[rl_execution.database]`` section: its URL, connect and
+    command timeouts (``read_only``: see ``create_engine``)."""
+    return create_engine(
+        database.url,
+        connect_timeout_secs=database.connect_timeout_secs,
+        command_timeout_secs=database.command_timeout_secs,
+        read_only=read_only,
+    )
 
 
 def sync_url(url: str | URL) -> URL:
@@ -179,6 +203,26 @@ def sync_engine(url: str | URL, *, connect_timeout_secs: float = 10.0) -> Engine
             f"cannot open {redact_url(target)!r} synchronously: its driver is not installed "
             "(pip install 'rlexec[postgres]' brings psycopg)"
         ) from None
+
+
+async def dispose_engine(
+    engine: AsyncEngine, timeout_secs: float = DISPOSE_TIMEOUT_SECS, *, abandon: bool = False
+) -> bool:
+    """``engine.dispose()``, bounded: closing a pooled connection to a server that hangs waits
+    for its answer (asyncpg sends Terminate and waits), which must not hold up a process's
+    exit. ``abandon`` (the store is known to hang): the pool is dropped without closing its
+    connections (the process's end closes their sockets). False: not done in time."""
+    if abandon:
+        await engine.dispose(close=False)
+        return True
+    try:
+        async with asyncio.timeout(timeout_secs):
+            await engine.dispose()
+    except TimeoutError:
+        log.warning("closing the connections to %s took over %g s; left open",
+                    redact_url(engine.url), timeout_secs)  # fmt: skip
+        return False
+    return True
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

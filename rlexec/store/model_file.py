@@ -326,7 +326,7 @@ async def _open_agent(
     check_agent_name(agent_name)
     rl = config.rl_execution
     await require_schema(rl.database.url, create=not must_exist)
-    engine = create_engine(rl.database.url, pool=False)
+    engine = create_engine(rl.database.url, pool=False, read_only=read_only)
     try:
         async with session_factory(engine)() as db:
             existed = await AgentRepository(db).get_by_name(agent_name) is not None

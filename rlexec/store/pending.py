@@ -93,6 +93,11 @@ class PendingRows:
         """The estimated memory of the rows held."""
         return self._bytes
 
+    def counts(self) -> dict[str, int]:
+        """Rows held, by kind."""
+        with self._lock:
+            return {kind: len(q) for kind, q in self._queues.items()}
+
     def row_bytes(self, kind: str) -> int | None:
         """The per-row estimate of ``kind`` (None before its first record)."""
         return self._row_bytes.get(kind)

@@ -450,8 +450,21 @@ _EXPERIENCE_FIELDS = tuple(f.name for f in dataclasses.fields(ExperienceRecord))
 
 
 class QueuedTransition(NamedTuple):
+    """A queued transition as the learner applies it: the ``ExperienceRecord`` fields but
+    ``created_at`` (the learner does not use it, and parsing one timestamp per row was half
+    of the learner's cost of a fetch), with its ``seq``."""
+
     seq: int
-    record: ExperienceRecord
+    state_key: str
+    action: str
+    reward: float
+    next_state_key: str
+    terminated: bool
+    truncated: bool
+    next_schedule_action: str | None
+
+
+_QUEUED_FIELDS = QueuedTransition._fields[1:]
 
 
 class ExperienceRepository:
@@ -476,14 +489,14 @@ class ExperienceRepository:
         """Queued transitions with ``seq > after``, in ``seq`` order, at most ``limit``."""
         t = _table(ExperienceRow)
         stmt = (
-            sa.select(t.c.seq, *(t.c[name] for name in _EXPERIENCE_FIELDS))
+            sa.select(t.c.seq, *(t.c[name] for name in _QUEUED_FIELDS))
             .where(t.c.agent_id == agent_id, t.c.seq > after)
             .order_by(t.c.seq)
             .limit(limit)
         )
         async with wrap_errors(self.session, "reading queued transitions"):
             rows = (await self.session.execute(stmt)).all()
-        return [QueuedTransition(int(row[0]), ExperienceRecord(*row[1:])) for row in rows]
+        return [QueuedTransition._make(row) for row in rows]
 
     async def newest(
         self, agent_id: int, limit: int, *, applied_through: int | None = None

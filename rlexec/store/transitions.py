@@ -1,7 +1,9 @@
 """Applying stored transitions to the learner's agent: the one place that does.
 
 A transition is an ``ExperienceRecord`` (every field of it travels through the queue: see
-``rlexec.store.repositories.ExperienceRepository``). The RL executor writes an episode's
+``rlexec.store.repositories.ExperienceRepository``; the learner reads them back as
+``QueuedTransition``, every field but ``created_at``, and this module reads them through the
+``Transition`` protocol). The RL executor writes an episode's
 transitions together and in order when the parent order ends, and the agent learns from whole
 episodes (``QTableAgent.observe_episode``: lambda-returns). ``EpisodeAssembler`` rebuilds the
 episodes from the queue (an actor's episode is contiguous in it: its records are appended in one
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from rlexec.records import ACTION_LABELS, ExperienceRecord
+from rlexec.records import ACTION_LABELS
 from rlexec.rl.q_learning import EpisodeStep
 from rlexec.store.table_sync import StateKeys
 
@@ -28,7 +30,26 @@ class ObservingAgent(Protocol):
     def observe_episode(self, steps: Sequence[EpisodeStep]) -> None: ...
 
 
-def next_base_index(record: ExperienceRecord) -> int | None:
+class Transition(Protocol):
+    """What a learner applies of a transition (``ExperienceRecord``, ``QueuedTransition``)."""
+
+    @property
+    def state_key(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def reward(self) -> float: ...
+    @property
+    def next_state_key(self) -> str: ...
+    @property
+    def terminated(self) -> bool: ...
+    @property
+    def truncated(self) -> bool: ...
+    @property
+    def next_schedule_action(self) -> str | None: ...
+
+
+def next_base_index(record: Transition) -> int | None:
     """The base's action at the next state as an action index (what the rule compares
     against when that state is bootstrapped from); None when unknown (terminal transitions,
     rows stored before it was logged)."""
@@ -48,7 +69,7 @@ class EpisodeAssembler:
         """Transitions of an episode whose end has not arrived yet."""
         return len(self._steps)
 
-    def apply(self, agent: ObservingAgent, record: ExperienceRecord, keys: StateKeys) -> bool:
+    def apply(self, agent: ObservingAgent, record: Transition, keys: StateKeys) -> bool:
         """Take one transition; False (nothing learned; the episode in progress is dropped) if
         it does not fit the agent's state config or actions."""
         s = keys.state_index(record.state_key)

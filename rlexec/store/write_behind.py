@@ -61,14 +61,14 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from rlexec.config import PersistenceConfig
 from rlexec.errors import StoreError
@@ -79,7 +79,12 @@ from rlexec.records import (
     ExperienceRecord,
     PolicyMetricsRecord,
 )
-from rlexec.store.engine import check_connection, parse_url, session_factory
+from rlexec.store.engine import (
+    DEFAULT_COMMAND_TIMEOUT_SECS,
+    check_connection,
+    parse_url,
+    session_factory,
+)
 from rlexec.store.pending import PendingBatch, PendingRows
 from rlexec.store.repositories import (
     AgentRepository,
@@ -110,6 +115,8 @@ log = logging.getLogger("rlexec.store")
 
 DOWN_LOG_EVERY_SECS = 30.0
 PROBE_TIMEOUT_SECS = 2.0
+WRITER_STOP_SECS = 1.0  # close(): the most it waits for the writer thread to stop
+FLUSH_LOOP_END_SECS = 2.0  # close(): the most it waits for the flush loop to end by itself
 FETCH_LIMIT = 20_000  # queued transitions fetched at a time
 
 
@@ -170,6 +177,13 @@ async def wait_event(event: asyncio.Event, timeout_secs: float) -> None:
             await event.wait()
 
 
+def lease_poll_secs(lease_secs: float) -> float:
+    """How often a waiting learner tries the lease: a dead learner's successor holds it at
+    most this long after it expired (``docs/operations.md``: "within learner_lease_secs plus
+    one second of polling")."""
+    return min(1.0, lease_secs / 5)
+
+
 def learner_id() -> str:
     """Who holds a lease: host, process id and a random tag (unique per store)."""
     return f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -200,12 +214,15 @@ class AgentStore:
         on_experiences: Callable[[Sequence[ExperienceRecord]], None] | None = None,
         lease_wait_secs: float | None = None,
         connect_timeout_secs: float = 10.0,
+        command_timeout_secs: float = DEFAULT_COMMAND_TIMEOUT_SECS,
         accept_existing: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
         """``engine``: the database (only its URL is used: the writer thread opens its own
         engine); ``accept_existing``: called with an existing agent row's config snapshot
         before anything else is read or leased, to refuse an incompatible config (it
-        raises)."""
+        raises); ``command_timeout_secs``: the longest one operation of the writer (a flush, a
+        renewal, a fetch; also each statement) may take before it fails as if the store were
+        down."""
         self.agent = agent
         self.agent_name = agent_name
         self.persistence = persistence or PersistenceConfig()
@@ -227,9 +244,16 @@ class AgentStore:
         self.table = PendingTable(int(agent.q_values.size))
         url = engine.url if isinstance(engine, AsyncEngine) else parse_url(engine)
         self.accept_existing = accept_existing
+        self.command_timeout_secs = command_timeout_secs
         self.writer = StoreWriter(
-            url, connect_timeout_secs=connect_timeout_secs, name=f"rlexec-store-{agent_name}"[:60]
+            url,
+            connect_timeout_secs=connect_timeout_secs,
+            command_timeout_secs=command_timeout_secs,
+            name=f"rlexec-store-{agent_name}"[:60],
         )
+        # the rows and table of the flush being written (counted as unsaved until committed)
+        self._in_flight: tuple[PendingBatch, TableSnapshot | None] | None = None
+        self._flight_lock = threading.Lock()
         self._pump_due = 0.0  # monotonic time of the next hand-over by pump()
         self.agent_id: int | None = None
         # learner: queued transitions fetched (writer) and applied (app thread), by seq
@@ -305,6 +329,25 @@ class AgentStore:
         """Rows shed so far, by kind."""
         return dict(self.rows.dropped)
 
+    @property
+    def unsaved(self) -> dict[str, int]:
+        """Rows not in the store yet, by kind: waiting in memory or in a flush not committed
+        (after a failed ``close()``: what the process loses when it ends)."""
+        with self._flight_lock:
+            counts = self.rows.counts()
+            if self._in_flight is not None:
+                batch = self._in_flight[0]
+                for kind in counts:
+                    counts[kind] += len(getattr(batch, kind))
+        return counts
+
+    @property
+    def unsaved_cells(self) -> int:
+        """Q cells changed and not published yet (waiting, or in a flush not committed)."""
+        with self._flight_lock:
+            snapshot = None if self._in_flight is None else self._in_flight[1]
+            return self.table.cells + (0 if snapshot is None else int(snapshot.cells.size))
+
     def _report_shed(self) -> None:
         now = time.monotonic()
         if self._shed_logged_at and now - self._shed_logged_at < DOWN_LOG_EVERY_SECS:
@@ -374,7 +417,7 @@ class AgentStore:
         )
 
     async def _load(self, engine: AsyncEngine) -> tuple[bool, StoredTable, list[ExperienceRecord]]:
-        async with unit_of_work(engine, f"loading agent {self.agent_name!r}") as session:
+        async with self._unit_of_work(engine, f"loading agent {self.agent_name!r}") as session:
             agents = AgentRepository(session)
             existing = await agents.get_by_name(self.agent_name)
             if existing is not None and self.accept_existing is not None:
@@ -386,7 +429,7 @@ class AgentStore:
         if self.role is Role.LEARNER:
             await self._take_lease(engine)
         reading = f"reading agent {self.agent_name!r}"
-        async with unit_of_work(engine, reading, write=False) as session:
+        async with self._unit_of_work(engine, reading, write=False) as session:
             table = await read_table(session, row.id, self.keys)
             learns = self.role is Role.LEARNER and self.agent.learning
             to_load = self.persistence.experiences_to_load if learns else 0
@@ -406,7 +449,7 @@ class AgentStore:
         assert self.agent_id is not None
         deadline = time.monotonic() + self.lease_wait_secs
         while True:
-            async with unit_of_work(engine, "taking the learner lease") as session:
+            async with self._unit_of_work(engine, "taking the learner lease") as session:
                 other = await AgentRepository(session).acquire_lease(
                     self.agent_id, self.holder, self.persistence.learner_lease_secs
                 )
@@ -418,7 +461,7 @@ class AgentStore:
                     f"only one learner per agent: stop it, add actors to it with "
                     f"'rlexec train --workers N', or use another agent name"
                 )
-            await asyncio.sleep(min(1.0, self.persistence.learner_lease_secs / 5))
+            await asyncio.sleep(lease_poll_secs(self.persistence.learner_lease_secs))
 
     def start(self) -> None:
         """Hand the table over every ``save_interval_secs`` from the running event loop (the
@@ -491,9 +534,11 @@ class AgentStore:
         return result
 
     async def close(self) -> None:
-        """Final flush, then the lease released and the writer stopped. A store that is down
-        is waited for up to ``close_timeout_secs`` (probing); then StoreError says what could
-        not be saved (it is lost when the process ends)."""
+        """Final flush, then the lease released and the writer stopped. Waits at most
+        ``close_timeout_secs`` in all for the final flush (a store that is down is probed, one
+        that hangs is abandoned), plus up to ``WRITER_STOP_SECS`` to stop the writer; then
+        StoreError says what could not be saved (also in ``unsaved``; it is lost when the
+        process ends). Never waits longer."""
         if self._sync_task is not None:
             self._sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -501,59 +546,92 @@ class AgentStore:
             self._sync_task = None
         if self.agent_id is None or not self.writer.running:
             return
-        error: StoreError | None = None
+        deadline = time.monotonic() + self.persistence.close_timeout_secs
+        failure: StoreError | None = None
         if self.role is not Role.READER and self.lease_lost is None:
-            deadline = time.monotonic() + self.persistence.close_timeout_secs
             while True:
                 try:
-                    await self.flush()
+                    waiter = self._flush_waiter()
+                    if waiter is not None:
+                        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                            await asyncio.wrap_future(waiter)
+                        self._apply_inbox()
+                    break
+                except TimeoutError:
+                    failure = StoreError("the store did not answer")
                     break
                 except StoreError as exc:
-                    error = self._close_failure(exc, deadline)
-                    if error is not None:
+                    if isinstance(exc, LeaseLostError) or time.monotonic() >= deadline:
+                        failure = exc
                         break
-                    await asyncio.sleep(self.persistence.probe_interval_secs)
-        if self.role is Role.LEARNER and error is None:
-            with contextlib.suppress(StoreError, concurrent.futures.CancelledError):
-                await self.writer.run(self._release_lease)
-        self._stop_writer(error)
+                    await asyncio.sleep(self._close_pause(deadline))
+        await asyncio.to_thread(self._quiesce, failure)
+        if self.role is Role.LEARNER and failure is None:
+            with contextlib.suppress(StoreError, TimeoutError, concurrent.futures.CancelledError):
+                async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                    await self.writer.run(self._release_lease)
+        self._stop_writer(failure)
 
     def close_blocking(self) -> None:
-        """``close()`` for a synchronous app (the same waits, blocking)."""
+        """``close()`` for a synchronous app (the same waits and bounds, blocking)."""
         if self.agent_id is None or not self.writer.running:
             return
-        error: StoreError | None = None
+        deadline = time.monotonic() + self.persistence.close_timeout_secs
+        failure: StoreError | None = None
         if self.role is not Role.READER and self.lease_lost is None:
-            deadline = time.monotonic() + self.persistence.close_timeout_secs
             while True:
+                waiter: concurrent.futures.Future[FlushResult] | None = None
                 try:
-                    self.flush_blocking()
+                    waiter = self._flush_waiter()
+                    if waiter is not None:
+                        waiter.result(timeout=max(0.0, deadline - time.monotonic()))
+                        self._apply_inbox()
+                    break
+                except TimeoutError:  # concurrent.futures.TimeoutError is TimeoutError
+                    if waiter is not None:
+                        waiter.cancel()
+                    failure = StoreError("the store did not answer")
                     break
                 except StoreError as exc:
-                    error = self._close_failure(exc, deadline)
-                    if error is not None:
+                    if isinstance(exc, LeaseLostError) or time.monotonic() >= deadline:
+                        failure = exc
                         break
-                    time.sleep(self.persistence.probe_interval_secs)
-        if self.role is Role.LEARNER and error is None:
-            with contextlib.suppress(StoreError, concurrent.futures.CancelledError):
-                self.writer.submit(self._release_lease).result()
-        self._stop_writer(error)
+                    time.sleep(self._close_pause(deadline))
+        self._quiesce(failure)
+        if self.role is Role.LEARNER and failure is None:
+            with contextlib.suppress(StoreError, TimeoutError, concurrent.futures.CancelledError):
+                self.writer.submit(self._release_lease).result(
+                    timeout=max(0.1, deadline - time.monotonic())
+                )
+        self._stop_writer(failure)
 
-    def _close_failure(self, exc: StoreError, deadline: float) -> StoreError | None:
-        """The error close() ends with after a failed final flush (None: try again)."""
-        if isinstance(exc, LeaseLostError):
-            return exc
-        if time.monotonic() < deadline:
-            return None
-        return StoreError(
-            f"agent {self.agent_name!r}: the store stayed down for "
-            f"{self.persistence.close_timeout_secs:g} s at close; not saved: "
-            f"{self.pending_rows} rows, {self.table.cells} Q cells (last error: {exc})"
-        )
-
-    def _stop_writer(self, error: StoreError | None) -> None:
+    def _quiesce(self, failure: StoreError | None) -> None:
+        """After the final flush: no more flushes or lease renewals (a renewal after the
+        release would hold the lease for a successor to wait out); unless the store hangs,
+        let the flush loop end between operations rather than cancel it inside one."""
         self._closing = True
-        self.writer.stop()
+        if failure is None or isinstance(failure, LeaseLostError):
+            with contextlib.suppress(Exception):
+                self.writer.submit(self._end_flush_loop).result(FLUSH_LOOP_END_SECS + 1.0)
+
+    def _close_pause(self, deadline: float) -> float:
+        """Between two final-flush attempts on a store that is down: a probe interval, never
+        past the deadline."""
+        return max(0.0, min(self.persistence.probe_interval_secs, deadline - time.monotonic()))
+
+    def _stop_writer(self, failure: StoreError | None) -> None:
+        """Stop the writer (bounded); raise what close() ends with: the lease lost, or what
+        could not be saved, counted after the writer stopped (a flush it cancelled has put
+        its rows back; one stuck where the cancel did not reach is counted in flight)."""
+        self._closing = True
+        hung = failure is not None and not isinstance(failure, LeaseLostError)
+        stopped = self.writer.stop(WRITER_STOP_SECS, abandon=True) if hung else self.writer.stop()
+        if not stopped:
+            log.warning(
+                "agent %r: the store's writer thread did not stop within %g s (stuck on the "
+                "store); left to end with the process",
+                self.agent_name, WRITER_STOP_SECS,
+            )  # fmt: skip
         dropped = self.rows.dropped
         if any(dropped.values()):
             log.warning(
@@ -562,12 +640,34 @@ class AgentStore:
                 self.agent_name, dropped["experiences"], dropped["decisions"],
                 self.persistence.max_pending_mb,
             )  # fmt: skip
-        if error is not None:
-            raise error
+        if failure is None:
+            return
+        if isinstance(failure, LeaseLostError):
+            raise failure
+        unsaved = self.unsaved
+        error = StoreError(
+            f"agent {self.agent_name!r}: the final flush did not complete within "
+            f"close_timeout_secs = {self.persistence.close_timeout_secs:g} s; not saved: "
+            f"{sum(unsaved.values())} rows ({unsaved['episodes']} episodes, "
+            f"{unsaved['decisions']} decisions, {unsaved['experiences']} experiences, "
+            f"{unsaved['metrics']} policy metrics) and {self.unsaved_cells} Q cells "
+            f"(last error: {failure})"
+        )
+        raise error
+
+    async def _end_flush_loop(self, engine: AsyncEngine) -> None:
+        """On the writer: wake the flush loop (``_closing`` is set) and wait for it to return
+        (a task cancelled in the middle of a unit of work logs SQLAlchemy's "Exception during
+        reset" traceback when its connection goes back to the pool)."""
+        task, kick = self._flush_task, self._kick
+        if task is None or task.done() or kick is None:
+            return
+        kick.set()
+        await asyncio.wait({task}, timeout=FLUSH_LOOP_END_SECS)
 
     async def _release_lease(self, engine: AsyncEngine) -> None:
         assert self.agent_id is not None
-        async with unit_of_work(engine, "releasing the learner lease") as session:
+        async with self._unit_of_work(engine, "releasing the learner lease") as session:
             await AgentRepository(session).release_lease(self.agent_id, self.holder)
 
     async def __aenter__(self) -> AgentStore:
@@ -606,7 +706,7 @@ class AgentStore:
         agent_id = self._require_loaded()
 
         async def job(engine: AsyncEngine) -> int:
-            async with unit_of_work(engine, "allocating training seeds") as session:
+            async with self._unit_of_work(engine, "allocating training seeds") as session:
                 return await AgentRepository(session).allocate_seeds(agent_id, count, first_seed)
 
         start = await self.writer.run(job)
@@ -660,7 +760,7 @@ class AgentStore:
         while self._inbox:
             item = self._inbox.popleft()
             waiting = self._episodes.pending
-            if not self._episodes.apply(self.agent, item.record, self.keys):
+            if not self._episodes.apply(self.agent, item, self.keys):
                 self.transitions_rejected += 1 + waiting  # the episode in progress is dropped
             elif not self._episodes.pending:
                 applied += waiting + 1
@@ -707,6 +807,8 @@ class AgentStore:
             await wait_event(self._kick, timeout)
             kicked = self._kick.is_set()
             self._kick.clear()
+            if self._closing:
+                return  # close(): its final flush is done (or abandoned)
             if self.lease_lost is not None:
                 self._fail_waiters(self.lease_lost)
                 return
@@ -723,7 +825,8 @@ class AgentStore:
             with self._waiters_lock:
                 waiters, self._waiters = self._waiters, []
             try:
-                result = await self._flush_once(engine)
+                async with self._bounded(f"flushing agent {self.agent_name!r}"):
+                    result = await self._flush_once(engine)
             except LeaseLostError as exc:
                 self.lease_lost = exc
                 log.error("agent %r: %s", self.agent_name, exc)
@@ -747,8 +850,10 @@ class AgentStore:
         agent_id = self.agent_id
         started = time.perf_counter()
         learner = self.role is Role.LEARNER
-        batch = self.rows.take(sealed_only=learner)
-        snapshot = self.table.take() if learner else None
+        with self._flight_lock:
+            batch = self.rows.take(sealed_only=learner)
+            snapshot = self.table.take() if learner else None
+            self._in_flight = (batch, snapshot)
         revision: int | None = None
         refreshed: StoredTable | None = None
         try:
@@ -765,10 +870,13 @@ class AgentStore:
                 if self.role is Role.ACTOR:
                     refreshed = await read_table(session, agent_id, self.keys, self._published)
         except BaseException as exc:
-            if self.rows.put_back(batch):
+            with self._flight_lock:
+                shed = self.rows.put_back(batch)
+                if snapshot is not None:
+                    self.table.put_back(snapshot)
+                self._in_flight = None
+            if shed:
                 self._report_shed()
-            if snapshot is not None:
-                self.table.put_back(snapshot)
             if isinstance(exc, StoreError):
                 raise
             if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
@@ -776,6 +884,8 @@ class AgentStore:
             raise StoreError(
                 f"flush of agent {self.agent_name!r} failed: {type(exc).__name__}: {exc}"
             ) from exc
+        with self._flight_lock:
+            self._in_flight = None
         if snapshot is not None:
             self._published_through = snapshot.applied_through
         if refreshed is not None and (
@@ -826,7 +936,7 @@ class AgentStore:
 
     async def _renew(self, engine: AsyncEngine) -> None:
         try:
-            async with unit_of_work(engine, "renewing the learner lease") as session:
+            async with self._unit_of_work(engine, "renewing the learner lease") as session:
                 await self._renew_in(session)
         except LeaseLostError as exc:
             self.lease_lost = exc
@@ -836,10 +946,13 @@ class AgentStore:
             self._went_down(exc)
 
     async def _fetch(self, engine: AsyncEngine) -> int:
+        """(``engine`` unused: the writer's reader, which on SQLite never takes the write lock
+        and so never holds up an actor's flush however often the learner polls.)"""
         assert self.agent_id is not None and self._fetch_lock is not None
         async with self._fetch_lock:
             fetching = "reading queued transitions"
-            async with unit_of_work(engine, fetching, write=False) as session:
+            reader = self.writer.reader
+            async with self._unit_of_work(reader, fetching, write=False) as session:
                 rows = await ExperienceRepository(session).queued_after(
                     self.agent_id, self._fetched_through, FETCH_LIMIT
                 )
@@ -923,6 +1036,31 @@ class AgentStore:
         self._resolve(waiters, exc)
 
     # ---- helpers ------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self, what: str) -> AsyncIterator[None]:
+        """Bound one operation of the writer by ``command_timeout_secs``: a server or network
+        that hangs raises no error, so without this a flush could wait for ever. An overrun is
+        a StoreError (the batch goes back; the store counts as down and is probed)."""
+        bound = asyncio.timeout(self.command_timeout_secs)
+        try:
+            async with bound:
+                yield
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            raise StoreError(
+                f"{what}: no answer from the store within database.command_timeout_secs = "
+                f"{self.command_timeout_secs:g} s; abandoned"
+            ) from None
+
+    @contextlib.asynccontextmanager
+    async def _unit_of_work(
+        self, engine: AsyncEngine, what: str, *, write: bool = True
+    ) -> AsyncIterator[AsyncSession]:
+        """``unit_of_work``, bounded in time (``_bounded``)."""
+        async with self._bounded(what), unit_of_work(engine, what, write=write) as session:
+            yield session
 
     def _refill_replay(self, experiences: Sequence[ExperienceRecord]) -> None:
         buffer = self.agent.replay_buffer  # type: ignore[attr-defined]

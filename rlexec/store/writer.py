@@ -22,26 +22,44 @@ import concurrent.futures
 import contextlib
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rlexec.store.engine import create_engine
+from rlexec.store.engine import (
+    DEFAULT_COMMAND_TIMEOUT_SECS,
+    create_engine,
+    dispose_engine,
+)
 
 T = TypeVar("T")
 SWITCH_INTERVAL_SECS = 0.001
+ABANDON_WAIT_SECS = 0.2
 
 
 class StoreWriter:
-    def __init__(self, url: URL, *, connect_timeout_secs: float, name: str) -> None:
+    def __init__(
+        self,
+        url: URL,
+        *,
+        connect_timeout_secs: float,
+        command_timeout_secs: float = DEFAULT_COMMAND_TIMEOUT_SECS,
+        name: str,
+    ) -> None:
         self._url = url
         self._connect_timeout = connect_timeout_secs
+        self._command_timeout = command_timeout_secs
         self.name = name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._engine: AsyncEngine | None = None
+        self._reader: AsyncEngine | None = None
+        self._abandon = False
+        self._busy: set[Any] = set()  # connections checked out (see _track_checkouts)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -54,6 +72,13 @@ class StoreWriter:
         if self._engine is None:
             raise RuntimeError(f"{self.name}: writer thread not started")
         return self._engine
+
+    @property
+    def reader(self) -> AsyncEngine:
+        """The engine for read-only units of work (SQLite: never takes the write lock)."""
+        if self._reader is None:
+            raise RuntimeError(f"{self.name}: writer thread not started")
+        return self._reader
 
     @property
     def running(self) -> bool:
@@ -70,7 +95,25 @@ class StoreWriter:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             try:
-                self._engine = create_engine(self._url, connect_timeout_secs=self._connect_timeout)
+                self._engine = create_engine(
+                    self._url,
+                    connect_timeout_secs=self._connect_timeout,
+                    command_timeout_secs=self._command_timeout,
+                )
+                # SQLite: reads that must not take the write lock (a learner polling its
+                # queue would hold up every actor's flush); PostgreSQL readers never block
+                self._reader = (
+                    create_engine(
+                        self._url,
+                        connect_timeout_secs=self._connect_timeout,
+                        command_timeout_secs=self._command_timeout,
+                        read_only=True,
+                    )
+                    if self._url.drivername.startswith("sqlite")
+                    else self._engine
+                )
+                for engine in {id(e): e for e in (self._engine, self._reader)}.values():
+                    self._track_checkouts(engine)
             except BaseException as exc:  # reported to start()'s caller
                 failure.append(exc)
                 ready.set()
@@ -81,8 +124,13 @@ class StoreWriter:
             try:
                 loop.run_forever()
             finally:
-                with contextlib.suppress(Exception):
-                    loop.run_until_complete(self._engine.dispose())
+                # bounded: closing a connection to a server that hangs waits for an answer
+                engines = [self._engine]
+                if self._reader is not None and self._reader is not self._engine:
+                    engines.append(self._reader)
+                for engine in engines:
+                    with contextlib.suppress(Exception):
+                        loop.run_until_complete(dispose_engine(engine, abandon=self._abandon))
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
 
@@ -93,6 +141,25 @@ class StoreWriter:
             self._thread.join()
             self._thread = None
             raise failure[0]
+
+    def _track_checkouts(self, engine: AsyncEngine) -> None:
+        """Remember the connections in use (checked out of the pool), so that an abandoning
+        stop can cut them."""
+        busy = self._busy
+        event.listen(engine.sync_engine, "checkout", lambda conn, *_: busy.add(conn))
+        event.listen(engine.sync_engine, "checkin", lambda conn, *_: busy.discard(conn))
+
+    def _cut_busy_connections(self) -> None:
+        """On the writer's loop: abort the connections in use (asyncpg's ``terminate()``:
+        the socket closed, no goodbye), so that a job stuck on a server that hangs fails at
+        once and its cleanup (the rollback, putting its rows back) runs instead of waiting
+        for an answer that never comes."""
+        for conn in list(self._busy):
+            driver = getattr(conn, "driver_connection", None)
+            terminate = getattr(driver, "terminate", None)
+            if callable(terminate):
+                with contextlib.suppress(Exception):
+                    terminate()
 
     def submit(self, job: Callable[[AsyncEngine], Awaitable[T]]) -> concurrent.futures.Future[T]:
         """Run ``job(engine)`` on the writer's loop; a future of its result (thread-safe)."""
@@ -110,20 +177,48 @@ class StoreWriter:
         """Call ``callback(*args)`` on the writer's loop (thread-safe)."""
         self.loop.call_soon_threadsafe(callback, *args)
 
-    def stop(self, timeout_secs: float = 10.0) -> None:
-        """Cancel what still runs on the writer's loop, dispose its engine, end the thread."""
+    def stop(self, timeout_secs: float = 10.0, *, abandon: bool = False) -> bool:
+        """Cancel what still runs on the writer's loop, dispose its engine, end the thread;
+        waits at most ``timeout_secs`` for that. ``abandon``: the store hangs; the jobs get
+        ``ABANDON_WAIT_SECS`` to end and the connections are dropped without the goodbye a
+        hung server would never answer. False: the thread did not end in time (a job stuck
+        where a cancel does not reach; the daemon thread is left to the process's exit)."""
         thread, loop = self._thread, self._loop
         if thread is None or loop is None or not thread.is_alive():
-            return
+            return True
+        started = time.monotonic()
+        self._abandon = abandon
+        wait = ABANDON_WAIT_SECS if abandon else timeout_secs / 2
 
         async def shutdown() -> None:
+            if abandon:
+                self._cut_busy_connections()
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            asyncio.get_running_loop().stop()
+            # a task whose cleanup waits on a hung connection must not hold the caller (not
+            # gather: a cancelled gather still waits for every task to end)
+            loop = asyncio.get_running_loop()
+            if tasks:
+                await asyncio.wait(tasks, timeout=wait)
+            stuck = {t for t in tasks if not t.done()}
+            if not stuck:
+                loop.stop()
+                return
+            # abandoned (e.g. a connection attempt to a server that accepts and says nothing,
+            # until connect_timeout_secs): the loop runs on until they end, then stops; its
+            # async generators are not torn down under them (tracebacks on stderr)
+
+            def ended(task: asyncio.Task[Any]) -> None:
+                stuck.discard(task)
+                if not stuck:
+                    loop.stop()
+
+            for task in stuck:
+                task.add_done_callback(ended)
 
         asyncio.run_coroutine_threadsafe(shutdown(), loop)
-        thread.join(timeout_secs)
+        thread.join(max(0.0, timeout_secs - (time.monotonic() - started)))
         self._thread = None
         self._loop = None
+        return not thread.is_alive()

@@ -55,7 +55,7 @@ from rlexec.names import check_agent_name
 from rlexec.progress import Progress
 from rlexec.records import EpisodeRecord, new_run_id, utc_now
 from rlexec.rl.metrics import PolicyMetrics
-from rlexec.store.engine import create_engine
+from rlexec.store.engine import engine_for
 from rlexec.store.migrate import require_schema
 from rlexec.training.markets import ac_params, build_market, parent_for_seed
 from rlexec.training.session import AgentSession, open_session, read_agent, write_records
@@ -424,7 +424,7 @@ async def _agent_results(
 async def _store_baselines(config: Config, records: list[EpisodeRecord]) -> None:
     database = config.rl_execution.database
     await require_schema(database.url)
-    engine = create_engine(database.url, connect_timeout_secs=database.connect_timeout_secs)
+    engine = engine_for(database)
     try:
         await write_records(engine, None, episodes=records)
     finally:
@@ -441,7 +441,7 @@ async def require_agents(
         return
     database = config.rl_execution.database
     await require_schema(database.url)
-    engine = create_engine(database.url, connect_timeout_secs=database.connect_timeout_secs)
+    engine = engine_for(database)
     try:
         for name in agents:
             check_agent_name(name)

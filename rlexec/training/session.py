@@ -48,7 +48,7 @@ from rlexec.records import (
     PolicyMetricsRecord,
 )
 from rlexec.rl.q_learning import QTableAgent
-from rlexec.store.engine import create_engine, session_factory
+from rlexec.store.engine import dispose_engine, engine_for, session_factory
 from rlexec.store.migrate import require_schema
 from rlexec.store.models import Episode
 from rlexec.store.repositories import (
@@ -120,8 +120,10 @@ class AgentSession:
         """Final flush (learning sessions), writer thread stopped, engine disposed."""
         try:
             await self.store.close()
-        finally:
-            await self.engine.dispose()
+        except StoreError:  # the store is down or hangs: its connections are not closed politely
+            await dispose_engine(self.engine, abandon=True)
+            raise
+        await dispose_engine(self.engine)  # bounded
 
 
 async def open_session(
@@ -147,7 +149,7 @@ async def open_session(
     rl = config.rl_execution
     url = rl.database.url
     await require_schema(url, create=not must_exist)
-    engine = create_engine(url, connect_timeout_secs=rl.database.connect_timeout_secs)
+    engine = engine_for(rl.database)
     store: AgentStore | None = None
     try:
         existing = await read_agent(engine, agent_name)

@@ -62,6 +62,7 @@ from rlexec.training.session import AgentSession, open_session
 from rlexec.training.validation import PolicyValidator, PromotionVerdict, Validation
 
 RUNNING_WINDOW = 100
+BACKPRESSURE_WAIT_SECS = 5.0  # the longest the loop waits for a flush when rows pile up
 DEFAULT_METRICS_EVERY = 100
 
 
@@ -209,6 +210,7 @@ async def _loop(
     )
     snapshot_ids: dict[int, int] = {}
     flush_above = max(1, int(rl.persistence.max_pending_mb * 2**20) // 4)
+    stuck_at: int | None = None  # store.flushes when a back-pressure wait last ran out
     deadline = None if minutes is None else time.monotonic() + minutes * 60.0
     recent: deque[float] = deque(maxlen=RUNNING_WINDOW)
     bar = Progress(
@@ -258,9 +260,17 @@ async def _loop(
                     epsilon=f"{agent.epsilon:.3f}",
                 )
             bar.update(1)
-            if store.up and store.pending_bytes > flush_above:
-                with contextlib.suppress(StoreError):  # back-pressure, never a failure
-                    await store.flush()
+            if store.up and store.pending_bytes > flush_above and store.flushes != stuck_at:
+                # back-pressure, never a failure, and bounded: a store that hangs (no error
+                # until database.command_timeout_secs) must not stop the learning; after one
+                # wait ran out, none until the store has committed again
+                try:
+                    async with asyncio.timeout(BACKPRESSURE_WAIT_SECS):
+                        await store.flush()
+                except TimeoutError:
+                    stuck_at = store.flushes
+                except StoreError:
+                    pass
             await asyncio.sleep(0)  # let the store hand over the table, signals run
     finally:
         bar.close()

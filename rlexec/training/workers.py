@@ -40,7 +40,14 @@ from rlexec.training.train import StopSignal, TrainingResult, train
 log = logging.getLogger("rlexec.training")
 
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs", "ceph")
-IDLE_POLL_SECS = 0.05
+# the learner's poll of an empty queue: a quarter of the save interval (actors commit once per
+# save interval), within these bounds; what it applies is published at the next save interval
+IDLE_POLL_MIN_SECS = 0.05
+IDLE_POLL_MAX_SECS = 0.25
+
+
+def idle_poll_secs(save_interval_secs: float) -> float:
+    return min(IDLE_POLL_MAX_SECS, max(IDLE_POLL_MIN_SECS, save_interval_secs / 4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +60,17 @@ class WorkersResult:
     seconds: float
     transitions_applied: int  # by this process's learner
     updates: int  # the agent's update count as published at the end
-    learner_updates_per_second: float
+    learner_updates_per_second: float  # per wall second spent in fetch-and-apply rounds
     stop_signal: int | None  # the signal that stopped the run (None: it ran to its end)
+    # CPU seconds of this process (the learner: both its threads) from the actors' start to
+    # the end; a machine shared with other work stretches wall time, not CPU time
+    learner_cpu_seconds: float = 0.0
+
+    @property
+    def learner_updates_per_cpu_second(self) -> float:
+        """The learner's capacity: transitions applied per CPU second it used."""
+        cpu = self.learner_cpu_seconds
+        return self.transitions_applied / cpu if cpu > 0 else 0.0
 
     @property
     def stopped_by_signal(self) -> bool:
@@ -105,6 +121,7 @@ def _actor_main(config_json: dict[str, Any], agent_name: str, budget: dict[str, 
     from rlexec.logs import configure_logging
 
     configure_logging()
+    startup_cpu = time.process_time()  # interpreter start and imports
     config = parse_config(config_json, source="the learner's config")
     try:
         result = asyncio.run(
@@ -113,7 +130,10 @@ def _actor_main(config_json: dict[str, Any], agent_name: str, budget: dict[str, 
     except Exception as exc:  # reported by the parent in one line
         results.put({"error": f"{type(exc).__name__}: {exc}"})
         raise SystemExit(2) from None
-    results.put(_result_dict(result))
+    results.put(
+        {**_result_dict(result), "startup_cpu_seconds": startup_cpu,
+         "cpu_seconds": time.process_time()}
+    )
 
 
 def _result_dict(result: TrainingResult) -> dict[str, Any]:
@@ -148,6 +168,7 @@ async def run_learner(
             log.info("standby learner: %s", exc)
     store.start()
     busy = 0.0
+    idle_poll = idle_poll_secs(rl.persistence.save_interval_secs)
     try:
         idle_rounds = 0
         while not stop.requested and store.lease_lost is None:
@@ -164,7 +185,7 @@ async def run_learner(
             idle_rounds += 1
             if actors_done.is_set() and idle_rounds >= 2:
                 break  # the actors flushed at close: everything queued is applied
-            await asyncio.sleep(IDLE_POLL_SECS)
+            await asyncio.sleep(idle_poll)
     finally:
         await store.close()
     return store, busy
@@ -196,6 +217,7 @@ async def train_workers(
     if handle_signals:
         stop.install()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     procs = [
         context.Process(
             target=_actor_main, args=(config_json, agent_name, budget, results),
@@ -250,4 +272,5 @@ async def train_workers(
         updates=int(store.agent.updates),
         learner_updates_per_second=store.transitions_applied / busy if busy > 0 else 0.0,
         stop_signal=None if stop.received is None else int(stop.received),
+        learner_cpu_seconds=time.process_time() - cpu_started,
     )

@@ -166,6 +166,41 @@ def test_replay_evaluate_current_needs_no_agent(
     assert "agent 'default' (current Q-table)" in out
 
 
+def test_read_only_commands_run_while_another_connection_holds_the_write_lock(
+    capsys: pytest.CaptureFixture[str], trained: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command that only reads never takes SQLite's write lock (a training process's
+    flushes would wait for it): here another connection holds the lock for the whole test,
+    and a busy timeout of 0.5 s would fail any command that asked for it."""
+    import rlexec.store.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", 500)
+    listing = run(capsys, "episodes", "list", "--database-url", trained)[1]
+    episode = listing.splitlines()[1].split()[0]
+    holder = sqlite3.connect(trained.removeprefix("sqlite+aiosqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, as a flush holds it
+    try:
+        for argv in (
+            ["episodes", "list"],
+            ["metrics"],
+            ["export", "--out", str(tmp_path / "out"), "--no-progress"],
+            ["replay", "episode", episode],
+            ["replay", "evaluate", "--policy", "current"],
+            ["promotions", "list"],
+            ["snapshot", "list"],
+        ):
+            code, _, err = run(capsys, *argv, "--database-url", trained)
+            assert code in (0, 1), (argv, err)  # 1: replay found a difference (not a lock)
+            assert "locked" not in err, (argv, err)
+        # a command that writes does ask for the lock (and says so when it cannot get it)
+        code, _, err = run(capsys, "snapshot", "create", "--label", "x", "--database-url", trained)
+        assert code == 2 and "locked" in err, err
+    finally:
+        holder.rollback()
+        holder.close()
+
+
 # ---- explicit schema: nothing created or migrated silently ---------------------------------
 
 

@@ -26,6 +26,7 @@ from tests.store.agents import make_agent
 
 PERSIST = PersistenceConfig(save_interval_secs=0.2, learner_lease_secs=1.0, probe_interval_secs=0.1)
 STOCHASTIC_STATES = 40
+STANDBY_WAIT_SECS = 60.0
 
 
 def transitions(agent: object, count: int, kind: str, seed: int) -> list[ExperienceRecord]:
@@ -60,7 +61,9 @@ async def learner(url: str, name: str, log_path: str) -> None:
     stop.install()
     engine = create_engine(url)
     while True:
-        store = AgentStore(make_agent(), engine, agent_name=name, persistence=PERSIST)
+        # a standby waits in one load() (polling the lease), as ``rlexec train`` does
+        store = AgentStore(make_agent(), engine, agent_name=name, persistence=PERSIST,
+                           lease_wait_secs=STANDBY_WAIT_SECS)  # fmt: skip
         try:
             await store.load()
             break

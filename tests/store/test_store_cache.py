@@ -18,7 +18,13 @@ from rlexec.store.engine import create_engine
 from rlexec.store.migrate import upgrade_database
 from rlexec.store.models import QValue
 from rlexec.store.repositories import LeaseLostError
-from rlexec.store.write_behind import AgentStore, LearnerBusyError, Role, wait_event
+from rlexec.store.write_behind import (
+    WRITER_STOP_SECS,
+    AgentStore,
+    LearnerBusyError,
+    Role,
+    wait_event,
+)
 from tests.store import records_factory as rf
 from tests.store.agents import learn, make_agent, random_transitions
 from tests.store.tcp_proxy import TcpProxy
@@ -263,3 +269,102 @@ async def test_a_failed_commit_of_a_lease_renewal_does_not_stop_the_writer(
         assert (await store.flush()).q_rows == 1  # the writer went on: down, probed, back
         assert store.up and store.failed_flushes >= 1
         await store.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("where", ["mid-copy", "silent-server", "mid-copy-blocking"])
+async def test_close_is_bounded_when_the_server_stalls(pg_empty_url: str, where: str) -> None:
+    """A server that accepts and then says nothing (or stops answering in the middle of a
+    COPY) raises no error: only the store's own time bounds end the wait. close() returns
+    within ``close_timeout_secs`` (+ the margin below) with what it could not write counted
+    and reported, never hangs (it used to: the final flush's waiter was never resolved).
+    ``-blocking``: the synchronous app's ``load_blocking`` / ``close_blocking``."""
+    await upgrade_database(pg_empty_url)
+    database = pg_empty_url.rsplit("/", 1)[1]
+    close_timeout = 2.0
+    margin = WRITER_STOP_SECS + 1.0  # stopping the writer; a loaded 2-core machine
+    with TcpProxy() as proxy:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{database}"
+        persist = PERSIST.model_copy(
+            update={"close_timeout_secs": close_timeout, "probe_interval_secs": 0.1}
+        )
+        agent = make_agent(seed=4)
+        store = AgentStore(agent, url, agent_name="stalled", persistence=persist)
+        blocking = where.endswith("-blocking")
+        if blocking:
+            await asyncio.to_thread(store.load_blocking)
+        else:
+            await store.load()
+            store.start()
+        for record in learn(agent, 3000, seed=4):  # above COPY_MIN_ROWS: the flush COPYs
+            store.append_experience(record)
+        ep = rf.episode()
+        for seq in range(10):
+            store.append_decision(rf.decision(ep.episode_id, seq))
+        store.append_episode(ep)
+        if where.startswith("mid-copy"):
+            proxy.stall_on(b"COPY")
+        else:
+            proxy.stall()
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="not saved") as failure:
+            async with asyncio.timeout(close_timeout + margin + 10):
+                if blocking:
+                    await asyncio.to_thread(store.close_blocking)
+                else:
+                    await store.close()
+        took = time.monotonic() - started
+        assert not where.startswith("mid-copy") or proxy.stalled.is_set()  # the COPY had begun
+        assert took <= close_timeout + margin, f"close took {took:.1f} s"
+        message = str(failure.value)
+        assert "3011 rows" in message, message  # 3000 experiences, 10 decisions, 1 episode
+        assert store.unsaved == {"episodes": 1, "decisions": 10, "experiences": 3000,
+                                 "metrics": 0}  # fmt: skip
+        assert not store.writer.running
+        proxy.restore()
+    check = create_engine(pg_empty_url)
+    try:
+        assert await scalar(check, "SELECT count(*) FROM experiences") == 0  # one transaction
+    finally:
+        await check.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_flush_hung_mid_copy_fails_in_time_and_loses_nothing(pg_empty_url: str) -> None:
+    """The writer's own bound (``command_timeout_secs``): a flush stuck in a COPY the server
+    never answers fails after it, its rows go back, the store is probed, and everything is
+    written once the server answers again."""
+    await upgrade_database(pg_empty_url)
+    database = pg_empty_url.rsplit("/", 1)[1]
+    bound = 1.0
+    with TcpProxy() as proxy:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{database}"
+        persist = PERSIST.model_copy(update={"save_interval_secs": 0.05})
+        agent = make_agent(seed=5)
+        store = AgentStore(agent, url, agent_name="hung", persistence=persist,
+                           command_timeout_secs=bound, connect_timeout_secs=bound)  # fmt: skip
+        await store.load()
+        store.start()
+        proxy.stall_on(b"COPY")
+        for record in learn(agent, 3000, seed=5):
+            store.append_experience(record)
+        stalled_at = time.monotonic()
+        while store.up and time.monotonic() - stalled_at < bound + 10:
+            await asyncio.sleep(0.02)
+        assert proxy.stalled.is_set() and not store.up
+        assert time.monotonic() - stalled_at <= bound + 2.0  # + the app's hand-over, load
+        assert store.unsaved["experiences"] == 3000  # back in the buffer, none lost
+        proxy.restore()
+        back = time.monotonic()
+        while not (store.up and store.pending_rows == 0) and time.monotonic() - back < 10:
+            await asyncio.sleep(0.02)
+        assert store.up and store.pending_rows == 0
+        await store.close()
+        assert store.unsaved == dict.fromkeys(("episodes", "decisions", "experiences",
+                                               "metrics"), 0)  # fmt: skip
+    check = create_engine(pg_empty_url)
+    try:
+        assert await scalar(check, "SELECT count(*) FROM experiences") == 3000
+        assert (await store_totals(check, store.agent_id or 0))[1] == 3000 == agent.updates
+    finally:
+        await check.dispose()

@@ -6,12 +6,14 @@ the learning lost after a kill against the save interval."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 
 from rlexec.store.engine import create_engine
 from rlexec.store.migrate import upgrade_database
+from rlexec.store.write_behind import WRITER_STOP_SECS
 from tests.store import children
 from tests.store.tcp_proxy import TcpProxy
 
@@ -36,12 +39,14 @@ ENV = {
 }
 
 
-def start_train(url: str, tmp: Path, *extra: str) -> subprocess.Popen[bytes]:
+def start_train(
+    url: str, tmp: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     return children.start(
         [sys.executable, "-m", "rlexec.cli.main", "train", "--agent", "drill", "--no-progress",
          "--database-url", url, *extra],
         cwd=tmp,
-        env={**os.environ, **ENV, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, **ENV, **(env or {}), "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -211,3 +216,80 @@ def test_outage_of_the_store_during_training(pg_empty_url: str, tmp_path: Path) 
     after = asyncio.run(state(pg_empty_url))
     consistent(after)
     assert after["episodes"] == 400 > cut_at["episodes"]  # nothing lost across the outage
+
+
+STALL_CLOSE_TIMEOUT = 2.0
+
+
+@contextlib.contextmanager
+def training_through_proxy(
+    admin_url: str, tmp: Path, env: dict[str, str], *args: str
+) -> Iterator[tuple[TcpProxy, subprocess.Popen[bytes]]]:
+    """``rlexec train`` on ``admin_url``'s database (migrated here) through a proxy the test
+    cuts or stalls; yields once the first commit is in."""
+    asyncio.run(upgrade_database(admin_url))
+    database = admin_url.rsplit("/", 1)[1]
+    with TcpProxy() as proxy:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{database}"
+        proc = start_train(url, tmp, *args, env=env)
+        wait_for_commits(admin_url, proc)
+        yield proxy, proc
+
+
+def stall_then_stop(admin_url: str, tmp: Path) -> tuple[float, int, str]:
+    """Train through a proxy on ``admin_url``'s database (migrated here), stall the proxy at
+    the next COPY (>= 2000 rows), SIGTERM: (seconds to exit, exit code, stderr)."""
+    env = {"RLEXEC_PERSISTENCE__CLOSE_TIMEOUT_SECS": str(STALL_CLOSE_TIMEOUT),
+           "RLEXEC_PERSISTENCE__SAVE_INTERVAL_SECS": "2.0"}  # fmt: skip
+    with training_through_proxy(admin_url, tmp, env, "--episodes", "1000000") as (proxy, proc):
+        proxy.stall_on(b"COPY")
+        deadline = time.monotonic() + 30
+        while not proxy.stalled.is_set():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        took, err = until_exit(proc)
+        proxy.restore()
+    return took, proc.returncode, err
+
+
+def until_exit(proc: subprocess.Popen[bytes]) -> tuple[float, str]:
+    """Seconds from now until ``proc`` exits, and its stderr."""
+    started = time.monotonic()
+    _out, err = proc.communicate(timeout=120)
+    return time.monotonic() - started, err.decode()
+
+
+@pytest.mark.postgres
+def test_a_stalled_store_cannot_hang_the_stop(pg_empty_url: str, tmp_path: Path) -> None:
+    """The server stops answering mid-COPY (a proxy that forwards nothing more; no error, no
+    closed connection): the writer's flush hangs until ``command_timeout_secs`` (60 s here,
+    the default). A SIGTERM then still ends the process within ``close_timeout_secs`` plus
+    the writer's stop, with what it could not write counted on stderr (exit 2: an error)."""
+    bound = STALL_CLOSE_TIMEOUT + WRITER_STOP_SECS + 2.0  # + the episode in progress, loaded
+    took, returncode, text = stall_then_stop(pg_empty_url, tmp_path)
+    assert took <= bound, f"the stop took {took:.1f} s (bound {bound:.1f} s)"
+    assert returncode == 2, text[-2000:]
+    assert "Traceback" not in text and "never retrieved" not in text, text[-3000:]
+    line = [x for x in text.splitlines() if x.startswith("rlexec: error:")]
+    assert len(line) == 1 and "not saved" in line[0] and "decisions" in line[0], text[-2000:]
+
+
+@pytest.mark.postgres
+def test_training_goes_on_while_the_store_hangs(pg_empty_url: str, tmp_path: Path) -> None:
+    """Rows pile up past a quarter of max_pending_mb (0.5 MiB here) while the store hangs (a
+    proxy that forwards nothing more): the training loop's back-pressure waits at most
+    BACKPRESSURE_WAIT_SECS once, not until database.command_timeout_secs (30 s here) per
+    episode; the run ends, sheds and counts what did not fit, and reports what was not saved."""
+    env = {"RLEXEC_PERSISTENCE__MAX_PENDING_MB": "0.5",
+           "RLEXEC_DATABASE__COMMAND_TIMEOUT_SECS": "30",
+           "RLEXEC_PERSISTENCE__CLOSE_TIMEOUT_SECS": "1.0"}  # fmt: skip
+    with training_through_proxy(pg_empty_url, tmp_path, env, "--episodes", "150") as (proxy, proc):
+        proxy.stall()
+        took, text = until_exit(proc)
+        proxy.restore()
+    assert proc.returncode == 2 and "not saved" in text, text[-2000:]
+    assert "were shed" in text and "Traceback" not in text, text[-3000:]
+    # 150 short episodes take a few seconds; one bounded wait, the close bound, the stop
+    assert took <= 25.0, f"{took:.1f} s: training waited on the hung store"
