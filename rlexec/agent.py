@@ -376,9 +376,16 @@ class PersistentAgent:
     async def _save_config(self, engine: Any) -> None:
         await save_config(engine, self.effective_config)
 
-    async def act_on_mode_policy(self) -> int | None:
+    async def act_on_mode_policy(self, *, snapshot: bool = True) -> int | None:
         """After ``load``: point the agent at the policy its mode acts on (see the module
-        doc); returns (and keeps in ``snapshot_id``) the snapshot its episodes record."""
+        doc); returns (and keeps in ``snapshot_id``) the snapshot its episodes record.
+        ``snapshot`` False (an evaluation whose episodes are not stored): evaluation acts on
+        a frozen copy of the loaded table without writing a snapshot of it."""
+        if not snapshot and self.agent.mode is AgentMode.EVALUATION:
+            agent = self.agent
+            agent.set_acting_table(agent.q_values, agent.visits, agent.variances)
+            self.snapshot_id = None
+            return None
         self.snapshot_id = await self.store.writer.run(self._mode_policy)
         return self.snapshot_id
 

@@ -129,8 +129,11 @@ class Verdict:
             lines.append(f"{head}, the only one compared.")
         else:
             clear = "clearly" if b.clear else "not clearly"
+            runner_up = executor_label(b.runner_up)
+            if b.runner_up_mean_bps is not None:
+                runner_up += f" ({bps(b.runner_up_mean_bps)} bps)"
             lines.append(
-                f"{head}, {clear} ahead of the runner-up, {executor_label(b.runner_up)}: "
+                f"{head}, {clear} ahead of the runner-up, {runner_up}: the difference is "
                 f"{bps(b.vs_runner_up.mean, sign=True)} bps "
                 f"({interval_text(b.vs_runner_up.low, b.vs_runner_up.high)})."
             )

@@ -394,7 +394,12 @@ async def _agent_results(
     """Run the agent greedily on ``seeds``; store its episodes/decisions (and, if
     ``improvement_vs`` is given, a policy-metrics row with the paired improvement)."""
     session = await open_session(
-        config, agent_name, mode=AgentMode.EVALUATION, must_exist=True, market="ignore"
+        config,
+        agent_name,
+        mode=AgentMode.EVALUATION,
+        must_exist=True,
+        market="ignore",
+        snapshot=store,
     )
     try:
         name = rl_executor_name(agent_name)

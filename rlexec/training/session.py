@@ -137,13 +137,15 @@ async def open_session(
     keep_decisions: bool = True,
     role: Role | None = None,
     market: str = "refuse",
+    snapshot: bool = True,
 ) -> AgentSession:
     """Open ``agent_name`` from the configured store (created if new, unless ``must_exist``)
     with its Q-table, visits, epsilon and replay experiences restored, a fresh market and the
     RL executor around the configured base. Training/production sessions start the store's
     background flush as the agent's learner (or ``role``); evaluation sessions read only and
     collect records in ``session.sink``. ``market``: another market than the agent's is
-    ``refuse``d, or (evaluation) ``warn``ed about, or ``ignore``d (already checked)."""
+    ``refuse``d, or (evaluation) ``warn``ed about, or ``ignore``d (already checked).
+    ``snapshot`` False: an evaluation that stores nothing takes no snapshot of the table."""
     check_agent_name(agent_name)
     mode = AgentMode(mode)
     rl = config.rl_execution
@@ -181,7 +183,7 @@ async def open_session(
         agent, store = persistent.agent, persistent.store
         loaded = await persistent.load()  # the binding checked, the config stored by hash
         # evaluation: a snapshot taken now and acted on; production: the promoted one
-        snapshot_id = await persistent.act_on_mode_policy()
+        snapshot_id = await persistent.act_on_mode_policy(snapshot=snapshot)
         row = await read_agent(engine, agent_name)
         if row is None:  # pragma: no cover - load() just created it
             raise StoreError(f"agent {agent_name!r} vanished from the store")

@@ -128,7 +128,9 @@ def test_the_market_block_names_the_best_baseline_and_the_oracle() -> None:
     head, best, oracle = verdict.market_lines()
     assert head == f"The baselines of this market over {N} paired held-out seeds:"
     assert best.startswith("The best baseline is submit-and-leave (`submit_and_leave`")
-    assert "clearly ahead of the runner-up, passive TWAP" in best
+    assert "clearly ahead of the runner-up, passive TWAP (" in best
+    runner_up = float(np.mean(m["twap_passive"]))
+    assert f"passive TWAP ({bps(runner_up)} bps): the difference is -" in best  # not its IS
     per_seed = np.minimum.reduce([m["twap"], m["twap_passive"], m["submit_and_leave"]]).mean()
     assert f"would cost {bps(float(per_seed))} bps" in oracle
     # the agents are not among the baselines the best and the oracle are taken over

@@ -98,8 +98,13 @@ async def test_evaluation_never_learns_and_stores_paired_episodes(sqlite_url: st
         )
         == 1
     )
+    snapshots = await _scalar(sqlite_url, "select count(*) from policy_snapshots")
+    episodes = await _scalar(sqlite_url, "select count(*) from episodes")
     metrics = await evaluate_policy(config, "default", seeds=3, store=False)
     assert metrics.estimated_improvement is not None
+    # --no-store writes nothing: no episodes, and no snapshot of the table it acted on
+    assert await _scalar(sqlite_url, "select count(*) from policy_snapshots") == snapshots
+    assert await _scalar(sqlite_url, "select count(*) from episodes") == episodes
 
 
 async def test_training_seeds_never_reach_the_held_out_range(sqlite_url: str) -> None:
