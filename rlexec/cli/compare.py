@@ -56,7 +56,7 @@ def _compare(args: argparse.Namespace) -> int:
     from rlexec.agent import base_executor_name
     from rlexec.logs import configure_logging
     from rlexec.report.verdict import comparison_verdict, print_verdict
-    from rlexec.training.evaluate import RESULTS_FILE, run_comparison
+    from rlexec.training.evaluate import CURRENT_TABLE_NOTE, RESULTS_FILE, run_comparison
 
     configure_logging()  # the --force warning
     config = with_market(config_from_args(args), args.market)
@@ -74,5 +74,6 @@ def _compare(args: argparse.Namespace) -> int:
     )
     print_verdict(comparison_verdict(run, base_executor_name(config)).blocks())
     print(run.table())
+    print(CURRENT_TABLE_NOTE)
     print(f"per-episode results: {args.out}/{RESULTS_FILE}")
     return 0

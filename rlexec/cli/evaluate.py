@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from rlexec.logs import configure_logging
     from rlexec.report.verdict import compare_sentence
-    from rlexec.training.evaluate import evaluate_agent, executor_label
+    from rlexec.training.evaluate import CURRENT_TABLE_NOTE, evaluate_agent, executor_label
 
     configure_logging()  # the --force warning
     config = with_market(config_from_args(args), args.market)
@@ -65,4 +65,5 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(
         f"  states visited: {m.num_states_visited}; mean Q {m.avg_q_value:.4f}; greedy mix: {mix}"
     )
+    print(f"  {CURRENT_TABLE_NOTE}")
     return 0

@@ -61,6 +61,10 @@ from rlexec.training.markets import ac_params, build_market, parent_for_seed
 from rlexec.training.session import AgentSession, open_session, read_agent, write_records
 from rlexec.training.train import policy_metrics_record
 
+CURRENT_TABLE_NOTE = (
+    "(agents are scored on their current table, the latest trained; in production an agent "
+    "acts on its latest promoted snapshot, or runs its base: rlexec promotions list)"
+)
 REFERENCE = "twap"  # the paired reference of comparisons saved before the base was recorded
 BASELINE_AGENT_NAME = "baselines"
 RESULTS_FILE = "comparison.json"

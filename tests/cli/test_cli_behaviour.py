@@ -73,7 +73,9 @@ def trained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
     """A store with agent 'default' trained for 3 episodes and evaluated on 2 seeds."""
     url = sqlite_url(tmp_path / "trained.db")
     assert run(capsys, "train", "--episodes", "3", "--no-progress", "--database-url", url)[0] == 0
-    assert run(capsys, "evaluate", "--no-progress", "--database-url", url)[0] == 0
+    code, out, _ = run(capsys, "evaluate", "--no-progress", "--database-url", url)
+    assert code == 0
+    assert "scored on their current table" in out and "promoted snapshot" in out  # says which
     return url
 
 
