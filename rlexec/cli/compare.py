@@ -57,6 +57,7 @@ def _compare(args: argparse.Namespace) -> int:
     from rlexec.logs import configure_logging
     from rlexec.report.verdict import comparison_verdict, print_verdict
     from rlexec.training.evaluate import CURRENT_TABLE_NOTE, RESULTS_FILE, run_comparison
+    from rlexec.training.markets import describe_parents
 
     configure_logging()  # the --force warning
     config = with_market(config_from_args(args), args.market)
@@ -73,6 +74,7 @@ def _compare(args: argparse.Namespace) -> int:
         )
     )
     print_verdict(comparison_verdict(run, base_executor_name(config)).blocks())
+    print(f"parents: {describe_parents(config.rl_execution.simulator)}")
     print(run.table())
     print(CURRENT_TABLE_NOTE)
     print(f"per-episode results: {args.out}/{RESULTS_FILE}")

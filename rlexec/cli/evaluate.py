@@ -36,6 +36,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from rlexec.logs import configure_logging
     from rlexec.report.verdict import compare_sentence
     from rlexec.training.evaluate import CURRENT_TABLE_NOTE, evaluate_agent, executor_label
+    from rlexec.training.markets import describe_parents
 
     configure_logging()  # the --force warning
     config = with_market(config_from_args(args), args.market)
@@ -53,6 +54,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     p = s.vs_baseline
     assert p is not None
     base_mean = sum(r.is_bps for r in ev.base) / len(ev.base)
+    print(f"parents: {describe_parents(config.rl_execution.simulator)}")
     print(f"agent {args.agent!r} (greedy) vs {ev.base_name} over {s.n} paired held-out seeds:")
     print(f"  mean IS: agent {s.mean_bps:.3f} bps, {ev.base_name} {base_mean:.3f} bps")
     print(

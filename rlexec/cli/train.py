@@ -60,6 +60,7 @@ def register(subparsers: Any) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from rlexec.logs import configure_logging
+    from rlexec.training.markets import describe_parents
     from rlexec.training.train import train
 
     configure_logging()
@@ -83,6 +84,7 @@ def _train(args: argparse.Namespace) -> int:
     seeds = (
         f"seeds {result.first_seed}..{result.last_seed}" if result.last_seed is not None else "-"
     )
+    print(f"parents: {describe_parents(config.rl_execution.simulator)}")
     print(
         f"agent {result.agent_name!r} ({resumed}, reward {result.reward_mode}): "
         f"{result.episodes} episodes, {seeds}, {result.steps:,} steps in {result.seconds:.1f} s "

@@ -92,6 +92,16 @@ def parent_for_seed(simulator: SimulatorConfig, seed: int) -> ParentOrder:
     )
 
 
+def describe_parents(simulator: SimulatorConfig) -> str:
+    """The simulated problem in words, e.g. "prediction_market: buy 500 over 300 steps" (the
+    ``simulator`` keys ``market``, ``side``, ``parent_quantity``, ``horizon_steps``)."""
+    side = "buy or sell (random per seed)" if simulator.side == "random" else simulator.side
+    return (
+        f"{simulator.market}: {side} {simulator.parent_quantity} over "
+        f"{simulator.horizon_steps} steps"
+    )
+
+
 def typical_queue_depth(market: Market) -> float:
     """The market's typical touch queue (shares/contracts) for the state builder."""
     depth = getattr(market, "typical_queue_depth", None)

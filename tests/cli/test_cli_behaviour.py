@@ -76,6 +76,7 @@ def trained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
     code, out, _ = run(capsys, "evaluate", "--no-progress", "--database-url", url)
     assert code == 0
     assert "scored on their current table" in out and "promoted snapshot" in out  # says which
+    assert "parents: equity: buy 300 over 40 steps" in out  # which problem was scored
     return url
 
 
