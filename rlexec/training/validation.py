@@ -7,8 +7,11 @@ Seeds (``[rl_execution.evaluation]``), disjoint from training seeds (which stop 
 - *validation seeds*: ``validation_first_seed`` onwards, ``validation_seeds`` of them. Every
   ``validate_every`` training episodes, and at the end of the run, the current table runs
   greedy (a frozen copy: no learning, no exploration) on them, paired with the base (the
-  configured TWAP/VWAP, run once per validator). The table with the lowest paired mean
-  difference is the run's best policy.
+  configured TWAP/VWAP, run once per validator). The run's best policy is the newest
+  validated table, unless an earlier best is cheaper than it, paired on the same validation
+  seeds, with a 95% CI that excludes 0: successive tables differ by a few bps against tens of
+  bps of noise on the validation seeds, so "the lowest mean" would mostly pick noise (an
+  earlier, weaker table), while a table that really got worse is still not taken.
 - *promotion seeds*: the next ``promotion_seeds`` seeds. Choosing the best of several
   validations on the same seeds is optimistic, so the best policy is measured again, paired
   with the base, on seeds it was not chosen on. It is **promoted** only if that difference's
@@ -46,6 +49,7 @@ class Validation:
     policy_mean_bps: float
     base_mean_bps: float
     difference: PairedDifference
+    policy_bps: tuple[float, ...] = ()  # per seed, in ``seeds`` order
 
     @property
     def better(self) -> bool:
@@ -110,11 +114,13 @@ class PolicyValidator:
         return self.every > 0 and episodes_done > 0 and episodes_done % self.every == 0
 
     async def validate(self, agent: QTableAgent, episodes_trained: int) -> Validation:
-        """Measure the agent's current table on the validation seeds; keep it if best."""
+        """Measure the agent's current table on the validation seeds; it becomes the best
+        unless the best so far is cheaper than it with confidence (see the module doc)."""
         table = agent.policy_table()
         result = await self.measure(table, self.validation_seeds, episodes_trained)
         self.history.append(result)
-        if self.best is None or result.difference.mean < self.best[0].difference.mean:
+        best = self.best
+        if best is None or not significantly_cheaper(best[0], result):
             self.best = (result, table)
         return result
 
@@ -155,6 +161,7 @@ class PolicyValidator:
             statistics.fmean(policy),
             statistics.fmean(base),
             paired_difference(policy, base, self.base_name),
+            tuple(policy),
         )
 
     def _executor(self, table: PolicyTable) -> RlEnhancedExecutor:
@@ -183,3 +190,12 @@ class PolicyValidator:
             result = await run_episode(self._base_factory(), self._market, parent, seed)
             self._base_results[seed] = result.is_bps
         return self._base_results[seed]
+
+
+def significantly_cheaper(earlier: Validation, later: Validation) -> bool:
+    """``earlier``'s table is cheaper than ``later``'s on the same seeds, paired, with a 95%
+    CI that excludes 0."""
+    if earlier.seeds != later.seeds:
+        raise ValueError("validations on different seeds cannot be paired")
+    difference = paired_difference(earlier.policy_bps, later.policy_bps, "the newer table")
+    return difference.high < 0.0

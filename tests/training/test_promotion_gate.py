@@ -15,11 +15,12 @@ import numpy as np
 
 from rlexec.agent import base_executor
 from rlexec.config import Config, parse_config
+from rlexec.execution.metrics import paired_difference
 from rlexec.rl.policy import PolicyTable
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.rl.types import ExecutionAction
 from rlexec.training.markets import build_market, typical_queue_depth
-from rlexec.training.validation import PolicyValidator
+from rlexec.training.validation import PolicyValidator, Validation, significantly_cheaper
 
 
 def _config() -> Config:
@@ -86,3 +87,27 @@ def test_a_run_shorter_than_the_validation_period_promotes_nothing() -> None:
     verdict = asyncio.run(_validator(config).verdict(agent, 9))
     assert not verdict.promoted and verdict.confirmation is None
     assert "fewer than validate_every = 10" in verdict.summary()
+
+
+def _validation(episodes: int, policy: list[float]) -> Validation:
+    seeds = tuple(range(900_000_000, 900_000_000 + len(policy)))
+    base = [100.0] * len(policy)
+    return Validation(
+        episodes,
+        seeds,
+        float(np.mean(policy)),
+        100.0,
+        paired_difference(policy, base, "twap_passive"),
+        tuple(policy),
+    )
+
+
+def test_a_newer_table_is_kept_unless_an_earlier_one_is_cheaper_with_confidence() -> None:
+    paths = np.random.default_rng(3).normal(0.0, 30.0, 200)  # the seeds' shared market noise
+    wobble = np.where(np.arange(200) % 2 == 0, 20.0, -20.0)  # mean exactly 0
+    earlier = _validation(1000, list(paths - 1.0))  # 1 bps cheaper on average
+    noisy_newer = _validation(2000, list(paths + wobble))  # lower mean not shown with confidence
+    worse_newer = _validation(3000, list(paths + 10.0 + wobble / 20.0))  # 10 bps worse
+    assert earlier.policy_mean_bps < noisy_newer.policy_mean_bps  # "the lowest mean": earlier
+    assert not significantly_cheaper(earlier, noisy_newer)  # but the newer table is kept
+    assert significantly_cheaper(earlier, worse_newer)  # it really got worse: keep the earlier
