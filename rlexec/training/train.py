@@ -22,9 +22,11 @@ learning into the store through the write-behind cache.
   (``rlexec.training.workers``). SIGTERM/SIGINT (handled here, not by the store) stop the run
   after the current episode.
 - Fast runs can append rows faster than the store drains them: above a quarter of
-  ``persistence.max_pending_mb`` the loop waits for a flush (back-pressure) while the store
-  answers, so a healthy store never sheds rows; while it is down the loop goes on (the
-  store's shedding policy bounds memory) and never fails because of it.
+  ``persistence.max_pending_mb``, or when the last commit is older than 1.5 save intervals
+  (flushes slower than the interval: without the wait a kill would lose two flushes plus an
+  interval), the loop waits for a flush (back-pressure) while the store answers, so a healthy
+  store never sheds rows and a crash loses about one interval plus one flush; while it is down
+  the loop goes on (the store's shedding policy bounds memory) and never fails because of it.
 - The learner writes a ``PolicyMetricsRecord`` (source ``training``) every ``metrics_every``
   episodes and at the end unless the last episode's row was just written (no duplicate rows).
 - Audit: one ``run_id`` per call (or the given one: ``train --workers`` hands its actors the
@@ -63,6 +65,7 @@ from rlexec.training.validation import PolicyValidator, PromotionVerdict, Valida
 
 RUNNING_WINDOW = 100
 BACKPRESSURE_WAIT_SECS = 5.0  # the longest the loop waits for a flush when rows pile up
+COMMIT_LAG_INTERVALS = 1.5  # the loop waits for a flush once the last commit is this old
 DEFAULT_METRICS_EVERY = 100
 
 
@@ -210,6 +213,7 @@ async def _loop(
     )
     snapshot_ids: dict[int, int] = {}
     flush_above = max(1, int(rl.persistence.max_pending_mb * 2**20) // 4)
+    lag_limit = COMMIT_LAG_INTERVALS * rl.persistence.save_interval_secs
     stuck_at: int | None = None  # store.flushes when a back-pressure wait last ran out
     deadline = None if minutes is None else time.monotonic() + minutes * 60.0
     recent: deque[float] = deque(maxlen=RUNNING_WINDOW)
@@ -260,7 +264,12 @@ async def _loop(
                     epsilon=f"{agent.epsilon:.3f}",
                 )
             bar.update(1)
-            if store.up and store.pending_bytes > flush_above and store.flushes != stuck_at:
+            behind = (
+                store.last_commit_at is not None
+                and time.time() - store.last_commit_at > lag_limit
+            )
+            piled_up = store.pending_bytes > flush_above or behind
+            if store.up and piled_up and store.flushes != stuck_at:
                 # back-pressure, never a failure, and bounded: a store that hangs (no error
                 # until database.command_timeout_secs) must not stop the learning; after one
                 # wait ran out, none until the store has committed again

@@ -170,14 +170,6 @@ def test_kill_9_loses_at_most_one_save_interval(drill_url: str, tmp_path: Path, 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="store: while the loop trains, a flush of 0.5 s of rows (~3,600 decisions and as "
-    "many experiences) takes 0.1-1.4 s; a flush that outlasts the save interval delays the "
-    "next one, so a kill can lose two flushes plus an interval (1.2-2.7 s measured on a quiet "
-    "machine against 0.5 s + 1 s); the promise 'one interval plus one flush' does not hold "
-    "once flushes take longer than the interval",
-)
 def test_many_kill_9s_in_a_row(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'drill.db'}"
     rng = random.Random()
