@@ -77,7 +77,7 @@ class PromotionVerdict:
         return (
             f"{verdict}: policy - {self.base} = {c.mean:+.3f} bps, 95% CI [{c.low:+.3f}, "
             f"{c.high:+.3f}] on {len(self.confirmation.seeds)} promotion seeds "
-            f"(best of the validations at {self.confirmation.episodes_trained} episodes); "
+            f"(the table kept at {self.confirmation.episodes_trained} episodes); "
             f"{self.reason}"
         )
 
