@@ -218,15 +218,14 @@ def test_pooled_statistics_weigh_states_by_visits_and_count_their_spread() -> No
     table.q[a, 0], table.visits[a, 0], table.variances[a, 0] = -10.0, 30, 4.0
     table.q[b, 0], table.visits[b, 0], table.variances[b, 0] = -20.0, 10, 1.0
     table.q[c, 0], table.visits[c, 0], table.variances[c, 0] = -99.0, 50, NAN  # unknown: left out
-    pools = d.pools()
-    q, visits, sq_errors = policy.pooled_statistics(table, pools, 0.01)
-    pool = int(pools.of_state[a])
-    assert visits[pool, 0] == 40
-    assert q[pool, 0] == pytest.approx(-12.5)  # (30 * -10 + 10 * -20) / 40
+    pooled = policy.TablePolicy.of(table, POOLED, d.pools()).pooled(a)
+    assert pooled is not None
+    assert pooled.visits[0] == 40
+    assert pooled.q[0] == pytest.approx(-12.5)  # (30 * -10 + 10 * -20) / 40
     within = (30 * 4.0 + 10 * 1.0) / 40
     between = (30 * 2.5**2 + 10 * 7.5**2) / 40
-    assert sq_errors[pool, 0] == pytest.approx((within + between) / 40)
-    assert math.isinf(sq_errors[pool, 1])  # never tried
+    assert pooled.sq_errors[0] == pytest.approx((within + between) / 40)
+    assert math.isinf(pooled.sq_errors[1])  # never tried
 
 
 def test_an_under_visited_state_borrows_its_pools_confident_advantage() -> None:

@@ -23,7 +23,7 @@ imbalance; hour, volatility and queue depth when they are in the key) that matte
 *what to do* than the plan features (remaining, time, urgency, own orders, schedule). The
 states that differ only in book features form a pool (``StateDiscretizer.pools``). For each
 challenger ``a`` the test above runs on the state's own cells when both ``a`` and ``b`` have
-``min_visits`` there; otherwise on the pool's statistics (``pooled_statistics``: the
+``min_visits`` there; otherwise on the pool's statistics (``TablePolicy.pooled``: the
 visit-weighted mean of its states' Q-values, their visits summed, and a standard error from the
 within-state variances plus the spread of the states' means). So what the agent learns in one
 book state reaches the under-visited ones nearby, and a state with enough data of its own
@@ -196,22 +196,6 @@ def pool_sums(
     )
 
 
-def pooled_statistics(
-    table: PolicyTable, pools: Pools, alpha_min: float
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Per pool and action, (pools, 6) each: the visit-weighted mean Q, the visits, and the
-    squared standard error of the pooled targets (the within-state variances plus the spread
-    of the states' means, over the states' effective samples). Cells with an unknown variance
-    are left out."""
-    total, s1, s2, n_eff = pool_sums(table, pools, alpha_min)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(total > 0, s1 / total, 0.0)
-        pooled_var = np.maximum(np.where(total > 0, s2 / total - mean * mean, 0.0), 0.0)
-        sq_err = np.where(n_eff > 0, pooled_var / n_eff, math.inf)
-    shape = (pools.number, NUM_ACTIONS)
-    return mean.reshape(shape), total.reshape(shape), sq_err.reshape(shape)
-
-
 class TablePolicy:
     """The rule applied to one table: what the agent, replay, off-policy evaluation and the
     policy metrics ask ("which action in state s, where the base takes b?").
@@ -254,6 +238,11 @@ class TablePolicy:
             pools,
         )
 
+    def row(self, state_index: int) -> list[float]:
+        """The six Q-values of ``state_index``."""
+        base = state_index * NUM_ACTIONS
+        return list(self._q[base : base + NUM_ACTIONS])
+
     def refresh(self) -> None:
         """The table changed as a whole: recompute the pools' sums when next needed."""
         self._sums = None
@@ -288,7 +277,7 @@ class TablePolicy:
                 sums = self._sums = self._pool_sums()
             pool = self._pool_of[state_index] * NUM_ACTIONS
             if sums[0][pool + base_action] >= m:
-                pooled_row = self._pooled_row(sums, pool)
+                pooled_row = _pooled_row(sums, pool)
         if visits[base_action] < m and pooled_row is None:
             return base_action  # the common, cheap case: the rule cannot deviate yet
         return greedy_action(
@@ -302,18 +291,13 @@ class TablePolicy:
             pooled=pooled_row,
         )
 
-    @staticmethod
-    def _pooled_row(
-        sums: tuple[list[float], list[float], list[float], list[float]], pool: int
-    ) -> PooledRow:
-        end = pool + NUM_ACTIONS
-        total, s1, s2, n_eff = (x[pool:end] for x in sums)
-        mean = [a / n if n > 0 else 0.0 for a, n in zip(s1, total, strict=True)]
-        sq = [
-            max(b / n - mu * mu, 0.0) / e if n > 0 and e > 0 else math.inf
-            for b, n, mu, e in zip(s2, total, mean, n_eff, strict=True)
-        ]
-        return PooledRow(mean, total, sq)
+    def pooled(self, state_index: int) -> PooledRow | None:
+        """The statistics of ``state_index``'s pool, per action (None: pooling off)."""
+        if self._pools is None:
+            return None
+        if self._sums is None:
+            self._sums = self._pool_sums()
+        return _pooled_row(self._sums, self._pool_of[state_index] * NUM_ACTIONS)
 
     def greedy_many(
         self, state_indices: Sequence[int], base_actions: Sequence[int]
@@ -336,6 +320,22 @@ class TablePolicy:
         )
         total, s1, s2, n_eff = pool_sums(table, self._pools, self._rule.alpha_min)
         return total.tolist(), s1.tolist(), s2.tolist(), n_eff.tolist()
+
+
+def _pooled_row(
+    sums: tuple[list[float], list[float], list[float], list[float]], pool: int
+) -> PooledRow:
+    """One pool's statistics from its running sums (``pool_sums``): the visit-weighted mean Q,
+    the visits, and the squared standard error of the pooled targets (the within-state
+    variances plus the spread of the states' means, over the states' effective samples)."""
+    end = pool + NUM_ACTIONS
+    total, s1, s2, n_eff = (x[pool:end] for x in sums)
+    mean = [a / n if n > 0 else 0.0 for a, n in zip(s1, total, strict=True)]
+    sq = [
+        max(b / n - mu * mu, 0.0) / e if n > 0 and e > 0 else math.inf
+        for b, n, mu, e in zip(s2, total, mean, n_eff, strict=True)
+    ]
+    return PooledRow(mean, total, sq)
 
 
 def choose(greedy: int, epsilon: float, uniform: float) -> tuple[int, bool]:
@@ -369,7 +369,6 @@ __all__ = [
     "effective_samples",
     "greedy_action",
     "pool_sums",
-    "pooled_statistics",
     "standard_error",
     "stretch_length",
 ]

@@ -157,12 +157,12 @@ class QTableAgent:
             else ExperienceReplayBuffer.from_config(replay_config, seed=replay_seed)
         )
         self._since_replay = 0
-        # The table decisions read: the live one, or a fixed one (``set_acting_table``).
         self._live: _Table = (self._q_buf, self._v_buf, self._var_buf)
-        self._acting: _Table = self._live
         self._rule = policy.RuleParameters.from_config(q_config)
-        self._policies: dict[int, policy.TablePolicy] = {}  # by id of the table's q buffer
-        self._live_policy: policy.TablePolicy | None = None  # the rule over the live table
+        # The rule over the live table (its pool sums follow its updates) and over the table
+        # decisions read: the live one, or a fixed one (``set_acting_table``).
+        self._live_policy = self._policy_over(self._live)
+        self._acting_policy = self._live_policy
         self._lock = threading.Lock()
         self._dirty: set[int] = set()
         self.updates: int = 0
@@ -194,8 +194,7 @@ class QTableAgent:
     def visits(self, value: npt.NDArray[np.int64]) -> None:
         with self._lock:
             np.copyto(self._v, self._checked_visits(value))
-            samples = np.frombuffer(self._var_samples, dtype=np.int64).reshape(self._v.shape)
-            np.copyto(samples, np.where(np.isnan(self._var), 0, self._v))
+            self._restart_variance_samples()
             self._refresh_policies()
 
     @property
@@ -261,10 +260,9 @@ class QTableAgent:
                 array("q", v.astype(np.int64).ravel().tobytes()),
                 array("d", var.ravel().tobytes()),
             )
+        rule = self._live_policy if acting is self._live else self._policy_over(acting)
         with self._lock:
-            self._acting = acting
-            live = self._live_policy
-            self._policies = {} if live is None else {id(self._live[0]): live}
+            self._acting_policy = rule
 
     # -- decisions (sync core) -----------------------------------------------------------
     def decide_index(
@@ -285,10 +283,9 @@ class QTableAgent:
                 f"state_index = {state_index!r}: expected 0-{self.num_states - 1}"
             )
         fallback = self._base_action(default_action)
-        base = state_index * NUM_ACTIONS
-        acting = self._acting
-        row = acting[0][base : base + NUM_ACTIONS].tolist()
-        greedy = self._greedy_at(acting, state_index, fallback)
+        rule = self._acting_policy  # read once: its row and its choice come from one table
+        row = rule.row(state_index)
+        greedy = rule.greedy(state_index, fallback)
         if uniform is None:
             pos = self._upos
             if pos >= UNIFORM_BLOCK:
@@ -331,22 +328,20 @@ class QTableAgent:
             f"default_action = {default_action!r}: expected 0-{NUM_ACTIONS - 1}"
         )
 
-    def _greedy_at(self, table: _Table, state_index: int, base_action: int) -> int:
-        """The decision rule on ``table`` (the one ``TablePolicy`` per table, kept)."""
-        rule = self._policies.get(id(table[0]))
-        if rule is None:
-            rule = policy.TablePolicy(
-                table[0], table[1], table[2], self._rule, self.discretizer.pools()
-            )
-            self._policies[id(table[0])] = rule
-            if table is self._live:
-                self._live_policy = rule
-        return rule.greedy(state_index, base_action)
+    def _policy_over(self, table: _Table) -> policy.TablePolicy:
+        """The one decision rule over ``table`` (pools when the config pools)."""
+        pools = self.discretizer.pools() if self._rule.pool_book_states else None
+        return policy.TablePolicy(table[0], table[1], table[2], self._rule, pools)
 
     def _refresh_policies(self) -> None:
         """The live table changed as a whole: the rule over it recomputes its pools' sums."""
-        if self._live_policy is not None:
-            self._live_policy.refresh()
+        self._live_policy.refresh()
+
+    def _restart_variance_samples(self) -> None:
+        """After the table was replaced: a known variance counts its pair's visits, an unknown
+        one (NaN) none (its next sample restarts it)."""
+        samples = np.frombuffer(self._var_samples, dtype=np.int64).reshape(self._v.shape)
+        np.copyto(samples, np.where(np.isnan(self._var), 0, self._v))
 
     def greedy_index(self, state_index: int, default_action: int | None = None) -> ExecutionAction:
         """The greedy action in ``state_index`` (same tie-breaking, no exploration, no draw)."""
@@ -355,7 +350,7 @@ class QTableAgent:
                 f"state_index = {state_index!r}: expected 0-{self.num_states - 1}"
             )
         fallback = self._base_action(default_action)
-        return _ACTIONS[self._greedy_at(self._acting, state_index, fallback)]
+        return _ACTIONS[self._acting_policy.greedy(state_index, fallback)]
 
     # -- learning (sync core) ------------------------------------------------------------
     def update_index(
@@ -412,10 +407,9 @@ class QTableAgent:
             variance + var_rate * delta * delta
         )
         self._dirty.add(cell)
-        if self._live_policy is not None:
-            self._live_policy.cell_changed(
-                cell, (visits - 1, current, before), (visits, new_q, new_variance)
-            )
+        self._live_policy.cell_changed(
+            cell, (visits - 1, current, before), (visits, new_q, new_variance)
+        )
         self.updates += 1
         if ends_episode and self._decays:
             eps = self.epsilon
@@ -486,7 +480,7 @@ class QTableAgent:
     def _greedy_value(self, state_index: int, base_action: int) -> float:
         base = state_index * NUM_ACTIONS
         row = self._q_buf[base : base + NUM_ACTIONS].tolist()
-        return row[self._greedy_at(self._live, state_index, base_action)]
+        return row[self._live_policy.greedy(state_index, base_action)]
 
     def _target(
         self, reward: float, s_next: int, terminated: bool, next_base_action: int | None
@@ -555,9 +549,8 @@ class QTableAgent:
                 current = q_buf[cell]
                 q_buf[cell] = new_q = current + alpha * (target - current)
                 self._dirty.add(cell)
-                if self._live_policy is not None:
-                    n, var = self._v_buf[cell], self._var_buf[cell]
-                    self._live_policy.cell_changed(cell, (n, current, var), (n, new_q, var))
+                n, var = self._v_buf[cell], self._var_buf[cell]
+                self._live_policy.cell_changed(cell, (n, current, var), (n, new_q, var))
         return batch_size
 
     # -- persistence support -------------------------------------------------------------
@@ -590,8 +583,7 @@ class QTableAgent:
             np.copyto(self._q, q)
             np.copyto(self._v, v)
             np.copyto(self._var, var)
-            samples = np.frombuffer(self._var_samples, dtype=np.int64).reshape(self._v.shape)
-            np.copyto(samples, np.where(np.isnan(var), 0, v))
+            self._restart_variance_samples()
             self.updates = int(updates)
             self._refresh_policies()
             self._training_epsilon = float(epsilon)
