@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from rlexec.cli.common import add_agent, command, config_from_args
 from rlexec.cli.training_args import add_market, positive_float, positive_int, with_market
 from rlexec.store.engine import redact_url
+
+if TYPE_CHECKING:
+    from rlexec.training.validation import PromotionVerdict, Validation
 
 DEFAULT_EPISODES = 500
 
@@ -92,14 +96,7 @@ def _train(args: argparse.Namespace) -> int:
         f"{result.running_mean_is_bps:.3f} bps; epsilon {result.epsilon:.4f}"
         + ("; stopped by signal" if result.stopped_by_signal else "")
     )
-    for v in result.validations:
-        d = v.difference
-        print(
-            f"validation at {v.episodes_trained} episodes: policy - {d.baseline} = "
-            f"{d.mean:+.3f} bps [{d.low:+.3f}, {d.high:+.3f}] on {len(v.seeds)} seeds"
-        )
-    if result.promotion is not None:
-        print(f"promotion: {result.promotion.summary()}")
+    _print_verdict(result.validations, result.promotion)
     dropped = sum(result.dropped.values())
     if dropped:
         print(f"warning: {dropped} rows were shed while the store was down: {result.dropped}")
@@ -122,5 +119,18 @@ def _train_workers(args: argparse.Namespace, config: Any) -> int:
         f"({result.learner_updates_per_second:,.0f}/s while busy), {result.updates:,} updates"
         + ("; stopped by signal" if result.stopped_by_signal else "")
     )
+    _print_verdict(result.validations, result.promotion)
     print(f"stored in {redact_url(config.rl_execution.database.url)}")
     return 128 + result.stop_signal if result.stop_signal else 0
+
+
+def _print_verdict(validations: Sequence[Validation], promotion: PromotionVerdict | None) -> None:
+    """The learner's validations and its promotion verdict, one line each."""
+    for v in validations:
+        d = v.difference
+        print(
+            f"validation at {v.episodes_trained} episodes: policy - {d.baseline} = "
+            f"{d.mean:+.3f} bps [{d.low:+.3f}, {d.high:+.3f}] on {len(v.seeds)} seeds"
+        )
+    if promotion is not None:
+        print(f"promotion: {promotion.summary()}")

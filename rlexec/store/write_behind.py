@@ -262,6 +262,7 @@ class AgentStore:
         self._published_through = 0
         self.applied_through = 0
         self.transitions_applied = 0  # learned by this process from the queue (whole episodes)
+        self.episodes_applied = 0  # the episodes those transitions make up
         self._episodes = EpisodeAssembler()  # rebuilds queued episodes for the agent
         # queued rows not learned: one that does not fit the state config, and the earlier
         # transitions of its episode (dropped with it)
@@ -764,6 +765,7 @@ class AgentStore:
                 self.transitions_rejected += 1 + waiting  # the episode in progress is dropped
             elif not self._episodes.pending:
                 applied += waiting + 1
+                self.episodes_applied += 1
             if not self._episodes.pending:  # an episode counts as applied once it is learned
                 self.applied_through = item.seq
         self.transitions_applied += applied

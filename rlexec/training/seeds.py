@@ -56,7 +56,7 @@ class SeedAllocator:
             if self._next is not None:
                 self._current, self._next, self._pos = self._next, None, 0
             else:
-                seed = (self._current.stop if not self._unclaimed else self._unclaimed[-1] + 1)
+                seed = self._current.stop if not self._unclaimed else self._unclaimed[-1] + 1
                 if seed >= self.limit:
                     return None
                 if not self._unclaimed:

@@ -38,15 +38,12 @@ learning into the store through the write-behind cache.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import math
 import signal
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from rlexec.agent import base_executor, base_executor_name
 from rlexec.agent import policy_metrics_record as agent_metrics_record
 from rlexec.config import AgentMode, Config, RewardMode
 from rlexec.errors import InvalidInputError, StoreError
@@ -55,13 +52,12 @@ from rlexec.execution.rl_executor import EpisodeMeta
 from rlexec.execution.runner import run_episode
 from rlexec.progress import Progress
 from rlexec.records import PolicyMetricsRecord, new_run_id
-from rlexec.store.promotions import PromotionRecord, record_promotion
-from rlexec.store.snapshots import create_snapshot
 from rlexec.store.write_behind import Role
-from rlexec.training.markets import build_market, parent_for_seed
+from rlexec.training.markets import parent_for_seed
+from rlexec.training.promotion import TrainingValidation
 from rlexec.training.seeds import SeedAllocator
 from rlexec.training.session import AgentSession, open_session
-from rlexec.training.validation import PolicyValidator, PromotionVerdict, Validation
+from rlexec.training.validation import PromotionVerdict, Validation
 
 RUNNING_WINDOW = 100
 BACKPRESSURE_WAIT_SECS = 5.0  # the longest the loop waits for a flush when rows pile up
@@ -200,29 +196,31 @@ async def _loop(
     await seeds.start()
     market, executor, agent = session.market, session.executor, session.agent
     learner = store.role is Role.LEARNER
-    validator = (
-        PolicyValidator(
-            session.config,
-            lambda: build_market(rl),
-            lambda: base_executor(session.config),
-            executor.builder.typical_queue_depth,
-            base_executor_name(session.config),
-        )
-        if learner
-        else None
-    )
-    snapshot_ids: dict[int, int] = {}
-    flush_above = max(1, int(rl.persistence.max_pending_mb * 2**20) // 4)
-    lag_limit = COMMIT_LAG_INTERVALS * rl.persistence.save_interval_secs
-    stuck_at: int | None = None  # store.flushes when a back-pressure wait last ran out
-    deadline = None if minutes is None else time.monotonic() + minutes * 60.0
-    recent: deque[float] = deque(maxlen=RUNNING_WINDOW)
     bar = Progress(
         f"train {session.agent_name}",
         total=episodes,
         budget_secs=None if minutes is None else minutes * 60.0,
         enabled=progress,
     )
+    validation = (
+        TrainingValidation.of(
+            session.config,
+            agent_name=session.agent_name,
+            engine=session.engine,
+            store=store,
+            config_hash=executor.config_hash,
+            run_id=run_id,
+            typical_queue_depth=executor.builder.typical_queue_depth,
+            on_validation=lambda v: bar.note(validation=f"{v.difference.mean:+.2f}"),
+        )
+        if learner
+        else None
+    )
+    flush_above = max(1, int(rl.persistence.max_pending_mb * 2**20) // 4)
+    lag_limit = COMMIT_LAG_INTERVALS * rl.persistence.save_interval_secs
+    stuck_at: int | None = None  # store.flushes when a back-pressure wait last ran out
+    deadline = None if minutes is None else time.monotonic() + minutes * 60.0
+    recent: deque[float] = deque(maxlen=RUNNING_WINDOW)
     started = time.perf_counter()
     done = 0
     steps = 0
@@ -256,8 +254,8 @@ async def _loop(
             done += 1
             if learner and done % metrics_every == 0:
                 store.append_policy_metrics(policy_metrics_record(session, run_id=run_id))
-            if validator is not None and validator.due(done):
-                await _validate(session, validator, done, snapshot_ids, bar)
+            if validation is not None and validation.due(done - 1, done):
+                await validation.validate(agent, done)
             if progress and (done % 10 == 0 or done == episodes):
                 bar.note(
                     mean_is_bps=f"{sum(recent) / len(recent):.2f}",
@@ -265,8 +263,7 @@ async def _loop(
                 )
             bar.update(1)
             behind = (
-                store.last_commit_at is not None
-                and time.time() - store.last_commit_at > lag_limit
+                store.last_commit_at is not None and time.time() - store.last_commit_at > lag_limit
             )
             piled_up = store.pending_bytes > flush_above or behind
             if store.up and piled_up and store.flushes != stuck_at:
@@ -289,12 +286,7 @@ async def _loop(
         raise store.lease_lost
     if learner and done % metrics_every:  # else the last episode's row is already written
         store.append_policy_metrics(policy_metrics_record(session, run_id=run_id))
-    verdict = None
-    if validator is not None:
-        if validator.every and done >= validator.every and not validator.due(done):
-            await _validate(session, validator, done, snapshot_ids, bar)  # the final table
-        verdict = await validator.verdict(agent, done)
-        verdict = await _record_verdict(session, validator, verdict, snapshot_ids, run_id)
+    verdict = None if validation is None else await validation.finish(agent, done)
     return TrainingResult(
         agent_name=session.agent_name,
         reward_mode=str(session.reward_mode),
@@ -311,65 +303,9 @@ async def _loop(
         dropped=store.dropped,
         run_id=run_id,
         promotion=verdict,
-        validations=tuple(validator.history) if validator is not None else (),
-        snapshot_ids=snapshot_ids,
+        validations=validation.history if validation is not None else (),
+        snapshot_ids=validation.snapshot_ids if validation is not None else {},
     )
-
-
-async def _record_verdict(
-    session: AgentSession,
-    validator: PolicyValidator,
-    verdict: PromotionVerdict,
-    snapshot_ids: dict[int, int],
-    run_id: str,
-) -> PromotionVerdict:
-    """Store the verdict (``promotions``); a promotion needs the best table's snapshot, so a
-    store that was down when it was taken turns a promotion into a refusal that says why."""
-    best, confirmation = verdict.best, verdict.confirmation
-    if best is None or confirmation is None:
-        return verdict  # nothing was validated: nothing to record
-    snapshot_id = snapshot_ids.get(best.episodes_trained)
-    if verdict.promoted and snapshot_id is None:
-        verdict = dataclasses.replace(
-            verdict, promoted=False, reason="the store was down when the best table was taken"
-        )
-    d = confirmation.difference
-    record = PromotionRecord(
-        promoted=verdict.promoted,
-        reason=verdict.reason,
-        snapshot_id=snapshot_id,
-        validation_seed_first=confirmation.seeds[0],
-        validation_seed_count=len(confirmation.seeds),
-        base_executor=verdict.base,
-        policy_mean_is_bps=confirmation.policy_mean_bps,
-        base_mean_is_bps=confirmation.base_mean_bps,
-        mean_difference_bps=d.mean,
-        difference_ci_low_bps=d.low,
-        difference_ci_high_bps=d.high,
-        episodes_trained=best.episodes_trained,
-        config_hash=session.executor.config_hash,
-        run_id=run_id,
-    )
-    with contextlib.suppress(StoreError):
-        await record_promotion(session.engine, session.agent_name, record)
-    return verdict
-
-
-async def _validate(
-    session: AgentSession,
-    validator: PolicyValidator,
-    done: int,
-    snapshot_ids: dict[int, int],
-    bar: Progress,
-) -> None:
-    """Validate the current table and snapshot it (flushed first, so that the snapshot is the
-    table that was measured); a store that is down costs the snapshot, not the run."""
-    result = await validator.validate(session.agent, done)
-    bar.note(validation=f"{result.difference.mean:+.2f}")
-    with contextlib.suppress(StoreError):
-        await session.store.flush()
-        row = await create_snapshot(session.engine, session.agent_name, f"validation {done}")
-        snapshot_ids[done] = row.id
 
 
 def _check_budget(episodes: int | None, minutes: float | None) -> None:

@@ -10,6 +10,12 @@
   A standby learner (the same command on another machine) waits for the lease and takes over
   within ``learner_lease_secs`` when the learner dies; the published prefix tells it where to
   continue, so no transition is applied twice or lost.
+- **validation and promotion** are the learner's, as in single-process training
+  (``rlexec.training.promotion``): every ``evaluation.validate_every`` episodes it has applied,
+  and at the end, it measures a frozen copy of its table against the base on the validation
+  seeds and snapshots it; at the end it confirms the kept table on the promotion seeds and
+  stores the verdict (``rlexec promotions list``). The counts are this learner's: a standby
+  that takes over validates from its own start.
 
 SQLite allows this on one machine (WAL; writers take turns with BEGIN IMMEDIATE); an
 in-memory database or a file on a network filesystem is refused (``check_shared_store``).
@@ -32,10 +38,13 @@ from rlexec.config import AgentMode, Config, parse_config
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.names import check_agent_name
 from rlexec.records import new_run_id
-from rlexec.store.engine import parse_url, redact_url
+from rlexec.store.engine import dispose_engine, engine_for, parse_url, redact_url
 from rlexec.store.migrate import require_schema
 from rlexec.store.write_behind import AgentStore, LearnerBusyError, Role
+from rlexec.training.markets import build_market, typical_queue_depth
+from rlexec.training.promotion import TrainingValidation
 from rlexec.training.train import StopSignal, TrainingResult, train
+from rlexec.training.validation import PromotionVerdict, Validation
 
 log = logging.getLogger("rlexec.training")
 
@@ -48,6 +57,17 @@ IDLE_POLL_MAX_SECS = 0.25
 
 def idle_poll_secs(save_interval_secs: float) -> float:
     return min(IDLE_POLL_MAX_SECS, max(IDLE_POLL_MIN_SECS, save_interval_secs / 4))
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerRun:
+    """What a learner did: its (closed) store, the seconds it spent applying, its
+    validations and verdict (None: it lost its lease before the end)."""
+
+    store: AgentStore
+    busy_seconds: float
+    promotion: PromotionVerdict | None
+    validations: tuple[Validation, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +85,8 @@ class WorkersResult:
     # CPU seconds of this process (the learner: both its threads) from the actors' start to
     # the end; a machine shared with other work stretches wall time, not CPU time
     learner_cpu_seconds: float = 0.0
+    promotion: PromotionVerdict | None = None  # the learner's verdict on the run
+    validations: tuple[Validation, ...] = ()
 
     @property
     def learner_updates_per_cpu_second(self) -> float:
@@ -124,15 +146,16 @@ def _actor_main(config_json: dict[str, Any], agent_name: str, budget: dict[str, 
     startup_cpu = time.process_time()  # interpreter start and imports
     config = parse_config(config_json, source="the learner's config")
     try:
-        result = asyncio.run(
-            train(config, agent_name, role=Role.ACTOR, progress=False, **budget)
-        )
+        result = asyncio.run(train(config, agent_name, role=Role.ACTOR, progress=False, **budget))
     except Exception as exc:  # reported by the parent in one line
         results.put({"error": f"{type(exc).__name__}: {exc}"})
         raise SystemExit(2) from None
     results.put(
-        {**_result_dict(result), "startup_cpu_seconds": startup_cpu,
-         "cpu_seconds": time.process_time()}
+        {
+            **_result_dict(result),
+            "startup_cpu_seconds": startup_cpu,
+            "cpu_seconds": time.process_time(),
+        }
     )
 
 
@@ -150,11 +173,15 @@ def _result_dict(result: TrainingResult) -> dict[str, Any]:
 
 
 async def run_learner(
-    config: Config, agent_name: str, stop: StopSignal, actors_done: asyncio.Event
-) -> tuple[AgentStore, float]:
+    config: Config,
+    agent_name: str,
+    stop: StopSignal,
+    actors_done: asyncio.Event,
+    run_id: str | None = None,
+) -> LearnerRun:
     """Wait for the lease (standby), then apply queued transitions until ``stop`` or until
-    the actors are done and the queue is drained. Returns the closed store and the seconds
-    spent applying."""
+    the actors are done and the queue is drained; validate the table as training does (every
+    ``evaluation.validate_every`` episodes applied, and at the end: the verdict, stored)."""
     rl = config.rl_execution
     while True:
         persistent = assemble(config, agent_name, mode=AgentMode.TRAINING, role=Role.LEARNER)
@@ -166,12 +193,29 @@ async def run_learner(
             if stop.requested or actors_done.is_set():
                 raise
             log.info("standby learner: %s", exc)
+    engine = engine_for(rl.database)
+    validation = TrainingValidation.of(
+        config,
+        agent_name=agent_name,
+        engine=engine,
+        store=store,
+        config_hash=persistent.config_hash,
+        run_id=run_id or new_run_id(),
+        typical_queue_depth=typical_queue_depth(build_market(rl)),
+        on_validation=lambda v: log.info(
+            "validation at %d episodes: policy - %s = %+.3f bps",
+            v.episodes_trained, v.difference.baseline, v.difference.mean,
+        ),
+    )  # fmt: skip
     store.start()
     busy = 0.0
     idle_poll = idle_poll_secs(rl.persistence.save_interval_secs)
+    agent = persistent.agent
+    verdict: PromotionVerdict | None = None
     try:
         idle_rounds = 0
         while not stop.requested and store.lease_lost is None:
+            before = store.episodes_applied
             try:
                 started = time.perf_counter()
                 applied = await store.fetch_and_apply()
@@ -179,6 +223,8 @@ async def run_learner(
             except StoreError:
                 applied = 0
                 await asyncio.sleep(rl.persistence.probe_interval_secs)
+            if validation.due(before, store.episodes_applied):
+                await validation.validate(agent, store.episodes_applied)
             if applied:
                 idle_rounds = 0
                 continue
@@ -186,9 +232,12 @@ async def run_learner(
             if actors_done.is_set() and idle_rounds >= 2:
                 break  # the actors flushed at close: everything queued is applied
             await asyncio.sleep(idle_poll)
+        if store.lease_lost is None:
+            verdict = await validation.finish(agent, store.episodes_applied)
     finally:
         await store.close()
-    return store, busy
+        await dispose_engine(engine)
+    return LearnerRun(store, busy, verdict, validation.history)
 
 
 async def train_workers(
@@ -220,8 +269,10 @@ async def train_workers(
     cpu_started = time.process_time()
     procs = [
         context.Process(
-            target=_actor_main, args=(config_json, agent_name, budget, results),
-            name=f"rlexec-actor-{i}", daemon=False,
+            target=_actor_main,
+            args=(config_json, agent_name, budget, results),
+            name=f"rlexec-actor-{i}",
+            daemon=False,
         )
         for i in range(workers)
     ]
@@ -243,7 +294,7 @@ async def train_workers(
 
     watcher = asyncio.get_running_loop().create_task(watch_actors())
     try:
-        store, busy = await run_learner(config, agent_name, stop, actors_done)
+        learner = await run_learner(config, agent_name, stop, actors_done, budget["run_id"])
         if stop.requested:
             await watcher
     finally:
@@ -268,9 +319,15 @@ async def train_workers(
         episodes=sum(r["episodes"] for r in collected),
         steps=sum(r["steps"] for r in collected),
         seconds=seconds,
-        transitions_applied=store.transitions_applied,
-        updates=int(store.agent.updates),
-        learner_updates_per_second=store.transitions_applied / busy if busy > 0 else 0.0,
+        transitions_applied=learner.store.transitions_applied,
+        updates=int(learner.store.agent.updates),
+        learner_updates_per_second=(
+            learner.store.transitions_applied / learner.busy_seconds
+            if learner.busy_seconds > 0
+            else 0.0
+        ),
         stop_signal=None if stop.received is None else int(stop.received),
         learner_cpu_seconds=time.process_time() - cpu_started,
+        promotion=learner.promotion,
+        validations=learner.validations,
     )

@@ -39,8 +39,8 @@ def configured(url: str) -> Config:
         "RLEXEC_DATABASE__URL": url,
         "RLEXEC_PERSISTENCE__SAVE_INTERVAL_SECS": "1.0",
         "RLEXEC_PERSISTENCE__SEED_BLOCK": "1000",
-        # the workers' learner does not validate: neither does the baseline (its loop would
-        # count the validation episodes' time, not steps, from 1000 episodes on)
+        # no validation in either run: it is the learner's CPU, not steps (a single process's
+        # loop would count its time, the workers' learner would take it from the actors)
         "RLEXEC_EVALUATION__VALIDATE_EVERY": "0",
     }
     return load_config(env={**os.environ, **env})

@@ -1,0 +1,149 @@
+"""One training run's validations and promotion verdict, stored: what the process that learns
+calls, the training loop's learner (``rlexec train``) and the workers' learner
+(``rlexec train --workers N``) alike.
+
+    run = TrainingValidation.of(config, agent_name, engine, store, config_hash, run_id, depth)
+    ... learn; after each batch: if run.due(before, done): await run.validate(agent, done)
+    verdict = await run.finish(agent, done)   # final table, confirmation, stored verdict
+
+Each validation measures a frozen copy of the table (``PolicyValidator``), flushes the store
+and snapshots the stored table, so that the snapshot is the table that was measured; a store
+that is down costs the snapshot, not the run. The verdict goes to ``promotions``; a promotion
+needs the kept table's snapshot, so a store that was down when it was taken turns a promotion
+into a refusal that says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rlexec.agent import base_executor, base_executor_name
+from rlexec.config import Config
+from rlexec.errors import StoreError
+from rlexec.rl.q_learning import QTableAgent
+from rlexec.store.promotions import PromotionRecord, record_promotion
+from rlexec.store.snapshots import create_snapshot
+from rlexec.store.write_behind import AgentStore
+from rlexec.training.markets import build_market
+from rlexec.training.validation import PolicyValidator, PromotionVerdict, Validation
+
+
+class TrainingValidation:
+    """A run's validator with the snapshots it took and where it stores its verdict."""
+
+    def __init__(
+        self,
+        validator: PolicyValidator,
+        *,
+        agent_name: str,
+        engine: AsyncEngine,
+        store: AgentStore,
+        config_hash: str,
+        run_id: str,
+        on_validation: Callable[[Validation], None] | None = None,
+    ) -> None:
+        self.validator = validator
+        self.agent_name = agent_name
+        self.engine = engine
+        self.store = store
+        self.config_hash = config_hash
+        self.run_id = run_id
+        self.on_validation = on_validation
+        self.snapshot_ids: dict[int, int] = {}  # episodes trained -> the validated snapshot
+
+    @classmethod
+    def of(
+        cls,
+        config: Config,
+        *,
+        agent_name: str,
+        engine: AsyncEngine,
+        store: AgentStore,
+        config_hash: str,
+        run_id: str,
+        typical_queue_depth: float | None,
+        on_validation: Callable[[Validation], None] | None = None,
+    ) -> TrainingValidation:
+        """The validation of a run of ``config`` (its market, its base, its seeds)."""
+        rl = config.rl_execution
+        validator = PolicyValidator(
+            config,
+            lambda: build_market(rl),
+            lambda: base_executor(config),
+            typical_queue_depth,
+            base_executor_name(config),
+        )
+        return cls(
+            validator,
+            agent_name=agent_name,
+            engine=engine,
+            store=store,
+            config_hash=config_hash,
+            run_id=run_id,
+            on_validation=on_validation,
+        )
+
+    @property
+    def history(self) -> tuple[Validation, ...]:
+        return tuple(self.validator.history)
+
+    def due(self, before: int, done: int) -> bool:
+        """A validation falls due between ``before`` and ``done`` episodes trained (a learner
+        that applies episodes in batches passes several at once)."""
+        every = self.validator.every
+        return every > 0 and done // every > before // every
+
+    async def validate(self, agent: QTableAgent, done: int) -> Validation:
+        """Measure the current table, then snapshot it (flushed first)."""
+        result = await self.validator.validate(agent, done)
+        if self.on_validation is not None:
+            self.on_validation(result)
+        with contextlib.suppress(StoreError):
+            await self.store.flush()
+            row = await create_snapshot(self.engine, self.agent_name, f"validation {done}")
+            self.snapshot_ids[done] = row.id
+        return result
+
+    async def finish(self, agent: QTableAgent, done: int) -> PromotionVerdict:
+        """The run's end: the final table validated (unless it just was), the kept table
+        confirmed on the promotion seeds, the verdict stored."""
+        validator = self.validator
+        last = validator.history[-1].episodes_trained if validator.history else None
+        if validator.every and done >= validator.every and last != done:
+            await self.validate(agent, done)
+        verdict = await validator.verdict(agent, done)
+        return await self._record(verdict)
+
+    async def _record(self, verdict: PromotionVerdict) -> PromotionVerdict:
+        best, confirmation = verdict.best, verdict.confirmation
+        if best is None or confirmation is None:
+            return verdict  # nothing was validated: nothing to record
+        snapshot_id = self.snapshot_ids.get(best.episodes_trained)
+        if verdict.promoted and snapshot_id is None:
+            verdict = dataclasses.replace(
+                verdict, promoted=False, reason="the store was down when the best table was taken"
+            )
+        d = confirmation.difference
+        record = PromotionRecord(
+            promoted=verdict.promoted,
+            reason=verdict.reason,
+            snapshot_id=snapshot_id,
+            validation_seed_first=confirmation.seeds[0],
+            validation_seed_count=len(confirmation.seeds),
+            base_executor=verdict.base,
+            policy_mean_is_bps=confirmation.policy_mean_bps,
+            base_mean_is_bps=confirmation.base_mean_bps,
+            mean_difference_bps=d.mean,
+            difference_ci_low_bps=d.low,
+            difference_ci_high_bps=d.high,
+            episodes_trained=best.episodes_trained,
+            config_hash=self.config_hash,
+            run_id=self.run_id,
+        )
+        with contextlib.suppress(StoreError):
+            await record_promotion(self.engine, self.agent_name, record)
+        return verdict

@@ -1,0 +1,104 @@
+"""``train --workers N``: the learner validates and promotes as single-process training does
+(validations while it applies, the kept table confirmed at the end, the verdict stored and
+printed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from rlexec.cli.main import main
+from rlexec.config import Config, parse_config
+from rlexec.store.engine import create_engine
+from rlexec.store.promotions import list_promotions
+from rlexec.training.promotion import TrainingValidation
+from rlexec.training.workers import train_workers
+from tests.training.conftest import small_config
+
+
+def validating(url: str, **evaluation: Any) -> Config:
+    config = small_config(url)
+    data = config.model_dump(mode="json")
+    data["rl_execution"]["evaluation"].update(
+        {"validate_every": 10, "validation_seeds": 6, "promotion_seeds": 6, **evaluation}
+    )
+    return parse_config(data)
+
+
+async def test_the_workers_learner_validates_snapshots_and_records_its_verdict(
+    sqlite_url: str,
+) -> None:
+    config = validating(sqlite_url)
+    result = await train_workers(config, "crew", 2, episodes=30, handle_signals=False)
+    assert result.episodes == 30
+    trained = [v.episodes_trained for v in result.validations]
+    # the learner applies in batches: a validation runs once a multiple of 10 is passed, at
+    # the count reached; the last one is the final table (all 30 episodes)
+    assert trained == sorted(set(trained)) and trained[-1] == 30
+    assert all(n >= 10 for n in trained)
+    verdict = result.promotion
+    assert verdict is not None and verdict.confirmation is not None
+    assert len(verdict.confirmation.seeds) == 6
+    engine = create_engine(sqlite_url)
+    try:
+        rows = await list_promotions(engine, "crew")
+        async with engine.connect() as conn:
+            query = sa.text("SELECT label FROM policy_snapshots")
+            labels = (await conn.execute(query)).scalars().all()
+    finally:
+        await engine.dispose()
+    assert sorted(labels) == sorted(f"validation {n}" for n in trained)
+    assert len(rows) == 1
+    record = rows[0].record
+    assert record.promoted == verdict.promoted
+    assert record.run_id == result.actor_results[0]["run_id"]  # the invocation's run id
+    assert record.episodes_trained in trained and record.validation_seed_count == 6
+
+
+async def test_a_workers_run_without_validation_promotes_nothing(sqlite_url: str) -> None:
+    config = validating(sqlite_url, validate_every=0)
+    result = await train_workers(config, "crew", 1, episodes=4, handle_signals=False)
+    assert result.validations == ()
+    assert result.promotion is not None and not result.promotion.promoted
+    assert "validation is off" in result.promotion.reason
+
+
+def test_a_validation_falls_due_once_per_multiple_passed() -> None:
+    validation = TrainingValidation.of(
+        validating("sqlite+aiosqlite:///unused.db"),
+        agent_name="crew",
+        engine=None,  # type: ignore[arg-type]  # due() touches no store
+        store=None,  # type: ignore[arg-type]
+        config_hash="",
+        run_id="",
+        typical_queue_depth=None,
+    )
+    assert [n for n in range(1, 31) if validation.due(n - 1, n)] == [10, 20, 30]
+    assert validation.due(9, 35) and validation.due(19, 20) and not validation.due(20, 29)
+
+
+def test_train_workers_prints_the_validations_and_the_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"
+    for key, value in {
+        "RLEXEC_SIMULATOR__PARENT_QUANTITY": "400",
+        "RLEXEC_SIMULATOR__HORIZON_STEPS": "60",
+        "RLEXEC_EXECUTOR__DECISION_INTERVAL_STEPS": "5",
+        "RLEXEC_PERSISTENCE__SAVE_INTERVAL_SECS": "3600",
+        "RLEXEC_EVALUATION__VALIDATE_EVERY": "10",
+        "RLEXEC_EVALUATION__VALIDATION_SEEDS": "4",
+        "RLEXEC_EVALUATION__PROMOTION_SEEDS": "4",
+    }.items():
+        monkeypatch.setenv(key, value)
+    argv = ["--database-url", url, "train", "--agent", "crew", "--workers", "2",
+            "--episodes", "20", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # the actors flush at their end: the learner applies all 20 at once, validates once
+    assert any(line.startswith("validation at 20 episodes: policy - ") for line in lines)
+    promotion = [line for line in lines if line.startswith("promotion: ")]
+    assert len(promotion) == 1 and "on 4 promotion seeds" in promotion[0], lines
