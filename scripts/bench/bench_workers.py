@@ -10,9 +10,15 @@ measure the share of the cores this run got as much as the mechanism: the CPU ti
 of the actors and of the learner (``time.process_time`` per process) does not depend on the
 load, and gives the learner's capacity (transitions per CPU second) against one actor's
 production per CPU second (how many actors one learner core keeps up with) and a projection
-of the step rate on idle cores. Then the paired difference of IS between the workers agent and
-the single-process agent on the same held-out seeds (greedy), with its 95% CI: "equal within
-noise" means the CI holds 0.
+of the step rate on idle cores.
+
+Learning quality: the mean IS (greedy, the same held-out seeds) of the workers agent against
+``--reference-runs`` single-process agents trained for the same number of episodes on other
+training seeds (simulator seeds 0, 10M, 20M, ...; the first one is the speed baseline). Two
+training runs differ by more than a paired CI over evaluation seeds allows (that CI holds the
+evaluation seeds' noise, not the training's: the single-process runs' own paired differences
+are printed to show it), so "equal within noise" means: the workers' mean lies within the 95%
+prediction interval of the single-process runs' means (t with K - 1 degrees of freedom).
 Target (issue 14): >= 1.8x the single-process step rate with 2 actors; learner never the
 bottleneck below 8 actors.
 """
@@ -33,10 +39,15 @@ from rlexec.training.evaluate import evaluate_agent
 from rlexec.training.train import train
 from rlexec.training.workers import train_workers
 
+# two-sided 95% Student t quantiles by degrees of freedom (the prediction interval below)
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306}
+REFERENCE_SEED_STRIDE = 10_000_000
 
-def configured(url: str) -> Config:
+
+def configured(url: str, seed: int = 0) -> Config:
     env = {
         "RLEXEC_DATABASE__URL": url,
+        "RLEXEC_SIMULATOR__SEED": str(seed),
         "RLEXEC_PERSISTENCE__SAVE_INTERVAL_SECS": "1.0",
         "RLEXEC_PERSISTENCE__SEED_BLOCK": "1000",
         # no validation in either run: it is the learner's CPU, not steps (a single process's
@@ -50,9 +61,22 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-async def main(episodes: int, actor_counts: list[int], seeds: int) -> None:
+async def held_out_is(config: Config, agent_name: str, seeds: int) -> list[float]:
+    """The agent's greedy IS per held-out evaluation seed (nothing stored)."""
+    result = await evaluate_agent(config, agent_name, seeds=seeds, store=False)
+    return [episode.is_bps for episode in result.agent]
+
+
+def paired(a: list[float], b: list[float]) -> str:
+    diff = np.asarray(a) - np.asarray(b)
+    half = 1.96 * diff.std(ddof=1) / math.sqrt(len(diff))
+    return f"{diff.mean():+.3f} bps, 95% CI [{diff.mean() - half:+.3f}, {diff.mean() + half:+.3f}]"
+
+
+async def main(episodes: int, actor_counts: list[int], seeds: int, references: int) -> None:
     folder = tempfile.mkdtemp(prefix="bench_workers_")
-    config = configured(f"sqlite+aiosqlite:///{folder}/w.db")
+    url = f"sqlite+aiosqlite:///{folder}/w.db"
+    config = configured(url)
     cores = os.cpu_count() or 1
     print(f"{cores} cores; {load()}")
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -68,7 +92,29 @@ async def main(episodes: int, actor_counts: list[int], seeds: int) -> None:
         f"{single_cpu_step * 1e6:.1f} CPU-us per step ({single_cpu / single_wall:.0%} of a core "
         f"while it ran); {load()}"
     )
-    reference = await evaluate_agent(config, "single", seeds=seeds, store=False)
+    reference = await held_out_is(config, "single", seeds)
+    singles = [float(np.mean(reference))]
+    for r in range(1, references):
+        seed = r * REFERENCE_SEED_STRIDE
+        other_config = configured(url, seed=seed)
+        name = f"single-{r}"
+        await train(other_config, name, episodes=episodes, progress=False, handle_signals=False)
+        other = await held_out_is(other_config, name, seeds)
+        singles.append(float(np.mean(other)))
+        print(
+            f"single process, training seeds from {seed:,}: mean IS {singles[-1]:+.3f} bps; "
+            f"paired against the first: {paired(other, reference)}"
+        )
+    centre, half_band = float(np.mean(singles)), math.nan
+    if references > 1:
+        spread = float(np.std(singles, ddof=1))
+        t = T_975[min(references - 1, max(T_975))]
+        half_band = t * spread * math.sqrt(1 + 1 / references)
+        print(
+            f"single-process runs: mean IS {centre:+.3f} bps, SD across training seeds "
+            f"{spread:.3f}; 95% prediction interval of one more run "
+            f"[{centre - half_band:+.3f}, {centre + half_band:+.3f}]"
+        )
     for n in actor_counts:
         result = await train_workers(config, f"workers-{n}", n, episodes=episodes,
                                      handle_signals=False)  # fmt: skip
@@ -103,14 +149,16 @@ async def main(episodes: int, actor_counts: list[int], seeds: int) -> None:
             f"actors; projected on {cores} idle cores: {idle:,.0f} steps/s "
             f"({idle / (1 / single_cpu_step):.2f}x single)"
         )
-        other = await evaluate_agent(config, f"workers-{n}", seeds=seeds, store=False)
-        diff = np.array([a.is_bps - b.is_bps for a, b in zip(other.agent, reference.agent,
-                                                              strict=True)])  # fmt: skip
-        half = 1.96 * diff.std(ddof=1) / math.sqrt(len(diff))
-        print(
-            f"  paired IS (workers - single) on {len(diff)} held-out seeds: "
-            f"{diff.mean():+.3f} bps, 95% CI [{diff.mean() - half:+.3f}, {diff.mean() + half:+.3f}]"
+        workers = await held_out_is(config, f"workers-{n}", seeds)
+        mean = float(np.mean(workers))
+        line = (
+            f"  learning: mean IS {mean:+.3f} bps on {len(workers)} held-out seeds; paired "
+            f"against the first single-process run: {paired(workers, reference)}"
         )
+        if references > 1:
+            within = abs(mean - centre) <= half_band
+            line += f"; {'within' if within else 'OUTSIDE'} the single-process prediction interval"
+        print(line)
 
 
 if __name__ == "__main__":
@@ -118,5 +166,9 @@ if __name__ == "__main__":
     parser.add_argument("--episodes", type=int, default=600)
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seeds", type=int, default=200)
+    parser.add_argument("--reference-runs", type=int, default=3,
+                        help="single-process runs on different training seeds (>= 1)")  # fmt: skip
     args = parser.parse_args()
-    asyncio.run(main(args.episodes, args.actors, args.seeds))
+    if args.reference_runs < 1:
+        parser.error(f"--reference-runs: {args.reference_runs} must be >= 1")
+    asyncio.run(main(args.episodes, args.actors, args.seeds, args.reference_runs))
