@@ -29,16 +29,19 @@ API after ``load``), and the ``snapshot_id`` its episodes record (``episodes.sna
 
 **Binding**: what an agent's Q-values mean is fixed when it is created and kept in its stored
 config snapshot (``agents.config_snapshot``): the state configuration (bucket counts and the
-optional features of the key), the reward mode and the market it learns in
-(``simulator.market``). ``load`` refuses an existing agent whose binding differs, before any
+optional features of the key), the reward mode and the simulated problem it learns
+(``simulator.market`` and the parent orders: ``side``, ``parent_quantity``, ``horizon_steps``,
+and the market's own settings: ``lob`` overrides, ``almgren_chriss_preset``,
+``recorded_path``). ``load`` refuses an existing agent whose binding differs, before any
 table is read or lease taken, with one line naming the first difference:
 
 - the state configuration must be equal (``state.typical_queue_depth``, a yardstick, may
   differ);
 - an explicitly requested reward mode must be the stored one (without a request the stored
   mode is used: the config's ``reward.mode`` is the mode of a *new* agent);
-- ``check_market``: the configured simulator must be the stored market (training refuses
-  another market; evaluation refuses it unless told to go on, then warns). The public API,
+- ``check_market``: the configured simulator must be the stored problem (training refuses
+  another one; evaluation refuses it unless told to go on, then warns): an agent trained on
+  500 contracts is not silently scored on 2000. The public API,
   which trades on the engine's own market, does not check it.
 """
 
@@ -53,7 +56,15 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from rlexec.config import AgentMode, Config, RewardConfig, RewardMode, StateConfig, override
+from rlexec.config import (
+    AgentMode,
+    Config,
+    RewardConfig,
+    RewardMode,
+    SimulatorConfig,
+    StateConfig,
+    override,
+)
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.execution.rl_executor import RlEnhancedExecutor
 from rlexec.execution.state_builder import StateBuilder
@@ -76,6 +87,20 @@ log = logging.getLogger(__name__)
 
 # State settings that do not change what a state key means (a yardstick the builder uses).
 _STATE_NOT_BOUND = frozenset({"typical_queue_depth"})
+# The simulated problem an agent learns: its Q-values are the costs of these parent orders on
+# this market (the market's own settings only where they apply to it).
+_SIMULATOR_BOUND_ALWAYS = ("side", "parent_quantity", "horizon_steps")
+_SIMULATOR_BOUND_BY_MARKET: dict[str, tuple[str, ...]] = {
+    "equity": ("lob",),
+    "prediction_market": ("lob",),
+    "almgren_chriss": ("almgren_chriss_preset",),
+    "recorded": ("recorded_path",),
+}
+_SIMULATOR_BOUND = (
+    "market",
+    *_SIMULATOR_BOUND_ALWAYS,
+    *sorted({key for keys in _SIMULATOR_BOUND_BY_MARKET.values() for key in keys}),
+)
 
 
 class BindingError(InvalidInputError):
@@ -198,20 +223,29 @@ class Binding:
 
     state: StateConfig
     reward_mode: RewardMode
-    market: str
+    simulator: Mapping[str, Any]  # the stored values of the bound simulator keys
+
+    @property
+    def market(self) -> str:
+        return str(self.simulator["market"])
 
     @classmethod
     def of_snapshot(cls, agent_name: str, snapshot: Mapping[str, Any]) -> Binding:
-        """The binding a stored config snapshot records."""
+        """The binding a stored config snapshot records (a simulator key it lacks, from an
+        older rlexec, has its default)."""
         try:
             state = StateConfig.model_validate(snapshot.get("state", {}))
             reward_mode = RewardMode(snapshot.get("reward", {}).get("mode", "shortfall"))
-            market = str(snapshot.get("simulator", {}).get("market", "equity"))
-        except (ValidationError, ValueError, AttributeError) as exc:
+            stored = dict(snapshot.get("simulator", {}))
+            simulator = {
+                key: stored.get(key, SimulatorConfig.model_fields[key].get_default())
+                for key in _SIMULATOR_BOUND
+            }
+        except (ValidationError, ValueError, AttributeError, TypeError) as exc:
             raise StoreError(
                 f"agent {agent_name!r}: its stored config snapshot cannot be read ({exc!r:.200})"
             ) from None
-        return cls(state, reward_mode, market)
+        return cls(state, reward_mode, simulator)
 
     def refusal(
         self,
@@ -239,11 +273,22 @@ class Binding:
                 f"not {reward_mode.value!r}: one Q-table cannot mix reward definitions; "
                 "train another agent name for that mode"
             )
-        if check_market and rl.simulator.market != self.market:
+        if not check_market:
+            return None
+        simulator = rl.simulator
+        if simulator.market != self.market:
             return (
                 f"agent {agent_name!r} was trained on market {self.market!r}, this config "
-                f"simulates {rl.simulator.market!r}"
+                f"simulates {simulator.market!r}"
             )
+        for key in (*_SIMULATOR_BOUND_ALWAYS, *_SIMULATOR_BOUND_BY_MARKET.get(self.market, ())):
+            trained, configured = self.simulator[key], getattr(simulator, key)
+            if trained != configured:
+                return (
+                    f"agent {agent_name!r} was trained with simulator.{key} = {trained!r}, this "
+                    f"config has {configured!r}: its Q-values are the costs of other parent "
+                    "orders"
+                )
         return None
 
 
