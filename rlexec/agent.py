@@ -70,13 +70,14 @@ from rlexec.execution.rl_executor import RlEnhancedExecutor
 from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.twap import TWAP, ScheduledExecutor
 from rlexec.execution.vwap import VWAP
-from rlexec.names import check_agent_name
+from rlexec.names import CURRENT_POLICY, PROMOTED_POLICY, PolicyChoice, check_agent_name
 from rlexec.records import PolicyMetricsRecord, RecordSink, utc_now
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.store.promotions import latest_promoted_snapshot_of
 from rlexec.store.snapshots import (
     config_data,
     create_snapshot,
+    get_snapshot,
     hash_config_data,
     load_snapshot_policy,
     save_config,
@@ -421,17 +422,30 @@ class PersistentAgent:
     async def _save_config(self, engine: Any) -> None:
         await save_config(engine, self.effective_config)
 
-    async def act_on_mode_policy(self, *, snapshot: bool = True) -> int | None:
+    async def act_on_mode_policy(
+        self, *, snapshot: bool = True, policy: PolicyChoice = CURRENT_POLICY
+    ) -> int | None:
         """After ``load``: point the agent at the policy its mode acts on (see the module
         doc); returns (and keeps in ``snapshot_id``) the snapshot its episodes record.
-        ``snapshot`` False (an evaluation whose episodes are not stored): evaluation acts on
+        Evaluation only: ``policy`` is the table scored (``PolicyChoice``); with the current
+        table and ``snapshot`` False (an evaluation whose episodes are not stored) it acts on
         a frozen copy of the loaded table without writing a snapshot of it."""
-        if not snapshot and self.agent.mode is AgentMode.EVALUATION:
+        evaluation = self.agent.mode is AgentMode.EVALUATION
+        if policy != CURRENT_POLICY and not evaluation:
+            raise InvalidInputError(
+                f"policy = {policy!r}: only an evaluation chooses its policy ({self.agent.mode} "
+                "acts on its mode's)"
+            )
+        if not snapshot and evaluation and policy == CURRENT_POLICY:
             agent = self.agent
             agent.set_acting_table(agent.q_values, agent.visits, agent.variances)
             self.snapshot_id = None
             return None
-        self.snapshot_id = await self.store.writer.run(self._mode_policy)
+
+        async def choose(engine: Any) -> int | None:
+            return await self._mode_policy(engine, policy)
+
+        self.snapshot_id = await self.store.writer.run(choose)
         return self.snapshot_id
 
     def act_on_mode_policy_blocking(self) -> int | None:
@@ -439,19 +453,34 @@ class PersistentAgent:
         self.snapshot_id = self.store.writer.submit(self._mode_policy).result()
         return self.snapshot_id
 
-    async def _mode_policy(self, engine: Any) -> int | None:
+    async def _mode_policy(self, engine: Any, policy: PolicyChoice = CURRENT_POLICY) -> int | None:
         agent = self.agent
+        name = self.agent_name
         if agent.mode is AgentMode.TRAINING:
             return None
         if agent.mode is AgentMode.PRODUCTION:
-            snapshot_id = await latest_promoted_snapshot_of(engine, self.agent_name)
+            snapshot_id = await latest_promoted_snapshot_of(engine, name)
             if snapshot_id is None:  # nothing promoted: the base, exactly
                 agent.set_acting_table(np.zeros_like(agent.q_values), np.zeros_like(agent.visits))
                 agent.set_epsilon(0.0)
                 return None
+        elif policy == PROMOTED_POLICY:
+            snapshot_id = await latest_promoted_snapshot_of(engine, name)
+            if snapshot_id is None:
+                raise InvalidInputError(
+                    f"policy = 'promoted': agent {name!r} has no promoted policy (in production "
+                    "it runs its base; see rlexec promotions list)"
+                )
+        elif isinstance(policy, int):
+            owner = (await get_snapshot(engine, policy)).agent_name
+            if owner != name:
+                raise InvalidInputError(
+                    f"policy = {policy}: snapshot {policy} is agent {owner!r}'s, not {name!r}'s"
+                )
+            snapshot_id = policy
         else:
             label = f"{agent.mode} session {utc_now():%Y-%m-%dT%H:%M:%SZ}"
-            snapshot_id = (await create_snapshot(engine, self.agent_name, label)).id
+            snapshot_id = (await create_snapshot(engine, name, label)).id
         _, table = await load_snapshot_policy(engine, snapshot_id, agent.state_config)
         agent.set_acting_table(table.q, table.visits, table.variances)
         return snapshot_id

@@ -72,9 +72,7 @@ class QLearningConfig(_Section):
         le=1.0,
         description="learning-rate floor: a pair's n-th update uses max(1/n, alpha), in (0, 1]",
     )
-    gamma: float = Field(
-        1.0, ge=0.0, le=1.0, description="discount factor per decision, in [0, 1]"
-    )
+    gamma: float = Field(1.0, ge=0.0, le=1.0, description="discount factor per decision, in [0, 1]")
     trace_decay: float = Field(
         1.0,
         ge=0.0,
@@ -194,8 +192,10 @@ class PersistenceConfig(_Section):
         "hangs); then it reports what it could not save and returns",
     )
     learner_lease_secs: float = Field(
-        15.0, gt=0.0, description="the learner lease's lifetime: a dead learner's successor "
-        "takes over within this time"
+        15.0,
+        gt=0.0,
+        description="the learner lease's lifetime: a dead learner's successor "
+        "takes over within this time",
     )
     seed_block: int = Field(
         10_000, ge=1, description="training seeds a process takes from the store at a time"

@@ -1,5 +1,6 @@
 """Agent names: the one rule for what an agent may be called, checked wherever a name is taken
-(CLI arguments, sessions, model import/export, snapshots, the store's agent creation).
+(CLI arguments, sessions, model import/export, snapshots, the store's agent creation); and how
+an evaluation names the policy of an agent it scores (``PolicyChoice``).
 
 A name is 1 to 200 printable characters (no newline, tab or other control character), with no
 space at either end and no comma (``rlexec compare --agents a,b`` separates names by commas).
@@ -35,3 +36,26 @@ def _problem(name: Any) -> str | None:
     if "," in name:
         return "expected no comma (--agents separates names by commas)"
     return None
+
+
+# The table an evaluation scores: the current (live) table, the latest promoted snapshot (what
+# production runs), or a snapshot by id.
+CURRENT_POLICY = "current"
+PROMOTED_POLICY = "promoted"
+PolicyChoice = str | int
+
+
+def parse_policy_choice(text: str) -> PolicyChoice:
+    """``current``, ``promoted`` or a snapshot id (an integer >= 1)."""
+    if text in (CURRENT_POLICY, PROMOTED_POLICY):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InvalidInputError(
+            f"policy = {text!r}: expected current, promoted or a snapshot id (an integer >= 1; "
+            "see rlexec snapshot list)"
+        )
+    return value

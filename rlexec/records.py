@@ -189,16 +189,49 @@ class DecisionRecord:
 
 
 DecisionValues = tuple[
-    str, int, int, datetime,  # episode_id, seq, step, decided_at
-    float, float, int, float, float, float, float, int, int, float | None, float, float, float,
-    float, float,  # the state features, STATE_FEATURES order up to typical_queue_depth
-    str, int, str, float, float,  # state_key, state_index, action, epsilon, action_probability
-    tuple[float, float, float, float, float, float], bool,  # q_values, explored
-    Decimal | None, Decimal | None, Decimal, Decimal | None,  # child qty / price, filled, price
-    float, float, float, float, float,  # the reward parts and reward_total
-    str | None, Decimal | None, str | None,  # schedule_action, schedule_quantity, greedy_action
-    str | None, Decimal | None, Decimal | None,  # side, arrival_mid, child_filled_quantity
-    float, float,  # resting_share, schedule_lag
+    str,
+    int,
+    int,
+    datetime,  # episode_id, seq, step, decided_at
+    float,
+    float,
+    int,
+    float,
+    float,
+    float,
+    float,
+    int,
+    int,
+    float | None,
+    float,
+    float,
+    float,
+    float,
+    float,  # the state features, STATE_FEATURES order up to typical_queue_depth
+    str,
+    int,
+    str,
+    float,
+    float,  # state_key, state_index, action, epsilon, action_probability
+    tuple[float, float, float, float, float, float],
+    bool,  # q_values, explored
+    Decimal | None,
+    Decimal | None,
+    Decimal,
+    Decimal | None,  # child qty / price, filled, price
+    float,
+    float,
+    float,
+    float,
+    float,  # the reward parts and reward_total
+    str | None,
+    Decimal | None,
+    str | None,  # schedule_action, schedule_quantity, greedy_action
+    str | None,
+    Decimal | None,
+    Decimal | None,  # side, arrival_mid, child_filled_quantity
+    float,
+    float,  # resting_share, schedule_lag
 ]
 """A ``DecisionRecord``'s values in field order (``DecisionRecord.from_values``)."""
 _DECISION_SETTERS: tuple[Callable[[DecisionRecord, Any], None], ...] = tuple(

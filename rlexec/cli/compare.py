@@ -3,6 +3,9 @@ Almgren-Chriss optimum on that model) over paired held-out seeds.
 
     rlexec compare [--agents default,original-reward] [--seeds N] [--out reports/latest]
                    [--market MARKET] [--risk-aversion L] [--force] [--no-store] [--no-progress]
+                   [--policy current|promoted|ID]
+
+``--policy`` as for ``rlexec evaluate`` (a snapshot id with a single agent only).
 
 Prints the verdict (each agent against its base and the best baseline, in words) and the
 comparison table; stores the episodes (mode "evaluation") and writes every
@@ -19,6 +22,7 @@ from typing import Any
 from rlexec.cli.common import DEFAULT_AGENT, command, config_from_args
 from rlexec.cli.training_args import (
     add_market,
+    add_policy,
     agent_list,
     non_negative_float,
     positive_int,
@@ -48,6 +52,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--force", action="store_true",
                    help="evaluate an agent trained on another market (with a warning)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
+    add_policy(p)
     add_market(p)
     p.set_defaults(handler=_compare)
 
@@ -56,7 +61,7 @@ def _compare(args: argparse.Namespace) -> int:
     from rlexec.agent import base_executor_name
     from rlexec.logs import configure_logging
     from rlexec.report.verdict import comparison_verdict, print_verdict
-    from rlexec.training.evaluate import CURRENT_TABLE_NOTE, RESULTS_FILE, run_comparison
+    from rlexec.training.evaluate import RESULTS_FILE, policy_note, run_comparison
     from rlexec.training.markets import describe_parents
 
     configure_logging()  # the --force warning
@@ -71,11 +76,12 @@ def _compare(args: argparse.Namespace) -> int:
             risk_aversion=args.risk_aversion,
             progress=not args.no_progress,
             force=args.force,
+            policy=args.policy,
         )
     )
     print_verdict(comparison_verdict(run, base_executor_name(config)).blocks())
     print(f"parents: {describe_parents(config.rl_execution.simulator)}")
     print(run.table())
-    print(CURRENT_TABLE_NOTE)
+    print(policy_note(args.policy))
     print(f"per-episode results: {args.out}/{RESULTS_FILE}")
     return 0

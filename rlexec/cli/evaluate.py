@@ -3,7 +3,11 @@ paired held-out seeds; prints the policy metrics with the estimated improvement 
 words whether the difference from the base is significant (its 95% interval excludes 0).
 
     rlexec evaluate [--agent NAME] [--seeds N] [--market MARKET] [--force] [--no-store]
-                    [--no-progress]
+                    [--policy current|promoted|ID] [--no-progress]
+
+``--policy`` chooses the table scored: the current one (the latest trained, the default), the
+latest promoted snapshot (what a production agent acts on; refused when nothing was promoted)
+or a snapshot of the agent by id (``rlexec snapshot list``).
 
 An agent trained on another market than the one evaluated on is refused unless ``--force``
 (then a warning says so); one whose state config differs from the config is refused.
@@ -16,7 +20,7 @@ import asyncio
 from typing import Any
 
 from rlexec.cli.common import add_agent, command, config_from_args
-from rlexec.cli.training_args import add_market, positive_int, with_market
+from rlexec.cli.training_args import add_market, add_policy, positive_int, with_market
 
 
 def register(subparsers: Any) -> None:
@@ -28,6 +32,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--force", action="store_true",
                    help="evaluate an agent trained on another market (with a warning)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
+    add_policy(p)
     add_market(p)
     p.set_defaults(handler=_evaluate)
 
@@ -35,7 +40,7 @@ def register(subparsers: Any) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from rlexec.logs import configure_logging
     from rlexec.report.verdict import compare_sentence
-    from rlexec.training.evaluate import CURRENT_TABLE_NOTE, evaluate_agent, executor_label
+    from rlexec.training.evaluate import evaluate_agent, executor_label, policy_note
     from rlexec.training.markets import describe_parents
 
     configure_logging()  # the --force warning
@@ -48,6 +53,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             store=not args.no_store,
             progress=not args.no_progress,
             force=args.force,
+            policy=args.policy,
         )
     )
     m, s = ev.metrics, ev.summary
@@ -67,5 +73,5 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(
         f"  states visited: {m.num_states_visited}; mean Q {m.avg_q_value:.4f}; greedy mix: {mix}"
     )
-    print(f"  {CURRENT_TABLE_NOTE}")
+    print(f"  {policy_note(args.policy)}")
     return 0

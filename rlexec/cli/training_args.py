@@ -9,6 +9,8 @@ from typing import Any
 
 from rlexec.cli.common import agent_name
 from rlexec.config import Config, override
+from rlexec.errors import InvalidInputError
+from rlexec.names import PolicyChoice, parse_policy_choice
 
 MARKETS = ("equity", "prediction_market", "almgren_chriss", "recorded")
 
@@ -50,6 +52,23 @@ def agent_list(text: str) -> list[str]:
     if len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"{text!r}: an agent is named twice")
     return [agent_name(n) for n in names]
+
+
+def policy_choice(text: str) -> PolicyChoice:
+    try:
+        return parse_policy_choice(text)
+    except InvalidInputError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected current, promoted or a snapshot id (see rlexec snapshot list)"
+        ) from None
+
+
+def add_policy(parser: Any) -> None:
+    parser.add_argument(
+        "--policy", type=policy_choice, default="current",
+        help="the table scored: current (the latest trained, default), promoted (the latest "
+        "promoted snapshot: what production runs) or a snapshot id",
+    )  # fmt: skip
 
 
 def add_market(parser: Any) -> None:

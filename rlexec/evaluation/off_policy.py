@@ -561,9 +561,7 @@ def _state_values(
     other = decision_rule.action_probability(1, 0, eps)
     extra = decision_rule.action_probability(0, 0, eps) - other  # the greedy action's surplus
     rows = model[log.state_indices]
-    values: FloatArray = other * rows.sum(axis=1) + extra * rows[
-        np.arange(rows.shape[0]), greedy
-    ]
+    values: FloatArray = other * rows.sum(axis=1) + extra * rows[np.arange(rows.shape[0]), greedy]
     return values
 
 
@@ -790,9 +788,7 @@ def stepwise_doubly_robust(
     ``sum_t gamma^t [rho_t (r_t - q_hat(s_t, a_t)) + rho_{t-1} v_hat_t]``; q_hat is
     ``value_model`` or, by default, the candidate's Q-values. Unbiased for any q_hat."""
     gamma = _check_unit_interval("gamma", gamma)
-    return _stepwise_doubly_robust(
-        log, policy, _score(log, policy), gamma, value_model, confidence
-    )
+    return _stepwise_doubly_robust(log, policy, _score(log, policy), gamma, value_model, confidence)
 
 
 def _stepwise_doubly_robust(

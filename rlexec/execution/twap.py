@@ -209,9 +209,7 @@ class ScheduledExecutor(BaseExecutor):
         """This step's child order, if any."""
         return self.order_for(parent_id, context, self.wanted_quantity(context))
 
-    def order_for(
-        self, parent_id: str, context: ExecutionContext, wanted: Decimal
-    ) -> Order | None:
+    def order_for(self, parent_id: str, context: ExecutionContext, wanted: Decimal) -> Order | None:
         """``next_order`` for a ``wanted_quantity(context)`` already known (the RL executor
         asked it for the base's action at this step): capped by the participation cap, at
         this step's limit price."""

@@ -230,14 +230,17 @@ def optimal_variance(
     horizon = steps * tau
     x = quantity
     if k * horizon < 1e-9:  # the straight line
-        return (
-            params.sigma**2 * x * x * horizon / 3.0 * (1 - 1 / steps) * (1 - 1 / (2 * steps))
-        )
+        return params.sigma**2 * x * x * horizon / 3.0 * (1 - 1 / steps) * (1 - 1 / (2 * steps))
     numerator = tau * math.sinh(k * horizon) * math.cosh(k * (horizon - tau)) - horizon * math.sinh(
         k * tau
     )
-    return 0.5 * params.sigma**2 * x * x * numerator / (
-        math.sinh(k * horizon) ** 2 * math.sinh(k * tau)
+    return (
+        0.5
+        * params.sigma**2
+        * x
+        * x
+        * numerator
+        / (math.sinh(k * horizon) ** 2 * math.sinh(k * tau))
     )
 
 

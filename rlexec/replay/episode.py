@@ -281,9 +281,7 @@ def _same(stored: Any, replayed: Any) -> bool:
     if isinstance(stored, bool) or isinstance(replayed, bool) or isinstance(stored, str):
         return bool(stored == replayed)
     if isinstance(stored, Decimal) or isinstance(replayed, Decimal):
-        return math.isclose(
-            float(stored), float(replayed), rel_tol=1e-12, abs_tol=_MONEY_TOLERANCE
-        )
+        return math.isclose(float(stored), float(replayed), rel_tol=1e-12, abs_tol=_MONEY_TOLERANCE)
     return math.isclose(float(stored), float(replayed), rel_tol=1e-9, abs_tol=1e-12)
 
 
@@ -424,8 +422,10 @@ async def resimulate(
             agent_decided=rl.enabled,
         )
     inconsistent = agent.inconsistent
-    if inconsistent is not None and inconsistent.seq is not None and (
-        mismatch is None or mismatch.seq is None or inconsistent.seq <= mismatch.seq
+    if (
+        inconsistent is not None
+        and inconsistent.seq is not None
+        and (mismatch is None or mismatch.seq is None or inconsistent.seq <= mismatch.seq)
     ):
         mismatch = inconsistent
     return Resimulation(

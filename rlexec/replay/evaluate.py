@@ -86,8 +86,7 @@ def parse_policy(text: str) -> int | None:
         value = -1
     if value < 1:
         raise InvalidInputError(
-            f"--policy = {text!r}: expected a snapshot id (see 'rlexec snapshot list') or "
-            "'current'"
+            f"--policy = {text!r}: expected a snapshot id (see 'rlexec snapshot list') or 'current'"
         )
     return value
 
@@ -207,10 +206,7 @@ def format_evaluation(result: ReplayEvaluation) -> str:
     """The text ``rlexec replay evaluate`` prints."""
     report = result.report
     value = "value (bps)" if result.in_bps else "value (reward units)"
-    head = (
-        f"{'estimator':<14} {'unit':<9} {value:>20} {'ci low':>12} {'ci high':>12} "
-        f"{'ess':>10}"
-    )
+    head = f"{'estimator':<14} {'unit':<9} {value:>20} {'ci low':>12} {'ci high':>12} {'ess':>10}"
     if result.is_convertible:
         head += f" {'IS bps':>10}"
     lines = [

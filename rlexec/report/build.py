@@ -84,8 +84,7 @@ async def _promotion_lines(config: Config, names: Sequence[str]) -> list[str]:
             rows = await list_promotions(engine, name, last=1)
             if not rows:
                 lines.append(
-                    f"{name}: never validated (no promotion stored): in production it runs "
-                    "its base"
+                    f"{name}: never validated (no promotion stored): in production it runs its base"
                 )
                 continue
             r = rows[0].record
@@ -105,9 +104,7 @@ async def _promotion_lines(config: Config, names: Sequence[str]) -> list[str]:
     return lines
 
 
-def _levels(
-    run: ComparisonRun, base: str, best: str, best_mean: float
-) -> list[tuple[str, float]]:
+def _levels(run: ComparisonRun, base: str, best: str, best_mean: float) -> list[tuple[str, float]]:
     """The learning curve's horizontal lines: the base's and the best baseline's mean IS."""
     where = "bps on the held-out seeds"
     levels = []
@@ -159,9 +156,7 @@ async def write_report(
     if panels:
         figure = paired_differences_figure(panels, skipped)
         written.append(save(figure, folder / "paired_differences.png"))
-        plots["Paired differences: the agents against their base first"] = (
-            "paired_differences.png"
-        )
+        plots["Paired differences: the agents against their base first"] = "paired_differences.png"
     discretizer = StateDiscretizer(config.rl_execution.state)
     for name, agent in data.items():
         file = f"action_heatmap_{_file_safe(name)}.png"

@@ -40,6 +40,4 @@ def difference_sentence(
         direction = "better" if mean < 0 else "worse"
         head = f"{subject} is {bps(abs(mean))} {units} {direction} than {yardstick}"
     word = "significant" if significant else "not significant"
-    return (
-        f"{head}; the difference is {word} ({interval_text(low, high, confidence)}, {sample})."
-    )
+    return f"{head}; the difference is {word} ({interval_text(low, high, confidence)}, {sample})."

@@ -24,12 +24,12 @@ FALLBACK_ACTION = ExecutionAction.PLACE_SMALL
 class PolicyMetrics:
     """Snapshot of a policy.
 
-    - num_states_visited: states with at least one visit (any action);
-    - avg_q_value: mean Q over visited (state, action) pairs (0.0 when nothing is visited);
-    - action_distribution: action label -> share of visited states whose greedy action (the one
-  decision rule of ``rlexec.rl.policy``, see ``greedy_actions``) it is;
-    - epsilon: the exploration rate at the snapshot;
-    - estimated_improvement: filled in later by evaluation (None until then).
+      - num_states_visited: states with at least one visit (any action);
+      - avg_q_value: mean Q over visited (state, action) pairs (0.0 when nothing is visited);
+      - action_distribution: action label -> share of visited states whose greedy action (the one
+    decision rule of ``rlexec.rl.policy``, see ``greedy_actions``) it is;
+      - epsilon: the exploration rate at the snapshot;
+      - estimated_improvement: filled in later by evaluation (None until then).
     """
 
     num_states_visited: int

@@ -135,9 +135,9 @@ class QTableAgent:
         self._v: npt.NDArray[np.int64] = np.frombuffer(self._v_buf, dtype=np.int64).reshape(
             self.num_states, NUM_ACTIONS
         )
-        self._var: npt.NDArray[np.float64] = np.frombuffer(
-            self._var_buf, dtype=np.float64
-        ).reshape(self.num_states, NUM_ACTIONS)
+        self._var: npt.NDArray[np.float64] = np.frombuffer(self._var_buf, dtype=np.float64).reshape(
+            self.num_states, NUM_ACTIONS
+        )
         self._alpha = q_config.alpha
         self._trace_decay = q_config.trace_decay
         self._min_visits = q_config.min_visits_to_deviate
@@ -607,8 +607,7 @@ class QTableAgent:
         var = np.asarray(value, dtype=np.float64)
         if var.shape != self._var.shape:
             raise InvalidInputError(
-                f"variances of shape {var.shape}: expected {self._var.shape} for this state "
-                "config"
+                f"variances of shape {var.shape}: expected {self._var.shape} for this state config"
             )
         if bool((var < 0).any()) or bool(np.isinf(var).any()):
             raise InvalidInputError("variances: expected finite numbers >= 0 or NaN (unknown)")
@@ -654,9 +653,7 @@ class QTableAgent:
         """Epsilon-greedy action for ``state``."""
         return self.decide_index(self.discretizer.state_index(state), default_action).action
 
-    async def decide(
-        self, state: ExecutionState, default_action: int | None = None
-    ) -> Decision:
+    async def decide(self, state: ExecutionState, default_action: int | None = None) -> Decision:
         """Like ``select_action`` but with the whole ``Decision`` (probability, Q-values)."""
         return self.decide_index(self.discretizer.state_index(state), default_action)
 

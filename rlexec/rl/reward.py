@@ -149,9 +149,7 @@ def shortfall_cost_bps(
     x = _value("parent_quantity", parent_quantity, positive=True)
     shortfall = Shortfall(side_sign, x, p0)
     for qty, price in fills:
-        shortfall.add_fill(
-            _value("fill quantity", qty), _value("fill price", price, positive=True)
-        )
+        shortfall.add_fill(_value("fill quantity", qty), _value("fill price", price, positive=True))
     return shortfall.bps()
 
 

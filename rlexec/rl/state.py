@@ -48,8 +48,18 @@ from rlexec.errors import InvalidInputError
 from rlexec.rl.types import ExecutionState, Urgency
 
 NUM_URGENCIES = len(Urgency)
-_FIELDS = ("remaining", "time", "spread", "imbalance", "hour", "urgency", "volatility",
-           "queue_depth", "own_orders", "schedule")
+_FIELDS = (
+    "remaining",
+    "time",
+    "spread",
+    "imbalance",
+    "hour",
+    "urgency",
+    "volatility",
+    "queue_depth",
+    "own_orders",
+    "schedule",
+)
 _TEXT = re.compile(
     r"^r(\d+)\.t(\d+)\.s(\d+)\.i(\d+)\.h(\d+)\.u(\d+)\.v(\d+)\.q(\d+)(?:\.o(\d+)\.l(\d+))?$"
 )
@@ -100,18 +110,28 @@ class StateKey:
         return cls(*(int(g) for g in match.groups() if g is not None))
 
     def digits(self) -> tuple[int, ...]:
-        return (self.remaining, self.time, self.spread, self.imbalance, self.hour,
-                self.urgency, self.volatility, self.queue_depth, self.own_orders, self.schedule)
+        return (
+            self.remaining,
+            self.time,
+            self.spread,
+            self.imbalance,
+            self.hour,
+            self.urgency,
+            self.volatility,
+            self.queue_depth,
+            self.own_orders,
+            self.schedule,
+        )
 
 
 def spread_edges(buckets: int) -> tuple[float, ...]:
     """Upper edges in ticks of all but the last spread bucket: 1.5, 2.5, 4.5, 8.5, ..."""
-    return tuple(1.0 + 2.0 ** k - 0.5 for k in range(buckets - 1))
+    return tuple(1.0 + 2.0**k - 0.5 for k in range(buckets - 1))
 
 
 def volatility_edges(buckets: int) -> tuple[float, ...]:
     """Edges in ticks per step: 0.5, 1, 2, 4, ..."""
-    return tuple(0.5 * 2.0 ** k for k in range(buckets - 1))
+    return tuple(0.5 * 2.0**k for k in range(buckets - 1))
 
 
 def queue_depth_edges(buckets: int) -> tuple[float, ...]:
@@ -136,8 +156,16 @@ class StateDiscretizer:
         self._nl = SCHEDULE_BUCKETS if c.include_schedule else 1
         self._tolerance = c.schedule_tolerance
         self.radices: tuple[int, ...] = (
-            self._nr, self._nt, self._ns, self._ni, self._nh, NUM_URGENCIES, self._nv, self._nq,
-            self._no, self._nl,
+            self._nr,
+            self._nt,
+            self._ns,
+            self._ni,
+            self._nh,
+            NUM_URGENCIES,
+            self._nv,
+            self._nq,
+            self._no,
+            self._nl,
         )
         n = 1
         for r in self.radices:

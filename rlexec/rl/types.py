@@ -49,9 +49,7 @@ class ExecutionAction(IntEnum):
         for action, text in _LABELS.items():
             if text == label:
                 return action
-        raise InvalidInputError(
-            f"action {label!r} is not one of {', '.join(_LABELS.values())}"
-        )
+        raise InvalidInputError(f"action {label!r} is not one of {', '.join(_LABELS.values())}")
 
 
 _SIZE_FRACTIONS = {

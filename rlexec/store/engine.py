@@ -188,7 +188,7 @@ def sync_url(url: str | URL) -> URL:
 def sync_engine(url: str | URL, *, connect_timeout_secs: float = 10.0) -> Engine:
     """A synchronous SQLAlchemy Engine on the same database, for pandas::
 
-        pd.read_sql("SELECT * FROM episode_summary", sync_engine(config_url))
+    pd.read_sql("SELECT * FROM episode_summary", sync_engine(config_url))
     """
     target = sync_url(url)
     args: dict[str, Any] = {}

@@ -274,9 +274,7 @@ def _key_text(agent: Any, state_index: int) -> str:
 async def export_agent_from_store(config: Any, agent_name: str, path: str | Path) -> int:
     """Write the model file of agent ``agent_name`` from the configured store (an agent that is
     not in the store is an error; nothing is created)."""
-    agent, store, engine, _ = await _open_agent(
-        config, agent_name, must_exist=True, read_only=True
-    )
+    agent, store, engine, _ = await _open_agent(config, agent_name, must_exist=True, read_only=True)
     try:
         return export_model(agent, path)
     finally:

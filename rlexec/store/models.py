@@ -59,9 +59,7 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 # Money: 20 digits, 8 after the point (prices of 0.01-tick books, share and contract counts).
 # On SQLite a DOUBLE (REAL affinity) read back as Decimal: NUMERIC affinity would store 500.0 as
 # the integer 500, and SQL divisions of two such columns would truncate.
-MONEY = sa.Numeric(20, 8).with_variant(
-    sa.Double(asdecimal=True, decimal_return_scale=8), "sqlite"
-)
+MONEY = sa.Numeric(20, 8).with_variant(sa.Double(asdecimal=True, decimal_return_scale=8), "sqlite")
 # Surrogate keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 # JSON documents: jsonb on PostgreSQL (=, DISTINCT and ORDER BY work on it), JSON text on SQLite.
@@ -70,8 +68,7 @@ JSON_DOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 # SQLite timestamp text: ISO-8601 in UTC with microseconds and the offset, as exported.
 SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 _SQLITE_STORAGE = (
-    "%(year)04d-%(month)02d-%(day)02dT%(hour)02d:%(minute)02d:%(second)02d"
-    ".%(microsecond)06d+00:00"
+    "%(year)04d-%(month)02d-%(day)02dT%(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d+00:00"
 )
 _SQLITE_PARSE = r"(\d+)-(\d+)-(\d+)[T ](\d+):(\d+):(\d+)(?:\.(\d{6}))?"
 
@@ -588,12 +585,8 @@ class Promotion(Base):
 
     __tablename__ = "promotions"
     __table_args__ = (
-        sa.CheckConstraint(
-            "snapshot_id IS NOT NULL OR NOT promoted", name="promoted_has_snapshot"
-        ),
-        sa.CheckConstraint(
-            "difference_ci_low_bps <= difference_ci_high_bps", name="ci_ordered"
-        ),
+        sa.CheckConstraint("snapshot_id IS NOT NULL OR NOT promoted", name="promoted_has_snapshot"),
+        sa.CheckConstraint("difference_ci_low_bps <= difference_ci_high_bps", name="ci_ordered"),
         sa.CheckConstraint("validation_seed_count > 0", name="validation_seeds_positive"),
         sa.CheckConstraint("episodes_trained >= 0", name="episodes_trained_non_negative"),
     )

@@ -202,9 +202,7 @@ class PromotionRepository:
             values = {name: getattr(record, name) for name in _RECORD_FIELDS}
             new_id = (
                 await self.session.execute(
-                    sa.insert(Promotion)
-                    .values(agent_id=agent_id, **values)
-                    .returning(Promotion.id)
+                    sa.insert(Promotion).values(agent_id=agent_id, **values).returning(Promotion.id)
                 )
             ).scalar_one()
         row = await self.get(int(new_id))
@@ -281,4 +279,3 @@ async def latest_promoted_snapshot_of(engine: AsyncEngine, agent_name: str) -> i
     async with session_factory(engine)() as session:
         agent_id = await _agent_id(session, agent_name)
         return await PromotionRepository(session).latest_promoted_snapshot(agent_id)
-

@@ -668,9 +668,7 @@ class DecisionRepository:
         t = _table(Decision)
         read = DECISION_COLUMNS[1 : len(DECISION_COLUMNS) - len(_DECISION_WRITE_ONLY)]
         stmt = (
-            sa.select(*(t.c[n] for n in read))
-            .where(t.c.episode_id == episode_id)
-            .order_by(t.c.seq)
+            sa.select(*(t.c[n] for n in read)).where(t.c.episode_id == episode_id).order_by(t.c.seq)
         )
         async with wrap_errors(self.session, f"reading decisions of episode {episode_id}"):
             rows = (await self.session.execute(stmt)).all()
@@ -717,9 +715,7 @@ class PolicyMetricsRepository:
             values = list(get(r))
             values[3] = dict(values[3])
             rows.append((agent_id, *values, *r.greedy_counts()))
-        return await _append(
-            self.session, _table(PolicyMetric), _METRICS_COLUMNS, rows, copy=False
-        )
+        return await _append(self.session, _table(PolicyMetric), _METRICS_COLUMNS, rows, copy=False)
 
     async def for_agent(self, agent_id: int) -> list[PolicyMetricsRecord]:
         t = _table(PolicyMetric)

@@ -274,9 +274,7 @@ async def _agent_id(session: AsyncSession, agent_name: str) -> int:
 async def create_snapshot(engine: AsyncEngine, agent_name: str, label: str) -> SnapshotRow:
     """Snapshot agent ``agent_name``'s stored Q-table under ``label``."""
     async with session_factory(engine)() as session, session.begin():
-        return await SnapshotRepository(session).create(
-            await _agent_id(session, agent_name), label
-        )
+        return await SnapshotRepository(session).create(await _agent_id(session, agent_name), label)
 
 
 async def list_snapshots(engine: AsyncEngine, agent_name: str | None = None) -> list[SnapshotRow]:

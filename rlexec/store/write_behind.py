@@ -232,8 +232,8 @@ class AgentStore:
         self.on_experiences = on_experiences
         p = self.persistence
         # a learner waits up to one lease lifetime: a crashed predecessor's lease expires
-        self.lease_wait_secs = p.learner_lease_secs * 1.2 if lease_wait_secs is None else (
-            lease_wait_secs
+        self.lease_wait_secs = (
+            p.learner_lease_secs * 1.2 if lease_wait_secs is None else (lease_wait_secs)
         )
         self.holder = learner_id()
         self.keys = StateKeys(agent.discretizer, agent_name)
@@ -1021,9 +1021,7 @@ class AgentStore:
         self.down_since = None
         self.last_error = None
 
-    def _resolve(
-        self, waiters: list[concurrent.futures.Future[FlushResult]], outcome: Any
-    ) -> None:
+    def _resolve(self, waiters: list[concurrent.futures.Future[FlushResult]], outcome: Any) -> None:
         for waiter in waiters:
             if waiter.done():
                 continue
@@ -1072,9 +1070,7 @@ class AgentStore:
             s_next = self.keys.state_index(e.next_state_key)
             a = actions.get(e.action)
             if s is not None and s_next is not None and a is not None:
-                buffer.add(
-                    s, a, e.reward, s_next, e.terminated, e.truncated, next_base_index(e)
-                )
+                buffer.add(s, a, e.reward, s_next, e.terminated, e.truncated, next_base_index(e))
 
     def _require_loaded(self) -> int:
         if self.agent_id is None:

@@ -51,7 +51,7 @@ from rlexec.execution.vwap import VWAP
 from rlexec.market.almgren_chriss import optimal_expected_cost, optimal_variance
 from rlexec.market.base import Market
 from rlexec.market.book import Side
-from rlexec.names import check_agent_name
+from rlexec.names import CURRENT_POLICY, PROMOTED_POLICY, PolicyChoice, check_agent_name
 from rlexec.progress import Progress
 from rlexec.records import EpisodeRecord, new_run_id, utc_now
 from rlexec.rl.metrics import PolicyMetrics
@@ -61,10 +61,19 @@ from rlexec.training.markets import ac_params, build_market, parent_for_seed
 from rlexec.training.session import AgentSession, open_session, read_agent, write_records
 from rlexec.training.train import policy_metrics_record
 
-CURRENT_TABLE_NOTE = (
-    "(agents are scored on their current table, the latest trained; in production an agent "
-    "acts on its latest promoted snapshot, or runs its base: rlexec promotions list)"
-)
+
+def policy_note(policy: PolicyChoice) -> str:
+    """What the agents were scored on, in one line (after the figures)."""
+    if policy == CURRENT_POLICY:
+        return (
+            "(scored on the current table, the latest trained; in production an agent acts on "
+            "its latest promoted snapshot, or runs its base: --policy promoted scores that)"
+        )
+    if policy == PROMOTED_POLICY:
+        return "(scored on the latest promoted snapshot: what production runs)"
+    return f"(scored on snapshot {policy})"
+
+
 REFERENCE = "twap"  # the paired reference of comparisons saved before the base was recorded
 BASELINE_AGENT_NAME = "baselines"
 RESULTS_FILE = "comparison.json"
@@ -394,8 +403,9 @@ async def _agent_results(
     store: bool,
     run_id: str,
     improvement_vs: tuple[EpisodeResult, ...] | None = None,
+    policy: PolicyChoice = CURRENT_POLICY,
 ) -> tuple[tuple[EpisodeResult, ...], str, PolicyMetrics]:
-    """Run the agent greedily on ``seeds``; store its episodes/decisions (and, if
+    """Run the agent's ``policy`` greedily on ``seeds``; store its episodes/decisions (and, if
     ``improvement_vs`` is given, a policy-metrics row with the paired improvement)."""
     session = await open_session(
         config,
@@ -404,6 +414,7 @@ async def _agent_results(
         must_exist=True,
         market="ignore",
         snapshot=store,
+        policy=policy,
     )
     try:
         name = rl_executor_name(agent_name)
@@ -501,8 +512,10 @@ async def evaluate_agent(
     store: bool = True,
     progress: bool = False,
     force: bool = False,
+    policy: PolicyChoice = CURRENT_POLICY,
 ) -> Evaluation:
-    """Like ``evaluate_policy`` but returns the episodes and the paired summary too."""
+    """Like ``evaluate_policy`` but returns the episodes and the paired summary too.
+    ``policy``: the table scored (``rlexec.agent.PolicyChoice``: current by default)."""
     seed_list = evaluation_seeds(config, seeds)
     await require_agents(config, [agent_name], force=force)
     base_name = base_executor_name(config)
@@ -515,7 +528,7 @@ async def evaluate_agent(
         )  # fmt: skip
         rl_results, _, metrics = await _agent_results(
             config, agent_name, seed_list, bar, store=store, run_id=run_id,
-            improvement_vs=base_results,
+            improvement_vs=base_results, policy=policy,
         )  # fmt: skip
     finally:
         bar.close()
@@ -535,11 +548,18 @@ async def run_comparison(
     risk_aversion: float = 0.0,
     progress: bool = False,
     force: bool = False,
+    policy: PolicyChoice = CURRENT_POLICY,
 ) -> ComparisonRun:
-    """Every agent (greedy) and every baseline on the same held-out seeds. See the module doc.
-    ``agents`` may be empty (baselines only). Saves ``comparison.json`` under ``out_dir``."""
+    """Every agent (greedy, its ``policy``: current or promoted; a snapshot id with one agent)
+    and every baseline on the same held-out seeds. See the module doc. ``agents`` may be
+    empty (baselines only). Saves ``comparison.json`` under ``out_dir``."""
     if len(set(agents)) != len(agents):
         raise InvalidInputError(f"agents = {list(agents)}: an agent is named twice")
+    if isinstance(policy, int) and len(agents) != 1:
+        raise InvalidInputError(
+            f"policy = {policy}: a snapshot id names one agent's table; compare several agents "
+            "with current or promoted"
+        )
     if not (math.isfinite(risk_aversion) and risk_aversion >= 0):
         raise InvalidInputError(f"risk_aversion = {risk_aversion!r}: expected a number >= 0")
     rl = config.rl_execution
@@ -569,7 +589,7 @@ async def run_comparison(
             records.extend(recs)
         for agent_name in agents:
             res, reward_mode, _ = await _agent_results(
-                config, agent_name, seed_list, bar, store=store, run_id=run_id
+                config, agent_name, seed_list, bar, store=store, run_id=run_id, policy=policy
             )
             executor = rl_executor_name(agent_name)
             results[executor] = res

@@ -40,7 +40,7 @@ from rlexec.config import AgentMode, Config, RewardMode
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.execution.rl_executor import RlEnhancedExecutor
 from rlexec.market.base import Market
-from rlexec.names import check_agent_name
+from rlexec.names import CURRENT_POLICY, PolicyChoice, check_agent_name
 from rlexec.records import (
     DecisionRecord,
     EpisodeRecord,
@@ -138,6 +138,7 @@ async def open_session(
     role: Role | None = None,
     market: str = "refuse",
     snapshot: bool = True,
+    policy: PolicyChoice = CURRENT_POLICY,
 ) -> AgentSession:
     """Open ``agent_name`` from the configured store (created if new, unless ``must_exist``)
     with its Q-table, visits, epsilon and replay experiences restored, a fresh market and the
@@ -145,7 +146,8 @@ async def open_session(
     background flush as the agent's learner (or ``role``); evaluation sessions read only and
     collect records in ``session.sink``. ``market``: another market than the agent's is
     ``refuse``d, or (evaluation) ``warn``ed about, or ``ignore``d (already checked).
-    ``snapshot`` False: an evaluation that stores nothing takes no snapshot of the table."""
+    ``snapshot`` False: an evaluation that stores nothing takes no snapshot of the table;
+    ``policy``: the table an evaluation scores (``rlexec.agent.PolicyChoice``)."""
     check_agent_name(agent_name)
     mode = AgentMode(mode)
     rl = config.rl_execution
@@ -183,7 +185,7 @@ async def open_session(
         agent, store = persistent.agent, persistent.store
         loaded = await persistent.load()  # the binding checked, the config stored by hash
         # evaluation: a snapshot taken now and acted on; production: the promoted one
-        snapshot_id = await persistent.act_on_mode_policy(snapshot=snapshot)
+        snapshot_id = await persistent.act_on_mode_policy(snapshot=snapshot, policy=policy)
         row = await read_agent(engine, agent_name)
         if row is None:  # pragma: no cover - load() just created it
             raise StoreError(f"agent {agent_name!r} vanished from the store")

@@ -75,7 +75,7 @@ def trained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
     assert run(capsys, "train", "--episodes", "3", "--no-progress", "--database-url", url)[0] == 0
     code, out, _ = run(capsys, "evaluate", "--no-progress", "--database-url", url)
     assert code == 0
-    assert "scored on their current table" in out and "promoted snapshot" in out  # says which
+    assert "scored on the current table" in out and "--policy promoted" in out  # says which
     assert "parents: equity: buy 300 over 40 steps" in out  # which problem was scored
     return url
 
