@@ -198,9 +198,11 @@ def policy_metrics_record(
     source: str,
     improvement: float | None = None,
     run_id: str | None = None,
+    acting: bool = False,
 ) -> PolicyMetricsRecord:
-    """``agent``'s policy metrics now, as the row ``source`` writes in run ``run_id``."""
-    metrics = agent.policy_metrics()
+    """``agent``'s policy metrics now, as the row ``source`` writes in run ``run_id``
+    (``acting``: of the table it acts on, see ``QTableAgent.policy_metrics``)."""
+    metrics = agent.policy_metrics(acting=acting)
     return PolicyMetricsRecord(
         recorded_at=utc_now(),
         states_visited=metrics.num_states_visited,
@@ -315,7 +317,10 @@ def check_binding(
     if market == "warn":
         log.warning("%s; going on as asked", reason)
         return
-    raise BindingError(f"{reason}: use another agent name, or --force to evaluate it anyway")
+    raise BindingError(
+        f"{reason}: use the agent's settings or another agent name (rlexec evaluate and "
+        "compare take --force to score it anyway)"
+    )
 
 
 def stored_reward_mode(

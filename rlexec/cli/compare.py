@@ -10,7 +10,8 @@ Almgren-Chriss optimum on that model) over paired held-out seeds.
 Prints the verdict (each agent against its base and the best baseline, in words) and the
 comparison table; stores the episodes (mode "evaluation") and writes every
 per-episode result to ``<out>/comparison.json`` for ``rlexec report``. An agent trained on
-another market is refused unless ``--force`` (then a warning says so).
+another simulated problem (market, parent orders) is refused unless ``--force`` (then a
+warning says so).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def register(subparsers: Any) -> None:
                    help="lambda of the AC optimum (0: risk neutral)")  # fmt: skip
     p.add_argument("--no-store", action="store_true", help="do not store the episodes")
     p.add_argument("--force", action="store_true",
-                   help="evaluate an agent trained on another market (with a warning)")  # fmt: skip
+                   help="score an agent trained on another simulated problem (market, "
+                   "parent orders), with a warning")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     add_policy(p)
     add_market(p)

@@ -9,8 +9,9 @@ words whether the difference from the base is significant (its 95% interval excl
 latest promoted snapshot (what a production agent acts on; refused when nothing was promoted)
 or a snapshot of the agent by id (``rlexec snapshot list``).
 
-An agent trained on another market than the one evaluated on is refused unless ``--force``
-(then a warning says so); one whose state config differs from the config is refused.
+An agent trained on another simulated problem (market, parent orders) than the one evaluated
+on is refused unless ``--force`` (then a warning says so); one whose state config differs
+from the config is refused.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def register(subparsers: Any) -> None:
                    help="held-out seeds (default: evaluation.seeds)")  # fmt: skip
     p.add_argument("--no-store", action="store_true", help="do not store the episodes")
     p.add_argument("--force", action="store_true",
-                   help="evaluate an agent trained on another market (with a warning)")  # fmt: skip
+                   help="score an agent trained on another simulated problem (market, "
+                   "parent orders), with a warning")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     add_policy(p)
     add_market(p)

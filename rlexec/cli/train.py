@@ -105,6 +105,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_workers(args: argparse.Namespace, config: Any) -> int:
+    from rlexec.training.markets import describe_parents
     from rlexec.training.workers import train_workers
 
     result = asyncio.run(
@@ -112,6 +113,7 @@ def _train_workers(args: argparse.Namespace, config: Any) -> int:
             config, args.agent, args.workers, episodes=args.episodes, minutes=args.minutes
         )
     )
+    print(f"parents: {describe_parents(config.rl_execution.simulator)}")
     print(
         f"agent {result.agent_name!r}: {result.workers} actors, {result.episodes} episodes, "
         f"{result.steps:,} steps in {result.seconds:.1f} s ({result.steps_per_second:,.0f} "

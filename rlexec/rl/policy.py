@@ -238,6 +238,15 @@ class TablePolicy:
             pools,
         )
 
+    def table(self) -> PolicyTable:
+        """A copy of the table the rule reads, as (num_states, 6) arrays."""
+        shape = (self.num_states, NUM_ACTIONS)
+        return PolicyTable(
+            np.array(self._q, dtype=np.float64).reshape(shape),
+            np.array(self._v, dtype=np.int64).reshape(shape),
+            np.array(self._var, dtype=np.float64).reshape(shape),
+        )
+
     def row(self, state_index: int) -> list[float]:
         """The six Q-values of ``state_index``."""
         base = state_index * NUM_ACTIONS

@@ -625,12 +625,18 @@ class QTableAgent:
             raise InvalidInputError(f"visits: found {int(v.min())}, expected counts >= 0")
         return v.astype(np.int64, copy=False)
 
-    def policy_metrics(self) -> PolicyMetrics:
-        """States visited, mean Q over visited pairs, greedy action mix and epsilon."""
+    def policy_metrics(self, *, acting: bool = False) -> PolicyMetrics:
+        """States visited, mean Q over visited pairs, greedy action mix and epsilon, of the
+        live table (``acting``: of the table decisions read, e.g. the snapshot an evaluation
+        scores)."""
         with self._lock:
-            q = self._q.copy()
-            v = self._v.copy()
-            var = self._var.copy()
+            if acting:
+                table = self._acting_policy.table()
+                q, v, var = table.q, table.visits, table.variances
+            else:
+                q = self._q.copy()
+                v = self._v.copy()
+                var = self._var.copy()
             eps = self.epsilon
         return compute_policy_metrics(
             q, v, eps, variances=var, rule=self.rule, pools=self.discretizer.pools()

@@ -263,6 +263,9 @@ class AgentStore:
         self.applied_through = 0
         self.transitions_applied = 0  # learned by this process from the queue (whole episodes)
         self.episodes_applied = 0  # the episodes those transitions make up
+        # the learner applies no further than this many episodes (None: no limit); the rest
+        # waits in the inbox (the workers' learner validates its table there)
+        self.hold_after_episodes: int | None = None
         self._episodes = EpisodeAssembler()  # rebuilds queued episodes for the agent
         # queued rows not learned: one that does not fit the state config, and the earlier
         # transitions of its episode (dropped with it)
@@ -759,6 +762,9 @@ class AgentStore:
         assembler and count, like ``applied_through``, when its last one arrives)."""
         applied = 0
         while self._inbox:
+            hold = self.hold_after_episodes
+            if hold is not None and self.episodes_applied >= hold and not self._episodes.pending:
+                break
             item = self._inbox.popleft()
             waiting = self._episodes.pending
             if not self._episodes.apply(self.agent, item, self.keys):

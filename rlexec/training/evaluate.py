@@ -419,14 +419,16 @@ async def _agent_results(
     try:
         name = rl_executor_name(agent_name)
         results = await _run_agent(session, name, seeds, bar, run_id)
-        metrics = session.agent.policy_metrics()
+        metrics = session.agent.policy_metrics(acting=True)  # of the table scored
         metric_rows = []
         if improvement_vs is not None:
             paired = summarize(name, results, improvement_vs, "base").vs_baseline
             assert paired is not None
             metrics.estimated_improvement = -paired.mean
             metric_rows.append(
-                policy_metrics_record(session, -paired.mean, source="evaluation", run_id=run_id)
+                policy_metrics_record(
+                    session, -paired.mean, source="evaluation", run_id=run_id, acting=True
+                )
             )
         if store and session.sink is not None:
             await write_records(

@@ -3,7 +3,7 @@ calls, the training loop's learner (``rlexec train``) and the workers' learner
 (``rlexec train --workers N``) alike.
 
     run = TrainingValidation.of(config, agent_name, engine, store, config_hash, run_id, depth)
-    ... learn; after each batch: if run.due(before, done): await run.validate(agent, done)
+    ... learn; after each episode: if run.due(done): await run.validate(agent, done)
     verdict = await run.finish(agent, done)   # final table, confirmation, stored verdict
 
 Each validation measures a frozen copy of the table (``PolicyValidator``), flushes the store
@@ -91,11 +91,14 @@ class TrainingValidation:
     def history(self) -> tuple[Validation, ...]:
         return tuple(self.validator.history)
 
-    def due(self, before: int, done: int) -> bool:
-        """A validation falls due between ``before`` and ``done`` episodes trained (a learner
-        that applies episodes in batches passes several at once)."""
+    def due(self, done: int) -> bool:
+        """A validation falls due at ``done`` episodes trained."""
+        return self.validator.due(done)
+
+    def next_due(self, done: int) -> int | None:
+        """The episode count of the next validation after ``done`` (None: validation off)."""
         every = self.validator.every
-        return every > 0 and done // every > before // every
+        return None if every <= 0 else (done // every + 1) * every
 
     async def validate(self, agent: QTableAgent, done: int) -> Validation:
         """Measure the current table, then snapshot it (flushed first)."""

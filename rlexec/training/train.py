@@ -100,10 +100,12 @@ def policy_metrics_record(
     *,
     source: str = "training",
     run_id: str | None = None,
+    acting: bool = False,
 ) -> PolicyMetricsRecord:
-    """The session's agent's policy metrics now, as the row ``source`` writes in ``run_id``."""
+    """The session's agent's policy metrics now, as the row ``source`` writes in ``run_id``
+    (``acting``: of the table it acts on)."""
     return agent_metrics_record(
-        session.agent, source=source, improvement=improvement, run_id=run_id
+        session.agent, source=source, improvement=improvement, run_id=run_id, acting=acting
     )
 
 
@@ -254,7 +256,7 @@ async def _loop(
             done += 1
             if learner and done % metrics_every == 0:
                 store.append_policy_metrics(policy_metrics_record(session, run_id=run_id))
-            if validation is not None and validation.due(done - 1, done):
+            if validation is not None and validation.due(done):
                 await validation.validate(agent, done)
             if progress and (done % 10 == 0 or done == episodes):
                 bar.note(

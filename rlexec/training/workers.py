@@ -11,11 +11,13 @@
   within ``learner_lease_secs`` when the learner dies; the published prefix tells it where to
   continue, so no transition is applied twice or lost.
 - **validation and promotion** are the learner's, as in single-process training
-  (``rlexec.training.promotion``): every ``evaluation.validate_every`` episodes it has applied,
-  and at the end, it measures a frozen copy of its table against the base on the validation
+  (``rlexec.training.promotion``): every ``evaluation.validate_every`` episodes it has applied
+  (it holds the queue there; what the actors sent meanwhile is applied after it), and at the
+  end, it measures a frozen copy of its table against the base on the validation
   seeds and snapshots it; at the end it confirms the kept table on the promotion seeds and
-  stores the verdict (``rlexec promotions list``). The counts are this learner's: a standby
-  that takes over validates from its own start.
+  stores the verdict (``rlexec promotions list``), with a policy-metrics row at each
+  validation and at the end. The counts are this learner's: a standby that takes over
+  validates from its own start.
 
 SQLite allows this on one machine (WAL; writers take turns with BEGIN IMMEDIATE); an
 in-memory database or a file on a network filesystem is refused (``check_shared_store``).
@@ -207,6 +209,7 @@ async def run_learner(
             v.episodes_trained, v.difference.baseline, v.difference.mean,
         ),
     )  # fmt: skip
+    store.hold_after_episodes = validation.next_due(0)  # validate exactly there
     store.start()
     busy = 0.0
     idle_poll = idle_poll_secs(rl.persistence.save_interval_secs)
@@ -215,7 +218,6 @@ async def run_learner(
     try:
         idle_rounds = 0
         while not stop.requested and store.lease_lost is None:
-            before = store.episodes_applied
             try:
                 started = time.perf_counter()
                 applied = await store.fetch_and_apply()
@@ -223,8 +225,14 @@ async def run_learner(
             except StoreError:
                 applied = 0
                 await asyncio.sleep(rl.persistence.probe_interval_secs)
-            if validation.due(before, store.episodes_applied):
-                await validation.validate(agent, store.episodes_applied)
+            done = store.episodes_applied
+            if done == store.hold_after_episodes:
+                await validation.validate(agent, done)
+                store.hold_after_episodes = validation.next_due(done)
+                store.append_policy_metrics(
+                    persistent.policy_metrics_record(source="training", run_id=validation.run_id)
+                )
+                continue  # apply what waited behind the validation
             if applied:
                 idle_rounds = 0
                 continue
@@ -233,7 +241,11 @@ async def run_learner(
                 break  # the actors flushed at close: everything queued is applied
             await asyncio.sleep(idle_poll)
         if store.lease_lost is None:
+            store.hold_after_episodes = None
             verdict = await validation.finish(agent, store.episodes_applied)
+            store.append_policy_metrics(
+                persistent.policy_metrics_record(source="training", run_id=validation.run_id)
+            )
     finally:
         await store.close()
         await dispose_engine(engine)

@@ -56,6 +56,10 @@ async def test_an_evaluation_scores_the_policy_it_is_asked_for(sqlite_url: str) 
         by_promotion = await evaluate_agent(config, "desk", seeds=3, policy="promoted")
         by_id = await evaluate_agent(config, "desk", seeds=3, store=False, policy=promoted)
         assert [r.is_bps for r in by_promotion.agent] == [r.is_bps for r in by_id.agent]
+        # the metrics describe the table scored, not the current one
+        assert by_id.metrics.action_distribution.get("PlaceAll") == 1.0
+        current = await evaluate_agent(config, "desk", seeds=2, store=False)
+        assert current.metrics.action_distribution.get("PlaceSmall") == 1.0
         # a stored snapshot is scored as it is: no new snapshot, the episodes name it
         assert await _scalar(engine, "SELECT COUNT(*) FROM policy_snapshots") == snapshots
         named = await _scalar(

@@ -35,10 +35,9 @@ async def test_the_workers_learner_validates_snapshots_and_records_its_verdict(
     result = await train_workers(config, "crew", 2, episodes=30, handle_signals=False)
     assert result.episodes == 30
     trained = [v.episodes_trained for v in result.validations]
-    # the learner applies in batches: a validation runs once a multiple of 10 is passed, at
-    # the count reached; the last one is the final table (all 30 episodes)
-    assert trained == sorted(set(trained)) and trained[-1] == 30
-    assert all(n >= 10 for n in trained)
+    # the learner holds the queue at every multiple of validate_every: validations at exactly
+    # 10, 20 and 30 episodes, as single-process training makes them
+    assert trained == [10, 20, 30]
     verdict = result.promotion
     assert verdict is not None and verdict.confirmation is not None
     assert len(verdict.confirmation.seeds) == 6
@@ -66,7 +65,7 @@ async def test_a_workers_run_without_validation_promotes_nothing(sqlite_url: str
     assert "validation is off" in result.promotion.reason
 
 
-def test_a_validation_falls_due_once_per_multiple_passed() -> None:
+def test_validations_fall_due_at_every_multiple() -> None:
     validation = TrainingValidation.of(
         validating("sqlite+aiosqlite:///unused.db"),
         agent_name="crew",
@@ -76,8 +75,8 @@ def test_a_validation_falls_due_once_per_multiple_passed() -> None:
         run_id="",
         typical_queue_depth=None,
     )
-    assert [n for n in range(1, 31) if validation.due(n - 1, n)] == [10, 20, 30]
-    assert validation.due(9, 35) and validation.due(19, 20) and not validation.due(20, 29)
+    assert [n for n in range(1, 31) if validation.due(n)] == [10, 20, 30]
+    assert [validation.next_due(n) for n in (0, 9, 10, 29)] == [10, 10, 20, 30]
 
 
 def test_train_workers_prints_the_validations_and_the_verdict(
@@ -98,7 +97,25 @@ def test_train_workers_prints_the_validations_and_the_verdict(
             "--episodes", "20", "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
-    # the actors flush at their end: the learner applies all 20 at once, validates once
-    assert any(line.startswith("validation at 20 episodes: policy - ") for line in lines)
+    assert "parents: equity: buy 400 over 60 steps" in lines
+    validations = [line for line in lines if line.startswith("validation at ")]
+    assert [line.split(" episodes")[0] for line in validations] == [
+        "validation at 10",
+        "validation at 20",
+    ]
     promotion = [line for line in lines if line.startswith("promotion: ")]
     assert len(promotion) == 1 and "on 4 promotion seeds" in promotion[0], lines
+
+
+async def test_the_workers_learner_writes_policy_metrics(sqlite_url: str) -> None:
+    config = validating(sqlite_url)
+    await train_workers(config, "crew", 2, episodes=20, handle_signals=False)
+    engine = create_engine(sqlite_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.text("SELECT source, run_id FROM policy_metrics"))).all()
+    finally:
+        await engine.dispose()
+    # one row at each validation (10, 20) and one at the end, all of this run
+    assert len(rows) == 3 and {r.source for r in rows} == {"training"}
+    assert len({r.run_id for r in rows}) == 1 and None not in {r.run_id for r in rows}
