@@ -3,12 +3,14 @@ learning quality against single-process training after the same number of episod
 
     .venv/bin/python scripts/bench/bench_workers.py [--episodes 600] [--actors 1 2] [--seeds 200]
 
-For each actor count: simulator steps/s of all actors together beside single-process training
-measured in the same run (the baseline), in the training loops and end to end (process start
-included); the load average at each step. The machine may be shared, so wall-clock ratios
-measure the share of the cores this run got as much as the mechanism: the CPU time per step
-of the actors and of the learner (``time.process_time`` per process) does not depend on the
-load, and gives the learner's capacity (transitions per CPU second) against one actor's
+For each actor count (``--repeats`` runs each): simulator steps/s of all actors together beside
+single-process training measured just before and just after that run (the baseline: the mean
+of the two, since a shared machine's speed drifts between runs), in the training loops and end
+to end (process start included); the load average at each step. The machine may be shared, so
+wall-clock ratios measure the share of the cores this run got as much as the mechanism (on a
+virtual machine, two busy processes may get less than two cores' worth even when nothing else
+runs); the CPU time per step of the actors and of the learner (``time.process_time`` per
+process) depends less on the load, and gives the learner's capacity (transitions per CPU second) against one actor's
 production per CPU second (how many actors one learner core keeps up with) and a projection
 of the step rate on idle cores.
 
@@ -73,7 +75,9 @@ def paired(a: list[float], b: list[float]) -> str:
     return f"{diff.mean():+.3f} bps, 95% CI [{diff.mean() - half:+.3f}, {diff.mean() + half:+.3f}]"
 
 
-async def main(episodes: int, actor_counts: list[int], seeds: int, references: int) -> None:
+async def main(
+    episodes: int, actor_counts: list[int], seeds: int, references: int, repeats: int
+) -> None:
     folder = tempfile.mkdtemp(prefix="bench_workers_")
     url = f"sqlite+aiosqlite:///{folder}/w.db"
     config = configured(url)
@@ -115,9 +119,16 @@ async def main(episodes: int, actor_counts: list[int], seeds: int, references: i
             f"{spread:.3f}; 95% prediction interval of one more run "
             f"[{centre - half_band:+.3f}, {centre + half_band:+.3f}]"
         )
-    for n in actor_counts:
-        result = await train_workers(config, f"workers-{n}", n, episodes=episodes,
-                                     handle_signals=False)  # fmt: skip
+    before = base_rate
+    runs = [(n, r) for r in range(repeats) for n in actor_counts]
+    ratios: dict[int, list[float]] = {n: [] for n in actor_counts}
+    for n, r in runs:
+        name = f"workers-{n}" if r == 0 else f"workers-{n}-{r}"
+        result = await train_workers(config, name, n, episodes=episodes, handle_signals=False)
+        # bracketed: the single-process loop rate just before and just after this run (a
+        # shared machine's speed drifts between runs)
+        after = (await train(config, f"single-after-{n}-{r}", episodes=episodes,
+                             progress=False, handle_signals=False)).steps_per_second  # fmt: skip
         actors = result.actor_results
         steady = result.steps / max(a["seconds"] for a in actors)
         startup = sum(a["startup_cpu_seconds"] for a in actors)
@@ -130,11 +141,15 @@ async def main(episodes: int, actor_counts: list[int], seeds: int, references: i
         capacity = result.learner_updates_per_cpu_second
         idle = min(n / actor_cpu_step, cores / (actor_cpu_step + learner_cpu_step))
         end_to_end = result.steps / result.seconds / (single.steps / single_wall)
+        bracket = (before + after) / 2
+        ratios[n].append(steady / bracket)
         print(
-            f"{n} actor(s): {result.episodes} episodes; {steady:,.0f} steps/s in the actors' "
-            f"loops ({steady / base_rate:.2f}x single), {result.steps_per_second:,.0f} end to "
-            f"end with process start ({end_to_end:.2f}x single end to end); {load()}"
+            f"{n} actor(s), run {r + 1}: {result.episodes} episodes; {steady:,.0f} steps/s in "
+            f"the actors' loops = {steady / bracket:.2f}x single ({before:,.0f} before, "
+            f"{after:,.0f} after), {result.steps_per_second:,.0f} end to end with process "
+            f"start ({end_to_end:.2f}x the first single end to end); {load()}"
         )
+        before = after
         print(
             f"  CPU: actors {actor_cpu_step * 1e6:.1f} us per step in train() (single "
             f"{single_cpu_step * 1e6:.1f}) + {startup / n:.2f} s each to start (interpreter, "
@@ -149,7 +164,9 @@ async def main(episodes: int, actor_counts: list[int], seeds: int, references: i
             f"actors; projected on {cores} idle cores: {idle:,.0f} steps/s "
             f"({idle / (1 / single_cpu_step):.2f}x single)"
         )
-        workers = await held_out_is(config, f"workers-{n}", seeds)
+        if r > 0:
+            continue  # learning quality: the first run of each actor count
+        workers = await held_out_is(config, name, seeds)
         mean = float(np.mean(workers))
         line = (
             f"  learning: mean IS {mean:+.3f} bps on {len(workers)} held-out seeds; paired "
@@ -161,14 +178,25 @@ async def main(episodes: int, actor_counts: list[int], seeds: int, references: i
         print(line)
 
 
+    for n, values in ratios.items():
+        print(
+            f"{n} actor(s): step rate over the bracketing single-process runs, "
+            f"{len(values)} runs: " + ", ".join(f"{v:.2f}x" for v in values)
+            + f"; median {float(np.median(values)):.2f}x"
+            + ("; target >= 1.8x" if n == 2 else "")
+        )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes", type=int, default=600)
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seeds", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="workers runs per actor count, between single runs")  # fmt: skip
     parser.add_argument("--reference-runs", type=int, default=3,
                         help="single-process runs on different training seeds (>= 1)")  # fmt: skip
     args = parser.parse_args()
-    if args.reference_runs < 1:
-        parser.error(f"--reference-runs: {args.reference_runs} must be >= 1")
-    asyncio.run(main(args.episodes, args.actors, args.seeds, args.reference_runs))
+    if args.reference_runs < 1 or args.repeats < 1:
+        parser.error("--reference-runs and --repeats must be >= 1")
+    asyncio.run(main(args.episodes, args.actors, args.seeds, args.reference_runs, args.repeats))
