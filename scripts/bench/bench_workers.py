@@ -10,9 +10,9 @@ to end (process start included); the load average at each step. The machine may 
 wall-clock ratios measure the share of the cores this run got as much as the mechanism (on a
 virtual machine, two busy processes may get less than two cores' worth even when nothing else
 runs); the CPU time per step of the actors and of the learner (``time.process_time`` per
-process) depends less on the load, and gives the learner's capacity (transitions per CPU second) against one actor's
-production per CPU second (how many actors one learner core keeps up with) and a projection
-of the step rate on idle cores.
+process) depends less on the load, and gives the learner's capacity (transitions per CPU
+second) against one actor's production per CPU second (how many actors one learner core keeps
+up with) and a projection of the step rate on idle cores.
 
 Learning quality: the mean IS (greedy, the same held-out seeds) of the workers agent against
 ``--reference-runs`` single-process agents trained for the same number of episodes on other
@@ -177,11 +177,11 @@ async def main(
             line += f"; {'within' if within else 'OUTSIDE'} the single-process prediction interval"
         print(line)
 
-
     for n, values in ratios.items():
         print(
             f"{n} actor(s): step rate over the bracketing single-process runs, "
-            f"{len(values)} runs: " + ", ".join(f"{v:.2f}x" for v in values)
+            f"{len(values)} runs: "
+            + ", ".join(f"{v:.2f}x" for v in values)
             + f"; median {float(np.median(values)):.2f}x"
             + ("; target >= 1.8x" if n == 2 else "")
         )
