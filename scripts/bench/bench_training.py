@@ -41,9 +41,20 @@ from rlexec.training.train import train
 PAIRED = {"paired_baseline": False}  # --paired sets it: the shadow base run is then included
 
 
-def bench_config(url: str, **simulator: Any) -> Config:
+def bench_config(url: str, *, validate: bool = True, **simulator: Any) -> Config:
+    """``validate`` False: no validation inside the training loop (the speed figures measure
+    training; from ``evaluation.validate_every`` episodes on, a validation would run 200
+    greedy episodes inside the timed loop)."""
+    evaluation = {} if validate else {"validate_every": 0}
     return parse_config(
-        {"rl_execution": {"database": {"url": url}, "simulator": simulator, "reward": PAIRED}}
+        {
+            "rl_execution": {
+                "database": {"url": url},
+                "simulator": simulator,
+                "reward": PAIRED,
+                "evaluation": evaluation,
+            }
+        }
     )
 
 
@@ -98,8 +109,9 @@ async def speed(args: argparse.Namespace) -> None:
     horizon = 300
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        config = bench_config(url)
-        await with_store(bench_config(f"sqlite+aiosqlite:///{Path(tmp) / 'warm.db'}"), 5)
+        config = bench_config(url, validate=False)
+        warm = bench_config(f"sqlite+aiosqlite:///{Path(tmp) / 'warm.db'}", validate=False)
+        await with_store(warm, 5)
         bare = bare_simulator(args.episodes, horizon)
         nulls = await null_sink(config, args.episodes)
         store_total, store_loop = await with_store(config, args.episodes)
