@@ -84,6 +84,6 @@ def _compare(args: argparse.Namespace) -> int:
     print_verdict(comparison_verdict(run, base_executor_name(config)).blocks())
     print(f"parents: {describe_parents(config.rl_execution.simulator)}")
     print(run.table())
-    print(policy_note(args.policy))
+    print(policy_note(args.policy, run.snapshot_ids))
     print(f"per-episode results: {args.out}/{RESULTS_FILE}")
     return 0

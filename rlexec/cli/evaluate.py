@@ -75,5 +75,5 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(
         f"  states visited: {m.num_states_visited}; mean Q {m.avg_q_value:.4f}; greedy mix: {mix}"
     )
-    print(f"  {policy_note(args.policy)}")
+    print(f"  {policy_note(args.policy, {args.agent: ev.snapshot_id})}")
     return 0

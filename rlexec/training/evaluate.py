@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -62,15 +62,19 @@ from rlexec.training.session import AgentSession, open_session, read_agent, writ
 from rlexec.training.train import policy_metrics_record
 
 
-def policy_note(policy: PolicyChoice) -> str:
-    """What the agents were scored on, in one line (after the figures)."""
+def policy_note(policy: PolicyChoice, snapshot_ids: Mapping[str, int | None]) -> str:
+    """What the agents were scored on, in one line (after the figures): ``snapshot_ids`` by
+    agent name (None: a frozen copy of the current table, not stored)."""
+    named = ", ".join(f"{name} {sid}" for name, sid in snapshot_ids.items() if sid is not None)
+    snapshots = f" (snapshot {named})" if named else ""
     if policy == CURRENT_POLICY:
         return (
-            "(scored on the current table, the latest trained; in production an agent acts on "
-            "its latest promoted snapshot, or runs its base: --policy promoted scores that)"
+            f"(scored on the current table{snapshots}, the latest trained; in production an "
+            "agent acts on its latest promoted snapshot, or runs its base: --policy promoted "
+            "scores that)"
         )
     if policy == PROMOTED_POLICY:
-        return "(scored on the latest promoted snapshot: what production runs)"
+        return f"(scored on the latest promoted snapshot{snapshots}: what production runs)"
     return f"(scored on snapshot {policy})"
 
 
@@ -160,6 +164,8 @@ class ComparisonRun:
     reference: str = REFERENCE  # the executor of the paired differences in ``summaries``
     base: str | None = None  # the agents' base executor (None: not recorded, older files)
     run_id: str | None = None  # the invocation's run id (episodes.run_id) when stored
+    # agent name -> the snapshot scored (None: a frozen copy of the current table, not stored)
+    snapshot_ids: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def baseline_results(self) -> dict[str, tuple[EpisodeResult, ...]]:
@@ -201,6 +207,7 @@ class ComparisonRun:
             "seeds": self.seeds,
             "agents": self.agents,
             "reward_modes": self.reward_modes,
+            "snapshot_ids": self.snapshot_ids,
             "closed_form": None if self.closed_form is None else asdict(self.closed_form),
             "results": {
                 name: [_episode_json(r) for r in results] for name, results in self.results.items()
@@ -249,6 +256,10 @@ class ComparisonRun:
                 },
                 agents={str(k): str(v) for k, v in data.get("agents", {}).items()},
                 reward_modes={str(k): str(v) for k, v in data.get("reward_modes", {}).items()},
+                snapshot_ids={
+                    str(k): None if v is None else int(v)
+                    for k, v in data.get("snapshot_ids", {}).items()
+                },
                 closed_form=None if cf is None else ClosedForm(**cf),
                 created_at=str(data.get("created_at", "")),
                 reference=str(data.get("reference", REFERENCE)),
@@ -404,7 +415,7 @@ async def _agent_results(
     run_id: str,
     improvement_vs: tuple[EpisodeResult, ...] | None = None,
     policy: PolicyChoice = CURRENT_POLICY,
-) -> tuple[tuple[EpisodeResult, ...], str, PolicyMetrics]:
+) -> tuple[tuple[EpisodeResult, ...], str, PolicyMetrics, int | None]:
     """Run the agent's ``policy`` greedily on ``seeds``; store its episodes/decisions (and, if
     ``improvement_vs`` is given, a policy-metrics row with the paired improvement)."""
     session = await open_session(
@@ -438,7 +449,7 @@ async def _agent_results(
                 decisions=session.sink.decisions,
                 metrics=metric_rows,
             )
-        return results, str(session.reward_mode), metrics
+        return results, str(session.reward_mode), metrics, session.snapshot_id
     finally:
         await session.close()
 
@@ -504,6 +515,7 @@ class Evaluation:
     base: tuple[EpisodeResult, ...]
     base_name: str
     summary: ExecutorSummary  # the agent's, paired against the base
+    snapshot_id: int | None = None  # the snapshot scored (None: a frozen, unstored copy)
 
 
 async def evaluate_agent(
@@ -528,7 +540,7 @@ async def evaluate_agent(
             config, base_name, base_executor(config), build_market(config.rl_execution),
             seed_list, bar, run_id,
         )  # fmt: skip
-        rl_results, _, metrics = await _agent_results(
+        rl_results, _, metrics, snapshot_id = await _agent_results(
             config, agent_name, seed_list, bar, store=store, run_id=run_id,
             improvement_vs=base_results, policy=policy,
         )  # fmt: skip
@@ -537,7 +549,7 @@ async def evaluate_agent(
     if store:
         await _store_baselines(config, base_records)
     summary = summarize(rl_executor_name(agent_name), rl_results, base_results, base_name)
-    return Evaluation(metrics, rl_results, base_results, base_name, summary)
+    return Evaluation(metrics, rl_results, base_results, base_name, summary, snapshot_id)
 
 
 async def run_comparison(
@@ -590,13 +602,14 @@ async def run_comparison(
             results[name] = res
             records.extend(recs)
         for agent_name in agents:
-            res, reward_mode, _ = await _agent_results(
+            res, reward_mode, _, snapshot_id = await _agent_results(
                 config, agent_name, seed_list, bar, store=store, run_id=run_id, policy=policy
             )
             executor = rl_executor_name(agent_name)
             results[executor] = res
             run.agents[executor] = agent_name
             run.reward_modes[agent_name] = reward_mode
+            run.snapshot_ids[agent_name] = snapshot_id
     finally:
         bar.close()
     if store:

@@ -4,6 +4,7 @@ snapshot scored; a choice that names nothing is one clear line (real store, real
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from rlexec.names import PolicyChoice
 from rlexec.rl.types import ExecutionAction
 from rlexec.store.engine import create_engine
 from rlexec.store.promotions import record_promotion
-from rlexec.training.evaluate import evaluate_agent, run_comparison
+from rlexec.training.evaluate import ComparisonRun, evaluate_agent, policy_note, run_comparison
 from rlexec.training.session import open_session
 from tests.training.conftest import small_config
 from tests.training.test_production_policy import _promotion, _store_policy
@@ -38,7 +39,9 @@ async def _scalar(engine: AsyncEngine, sql: str, **params: Any) -> Any:
         return (await conn.execute(sa.text(sql), params)).scalar()
 
 
-async def test_an_evaluation_scores_the_policy_it_is_asked_for(sqlite_url: str) -> None:
+async def test_an_evaluation_scores_the_policy_it_is_asked_for(
+    sqlite_url: str, tmp_path: Path
+) -> None:
     config = small_config(sqlite_url)
     promoted = await _store_policy(config, "desk", ExecutionAction.PLACE_ALL)
     await _store_policy(config, "desk", ExecutionAction.PLACE_SMALL)  # the current table now
@@ -56,6 +59,9 @@ async def test_an_evaluation_scores_the_policy_it_is_asked_for(sqlite_url: str) 
         by_promotion = await evaluate_agent(config, "desk", seeds=3, policy="promoted")
         by_id = await evaluate_agent(config, "desk", seeds=3, store=False, policy=promoted)
         assert [r.is_bps for r in by_promotion.agent] == [r.is_bps for r in by_id.agent]
+        assert by_promotion.snapshot_id == by_id.snapshot_id == promoted
+        note = policy_note("promoted", {"desk": by_promotion.snapshot_id})
+        assert f"latest promoted snapshot (snapshot desk {promoted})" in note
         # the metrics describe the table scored, not the current one
         assert by_id.metrics.action_distribution.get("PlaceAll") == 1.0
         current = await evaluate_agent(config, "desk", seeds=2, store=False)
@@ -79,6 +85,11 @@ async def test_an_evaluation_scores_the_policy_it_is_asked_for(sqlite_url: str) 
         run = await run_comparison(config, ["desk", "other"], seeds=2, store=False,
                                    policy="current")  # fmt: skip
         assert {"rl:desk", "rl:other"} <= set(run.results)
+        assert run.snapshot_ids == {"desk": None, "other": None}  # frozen copies, not stored
+        promoted_run = await run_comparison(config, ["desk"], seeds=2, store=False,
+                                            policy="promoted", out_dir=tmp_path)  # fmt: skip
+        assert promoted_run.snapshot_ids == {"desk": promoted}
+        assert ComparisonRun.load(tmp_path).snapshot_ids == {"desk": promoted}
     finally:
         await engine.dispose()
 
