@@ -32,19 +32,29 @@ def test_defaults_keep_the_original_keys_with_the_meanings_that_learn() -> None:
     q = c.q_learning
     # alpha is the floor of the 1/n schedule, epsilon_decay applies once per episode
     assert (q.alpha, q.gamma, q.epsilon, q.epsilon_min, q.epsilon_decay) == (
-        0.01, 1.0, 0.3, 0.05, 0.9995
+        0.01,
+        1.0,
+        0.3,
+        0.05,
+        0.9995,
     )
     assert (q.min_visits_to_deviate, q.deviation_confidence) == (30, 1.0)
     s = c.state
     assert (s.spread_buckets, s.imbalance_buckets, s.time_buckets, s.remaining_buckets) == (
-        2, 2, 5, 5
+        2,
+        2,
+        5,
+        5,
     )
     assert s.hour_buckets == 1  # a parent of minutes never changes hour: out of the key
     assert (s.include_volatility, s.include_queue_depth) == (False, False)
     assert (s.include_own_orders, s.include_schedule, s.schedule_tolerance) == (True, True, 0.1)
     r = c.reward
     assert (r.fill_weight, r.slippage_weight, r.time_weight, r.impact_weight) == (
-        10.0, 100.0, 50.0, 50.0
+        10.0,
+        100.0,
+        50.0,
+        50.0,
     )
     b = c.replay_buffer
     assert (b.capacity, b.batch_size, b.update_frequency) == (10_000, 32, 10)
@@ -101,10 +111,16 @@ def test_the_shipped_file_says_what_the_learning_keys_mean_now() -> None:
         (section("q_learning", epsilon_decay=1.1), "rl_execution.q_learning.epsilon_decay", "1.1"),
         (section("q_learning", alpha="fast"), "rl_execution.q_learning.alpha", "fast"),
         (section("q_learning", epsilon=float("nan")), "rl_execution.q_learning.epsilon", "nan"),
-        (section("q_learning", min_visits_to_deviate=0),
-         "rl_execution.q_learning.min_visits_to_deviate", "0"),
-        (section("q_learning", deviation_confidence=-1.0),
-         "rl_execution.q_learning.deviation_confidence", "-1.0"),
+        (
+            section("q_learning", min_visits_to_deviate=0),
+            "rl_execution.q_learning.min_visits_to_deviate",
+            "0",
+        ),
+        (
+            section("q_learning", deviation_confidence=-1.0),
+            "rl_execution.q_learning.deviation_confidence",
+            "-1.0",
+        ),
         (section("state", hour_buckets=0), "rl_execution.state.hour_buckets", "0"),
         (section("state", schedule_tolerance=0.0), "rl_execution.state.schedule_tolerance", "0.0"),
         (section("state", schedule_tolerance=1.0), "rl_execution.state.schedule_tolerance", "1.0"),
@@ -115,12 +131,21 @@ def test_the_shipped_file_says_what_the_learning_keys_mean_now() -> None:
         (section("reward", fill_weight=-1.0), "rl_execution.reward.fill_weight", "-1.0"),
         (section("reward", mode="greedy"), "rl_execution.reward.mode", "greedy"),
         (section("replay_buffer", capacity=0), "rl_execution.replay_buffer.capacity", "0"),
-        (section("replay_buffer", update_frequency=0),
-         "rl_execution.replay_buffer.update_frequency", "0"),
-        (section("persistence", save_interval_secs=0),
-         "rl_execution.persistence.save_interval_secs", "0"),
-        (section("persistence", save_interval_secs=-5),
-         "rl_execution.persistence.save_interval_secs", "-5"),
+        (
+            section("replay_buffer", update_frequency=0),
+            "rl_execution.replay_buffer.update_frequency",
+            "0",
+        ),
+        (
+            section("persistence", save_interval_secs=0),
+            "rl_execution.persistence.save_interval_secs",
+            "0",
+        ),
+        (
+            section("persistence", save_interval_secs=-5),
+            "rl_execution.persistence.save_interval_secs",
+            "-5",
+        ),
         ({"rl_execution": {"mode": "turbo"}}, "rl_execution.mode", "turbo"),
         ({"rl_execution": {"enabled": "perhaps"}}, "rl_execution.enabled", "perhaps"),
         ({"rl_execution": {"q_learning": 3}}, "rl_execution.q_learning", "3"),

@@ -43,9 +43,7 @@ def test_check_env_passes(name: str) -> None:
 @pytest.mark.parametrize("interval", [1, 5])
 @pytest.mark.parametrize("name", list(FACTORIES))
 @pytest.mark.parametrize("side", ["buy", "sell"])
-def test_rewards_sum_to_minus_implementation_shortfall(
-    name: str, side: str, interval: int
-) -> None:
+def test_rewards_sum_to_minus_implementation_shortfall(name: str, side: str, interval: int) -> None:
     env = ExecutionEnv(
         FACTORIES[name], side=side, quantity=400, horizon_steps=30,
         decision_interval_steps=interval,

@@ -282,9 +282,7 @@ def test_candidate_probabilities_and_ties() -> None:
     assert probs[2, 5] == pytest.approx(0.75)
     np.testing.assert_array_equal(greedy_actions(candidate, [2, 1, 0], [0, 4, 1]), [5, 1, 1])
     greedy = CandidatePolicy.from_q_table(q, 0.0)
-    np.testing.assert_array_equal(
-        candidate_probabilities(greedy, [1], [0]), [[0, 1, 0, 0, 0, 0]]
-    )
+    np.testing.assert_array_equal(candidate_probabilities(greedy, [1], [0]), [[0, 1, 0, 0, 0, 0]])
     uniform = CandidatePolicy.from_q_table(q, 1.0)
     np.testing.assert_allclose(candidate_probabilities(uniform, [1], [0]), np.full((1, 6), 1 / 6))
 

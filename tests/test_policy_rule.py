@@ -126,9 +126,7 @@ def test_effective_samples_are_capped_by_the_learning_rate_floor() -> None:
 @given(
     q=st.lists(st.floats(-100, 100), min_size=6, max_size=6),
     visits=st.lists(st.integers(0, 200), min_size=6, max_size=6),
-    variances=st.lists(
-        st.one_of(st.just(NAN), st.floats(0, 100)), min_size=6, max_size=6
-    ),
+    variances=st.lists(st.one_of(st.just(NAN), st.floats(0, 100)), min_size=6, max_size=6),
     base=st.integers(0, 5),
 )
 def test_the_rule_deviates_only_with_visits_and_a_positive_bound(

@@ -17,8 +17,13 @@ WEIGHTS = RewardConfig()  # fill 10, slippage 100, time 50, impact 50
 
 def test_original_reward_parts_before_the_time_threshold() -> None:
     r = original_reward(
-        filled=200, order_size=1000, price=100.05, mid_price=100.0,
-        time_elapsed_pct=0.5, price_after=100.15, weights=WEIGHTS,
+        filled=200,
+        order_size=1000,
+        price=100.05,
+        mid_price=100.0,
+        time_elapsed_pct=0.5,
+        price_after=100.15,
+        weights=WEIGHTS,
     )
     assert r.fill_rate_reward == pytest.approx(0.2 * 10)
     assert r.slippage_penalty == pytest.approx(0.05 / 100.0 * 100)
@@ -28,33 +33,64 @@ def test_original_reward_parts_before_the_time_threshold() -> None:
 
 
 def test_original_reward_time_penalty_past_ninety_percent_and_custom_weights() -> None:
-    weights = RewardConfig(fill_weight=1.0, slippage_weight=2.0, time_weight=10.0,
-                           impact_weight=0.0)
+    weights = RewardConfig(
+        fill_weight=1.0, slippage_weight=2.0, time_weight=10.0, impact_weight=0.0
+    )
     r = original_reward(
-        filled=Decimal("50"), order_size=Decimal("100"), price=Decimal("0.44"),
-        mid_price=Decimal("0.40"), time_elapsed_pct=0.95, price_after=Decimal("0.5"),
+        filled=Decimal("50"),
+        order_size=Decimal("100"),
+        price=Decimal("0.44"),
+        mid_price=Decimal("0.40"),
+        time_elapsed_pct=0.95,
+        price_after=Decimal("0.5"),
         weights=weights,
     )
     assert r.fill_rate_reward == pytest.approx(0.5)
     assert r.slippage_penalty == pytest.approx(0.04 / 0.40 * 2.0)
     assert r.time_penalty == pytest.approx(0.05 * 10.0)
     assert r.market_impact_penalty == 0.0
-    at_threshold = original_reward(filled=0, order_size=100, price=None, mid_price=1.0,
-                                   time_elapsed_pct=0.9, price_after=None, weights=weights)
+    at_threshold = original_reward(
+        filled=0,
+        order_size=100,
+        price=None,
+        mid_price=1.0,
+        time_elapsed_pct=0.9,
+        price_after=None,
+        weights=weights,
+    )
     assert at_threshold.time_penalty == 0.0
 
 
 def test_no_fill_gives_no_slippage_or_impact() -> None:
-    r = original_reward(filled=0, order_size=100, price=None, mid_price=50.0,
-                        time_elapsed_pct=1.0, price_after=None, weights=WEIGHTS)
+    r = original_reward(
+        filled=0,
+        order_size=100,
+        price=None,
+        mid_price=50.0,
+        time_elapsed_pct=1.0,
+        price_after=None,
+        weights=WEIGHTS,
+    )
     assert r == ExecutionReward(0.0, 0.0, pytest.approx(5.0), 0.0)  # type: ignore[arg-type]
 
 
 def test_original_reward_rejects_bad_input() -> None:
-    kwargs: dict[str, object] = dict(filled=1, order_size=10, price=1.0, mid_price=1.0,
-                                     time_elapsed_pct=0.1, price_after=None, weights=WEIGHTS)
-    for name, bad in [("order_size", 0), ("mid_price", -1.0), ("filled", float("nan")),
-                      ("time_elapsed_pct", 1.5), ("price", None)]:
+    kwargs: dict[str, object] = dict(
+        filled=1,
+        order_size=10,
+        price=1.0,
+        mid_price=1.0,
+        time_elapsed_pct=0.1,
+        price_after=None,
+        weights=WEIGHTS,
+    )
+    for name, bad in [
+        ("order_size", 0),
+        ("mid_price", -1.0),
+        ("filled", float("nan")),
+        ("time_elapsed_pct", 1.5),
+        ("price", None),
+    ]:
         with pytest.raises(InvalidInputError, match=name):
             original_reward(**{**kwargs, name: bad})  # type: ignore[arg-type]
 
@@ -134,16 +170,19 @@ def _episode(reward: TransitionReward) -> list[ExecutionReward]:
     parts = []
     reward.open(50.00)
     reward.add_fill(Decimal(100), Decimal("50.01"))
-    parts.append(reward.close(opened_step=0, step=5, mid=50.02,
-                              time_elapsed_pct=0.5, terminated=False))
+    parts.append(
+        reward.close(opened_step=0, step=5, mid=50.02, time_elapsed_pct=0.5, terminated=False)
+    )
     reward.open(50.02)
     reward.add_fill(Decimal(100), Decimal("49.98"))
-    parts.append(reward.close(opened_step=5, step=9, mid=49.99,
-                              time_elapsed_pct=0.9, terminated=False))
+    parts.append(
+        reward.close(opened_step=5, step=9, mid=49.99, time_elapsed_pct=0.9, terminated=False)
+    )
     reward.open(49.99)
     reward.add_fill(Decimal(100), Decimal("50.06"))  # the forced completion
-    parts.append(reward.close(opened_step=9, step=9, mid=50.05,
-                              time_elapsed_pct=0.9, terminated=True))
+    parts.append(
+        reward.close(opened_step=9, step=9, mid=50.05, time_elapsed_pct=0.9, terminated=True)
+    )
     return parts
 
 
@@ -177,20 +216,33 @@ def test_the_original_mode_rewards_the_transition_fills() -> None:
     reward = TransitionReward(config, sign=1, quantity=Decimal(300), arrival_mid=Decimal(50))
     reward.open(50.00)
     assert reward.interval_price is None
-    empty = reward.close(opened_step=0, step=5, mid=50.02, time_elapsed_pct=0.95,
-                         terminated=False)
-    assert empty == original_reward(filled=0, order_size=300, price=None, mid_price=50.0,
-                                    time_elapsed_pct=0.95, price_after=None, weights=config)
+    empty = reward.close(opened_step=0, step=5, mid=50.02, time_elapsed_pct=0.95, terminated=False)
+    assert empty == original_reward(
+        filled=0,
+        order_size=300,
+        price=None,
+        mid_price=50.0,
+        time_elapsed_pct=0.95,
+        price_after=None,
+        weights=config,
+    )
     reward.open(50.02)
     reward.add_fill(Decimal(100), Decimal("50.03"))
     reward.add_fill(Decimal(50), Decimal("50.06"))
     assert reward.interval_filled == Decimal(150)
     assert reward.interval_price == Decimal("50.04")
-    parts = reward.close(opened_step=5, step=9, mid=50.10, time_elapsed_pct=0.9,
-                         terminated=True)  # terminated: the time share counts as 1
-    assert parts == original_reward(filled=Decimal(150), order_size=Decimal(300),
-                                    price=Decimal("50.04"), mid_price=50.02, time_elapsed_pct=1.0,
-                                    price_after=Decimal("50.10"), weights=config)
+    parts = reward.close(
+        opened_step=5, step=9, mid=50.10, time_elapsed_pct=0.9, terminated=True
+    )  # terminated: the time share counts as 1
+    assert parts == original_reward(
+        filled=Decimal(150),
+        order_size=Decimal(300),
+        price=Decimal("50.04"),
+        mid_price=50.02,
+        time_elapsed_pct=1.0,
+        price_after=Decimal("50.10"),
+        weights=config,
+    )
     assert parts.time_penalty == pytest.approx(0.1 * config.time_weight)
     reward.open(50.10)  # a new transition starts with no fills
     assert (reward.interval_filled, reward.interval_price) == (Decimal(0), None)

@@ -16,17 +16,28 @@ from rlexec.rl.state import queue_depth_edges, spread_edges, volatility_edges
 
 FULL = StateConfig(include_volatility=True, include_queue_depth=True)
 ORIGINAL = StateConfig(  # the original design's key: no own orders, no schedule, 6 hours
-    spread_buckets=5, imbalance_buckets=5, time_buckets=10, hour_buckets=6,
-    include_own_orders=False, include_schedule=False,
+    spread_buckets=5,
+    imbalance_buckets=5,
+    time_buckets=10,
+    hour_buckets=6,
+    include_own_orders=False,
+    include_schedule=False,
 )
 CONFIGS = [
     StateConfig(),
     FULL,
     ORIGINAL,
     StateConfig(
-        spread_buckets=2, imbalance_buckets=3, time_buckets=2, remaining_buckets=7,
-        hour_buckets=5, volatility_buckets=4, queue_depth_buckets=2, include_volatility=True,
-        include_schedule=False, schedule_tolerance=0.3,
+        spread_buckets=2,
+        imbalance_buckets=3,
+        time_buckets=2,
+        remaining_buckets=7,
+        hour_buckets=5,
+        volatility_buckets=4,
+        queue_depth_buckets=2,
+        include_volatility=True,
+        include_schedule=False,
+        schedule_tolerance=0.3,
     ),
 ]
 unit = st.floats(0.0, 1.0, allow_nan=False)
@@ -58,10 +69,18 @@ def states(draw: st.DrawFn) -> ExecutionState:
 
 def base_state(**overrides: object) -> ExecutionState:
     fields: dict[str, object] = dict(
-        remaining_size=0.5, time_elapsed_pct=0.5, urgency=Urgency.NORMAL,
-        bid_ask_spread=0.01, orderbook_imbalance=0.0, recent_volatility=0.01,
-        queue_depth_at_price=100.0, hour_of_day=12, minute_of_hour=0,
-        seconds_since_last_trade=1.0, recent_fill_rate=0.5, avg_slippage_last_n=0.0,
+        remaining_size=0.5,
+        time_elapsed_pct=0.5,
+        urgency=Urgency.NORMAL,
+        bid_ask_spread=0.01,
+        orderbook_imbalance=0.0,
+        recent_volatility=0.01,
+        queue_depth_at_price=100.0,
+        hour_of_day=12,
+        minute_of_hour=0,
+        seconds_since_last_trade=1.0,
+        recent_fill_rate=0.5,
+        avg_slippage_last_n=0.0,
         typical_queue_depth=100.0,
     )
     fields.update(overrides)
@@ -125,8 +144,16 @@ def test_default_key_space_size_and_switched_off_features() -> None:
     # remaining, time, spread, imbalance, hour (1: out), urgency, own orders, schedule
     assert d.num_states == 5 * 5 * 2 * 2 * 1 * 3 * 3 * 3
     assert d.describe() == {
-        "remaining": 5, "time": 5, "spread": 2, "imbalance": 2, "hour": 1, "urgency": 3,
-        "volatility": 1, "queue_depth": 1, "own_orders": 3, "schedule": 3,
+        "remaining": 5,
+        "time": 5,
+        "spread": 2,
+        "imbalance": 2,
+        "hour": 1,
+        "urgency": 3,
+        "volatility": 1,
+        "queue_depth": 1,
+        "own_orders": 3,
+        "schedule": 3,
     }
     key = d.key(base_state(recent_volatility=5.0, queue_depth_at_price=1e6, hour_of_day=17))
     assert key.volatility == 0 and key.queue_depth == 0 and key.hour == 0
@@ -199,12 +226,8 @@ def test_hour_blocks_match_the_original_design_with_six_buckets() -> None:
 def test_end_points_fall_in_the_outer_buckets() -> None:
     for config, time_top, imbalance_top in ((StateConfig(), 4, 1), (ORIGINAL, 9, 4)):
         d = StateDiscretizer(config)
-        low = d.key(
-            base_state(remaining_size=0.0, time_elapsed_pct=0.0, orderbook_imbalance=-1.0)
-        )
-        high = d.key(
-            base_state(remaining_size=1.0, time_elapsed_pct=1.0, orderbook_imbalance=1.0)
-        )
+        low = d.key(base_state(remaining_size=0.0, time_elapsed_pct=0.0, orderbook_imbalance=-1.0))
+        high = d.key(base_state(remaining_size=1.0, time_elapsed_pct=1.0, orderbook_imbalance=1.0))
         assert (low.remaining, low.time, low.imbalance) == (0, 0, 0)
         assert (high.remaining, high.time, high.imbalance) == (4, time_top, imbalance_top)
         assert d.key(base_state(urgency=Urgency.HIGH)).urgency == 2

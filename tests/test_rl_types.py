@@ -10,9 +10,17 @@ from rlexec.rl import ExecutionAction, ExecutionReward, ExecutionState, Experien
 
 def fields(**overrides: object) -> dict[str, object]:
     base: dict[str, object] = dict(
-        remaining_size=0.5, time_elapsed_pct=0.5, urgency=Urgency.LOW, bid_ask_spread=0.01,
-        orderbook_imbalance=0.0, recent_volatility=0.0, queue_depth_at_price=0.0,
-        hour_of_day=0, minute_of_hour=0, seconds_since_last_trade=0.0, recent_fill_rate=0.0,
+        remaining_size=0.5,
+        time_elapsed_pct=0.5,
+        urgency=Urgency.LOW,
+        bid_ask_spread=0.01,
+        orderbook_imbalance=0.0,
+        recent_volatility=0.0,
+        queue_depth_at_price=0.0,
+        hour_of_day=0,
+        minute_of_hour=0,
+        seconds_since_last_trade=0.0,
+        recent_fill_rate=0.0,
         avg_slippage_last_n=-3.0,
     )
     base.update(overrides)

@@ -41,8 +41,12 @@ def test_every_state_the_builder_builds_is_valid(preset: str) -> None:
         for step in range(120):
             book = market.snapshot()
             resting_q = Decimal(int(rng.integers(0, 700)))  # may exceed what is left
-            orders = {"c": RestingOrder(Order(parent.parent_id, "c", side, Decimal(1),
-                                              book.near_touch(side).price), resting_q)}
+            orders = {
+                "c": RestingOrder(
+                    Order(parent.parent_id, "c", side, Decimal(1), book.near_touch(side).price),
+                    resting_q,
+                )
+            }
             context = ExecutionContext(
                 parent, step, market.time_of_day_secs, book, arrival, filled,
                 recent_trades=market.recent_trades(), open_orders=orders,
@@ -51,8 +55,9 @@ def test_every_state_the_builder_builds_is_valid(preset: str) -> None:
             builder.observe_market(context)
             if step % 7 == 0:
                 builder.record_child(parent.parent_id, float(rng.integers(1, 100)))
-                builder.record_fill(parent.parent_id, float(rng.integers(0, 150)),
-                                    float(rng.normal(0, 20)))
+                builder.record_fill(
+                    parent.parent_id, float(rng.integers(0, 150)), float(rng.normal(0, 20))
+                )
             target = Decimal(int(rng.integers(0, 1200)))  # ahead of and far behind schedule
             for state in (
                 builder.build(context),

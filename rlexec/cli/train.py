@@ -118,7 +118,9 @@ def _train_workers(args: argparse.Namespace, config: Any) -> int:
         f"agent {result.agent_name!r}: {result.workers} actors, {result.episodes} episodes, "
         f"{result.steps:,} steps in {result.seconds:.1f} s ({result.steps_per_second:,.0f} "
         f"steps/s); learner applied {result.transitions_applied:,} transitions "
-        f"({result.learner_updates_per_second:,.0f}/s while busy), {result.updates:,} updates"
+        f"({result.learner_updates_per_second:,.0f}/s while busy), {result.updates:,} updates; "
+        f"seeds {result.seed_ranges()}; running mean IS {result.running_mean_is_bps:.3f} bps; "
+        f"epsilon {result.epsilon:.4f}"
         + ("; stopped by signal" if result.stopped_by_signal else "")
     )
     _print_verdict(result.validations, result.promotion)

@@ -70,6 +70,7 @@ class LearnerRun:
     busy_seconds: float
     promotion: PromotionVerdict | None
     validations: tuple[Validation, ...]
+    epsilon: float  # the agent's at the end
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,27 @@ class WorkersResult:
     learner_cpu_seconds: float = 0.0
     promotion: PromotionVerdict | None = None  # the learner's verdict on the run
     validations: tuple[Validation, ...] = ()
+    epsilon: float = math.nan  # the learner's at the end
+
+    @property
+    def running_mean_is_bps(self) -> float:
+        """The actors' running mean IS (their last 100 episodes each), episode-weighted."""
+        parts = [
+            (r["running_mean_is_bps"], r["episodes"])
+            for r in self.actor_results
+            if r.get("episodes") and math.isfinite(r.get("running_mean_is_bps", math.nan))
+        ]
+        total = sum(n for _, n in parts)
+        return sum(m * n for m, n in parts) / total if total else math.nan
+
+    def seed_ranges(self) -> str:
+        """The actors' training seeds, e.g. ``0..599, 1000..1599``."""
+        ranges = sorted(
+            (r["first_seed"], r["last_seed"])
+            for r in self.actor_results
+            if r.get("last_seed") is not None
+        )
+        return ", ".join(f"{a}..{b}" for a, b in ranges) or "-"
 
     @property
     def learner_updates_per_cpu_second(self) -> float:
@@ -168,6 +190,7 @@ def _result_dict(result: TrainingResult) -> dict[str, Any]:
         "seconds": result.seconds,
         "first_seed": result.first_seed,
         "last_seed": result.last_seed,
+        "running_mean_is_bps": result.running_mean_is_bps,
         "dropped": result.dropped,
         "stop_signal": result.stop_signal,
         "run_id": result.run_id,
@@ -249,7 +272,7 @@ async def run_learner(
     finally:
         await store.close()
         await dispose_engine(engine)
-    return LearnerRun(store, busy, verdict, validation.history)
+    return LearnerRun(store, busy, verdict, validation.history, float(agent.epsilon))
 
 
 async def train_workers(
@@ -342,4 +365,5 @@ async def train_workers(
         learner_cpu_seconds=time.process_time() - cpu_started,
         promotion=learner.promotion,
         validations=learner.validations,
+        epsilon=learner.epsilon,
     )

@@ -170,7 +170,9 @@ def test_replay_evaluate_current_needs_no_agent(
 
 
 def test_read_only_commands_run_while_another_connection_holds_the_write_lock(
-    capsys: pytest.CaptureFixture[str], trained: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    trained: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A command that only reads never takes SQLite's write lock (a training process's

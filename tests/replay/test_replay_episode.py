@@ -125,9 +125,7 @@ async def test_compare_names_the_first_differing_field(trained: TrainedStore) ->
     assert episode is not None
     assert compare(stored, stored, episode, episode) is None
     changed = list(stored)
-    changed[2] = dataclasses.replace(
-        changed[2], filled_quantity=stored[2].filled_quantity + 1
-    )
+    changed[2] = dataclasses.replace(changed[2], filled_quantity=stored[2].filled_quantity + 1)
     mismatch = compare(stored, changed, episode, episode)
     assert mismatch is not None and (mismatch.seq, mismatch.field) == (3, "filled_quantity")
     other = dataclasses.replace(episode, implementation_shortfall_bps=99.0)

@@ -102,9 +102,7 @@ async def test_an_evaluation_episode_replays_from_its_snapshot_table() -> None:
     episode, decisions = next((e, d) for e, d in runs if any(x.deviated for x in d))
     first = next(d for d in decisions if d.deviated)
     unknown = PolicyTable(table.q, table.visits, np.full(table.q.shape, np.nan))
-    result = await resimulate(
-        CONFIG, episode, decisions, reward_mode=rl.reward.mode, table=unknown
-    )
+    result = await resimulate(CONFIG, episode, decisions, reward_mode=rl.reward.mode, table=unknown)
     assert result.mismatch is not None and result.mismatch.seq == first.seq
     assert result.mismatch.field in ("greedy_action", "action")
 
@@ -116,8 +114,7 @@ async def test_a_greedy_decision_inconsistent_with_its_logged_greedy_action_is_r
     target = next(d for d in decisions if not d.explored)
     other = next(a for a in ("Wait", "Cancel") if a != target.greedy_action)
     changed = [
-        dataclasses.replace(d, greedy_action=other) if d.seq == target.seq else d
-        for d in decisions
+        dataclasses.replace(d, greedy_action=other) if d.seq == target.seq else d for d in decisions
     ]
     result = await resimulate(CONFIG, episode, changed, reward_mode=rl.reward.mode)
     assert result.mismatch is not None

@@ -48,9 +48,7 @@ async def test_snapshots_are_versioned_copies(engine: AsyncEngine, tmp_path: Pat
         )  # fmt: skip
     first = await create_snapshot(engine, "a", "before")
     async with session_factory(engine)() as session, session.begin():
-        await QValueRepository(session).put(
-            agent.id, [QEntry(KEYS[0], "Wait", 0.5, 4)], revision=2
-        )
+        await QValueRepository(session).put(agent.id, [QEntry(KEYS[0], "Wait", 0.5, 4)], revision=2)
     second = await create_snapshot(engine, "a", "after")
     assert (first.version, second.version) == (1, 2)
     assert (first.entries, second.entries) == (2, 2)

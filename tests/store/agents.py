@@ -25,9 +25,7 @@ def make_agent(
     )
 
 
-def random_transitions(
-    agent: QTableAgent, count: int, seed: int
-) -> list[ExperienceRecord]:
+def random_transitions(agent: QTableAgent, count: int, seed: int) -> list[ExperienceRecord]:
     """``count`` transitions an actor would make: the agent decides in random states, the
     reward and next state are random; episodes end at random (1 in 10) and the last
     transition ends one, as an actor appends whole episodes (the learner applies an episode

@@ -108,9 +108,7 @@ async def test_value_is_right_with_several_actor_processes(
     per_actor = 400 // actors
     learner = AgentStore(make_agent(seed=1), engine, agent_name=name, persistence=PERSIST)
     await learner.load()
-    procs = [
-        spawn("actor", db_url, name, str(per_actor), kind, str(i)) for i in range(actors)
-    ]
+    procs = [spawn("actor", db_url, name, str(per_actor), kind, str(i)) for i in range(actors)]
     total = per_actor * actors
     await learn_until_applied(learner, total)
     for proc in procs:

@@ -219,7 +219,6 @@ async def test_outage_through_a_cut_proxy_loses_nothing(pg_empty_url: str) -> No
         await engine.dispose()
 
 
-
 async def test_wait_event_lets_a_cancel_through_that_lands_as_the_event_is_set() -> None:
     """The store's loops wait with ``wait_event``: Python 3.11's ``wait_for(event.wait(), t)``
     swallows a cancel landing in the iteration where the event is set, and a loop around it

@@ -39,7 +39,11 @@ async def _learned_minus_base(training_seed: int) -> tuple[float, float, float]:
     depth = typical_queue_depth(market)
     agent = QTableAgent(rl.q_learning, rl.state, seed=training_seed, replay_config=rl.replay_buffer)
     executor = new_executor(
-        config, agent, sink=None, agent_name="learning-test", reward_mode=rl.reward.mode,
+        config,
+        agent,
+        sink=None,
+        agent_name="learning-test",
+        reward_mode=rl.reward.mode,
         typical_queue_depth=depth,
     )
     first = training_seed * 10_000_000

@@ -51,11 +51,14 @@ async def test_training_writes_the_store_and_a_resumed_run_continues(any_db_url:
     # every 10 episodes; the 30th episode's row is the final one (no duplicate at the end)
     assert await _scalar(any_db_url, "select count(*) from policy_metrics") == 3
     assert await _scalar(any_db_url, "select count(distinct updates) from policy_metrics") == 3
-    assert await _scalar(
-        any_db_url,
-        "select count(*) from policy_metrics where source = 'training' and mode = 'training' "
-        "and run_id is not null",
-    ) == 3
+    assert (
+        await _scalar(
+            any_db_url,
+            "select count(*) from policy_metrics where source = 'training' and mode = 'training' "
+            "and run_id is not null",
+        )
+        == 3
+    )
     assert await _scalar(any_db_url, "select count(distinct run_id) from episodes") == 1
     assert await _scalar(any_db_url, "select count(*) from experiences") > 0
     _, visits_before, _ = await _table(config, "agent-a")

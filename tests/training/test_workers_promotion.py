@@ -98,6 +98,9 @@ def test_train_workers_prints_the_validations_and_the_verdict(
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "parents: equity: buy 400 over 60 steps" in lines
+    (summary,) = [line for line in lines if line.startswith("agent 'crew': 2 actors")]
+    assert "seeds 0..9, " in summary and "running mean IS " in summary, summary  # 10 each
+    assert "epsilon 0." in summary
     validations = [line for line in lines if line.startswith("validation at ")]
     assert [line.split(" episodes")[0] for line in validations] == [
         "validation at 10",

@@ -19,9 +19,7 @@ async def test_the_actors_of_one_workers_run_share_its_run_id(sqlite_url: str) -
     try:
         async with engine.connect() as conn:
             stored = (
-                await conn.execute(
-                    sa.text("SELECT run_id, COUNT(*) FROM episodes GROUP BY run_id")
-                )
+                await conn.execute(sa.text("SELECT run_id, COUNT(*) FROM episodes GROUP BY run_id"))
             ).all()
     finally:
         await engine.dispose()
