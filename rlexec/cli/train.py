@@ -92,7 +92,13 @@ def _train(args: argparse.Namespace) -> int:
     print(
         f"agent {result.agent_name!r} ({resumed}, reward {result.reward_mode}): "
         f"{result.episodes} episodes, {seeds}, {result.steps:,} steps in {result.seconds:.1f} s "
-        f"({result.steps_per_second:,.0f} steps/s); running mean IS "
+        f"({result.steps_per_second:,.0f} steps/s"
+        + (
+            f" without the {result.validation_seconds:.1f} s of validations"
+            if result.validation_seconds
+            else ""
+        )
+        + "); running mean IS "
         f"{result.running_mean_is_bps:.3f} bps; epsilon {result.epsilon:.4f}"
         + ("; stopped by signal" if result.stopped_by_signal else "")
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -54,6 +55,7 @@ class TrainingValidation:
         self.run_id = run_id
         self.on_validation = on_validation
         self.snapshot_ids: dict[int, int] = {}  # episodes trained -> the validated snapshot
+        self.seconds = 0.0  # spent in validations (not training: the loop's rate leaves it out)
 
     @classmethod
     def of(
@@ -102,6 +104,13 @@ class TrainingValidation:
 
     async def validate(self, agent: QTableAgent, done: int) -> Validation:
         """Measure the current table, then snapshot it (flushed first)."""
+        started = time.perf_counter()
+        try:
+            return await self._validate(agent, done)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    async def _validate(self, agent: QTableAgent, done: int) -> Validation:
         result = await self.validator.validate(agent, done)
         if self.on_validation is not None:
             self.on_validation(result)

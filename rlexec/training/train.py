@@ -84,6 +84,7 @@ class TrainingResult:
     promotion: PromotionVerdict | None = None  # the learner's verdict (None: an actor)
     validations: tuple[Validation, ...] = ()
     snapshot_ids: dict[int, int] = field(default_factory=dict)  # episodes -> validated snapshot
+    validation_seconds: float = 0.0  # of ``seconds``: the validations inside the loop
 
     @property
     def stopped_by_signal(self) -> bool:
@@ -91,7 +92,9 @@ class TrainingResult:
 
     @property
     def steps_per_second(self) -> float:
-        return self.steps / self.seconds if self.seconds > 0 else 0.0
+        """Training's own rate: the loop's time without the validations run inside it."""
+        training = self.seconds - self.validation_seconds
+        return self.steps / training if training > 0 else 0.0
 
 
 def policy_metrics_record(
@@ -284,6 +287,7 @@ async def _loop(
         bar.close()
         await seeds.close()
     elapsed = time.perf_counter() - started
+    validating = validation.seconds if validation is not None else 0.0  # of elapsed
     if store.lease_lost is not None:
         raise store.lease_lost
     if learner and done % metrics_every:  # else the last episode's row is already written
@@ -307,6 +311,7 @@ async def _loop(
         promotion=verdict,
         validations=validation.history if validation is not None else (),
         snapshot_ids=validation.snapshot_ids if validation is not None else {},
+        validation_seconds=validating,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 
 from rlexec.config import AgentMode, Config
 from rlexec.rl.types import ExecutionAction
@@ -95,6 +96,10 @@ def test_train_records_its_verdict(sqlite_url: str) -> None:
     async def run() -> None:
         result = await train(config, "verdict", episodes=40, progress=False, handle_signals=False)
         assert [v.episodes_trained for v in result.validations] == [20, 40]
+        # the rate is training's own: the validations inside the loop are left out
+        assert 0 < result.validation_seconds < result.seconds
+        training = result.seconds - result.validation_seconds
+        assert result.steps_per_second == pytest.approx(result.steps / training)
         assert result.promotion is not None and result.promotion.confirmation is not None
         assert set(result.snapshot_ids) == {20, 40}
         session = await open_session(config, "verdict", mode=AgentMode.EVALUATION)
