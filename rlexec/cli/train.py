@@ -116,7 +116,12 @@ def _train_workers(args: argparse.Namespace, config: Any) -> int:
 
     result = asyncio.run(
         train_workers(
-            config, args.agent, args.workers, episodes=args.episodes, minutes=args.minutes
+            config,
+            args.agent,
+            args.workers,
+            episodes=args.episodes,
+            minutes=args.minutes,
+            progress=not args.no_progress,
         )
     )
     print(f"parents: {describe_parents(config.rl_execution.simulator)}")

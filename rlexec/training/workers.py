@@ -39,6 +39,7 @@ from rlexec.agent import assemble
 from rlexec.config import AgentMode, Config, parse_config
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.names import check_agent_name
+from rlexec.progress import Progress
 from rlexec.records import new_run_id
 from rlexec.store.engine import dispose_engine, engine_for, parse_url, redact_url
 from rlexec.store.migrate import require_schema
@@ -203,10 +204,12 @@ async def run_learner(
     stop: StopSignal,
     actors_done: asyncio.Event,
     run_id: str | None = None,
+    progress: Progress | None = None,
 ) -> LearnerRun:
     """Wait for the lease (standby), then apply queued transitions until ``stop`` or until
     the actors are done and the queue is drained; validate the table as training does (every
-    ``evaluation.validate_every`` episodes applied, and at the end: the verdict, stored)."""
+    ``evaluation.validate_every`` episodes applied, and at the end: the verdict, stored).
+    ``progress``: advanced by the episodes applied."""
     rl = config.rl_execution
     while True:
         persistent = assemble(config, agent_name, mode=AgentMode.TRAINING, role=Role.LEARNER)
@@ -227,9 +230,13 @@ async def run_learner(
         config_hash=persistent.config_hash,
         run_id=run_id or new_run_id(),
         typical_queue_depth=typical_queue_depth(build_market(rl)),
-        on_validation=lambda v: log.info(
-            "validation at %d episodes: policy - %s = %+.3f bps",
-            v.episodes_trained, v.difference.baseline, v.difference.mean,
+        on_validation=lambda v: (
+            progress.note(validation=f"{v.difference.mean:+.2f}")
+            if progress is not None
+            else log.info(
+                "validation at %d episodes: policy - %s = %+.3f bps",
+                v.episodes_trained, v.difference.baseline, v.difference.mean,
+            )
         ),
     )  # fmt: skip
     store.hold_after_episodes = validation.next_due(0)  # validate exactly there
@@ -249,6 +256,9 @@ async def run_learner(
                 applied = 0
                 await asyncio.sleep(rl.persistence.probe_interval_secs)
             done = store.episodes_applied
+            if progress is not None and done > progress.count:
+                progress.note(epsilon=f"{agent.epsilon:.3f}")
+                progress.update(done - progress.count)
             if done == store.hold_after_episodes:
                 await validation.validate(agent, done)
                 store.hold_after_episodes = validation.next_due(done)
@@ -283,8 +293,10 @@ async def train_workers(
     episodes: int | None = None,
     minutes: float | None = None,
     handle_signals: bool = True,
+    progress: bool = False,
 ) -> WorkersResult:
-    """Start ``workers`` actor processes and run the learner here (see the module doc)."""
+    """Start ``workers`` actor processes and run the learner here (see the module doc).
+    ``progress``: the episodes the learner has applied, on stderr (``rlexec.progress``)."""
     check_agent_name(agent_name)
     if workers < 1:
         raise InvalidInputError(f"workers = {workers}: expected >= 1")
@@ -329,7 +341,18 @@ async def train_workers(
 
     watcher = asyncio.get_running_loop().create_task(watch_actors())
     try:
-        learner = await run_learner(config, agent_name, stop, actors_done, budget["run_id"])
+        bar = Progress(
+            f"train {agent_name} ({workers} actors)",
+            total=episodes and budget["episodes"] * workers,
+            budget_secs=None if minutes is None else minutes * 60.0,
+            enabled=progress,
+        )
+        try:
+            learner = await run_learner(
+                config, agent_name, stop, actors_done, budget["run_id"], bar
+            )
+        finally:
+            bar.close()
         if stop.requested:
             await watcher
     finally:

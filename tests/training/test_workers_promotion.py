@@ -122,3 +122,16 @@ async def test_the_workers_learner_writes_policy_metrics(sqlite_url: str) -> Non
     # one row at each validation (10, 20) and one at the end, all of this run
     assert len(rows) == 3 and {r.source for r in rows} == {"training"}
     assert len({r.run_id for r in rows}) == 1 and None not in {r.run_id for r in rows}
+
+
+def test_train_workers_shows_progress_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RLEXEC_SIMULATOR__HORIZON_STEPS", "60")
+    monkeypatch.setenv("RLEXEC_EXECUTOR__DECISION_INTERVAL_STEPS", "5")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    argv = ["--database-url", url, "train", "--agent", "crew", "--workers", "1", "--episodes", "6"]
+    assert main(argv) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "train crew" in line]
+    # plain lines (not a terminal): the learner's count of applied episodes, ending at 6
+    assert lines and lines[-1].startswith("train crew (1 actors): 6/6 ep"), lines
