@@ -183,9 +183,17 @@ async def write_report(
     ]
     for executor, agent_name in run.agents.items():
         n = data[agent_name].curve.is_bps.size if agent_name in data else 0
+        snapshot = run.snapshot_ids.get(agent_name)
+        scored = (
+            f"; scored on snapshot {snapshot}"
+            if snapshot is not None
+            else "; scored on a copy of its current table (not stored)"
+            if agent_name in run.snapshot_ids
+            else ""
+        )
         context.append(
             f"`{executor}`: agent `{agent_name}` trained with reward mode "
-            f"`{run.reward_modes.get(agent_name, '?')}` over {n} episodes"
+            f"`{run.reward_modes.get(agent_name, '?')}` over {n} episodes{scored}"
         )
     notes = [
         "IS = implementation shortfall against the arrival mid, in bps; positive = cost; "

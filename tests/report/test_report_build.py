@@ -67,6 +67,10 @@ async def test_summary_leads_with_the_verdict_and_keeps_the_cli_columns(
     for column in ("policy fill rate", "child orders", "completion cost bps", "better than"):
         assert column in header
     assert "mean vs" not in text
+    # which table each agent was scored on (the comparison stored its episodes: a snapshot)
+    for agent, snapshot in compared.run.snapshot_ids.items():
+        assert snapshot is not None
+        assert f"agent `{agent}` trained with" in text and f"scored on snapshot {snapshot}" in text
     # no agent was validated (12 and 8 episodes, validate_every 1000): each runs its base
     assert text.index("## Verdict") < text.index("## Promotion for production")
     assert "default: never validated (no promotion stored): in production it runs its base" in text
