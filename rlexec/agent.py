@@ -279,19 +279,29 @@ class Binding:
         if not check_market:
             return None
         simulator = rl.simulator
-        if simulator.market != self.market:
-            return (
-                f"agent {agent_name!r} was trained on market {self.market!r}, this config "
-                f"simulates {simulator.market!r}"
+        market_differs = simulator.market != self.market
+        keys: tuple[str, ...] = _SIMULATOR_BOUND_ALWAYS
+        if not market_differs:
+            keys = (*keys, *_SIMULATOR_BOUND_BY_MARKET.get(self.market, ()))
+        pairs = [(key, self.simulator[key], getattr(simulator, key)) for key in keys]
+        differences = [
+            f"simulator.{key} = {trained!r}, this config has {configured!r}"
+            for key, trained, configured in pairs
+            if trained != configured
+        ]
+        if market_differs:
+            return "; ".join(
+                [
+                    f"agent {agent_name!r} was trained on market {self.market!r}, this config "
+                    f"simulates {simulator.market!r}",
+                    *(f"and with {d}" for d in differences),
+                ]
             )
-        for key in (*_SIMULATOR_BOUND_ALWAYS, *_SIMULATOR_BOUND_BY_MARKET.get(self.market, ())):
-            trained, configured = self.simulator[key], getattr(simulator, key)
-            if trained != configured:
-                return (
-                    f"agent {agent_name!r} was trained with simulator.{key} = {trained!r}, this "
-                    f"config has {configured!r}: its Q-values are the costs of other parent "
-                    "orders"
-                )
+        if differences:
+            return (
+                f"agent {agent_name!r} was trained with {'; '.join(differences)}: its Q-values "
+                "are the costs of other parent orders"
+            )
         return None
 
 

@@ -69,3 +69,18 @@ def test_a_snapshot_from_before_the_parent_binding_reads_the_defaults() -> None:
     assert binding.simulator["parent_quantity"] == 2000 and binding.simulator["side"] == "buy"
     refusal = binding.refusal("old", config, reward_mode=None, check_market=True)
     assert refusal is not None and "simulator.parent_quantity = 2000" in refusal
+
+
+async def test_the_refusal_names_every_difference_of_the_problem(sqlite_url: str) -> None:
+    await train(small_config(sqlite_url), "two", episodes=1, progress=False, handle_signals=False)
+    other = small_config(sqlite_url, parent_quantity=600, horizon_steps=80)
+    with pytest.raises(BindingError) as info:
+        await evaluate_agent(other, "two", seeds=2, store=False)
+    line = str(info.value)
+    assert "simulator.parent_quantity = 400, this config has 600" in line
+    assert "simulator.horizon_steps = 60, this config has 80" in line and "\n" not in line
+    market = small_config(sqlite_url, market="prediction_market", parent_quantity=600)
+    with pytest.raises(BindingError) as info:
+        await evaluate_agent(market, "two", seeds=2, store=False)
+    assert "trained on market 'equity'" in str(info.value)
+    assert "and with simulator.parent_quantity = 400" in str(info.value)
