@@ -62,7 +62,8 @@ def _file_safe(name: str) -> str:
 async def _read_agents(
     config: Config, names: Sequence[str], run_id: str | None
 ) -> dict[str, AgentData]:
-    await require_agents(config, names, store=False)
+    # results already computed: only what reading the tables needs (the state config)
+    await require_agents(config, names, store=False, problem="ignore")
     database = config.rl_execution.database
     engine = engine_for(database, read_only=True)
     try:
@@ -173,8 +174,14 @@ async def write_report(
     rl = config.rl_execution
     sim = rl.simulator
     context = [
-        f"market: `{run.market}`; parent: {sim.side} {sim.parent_quantity} over "
-        f"{sim.horizon_steps} steps; the agents' base: `{base}` ({executor_label(base)}), "
+        # the parents as compared (comparison.json); older files: the config's
+        (
+            f"parents: {run.parents}"
+            if run.parents
+            else f"market: `{run.market}`; parent: {sim.side} {sim.parent_quantity} over "
+            f"{sim.horizon_steps} steps"
+        )
+        + f"; the agents' base: `{base}` ({executor_label(base)}), "
         f"decision every {rl.executor.decision_interval_steps} steps",
         f"seeds: {len(run.seeds)} paired held-out seeds from {run.seeds[0]} "
         f"(training seeds stay below {rl.evaluation.validation_first_seed}, validation and "

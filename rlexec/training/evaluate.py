@@ -57,7 +57,7 @@ from rlexec.records import EpisodeRecord, new_run_id, utc_now
 from rlexec.rl.metrics import PolicyMetrics
 from rlexec.store.engine import engine_for
 from rlexec.store.migrate import require_schema
-from rlexec.training.markets import ac_params, build_market, parent_for_seed
+from rlexec.training.markets import ac_params, build_market, describe_parents, parent_for_seed
 from rlexec.training.session import AgentSession, open_session, read_agent, write_records
 from rlexec.training.train import policy_metrics_record
 
@@ -166,6 +166,7 @@ class ComparisonRun:
     run_id: str | None = None  # the invocation's run id (episodes.run_id) when stored
     # agent name -> the snapshot scored (None: a frozen copy of the current table, not stored)
     snapshot_ids: dict[str, int | None] = field(default_factory=dict)
+    parents: str | None = None  # the parents simulated (describe_parents; None: older files)
 
     @property
     def baseline_results(self) -> dict[str, tuple[EpisodeResult, ...]]:
@@ -208,6 +209,7 @@ class ComparisonRun:
             "agents": self.agents,
             "reward_modes": self.reward_modes,
             "snapshot_ids": self.snapshot_ids,
+            "parents": self.parents,
             "closed_form": None if self.closed_form is None else asdict(self.closed_form),
             "results": {
                 name: [_episode_json(r) for r in results] for name, results in self.results.items()
@@ -256,6 +258,7 @@ class ComparisonRun:
                 },
                 agents={str(k): str(v) for k, v in data.get("agents", {}).items()},
                 reward_modes={str(k): str(v) for k, v in data.get("reward_modes", {}).items()},
+                parents=None if data.get("parents") is None else str(data["parents"]),
                 snapshot_ids={
                     str(k): None if v is None else int(v)
                     for k, v in data.get("snapshot_ids", {}).items()
@@ -465,11 +468,18 @@ async def _store_baselines(config: Config, records: list[EpisodeRecord]) -> None
 
 
 async def require_agents(
-    config: Config, agents: Sequence[str], *, store: bool = True, force: bool = False
+    config: Config,
+    agents: Sequence[str],
+    *,
+    store: bool = True,
+    force: bool = False,
+    problem: str | None = None,
 ) -> None:
     """Fail early (before any episode runs) if an agent is not in the store or cannot be
-    evaluated with this config (its binding: ``rlexec.agent``; ``force`` lets another market
-    through with a warning), or if the store that the episodes go to is not usable."""
+    evaluated with this config (its binding: ``rlexec.agent``; ``force`` lets another
+    simulated problem through with a warning; ``problem`` ``ignore``: a reader of results
+    already computed, which checks the state config only), or if the store that the episodes
+    go to is not usable."""
     if not agents and not store:
         return
     database = config.rl_execution.database
@@ -484,7 +494,8 @@ async def require_agents(
                     f"agent {name!r} is not in the store: train it first "
                     f"(rlexec train --agent {name})"
                 )
-            check_binding(name, row.config_snapshot, config, market="warn" if force else "refuse")
+            market = problem or ("warn" if force else "refuse")
+            check_binding(name, row.config_snapshot, config, market=market)
     finally:
         await engine.dispose()
 
@@ -593,6 +604,7 @@ async def run_comparison(
         reference=base,
         base=base,
         run_id=run_id if store else None,
+        parents=describe_parents(rl.simulator),
     )
     try:
         for name, factory in factories.items():

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlexec.config import DatabaseConfig
+from rlexec.config import DatabaseConfig, parse_config
 from rlexec.report.build import write_report
 from rlexec.report.data import read_agent_data
 from rlexec.report.verdict import comparison_verdict
@@ -195,3 +195,20 @@ async def test_the_deviation_map_counts_the_stored_decisions(
         assert grid.deviated[cell[0], cell[1]] == cell[2] and grid.instead[cell[0], cell[1]] >= 0
     expected = "greedy decisions of this comparison" if from_run else "every stored evaluation"
     assert expected in grid.source
+
+
+async def test_a_report_describes_the_parents_compared_whatever_the_config_says(
+    compared: Compared, tmp_path: Path
+) -> None:
+    out = _copy(compared, tmp_path)
+    data = compared.config.model_dump(mode="json")
+    data["rl_execution"]["simulator"].update(market="prediction_market", parent_quantity=900)
+    other = parse_config(data)
+    # a report reads results already computed: another simulated problem in the config is
+    # not a reason to refuse (evaluate and compare refuse it), and the parents shown are the
+    # comparison's
+    report = await write_report(other, out)
+    text = report.summary.read_text()
+    assert f"parents: {compared.run.parents}" in text
+    assert compared.run.parents == "equity: buy 400 over 60 steps"
+    assert "buy 900" not in text
