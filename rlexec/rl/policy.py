@@ -240,11 +240,17 @@ class TablePolicy:
 
     def table(self) -> PolicyTable:
         """A copy of the table the rule reads, as (num_states, 6) arrays."""
+        view = self._view()
+        return PolicyTable(view.q.copy(), view.visits.copy(), view.variances.copy())
+
+    def _view(self) -> PolicyTable:
+        """The table the rule reads, as (num_states, 6) arrays over its buffers (no copy
+        where the buffers allow it)."""
         shape = (self.num_states, NUM_ACTIONS)
         return PolicyTable(
-            np.array(self._q, dtype=np.float64).reshape(shape),
-            np.array(self._v, dtype=np.int64).reshape(shape),
-            np.array(self._var, dtype=np.float64).reshape(shape),
+            np.asarray(self._q, dtype=np.float64).reshape(shape),
+            np.asarray(self._v, dtype=np.int64).reshape(shape),
+            np.asarray(self._var, dtype=np.float64).reshape(shape),
         )
 
     def row(self, state_index: int) -> list[float]:
@@ -321,13 +327,7 @@ class TablePolicy:
 
     def _pool_sums(self) -> tuple[list[float], list[float], list[float], list[float]]:
         assert self._pools is not None
-        shape = (self.num_states, NUM_ACTIONS)
-        table = PolicyTable(
-            np.asarray(self._q, dtype=np.float64).reshape(shape),
-            np.asarray(self._v, dtype=np.int64).reshape(shape),
-            np.asarray(self._var, dtype=np.float64).reshape(shape),
-        )
-        total, s1, s2, n_eff = pool_sums(table, self._pools, self._rule.alpha_min)
+        total, s1, s2, n_eff = pool_sums(self._view(), self._pools, self._rule.alpha_min)
         return total.tolist(), s1.tolist(), s2.tolist(), n_eff.tolist()
 
 

@@ -203,13 +203,13 @@ async def run_learner(
     agent_name: str,
     stop: StopSignal,
     actors_done: asyncio.Event,
-    run_id: str | None = None,
-    progress: Progress | None = None,
+    run_id: str,
+    progress: Progress,
 ) -> LearnerRun:
     """Wait for the lease (standby), then apply queued transitions until ``stop`` or until
     the actors are done and the queue is drained; validate the table as training does (every
     ``evaluation.validate_every`` episodes applied, and at the end: the verdict, stored).
-    ``progress``: advanced by the episodes applied."""
+    ``progress``: advanced by the episodes applied (disabled: shows nothing)."""
     rl = config.rl_execution
     while True:
         persistent = assemble(config, agent_name, mode=AgentMode.TRAINING, role=Role.LEARNER)
@@ -228,17 +228,10 @@ async def run_learner(
         engine=engine,
         store=store,
         config_hash=persistent.config_hash,
-        run_id=run_id or new_run_id(),
+        run_id=run_id,
         typical_queue_depth=typical_queue_depth(build_market(rl)),
-        on_validation=lambda v: (
-            progress.note(validation=f"{v.difference.mean:+.2f}")
-            if progress is not None
-            else log.info(
-                "validation at %d episodes: policy - %s = %+.3f bps",
-                v.episodes_trained, v.difference.baseline, v.difference.mean,
-            )
-        ),
-    )  # fmt: skip
+        on_validation=lambda v: progress.note(validation=f"{v.difference.mean:+.2f}"),
+    )
     store.hold_after_episodes = validation.next_due(0)  # validate exactly there
     store.start()
     busy = 0.0
@@ -256,7 +249,7 @@ async def run_learner(
                 applied = 0
                 await asyncio.sleep(rl.persistence.probe_interval_secs)
             done = store.episodes_applied
-            if progress is not None and done > progress.count:
+            if done > progress.count:
                 progress.note(epsilon=f"{agent.epsilon:.3f}")
                 progress.update(done - progress.count)
             if done == store.hold_after_episodes:
