@@ -237,7 +237,9 @@ class Binding:
         """The binding a stored config snapshot records (a simulator key it lacks, from an
         older rlexec, has its default)."""
         try:
-            state = StateConfig.model_validate(snapshot.get("state", {}))
+            # a state config stored before the touch part existed had none
+            stored_state = {"include_touch": False, **snapshot.get("state", {})}
+            state = StateConfig.model_validate(stored_state)
             reward_mode = RewardMode(snapshot.get("reward", {}).get("mode", "shortfall"))
             stored = dict(snapshot.get("simulator", {}))
             simulator = {

@@ -90,6 +90,12 @@ class QLearningConfig(_Section):
     deviation_confidence: float = Field(
         1.0, ge=0.0, description="z of the lower confidence bound on the advantage over the base"
     )
+    exploration_scale: float = Field(
+        3.0,
+        ge=0.0,
+        description="training explores a state at least at rate exploration_scale / "
+        "sqrt(1 + its visits), capped at 1 (0: epsilon alone)",
+    )
     pool_book_states: bool = Field(
         True,
         description="an under-visited state borrows the statistics of the states that differ "
@@ -122,6 +128,9 @@ class StateConfig(_Section):
     )
     include_schedule: bool = Field(
         True, description="put our position against the base schedule into the key"
+    )
+    include_touch: bool = Field(
+        True, description="put whether a child of ours rests behind the near touch into the key"
     )
     schedule_tolerance: float = Field(
         0.1, gt=0.0, lt=1.0, description="share of the parent: on schedule within +/- this"

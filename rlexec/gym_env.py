@@ -11,7 +11,8 @@ base TWAP/VWAP schedule (``rlexec.execution.actions``) and its ``TransitionRewar
 - Observation: the ``ExecutionState`` features (``FEATURES``, in that order) as a float32 Box;
   ``seconds_since_last_trade`` is ``MISSING_SECONDS`` (-1) when no trade has printed (the
   state says None: missing, never a silent 0); ``resting_share`` is in [0, 1] and
-  ``schedule_lag`` in [-1, 1] (positive: behind the base schedule).
+  ``schedule_lag`` in [-1, 1] (positive: behind the base schedule); ``resting_behind_ticks``
+  >= 0 (ticks our farthest resting child is behind the near touch).
 - Action: ``Discrete(6)``, the six ``ExecutionAction``s as the RL executor reads them: the
   base's own action (``info["base_action"]``, the action closest to what the base would send
   now) follows the base exactly until the next decision; any other acts once, at the
@@ -82,6 +83,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "typical_queue_depth": (0, _INF),
     "resting_share": (0, 1),
     "schedule_lag": (-1, 1),
+    "resting_behind_ticks": (0, _INF),
 }
 _LOW = np.array([_BOUNDS[name][0] for name in FEATURES], dtype=np.float32)
 _HIGH = np.array([_BOUNDS[name][1] for name in FEATURES], dtype=np.float32)

@@ -161,6 +161,7 @@ class DecisionRecord:
     child_filled_quantity: Decimal | None = None
     resting_share: float = 0.0
     schedule_lag: float = 0.0
+    resting_behind_ticks: float = 0.0
 
     @classmethod
     def from_values(cls, values: DecisionValues) -> DecisionRecord:
@@ -231,7 +232,8 @@ DecisionValues = tuple[
     Decimal | None,
     Decimal | None,  # side, arrival_mid, child_filled_quantity
     float,
-    float,  # resting_share, schedule_lag
+    float,
+    float,  # resting_share, schedule_lag, resting_behind_ticks
 ]
 """A ``DecisionRecord``'s values in field order (``DecisionRecord.from_values``)."""
 _DECISION_SETTERS: tuple[Callable[[DecisionRecord, Any], None], ...] = tuple(

@@ -1,6 +1,6 @@
 """The action interpreter against a real passive / aggressive TWAP: the base's action at a
 decision (Cancel, the closest Place, Wait), following the base exactly, and what each of the
-six actions sends when it is not the base's."""
+six actions sends when it is not the base's (PlaceAll re-pegs what the price left behind)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,17 @@ PARENT = ParentOrder("p", Side.BUY, Decimal(2000), 100)  # 10 slices of 200, one
 
 
 def context(
-    step: int = 0, filled: int = 0, resting: dict[str, int] | None = None
+    step: int = 0,
+    filled: int = 0,
+    resting: dict[str, int] | None = None,
+    prices: dict[str, str] | None = None,
 ) -> ExecutionContext:
+    """``resting``: child id -> quantity, at the bid (99.99) unless ``prices`` says otherwise."""
+    limits = prices or {}
     open_orders = {
         order_id: RestingOrder(
-            Order("p", order_id, Side.BUY, Decimal(q), Decimal("99.99")), Decimal(q)
+            Order("p", order_id, Side.BUY, Decimal(q), Decimal(limits.get(order_id, "99.99"))),
+            Decimal(q),
         )
         for order_id, q in (resting or {}).items()
     }
@@ -109,7 +115,7 @@ def test_an_action_that_is_not_the_base_acts_at_its_decision_only() -> None:
     ids = Ids()
     ctx = context(10, filled=300, resting={"c1": 100, "c2": 200})  # 1400 neither filled nor resting
     assert actions.cancels(ctx, A.CANCEL, following=False) == ["c1", "c2"]
-    for action in (A.WAIT, A.PLACE_ALL, None):
+    for action in (A.WAIT, A.PLACE_ALL, None):  # nothing rests behind the touch
         assert actions.cancels(ctx, action, following=False) == []
     sizes = {}
     for action in (A.PLACE_SMALL, A.PLACE_MEDIUM, A.PLACE_LARGE, A.PLACE_ALL):
@@ -144,10 +150,51 @@ def test_place_sizes_are_whole_and_at_least_one(
     assert (None if order is None else order.quantity) == expected
 
 
-def test_an_aggressive_base_prices_every_place_at_the_far_touch() -> None:
+def test_an_aggressive_base_prices_the_partial_places_at_the_far_touch() -> None:
     actions = ActionInterpreter(TWAP(slices=10, style="aggressive"))
     ctx = context(0, resting={"c": 50})
     assert actions.base_action(ctx)[0] is A.CANCEL  # it re-prices leftovers every step
+    for action in (A.PLACE_SMALL, A.PLACE_MEDIUM, A.PLACE_LARGE):
+        order = actions.child_order("p", ctx, action, following=False, new_order_id=Ids())
+        assert order is not None and order.limit_price == Decimal("100.01")
     order = actions.child_order("p", ctx, A.PLACE_MEDIUM, following=False, new_order_id=Ids())
-    assert order is not None and order.limit_price == Decimal("100.01")
-    assert order.quantity == Decimal(487)  # 25 % of 1950, floored
+    assert order is not None and order.quantity == Decimal(487)  # 25 % of 1950, floored
+    everything = actions.child_order("p", ctx, A.PLACE_ALL, following=False, new_order_id=Ids())
+    assert everything is not None and everything.limit_price == Decimal("99.99")  # near touch
+    assert everything.quantity == Decimal(1950)
+
+
+def test_place_all_re_pegs_the_children_left_behind_the_touch() -> None:
+    actions = passive()
+    # c1 at the bid, c2 and c3 below it (the price moved up since they were posted)
+    prices = {"c2": "99.98", "c3": "99.90"}
+    ctx = context(10, filled=300, resting={"c1": 100, "c2": 200, "c3": 50}, prices=prices)
+    assert ctx.behind_touch() == {"c2": Decimal("0.01"), "c3": Decimal("0.09")}
+    assert actions.cancels(ctx, A.PLACE_ALL, following=False) == ["c2", "c3"]
+    for action in (A.WAIT, A.PLACE_SMALL, A.PLACE_MEDIUM, A.PLACE_LARGE, None):
+        assert actions.cancels(ctx, action, following=False) == []  # only PlaceAll re-pegs
+    # the engine applied the cancels: what c2 and c3 held is posted again, at the bid
+    after = context(10, filled=300, resting={"c1": 100})
+    order = actions.child_order("p", after, A.PLACE_ALL, following=False, new_order_id=Ids())
+    assert order is not None
+    assert (order.quantity, order.limit_price) == (Decimal(1600), Decimal("99.99"))
+    # a sell's ask above the best ask is behind; at the ask it is not
+    sell = ParentOrder("s", Side.SELL, Decimal(100), 100)
+    asks = {
+        "a1": RestingOrder(Order("s", "a1", Side.SELL, Decimal(5), Decimal("100.01")), Decimal(5)),
+        "a2": RestingOrder(Order("s", "a2", Side.SELL, Decimal(5), Decimal("100.03")), Decimal(5)),
+    }
+    selling = ExecutionContext(sell, 0, BOOK.time_of_day_secs, BOOK, BOOK.mid, Decimal(0),
+                               open_orders=asks, step_seconds=1.0)  # fmt: skip
+    assert actions.cancels(selling, A.PLACE_ALL, following=False) == ["a2"]
+
+
+def test_place_all_posts_at_the_near_touch_even_when_the_base_would_cross() -> None:
+    actions = passive()
+    behind = context(20, filled=0, resting={"c1": 200})  # the passive base catches up
+    assert actions.base.limit_price(behind) == Decimal("100.01")
+    large = actions.child_order("p", behind, A.PLACE_LARGE, following=False, new_order_id=Ids())
+    assert large is not None and large.limit_price == Decimal("100.01")
+    everything = actions.child_order("p", behind, A.PLACE_ALL, following=False, new_order_id=Ids())
+    assert everything is not None and everything.limit_price == Decimal("99.99")
+    assert everything.quantity == Decimal(1800)

@@ -304,8 +304,12 @@ def test_candidate_choices_depend_on_the_base_per_decision() -> None:
 def test_the_candidate_is_the_agent_that_runs_its_table() -> None:
     """The same table under the same rule: for every decision of a live agent, the candidate's
     action is the agent's greedy action and its probability the one the agent logged."""
+    # (the training exploration floor is off: the candidate is scored at one epsilon, as
+    # production runs it; training's logged probabilities carry the floor they used)
     agent = QTableAgent(
-        QLearningConfig(epsilon=0.2, epsilon_min=0.05, min_visits_to_deviate=20),
+        QLearningConfig(
+            epsilon=0.2, epsilon_min=0.05, min_visits_to_deviate=20, exploration_scale=0.0
+        ),
         StateConfig(),
         mode=AgentMode.TRAINING,
         seed=3,

@@ -181,12 +181,13 @@ def _discretizer() -> StateDiscretizer:
 
 
 def _same_pool(d: StateDiscretizer, key: StateKey) -> list[int]:
-    """Every state that differs from ``key`` only in spread and imbalance."""
+    """Every state that differs from ``key`` only in spread, imbalance and the touch part."""
     radices = d.describe()
     return [
-        d.index(dataclasses.replace(key, spread=s, imbalance=i))
+        d.index(dataclasses.replace(key, spread=s, imbalance=i, touch=b))
         for s in range(radices["spread"])
         for i in range(radices["imbalance"])
+        for b in range(radices["touch"])
     ]
 
 
@@ -204,7 +205,8 @@ def test_states_that_differ_only_in_book_features_share_a_pool() -> None:
     assert len({int(pools.of_state[i]) for i in members}) == 1
     later = d.index(dataclasses.replace(key, time=2))
     assert pools.of_state[later] != pools.of_state[members[0]]
-    assert pools.number == d.num_states // (d.describe()["spread"] * d.describe()["imbalance"])
+    radix = d.describe()
+    assert pools.number == d.num_states // (radix["spread"] * radix["imbalance"] * radix["touch"])
     assert sorted(set(pools.of_state.tolist())) == list(range(pools.number))
 
 

@@ -95,7 +95,7 @@ def test_q_learning_converges_to_q_star_and_its_greedy_policy() -> None:
     q_star = optimal_q()
     agent = QTableAgent(
         QLearningConfig(alpha=0.001, gamma=GAMMA, epsilon=0.0, epsilon_min=0.0),
-        StateConfig(),
+        StateConfig(include_touch=False),  # consecutive indices must not share a pool
         mode=AgentMode.TRAINING,
         seed=1,
     )
@@ -121,7 +121,7 @@ def test_the_rule_seldom_chases_noise_where_no_action_is_better() -> None:
     0.4 at z = 1, 0.1 at z = 2."""
     states = 200
     config = QLearningConfig(alpha=0.01, gamma=1.0, epsilon=0.0, epsilon_min=0.0)
-    agent = QTableAgent(config, StateConfig(), seed=0)
+    agent = QTableAgent(config, StateConfig(include_touch=False), seed=0)
     noise = np.random.default_rng(0).normal(size=(300, states, 6)).tolist()
     for sweep in noise:
         for s, rewards in enumerate(sweep):

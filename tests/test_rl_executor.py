@@ -490,3 +490,62 @@ async def test_a_parent_prepared_at_its_start_is_worked_as_one_set_up_at_its_fir
         ))  # fmt: skip
     assert outcomes[0] == outcomes[1]
     assert any(d.explored for d in outcomes[0][1])  # it explored: not only the base's path
+
+
+class TouchProbe(Probe):
+    """Records, at every step, the children behind the near touch before the cancels, the
+    cancels asked, and the child sent with the touch price and what was left to place."""
+
+    def __init__(self, inner: RlEnhancedExecutor) -> None:
+        super().__init__(inner)
+        self.behind: dict[int, list[str]] = {}
+        self.cancels: dict[int, list[str]] = {}
+        self.sent: dict[int, tuple[Order | None, Decimal, Decimal]] = {}
+
+    async def cancel_requests(self, parent_id: str, context: ExecutionContext) -> list[str]:
+        self.behind[context.step] = list(context.behind_touch())
+        ids = await self.inner.cancel_requests(parent_id, context)
+        self.cancels[context.step] = ids
+        return ids
+
+    async def get_next_order(self, parent_id: str, context: ExecutionContext) -> Order | None:
+        order = await self.inner.get_next_order(parent_id, context)
+        touch = context.book.near_touch(context.parent.side).price
+        left = context.remaining_quantity - context.resting_quantity  # after the cancels
+        self.sent[context.step] = (order, touch, left)
+        return order
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+async def test_place_all_re_pegs_what_the_price_left_behind(side: Side) -> None:
+    """A table that prefers PlaceAll everywhere (evaluation mode): at every PlaceAll decision
+    that is not the base's, the children behind the near touch are cancelled and everything
+    left is posted at the near touch; the decisions log how far behind our children were, and
+    the key's touch part says whether any was."""
+    executor, agent, sink, market = _setup(mode=AgentMode.EVALUATION, market="prediction_market")
+    shape = agent.q_values.shape
+    q = np.zeros(shape)
+    q[:, int(ExecutionAction.PLACE_ALL)] = 50.0
+    agent.restore(q, np.full(shape, 100, dtype=np.int64), 0.0, 0, variances=np.ones(shape))
+    discretizer = agent.discretizer
+    re_pegged = 0
+    for seed in range(30):  # the price leaves a limit on about one path in eight
+        probe = TouchProbe(executor)
+        parent = ParentOrder(str(uuid.uuid4()), side, Decimal(400), 60)
+        executor.begin(parent.parent_id, EpisodeMeta(seed=seed, market=market.name))
+        await run_episode(probe, market, parent, seed)  # type: ignore[arg-type]
+        own = [d for d in sink.decisions if d.episode_id == parent.parent_id]
+        for d in own:
+            key = discretizer.key_from_index(d.state_index)
+            assert key.touch == discretizer.touch_bucket(d.resting_behind_ticks)
+            behind = probe.behind.get(d.step, [])  # (asked only while something rests)
+            assert (d.resting_behind_ticks > 0) == bool(behind)
+            if d.action != "PlaceAll" or d.schedule_action == "PlaceAll":
+                continue
+            assert probe.cancels.get(d.step, []) == behind
+            order, touch, left = probe.sent[d.step]
+            if left >= 1:
+                assert order is not None and order.limit_price == touch
+                assert order.quantity == left.to_integral_value(ROUND_FLOOR)
+            re_pegged += bool(behind)
+    assert re_pegged > 0  # the price did leave our children behind, and they were re-pegged

@@ -39,6 +39,7 @@ def make_agent(
     mode: AgentMode = AgentMode.TRAINING,
     seed: int = 0,
     replay: ReplayBufferConfig | None = None,
+    exploration_scale: float = 0.0,
 ) -> QTableAgent:
     return QTableAgent(
         QLearningConfig(
@@ -49,6 +50,7 @@ def make_agent(
             epsilon_decay=epsilon_decay,
             min_visits_to_deviate=min_visits,
             deviation_confidence=confidence,
+            exploration_scale=exploration_scale,
         ),
         StateConfig(),
         mode=mode,
@@ -375,6 +377,25 @@ def test_a_given_uniform_decides_as_the_rule_says() -> None:
         assert d.probability == policy.action_probability(action, int(A.PLACE_LARGE), 0.3)
     with pytest.raises(InvalidInputError, match="uniform"):
         agent.decide_index(7, uniform=1.0)
+
+
+def test_training_explores_a_rarely_visited_state_at_least_at_scale_over_root_visits() -> None:
+    agent = make_agent(epsilon=0.3, epsilon_decay=1.0, exploration_scale=3.0)
+    assert agent.decide_index(7, uniform=0.99).epsilon == 1.0  # never visited: min(1, 3 / 1)
+    assert agent.decide_index(7, uniform=0.99).explored
+    agent.visits[7] = [10, 20, 30, 10, 10, 0]  # 80 visits of the state: 3 / 9
+    decision = agent.decide_index(7, default_action=A.WAIT, uniform=0.3)
+    assert decision.epsilon == pytest.approx(1 / 3) and decision.explored
+    assert decision.probability == policy.action_probability(int(decision.action), 0, 1 / 3)
+    assert agent.state_exploration(7) == pytest.approx(1 / 3)
+    agent.visits[7] = [1000, 0, 0, 0, 0, 0]  # the floor is below epsilon: epsilon rules
+    assert agent.decide_index(7, uniform=0.99).epsilon == 0.3
+    agent.visits[7] = 0
+    for mode, epsilon in ((AgentMode.PRODUCTION, 0.05), (AgentMode.EVALUATION, 0.0)):
+        agent.set_mode(mode)  # the floor is for training only
+        assert agent.decide_index(7, uniform=0.99).epsilon == epsilon
+    plain = make_agent(epsilon=0.3, epsilon_decay=1.0, exploration_scale=0.0)
+    assert plain.decide_index(7, uniform=0.99).epsilon == 0.3
 
 
 def test_same_seed_same_decisions_and_different_seed_different() -> None:

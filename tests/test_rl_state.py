@@ -1,5 +1,6 @@
 """State discretization: key space, index round trip, monotone buckets, venue independence,
-the own-orders and schedule parts, and the text form (the older 8-part text still parses)."""
+the own-orders, schedule and touch parts, and the text form (the older 8- and 10-part texts
+still parse)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ ORIGINAL = StateConfig(  # the original design's key: no own orders, no schedule
     hour_buckets=6,
     include_own_orders=False,
     include_schedule=False,
+    include_touch=False,
 )
 CONFIGS = [
     StateConfig(),
@@ -64,6 +66,7 @@ def states(draw: st.DrawFn) -> ExecutionState:
         typical_queue_depth=draw(st.floats(0.5, 1e5)),
         resting_share=draw(unit),
         schedule_lag=draw(st.floats(-1.0, 1.0, allow_nan=False)),
+        resting_behind_ticks=draw(st.one_of(st.just(0.0), non_negative)),
     )
 
 
@@ -141,8 +144,8 @@ def test_buckets_are_monotone_in_their_feature(feature: str, data: st.DataObject
 
 def test_default_key_space_size_and_switched_off_features() -> None:
     d = StateDiscretizer(StateConfig())
-    # remaining, time, spread, imbalance, hour (1: out), urgency, own orders, schedule
-    assert d.num_states == 5 * 5 * 2 * 2 * 1 * 3 * 3 * 3
+    # remaining, time, spread, imbalance, hour (1: out), urgency, own orders, schedule, touch
+    assert d.num_states == 5 * 5 * 2 * 2 * 1 * 3 * 3 * 3 * 2
     assert d.describe() == {
         "remaining": 5,
         "time": 5,
@@ -154,13 +157,16 @@ def test_default_key_space_size_and_switched_off_features() -> None:
         "queue_depth": 1,
         "own_orders": 3,
         "schedule": 3,
+        "touch": 2,
     }
     key = d.key(base_state(recent_volatility=5.0, queue_depth_at_price=1e6, hour_of_day=17))
     assert key.volatility == 0 and key.queue_depth == 0 and key.hour == 0
     assert StateDiscretizer(FULL).num_states == d.num_states * 3 * 3
     assert StateDiscretizer(ORIGINAL).num_states == 5 * 10 * 5 * 5 * 6 * 3
-    off = StateDiscretizer(ORIGINAL).key(base_state(resting_share=0.5, schedule_lag=0.9))
-    assert off.own_orders == 0 and off.schedule == 0
+    off = StateDiscretizer(ORIGINAL).key(
+        base_state(resting_share=0.5, schedule_lag=0.9, resting_behind_ticks=3.0)
+    )
+    assert off.own_orders == 0 and off.schedule == 0 and off.touch == 0
 
 
 def test_own_orders_part_is_none_some_or_all_of_what_is_left() -> None:
@@ -180,14 +186,32 @@ def test_schedule_part_is_on_behind_or_ahead_within_the_tolerance() -> None:
     assert wide.key(base_state(schedule_lag=0.4)).schedule == 0
 
 
+def test_touch_part_is_whether_a_child_rests_behind_the_touch() -> None:
+    d = StateDiscretizer(StateConfig())
+    for ticks, bucket in ((0.0, 0), (1e-9, 1), (1.0, 1), (7.0, 1)):
+        assert d.key(base_state(resting_share=1.0, resting_behind_ticks=ticks)).touch == bucket
+        assert d.touch_bucket(ticks) == bucket
+    assert StateDiscretizer(StateConfig(include_touch=False)).touch_bucket(3.0) == 0
+
+
 def test_the_new_parts_are_the_last_digits_of_the_index() -> None:
     d = StateDiscretizer(StateConfig())
     s = base_state(resting_share=0.0, schedule_lag=0.0)
     index = d.state_index(s)
-    assert d.state_index(base_state(resting_share=0.0, schedule_lag=0.5)) == index + 1
-    assert d.state_index(base_state(resting_share=0.0, schedule_lag=-0.5)) == index + 2
-    assert d.state_index(base_state(resting_share=0.5, schedule_lag=0.0)) == index + 3
-    assert d.state_index(base_state(resting_share=1.0, schedule_lag=0.0)) == index + 6
+    assert d.state_index(base_state(resting_behind_ticks=2.0)) == index + 1
+    assert d.state_index(base_state(resting_share=0.0, schedule_lag=0.5)) == index + 2
+    assert d.state_index(base_state(resting_share=0.0, schedule_lag=-0.5)) == index + 4
+    assert d.state_index(base_state(resting_share=0.5, schedule_lag=0.0)) == index + 6
+    assert d.state_index(base_state(resting_share=1.0, schedule_lag=0.0)) == index + 12
+
+
+def test_the_touch_part_is_pooled_with_the_book_features() -> None:
+    d = StateDiscretizer(StateConfig())
+    pools = d.pools().of_state
+    behind = base_state(resting_share=1.0, resting_behind_ticks=2.0)
+    at_touch = base_state(resting_share=1.0, bid_ask_spread=0.05)
+    assert pools[d.state_index(behind)] == pools[d.state_index(at_touch)]
+    assert pools[d.state_index(behind)] != pools[d.state_index(base_state(resting_share=0.5))]
 
 
 def test_spread_buckets_are_in_ticks_on_both_venues() -> None:
@@ -234,9 +258,16 @@ def test_end_points_fall_in_the_outer_buckets() -> None:
 
 
 def test_text_form_is_stable() -> None:
-    key = StateKey(3, 5, 1, 2, 0, 1, own_orders=1, schedule=2)
-    assert key.to_text() == "r3.t5.s1.i2.h0.u1.v0.q0.o1.l2"
-    assert StateKey.from_text("r3.t5.s1.i2.h0.u1.v0.q0.o1.l2") == key
+    key = StateKey(3, 5, 1, 2, 0, 1, own_orders=1, schedule=2, touch=1)
+    assert key.to_text() == "r3.t5.s1.i2.h0.u1.v0.q0.o1.l2.b1"
+    assert StateKey.from_text("r3.t5.s1.i2.h0.u1.v0.q0.o1.l2.b1") == key
+
+
+def test_the_older_ten_part_text_still_parses_with_touch_zero() -> None:
+    key = StateKey.from_text("r3.t5.s1.i2.h0.u1.v0.q0.o1.l2")
+    assert key == StateKey(3, 5, 1, 2, 0, 1, own_orders=1, schedule=2, touch=0)
+    d = StateDiscretizer(StateConfig(hour_buckets=1))
+    assert d.key_from_index(d.index_from_text("r3.t1.s1.i1.h0.u1.v0.q0.o1.l2")).touch == 0
 
 
 def test_the_older_eight_part_text_still_parses() -> None:
@@ -244,7 +275,7 @@ def test_the_older_eight_part_text_still_parses() -> None:
     # with both switched off produces
     key = StateKey.from_text("r3.t5.s1.i2.h2.u1.v0.q0")
     assert key == StateKey(3, 5, 1, 2, 2, 1, own_orders=0, schedule=0)
-    assert key.to_text() == "r3.t5.s1.i2.h2.u1.v0.q0.o0.l0"
+    assert key.to_text() == "r3.t5.s1.i2.h2.u1.v0.q0.o0.l0.b0"
     d = StateDiscretizer(ORIGINAL)
     assert d.index_from_text("r3.t5.s1.i2.h2.u1.v0.q0") == d.index(key)
     assert d.key_from_index(d.index(key)) == key
@@ -260,6 +291,7 @@ def test_the_older_eight_part_text_still_parses() -> None:
         "r3.t5.s1.i2.h2.u1.v0.q0.o1",  # one new part without the other
         "r3.t5.s1.i2.h2.u1.v0.q0.l1.o1",  # parts out of order
         "r3.t5.s1.i2.h2.u1.v0.q0.o1.l1.x0",
+        "r3.t5.s1.i2.h2.u1.v0.q0.b1",  # the touch part without the two before it
     ],
 )
 def test_malformed_text_is_rejected(text: str) -> None:
@@ -277,6 +309,8 @@ def test_out_of_range_keys_and_indices_are_rejected() -> None:
         d.index(StateKey(0, 0, 0, 0, 2, 0))  # hour is out of the default key
     with pytest.raises(InvalidInputError, match="schedule = 3"):
         d.index(StateKey(0, 0, 0, 0, 0, 0, schedule=3))
+    with pytest.raises(InvalidInputError, match="touch = 2"):
+        d.index(StateKey(0, 0, 0, 0, 0, 0, touch=2))
     with pytest.raises(InvalidInputError, match="own_orders = 1"):
         StateDiscretizer(ORIGINAL).index(StateKey(0, 0, 0, 0, 0, 0, own_orders=1))
     with pytest.raises(InvalidInputError, match="state index"):

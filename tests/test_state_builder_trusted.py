@@ -1,8 +1,8 @@
 """The state builder builds its states without validation (``ExecutionState.trusted``): every
 state it builds must pass the validating constructor and equal what it builds, on simulator
 paths of both presets and on edge contexts (more resting than left, ahead of and far behind the
-schedule, a finished parent). And what enters from outside is still checked: a negative step,
-a non-Urgency urgency."""
+schedule, children behind the touch, a finished parent). And what enters from outside is still
+checked: a negative step, a non-Urgency urgency."""
 
 from __future__ import annotations
 
@@ -41,11 +41,11 @@ def test_every_state_the_builder_builds_is_valid(preset: str) -> None:
         for step in range(120):
             book = market.snapshot()
             resting_q = Decimal(int(rng.integers(0, 700)))  # may exceed what is left
+            behind = int(rng.integers(0, 3))  # ticks our child rests behind the near touch
+            away = book.tick_size * behind * (-1 if side is Side.BUY else 1)
+            limit = book.near_touch(side).price + away
             orders = {
-                "c": RestingOrder(
-                    Order(parent.parent_id, "c", side, Decimal(1), book.near_touch(side).price),
-                    resting_q,
-                )
+                "c": RestingOrder(Order(parent.parent_id, "c", side, Decimal(1), limit), resting_q)
             }
             context = ExecutionContext(
                 parent, step, market.time_of_day_secs, book, arrival, filled,
@@ -65,6 +65,7 @@ def test_every_state_the_builder_builds_is_valid(preset: str) -> None:
                 builder.build(context, resting=Decimal(0), schedule_target=None),
             ):
                 assert revalidated(state) == state
+                assert state.resting_behind_ticks == pytest.approx(behind)
                 checked += 1
             filled = min(quantity, filled + Decimal(int(rng.integers(0, 12))))
             market.advance()

@@ -13,10 +13,17 @@ orders and cancels of a TWAP/VWAP base schedule (the ``ScheduledExecutor`` it wr
   true hold (what submit-and-leave does after posting everything).
 - **Any other action** acts once, at the decision, and then holds until the next one: Wait
   (nothing new; resting children keep their queue place), PlaceSmall / PlaceMedium /
-  PlaceLarge / PlaceAll (a child of 10 / 25 / 50 / 100 % of the quantity neither filled nor
-  resting, rounded down to whole units, at least one, at the base's limit price: the near
-  touch while on schedule, the far touch when behind or aggressive), Cancel (every resting
-  child of the parent).
+  PlaceLarge (a child of 10 / 25 / 50 % of the quantity neither filled nor resting, rounded
+  down to whole units, at least one, at the base's limit price: the near touch while on
+  schedule, the far touch when behind or aggressive), PlaceAll (everything unfilled working
+  at the near touch: the children the price has left behind it are cancelled and what is
+  neither filled nor resting, theirs included, is posted at the near touch; children at or
+  ahead of the touch keep their queue place), Cancel (every resting child of the parent).
+
+  PlaceAll re-pegs because "post everything and leave it" loses all of its cost beyond the
+  half-spread on the paths where the price runs away from its limit (about one in eight on
+  the prediction-market preset: docs/learning.md); priced at the base's limit, a passive base
+  that is behind would put it at the far touch, which is a different action (crossing).
 
 Stateless: the executor keeps, per parent, the action in force and whether it follows the
 base, and asks here at every step (``action`` None between decisions).
@@ -65,11 +72,14 @@ class ActionInterpreter:
         self, context: ExecutionContext, action: ExecutionAction | None, *, following: bool
     ) -> list[str]:
         """Ids of resting children to cancel at this step: the base's while following it,
-        every resting child on a Cancel decision, else none."""
+        every resting child on a Cancel decision, those behind the near touch on a PlaceAll
+        decision, else none."""
         if following:
             return self.base.cancels(context)
         if action is ExecutionAction.CANCEL:
             return list(context.open_orders)
+        if action is ExecutionAction.PLACE_ALL:
+            return list(context.behind_touch())
         return []
 
     def child_order(
@@ -83,7 +93,8 @@ class ActionInterpreter:
         base_wanted: Decimal | None = None,
     ) -> Order | None:
         """The child to send at this step, if any (``new_order_id`` names it): the base's
-        own child while following it, the Place action's size at a Place decision.
+        own child while following it, the Place action's size at a Place decision (PlaceAll:
+        after its cancels, which the engine has applied or counts as applied).
         ``base_wanted``: the quantity ``base_action`` found at this step, when nothing has been
         cancelled since (the base's ``wanted_quantity`` is then the same; None: ask it)."""
         side = context.parent.side
@@ -105,9 +116,11 @@ class ActionInterpreter:
             return None
         if action is ExecutionAction.PLACE_ALL:
             quantity = unplaced.to_integral_value(ROUND_FLOOR)
+            price = context.book.near_touch(side).price
         else:
             quantity = max(
                 ONE_LOT, (unplaced * _PLACE_SHARES[action]).to_integral_value(ROUND_FLOOR)
             )
-        price = self.base.limit_price(context)
+            price = self.base.limit_price(context)
         return Order(parent_id, new_order_id(parent_id), side, quantity, price)
+

@@ -575,6 +575,7 @@ class RlEnhancedExecutor(BaseExecutor):
                 None if run.child_order_id is None else run.interval_child_filled,
                 state.resting_share,  # resting_share
                 state.schedule_lag,  # schedule_lag
+                state.resting_behind_ticks,  # resting_behind_ticks
             )
         )
 

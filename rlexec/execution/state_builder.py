@@ -159,6 +159,8 @@ class StateBuilder:
         else:
             lag = float((schedule_target - context.filled_quantity) / parent.quantity)
             lag = min(1.0, max(-1.0, lag))
+        gaps = context.behind_touch()
+        behind = float(max(gaps.values()) / book.tick_size) if gaps else 0.0
         # trusted: every feature is clamped or derived from the validated book, parent and
         # context (ExecutionContext checks its step; BookSnapshot its prices and sizes)
         return ExecutionState.trusted(
@@ -180,6 +182,7 @@ class StateBuilder:
                 self._depth if self._depth is not None else float(near.size),
                 max(0.0, resting_share),
                 lag,
+                behind,
             )
         )
 

@@ -95,6 +95,23 @@ class ExecutionContext:
         """What our child orders still have resting."""
         return sum((r.remaining for r in self.open_orders.values()), Decimal(0))
 
+    def behind_touch(self) -> dict[str, Decimal]:
+        """Our resting children whose limit is behind the near touch (a buy's bid below the
+        best bid, a sell's ask above the best ask), by id: how far behind, in price units."""
+        if not self.open_orders:
+            return {}
+        side = self.parent.side
+        touch = self.book.near_touch(side).price
+        behind: dict[str, Decimal] = {}
+        for order_id, resting in self.open_orders.items():
+            limit = resting.order.limit_price
+            if limit is None:  # a market order never rests behind
+                continue
+            gap = touch - limit if side is Side.BUY else limit - touch
+            if gap > 0:
+                behind[order_id] = gap
+        return behind
+
     @property
     def time_elapsed_pct(self) -> float:
         return min(1.0, self.step / self.parent.horizon_steps)

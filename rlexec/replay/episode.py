@@ -95,7 +95,10 @@ _DECISION_FIELDS: tuple[str, ...] = (
     "market_impact_penalty",
     "reward_total",
 )
-_LOGGED_SINCE: frozenset[str] = frozenset({"schedule_action", "greedy_action"})  # NULL: older
+# NULL on rows older than the column
+_LOGGED_SINCE: frozenset[str] = frozenset(
+    {"schedule_action", "greedy_action", "resting_behind_ticks"}
+)
 _EPISODE_FIELDS: tuple[str, ...] = (
     "arrival_mid",
     "filled_by_policy",

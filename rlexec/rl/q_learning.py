@@ -20,7 +20,9 @@ back to the plain maximum only over visited cells). Bootstrapping on the rule's 
 the maximum of six noisy estimates, is the control of the max bias.
 
 Modes: training (epsilon from config, multiplied by ``epsilon_decay`` at the end of every
-episode, i.e. every terminated transition, down to ``epsilon_min``; learns); production
+episode, i.e. every terminated transition, down to ``epsilon_min``; a state is explored at
+least at ``exploration_scale / sqrt(1 + its visits)``, capped at 1, so that rare states keep
+being tried after epsilon has decayed; learns); production
 (epsilon fixed at 0.05, learns); evaluation (greedy, every update is a no-op).
 
 Replay: with a ``ReplayBufferConfig``, ``observe`` adds each transition to the replay buffer and
@@ -145,6 +147,7 @@ class QTableAgent:
         self._gamma = q_config.gamma
         self._decay = q_config.epsilon_decay
         self._epsilon_min = q_config.epsilon_min
+        self._exploration_scale = q_config.exploration_scale
         self.seed = seed
         decide_seed, replay_seed = np.random.SeedSequence(seed).spawn(2)
         self._rng = np.random.default_rng(decide_seed)
@@ -298,6 +301,8 @@ class QTableAgent:
         else:
             raise InvalidInputError(f"uniform = {uniform!r}: expected a draw in [0, 1)")
         eps = self.epsilon
+        if self._decays and self._exploration_scale > 0.0:
+            eps = max(eps, self.state_exploration(state_index))
         if repeat is not None and self._decays:
             return _new_decision(
                 Decision,
@@ -318,6 +323,13 @@ class QTableAgent:
                 stretch,
             ),
         )
+
+    def state_exploration(self, state_index: int) -> float:
+        """The training exploration floor of a state: ``exploration_scale / sqrt(1 + n)``
+        with ``n`` its visits (all actions), capped at 1."""
+        start = state_index * NUM_ACTIONS
+        visits = sum(self._v_buf[start : start + NUM_ACTIONS])
+        return min(1.0, self._exploration_scale / math.sqrt(1.0 + visits))
 
     def _base_action(self, default_action: int | None) -> int:
         if default_action is None:

@@ -3,7 +3,7 @@
 The Q-table is a numpy array with one row per state, so every key maps to an index in
 ``range(num_states)`` and back (a mixed-radix number whose digits are the buckets, in the order
 remaining, time, spread, imbalance, hour, urgency, volatility, queue depth, own orders,
-schedule).
+schedule, touch).
 
 Bucket edges are venue-independent, so one configuration works on an equity book (tick 0.01,
 price ~100) and on a prediction-market book (prices in (0, 1), tick 0.01):
@@ -23,11 +23,14 @@ price ~100) and on a prediction-market book (prices in (0, 1), tick 0.01):
   act on: 0 nothing of ours rests, 1 part of what is left rests, 2 everything unfilled rests
   (``resting_share`` 0, in between, 1);
 - schedule (with ``include_schedule``, default on): where we stand against the base schedule:
-  0 on schedule (``|schedule_lag| <= schedule_tolerance``), 1 behind, 2 ahead.
+  0 on schedule (``|schedule_lag| <= schedule_tolerance``), 1 behind, 2 ahead;
+- touch (with ``include_touch``, default on): 0 nothing of ours rests behind the near touch,
+  1 some child does (``resting_behind_ticks > 0``: the price moved away from it, so it rarely
+  fills; PlaceAll re-pegs it, ``rlexec.execution.actions``).
 
-The text form of a key with the last two parts is ``r3.t5.s1.i2.h0.u1.v0.q0.o1.l0``; the older
-8-part text (``...q0``) still parses, with own orders 0 and schedule 0, which is exactly what a
-configuration with both switched off produces.
+The text form of a key is ``r3.t5.s1.i2.h0.u1.v0.q0.o1.l0.b0``; the older texts still parse:
+10 parts (``...l0``) with touch 0, 8 parts (``...q0``) with own orders, schedule and touch 0,
+which is exactly what a configuration with those parts switched off produces.
 
 A feature switched off contributes the digit 0 with radix 1, so it does not multiply
 ``num_states``. Every bucket function is monotone non-decreasing in its feature.
@@ -59,13 +62,18 @@ _FIELDS = (
     "queue_depth",
     "own_orders",
     "schedule",
+    "touch",
 )
 _TEXT = re.compile(
-    r"^r(\d+)\.t(\d+)\.s(\d+)\.i(\d+)\.h(\d+)\.u(\d+)\.v(\d+)\.q(\d+)(?:\.o(\d+)\.l(\d+))?$"
+    r"^r(\d+)\.t(\d+)\.s(\d+)\.i(\d+)\.h(\d+)\.u(\d+)\.v(\d+)\.q(\d+)"
+    r"(?:\.o(\d+)\.l(\d+)(?:\.b(\d+))?)?$"
 )
-_BOOK_FIELDS = frozenset({"spread", "imbalance", "hour", "volatility", "queue_depth"})
+# the parts a state's pool ignores: the book features, and whether a child of ours rests
+# behind the touch (rare: alone, its states would stay under-visited and follow the base)
+_POOLED_FIELDS = frozenset({"spread", "imbalance", "hour", "volatility", "queue_depth", "touch"})
 OWN_ORDERS_BUCKETS = 3
 SCHEDULE_BUCKETS = 3
+TOUCH_BUCKETS = 2
 
 
 class Pools(NamedTuple):
@@ -89,13 +97,14 @@ class StateKey:
     queue_depth: int = 0
     own_orders: int = 0
     schedule: int = 0
+    touch: int = 0
 
     def to_text(self) -> str:
-        """Stable text form for storage, e.g. ``r3.t5.s1.i2.h0.u1.v0.q0.o1.l0``."""
+        """Stable text form for storage, e.g. ``r3.t5.s1.i2.h0.u1.v0.q0.o1.l0.b0``."""
         return (
             f"r{self.remaining}.t{self.time}.s{self.spread}.i{self.imbalance}"
             f".h{self.hour}.u{self.urgency}.v{self.volatility}.q{self.queue_depth}"
-            f".o{self.own_orders}.l{self.schedule}"
+            f".o{self.own_orders}.l{self.schedule}.b{self.touch}"
         )
 
     @classmethod
@@ -105,7 +114,7 @@ class StateKey:
         if match is None:
             raise InvalidInputError(
                 f"state key {text!r}: expected the form "
-                "r<n>.t<n>.s<n>.i<n>.h<n>.u<n>.v<n>.q<n>.o<n>.l<n>"
+                "r<n>.t<n>.s<n>.i<n>.h<n>.u<n>.v<n>.q<n>.o<n>.l<n>.b<n>"
             )
         return cls(*(int(g) for g in match.groups() if g is not None))
 
@@ -121,6 +130,7 @@ class StateKey:
             self.queue_depth,
             self.own_orders,
             self.schedule,
+            self.touch,
         )
 
 
@@ -154,6 +164,7 @@ class StateDiscretizer:
         self._nq = c.queue_depth_buckets if c.include_queue_depth else 1
         self._no = OWN_ORDERS_BUCKETS if c.include_own_orders else 1
         self._nl = SCHEDULE_BUCKETS if c.include_schedule else 1
+        self._nb = TOUCH_BUCKETS if c.include_touch else 1
         self._tolerance = c.schedule_tolerance
         self.radices: tuple[int, ...] = (
             self._nr,
@@ -166,6 +177,7 @@ class StateDiscretizer:
             self._nq,
             self._no,
             self._nl,
+            self._nb,
         )
         n = 1
         for r in self.radices:
@@ -202,6 +214,10 @@ class StateDiscretizer:
             return 1
         return 2 if schedule_lag < -tolerance else 0
 
+    def touch_bucket(self, resting_behind_ticks: float) -> int:
+        """1 when a child of ours rests behind the near touch, else 0 (0 when switched off)."""
+        return 1 if self._nb != 1 and resting_behind_ticks > 0.0 else 0
+
     def _digits(self, s: ExecutionState) -> tuple[int, ...]:
         nr, nt, ni = self._nr, self._nt, self._ni
         r = int(s.remaining_size * nr)
@@ -223,7 +239,8 @@ class StateDiscretizer:
         )
         o = self.own_orders_bucket(s.resting_share)
         sc = self.schedule_bucket(s.schedule_lag)
-        return (r, t, sp, im, h, int(s.urgency), v, q, o, sc)
+        b = self.touch_bucket(s.resting_behind_ticks)
+        return (r, t, sp, im, h, int(s.urgency), v, q, o, sc, b)
 
     def key(self, state: ExecutionState) -> StateKey:
         """The bucket of every feature of ``state``."""
@@ -264,6 +281,8 @@ class StateDiscretizer:
             index = index * OWN_ORDERS_BUCKETS + self.own_orders_bucket(s.resting_share)
         if self._nl != 1:
             index = index * SCHEDULE_BUCKETS + self.schedule_bucket(s.schedule_lag)
+        if self._nb != 1:
+            index = index * TOUCH_BUCKETS + (1 if s.resting_behind_ticks > 0.0 else 0)
         return index
 
     # -- index <-> key -------------------------------------------------------------------
@@ -303,15 +322,15 @@ class StateDiscretizer:
 
     def pools(self) -> Pools:
         """Every state's pool: the states that differ from it only in the book features
-        (spread, imbalance, hour, volatility, queue depth), numbered densely in the order of
-        the remaining digits. An under-visited state borrows its pool's statistics
+        (spread, imbalance, hour, volatility, queue depth) and the touch part, numbered densely
+        in the order of the remaining digits. An under-visited state borrows its pool's statistics
         (``rlexec.rl.policy``)."""
         if self._pools is None:
             digits = np.indices(self.radices).reshape(len(self.radices), -1)
             group = np.zeros(self.num_states, dtype=np.int64)
             count = 1
             for i, name in enumerate(_FIELDS):
-                if name not in _BOOK_FIELDS:
+                if name not in _POOLED_FIELDS:
                     group = group * self.radices[i] + digits[i]
                     count *= self.radices[i]
             self._pools = Pools(group, count)
@@ -326,6 +345,7 @@ __all__ = [
     "NUM_URGENCIES",
     "OWN_ORDERS_BUCKETS",
     "SCHEDULE_BUCKETS",
+    "TOUCH_BUCKETS",
     "Pools",
     "StateDiscretizer",
     "StateKey",

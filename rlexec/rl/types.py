@@ -114,7 +114,11 @@ class ExecutionState:
     - resting_share: share of the quantity still to trade that rests in our own child orders,
       in [0, 1] (1: everything unfilled is already working);
     - schedule_lag: the base schedule's target filled share minus ours, as a share of the parent
-      quantity, in [-1, 1] (positive: behind the base schedule, negative: ahead).
+      quantity, in [-1, 1] (positive: behind the base schedule, negative: ahead);
+    - resting_behind_ticks: how far, in ticks, the limit of our resting child farthest from the
+      near touch is behind it (a buy's bid below the best bid, a sell's ask above the best
+      ask), >= 0; 0 when nothing of ours rests or everything rests at (or ahead of) the touch.
+      A child left behind by a moving price rarely fills: PlaceAll re-pegs it.
     """
 
     remaining_size: float
@@ -134,6 +138,7 @@ class ExecutionState:
     typical_queue_depth: float = 1.0
     resting_share: float = 0.0
     schedule_lag: float = 0.0
+    resting_behind_ticks: float = 0.0
 
     def __post_init__(self) -> None:
         _in_range("remaining_size", self.remaining_size, 0.0, 1.0)
@@ -157,6 +162,7 @@ class ExecutionState:
         _positive("typical_queue_depth", self.typical_queue_depth)
         _in_range("resting_share", self.resting_share, 0.0, 1.0)
         _in_range("schedule_lag", self.schedule_lag, -1.0, 1.0)
+        _non_negative("resting_behind_ticks", self.resting_behind_ticks)
 
     @classmethod
     def trusted(cls, values: StateValues) -> ExecutionState:
@@ -175,7 +181,7 @@ STATE_FEATURES: tuple[str, ...] = tuple(f.name for f in fields(ExecutionState))
 """The raw state features in field order: the gym observation and the audit trail's columns."""
 StateValues = tuple[
     float, float, Urgency, float, float, float, float, int, int, float | None, float, float,
-    float, float, float, float, float,
+    float, float, float, float, float, float,
 ]  # fmt: skip
 """An ``ExecutionState``'s values in field order (``ExecutionState.trusted``)."""
 _STATE_SETTERS: tuple[Callable[[ExecutionState, Any], None], ...] = tuple(

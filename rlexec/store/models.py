@@ -330,6 +330,15 @@ class Decision(Base):
       An 8-part key means o0 l0, so older rows hold 0 and 0 (NULL where the other bucket
       columns are NULL); ``resting_share IS NULL`` tells such a row from one that observed
       "nothing resting, on schedule".
+
+    Added by revision ``e3c1a9d27f40``:
+    - ``resting_behind_ticks`` (ticks, >= 0): how far the limit of our resting child farthest
+      from the near touch is behind it (a buy's bid below the best bid, a sell's ask above the
+      best ask); 0 when nothing of ours rests behind the touch. NULL on older rows (not
+      observed);
+    - ``touch_bucket`` (0 nothing of ours behind the touch, 1 some child is): the key's ``b``
+      part. A key without it (10 or 8 parts) means b0, so older rows hold 0 (NULL where the
+      other bucket columns are NULL).
     """
 
     __tablename__ = "decisions"
@@ -397,6 +406,8 @@ class Decision(Base):
     schedule_lag: Mapped[float | None] = mapped_column(sa.Double)
     own_orders_bucket: Mapped[int | None] = mapped_column(sa.SmallInteger)
     schedule_bucket: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    resting_behind_ticks: Mapped[float | None] = mapped_column(sa.Double)
+    touch_bucket: Mapped[int | None] = mapped_column(sa.SmallInteger)
 
 
 # The state key's parts as decisions columns, in key order (the urgency part is ``urgency``).
@@ -410,6 +421,7 @@ STATE_BUCKET_COLUMNS: tuple[str, ...] = (
     "queue_depth_bucket",
     "own_orders_bucket",
     "schedule_bucket",
+    "touch_bucket",
 )
 
 

@@ -629,14 +629,14 @@ _NO_BUCKETS: tuple[None, ...] = (None,) * len(STATE_BUCKET_COLUMNS)
 @functools.lru_cache(maxsize=65_536)
 def state_key_buckets(state_key: str) -> tuple[int | None, ...]:
     """The key's bucket numbers in ``STATE_BUCKET_COLUMNS`` order (urgency left out: it is the
-    ``urgency`` column); an 8-part key (no ``.o<n>.l<n>``) has own-orders and schedule buckets
-    0 and 0; all None for a key that is not of the discretizer's text form."""
+    ``urgency`` column); a key without the later parts (``.o<n>.l<n>``, ``.b<n>``) has 0 for
+    them (as the parser reads it); all None for a key that is not of the discretizer's text form."""
     try:
         key = StateKey.from_text(state_key)
     except InvalidInputError:
         return _NO_BUCKETS
     return (key.remaining, key.time, key.spread, key.imbalance, key.hour, key.volatility,
-            key.queue_depth, key.own_orders, key.schedule)  # fmt: skip
+            key.queue_depth, key.own_orders, key.schedule, key.touch)  # fmt: skip
 
 
 _decision_head = attrgetter(*_DECISION_HEAD, *_DECISION_MIDDLE)

@@ -69,7 +69,11 @@ def parse_set(items: list[str]) -> dict[str, dict[str, Any]]:
         section, _, key = name.partition(".")
         if not (section and key and raw):
             raise SystemExit(f"--set {item!r}: expected section.key=value")
-        out.setdefault(section, {})[key] = tomllib.loads(f"v = {raw}")["v"]
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word: a string (executor.base_style=aggressive)
+        out.setdefault(section, {})[key] = value
     return out
 
 

@@ -34,7 +34,7 @@ def analytics_config(url: str) -> Config:
         {
             "rl_execution": {
                 "database": {"url": url},
-                "simulator": {"horizon_steps": 60, "parent_quantity": 500, "side": "random"},
+                "simulator": {"horizon_steps": 60, "parent_quantity": 3000, "side": "random"},
             }
         }
     )

@@ -27,6 +27,16 @@ from rlexec.training.session import CollectingSink
 CONFIG = parse_config(
     {"rl_execution": {"simulator": {"horizon_steps": 60, "parent_quantity": 500}}}
 )
+# without the training exploration floor, a fresh agent takes greedy decisions from the start
+# (with it, every decision in a state visited fewer than 8 times explores)
+PLAIN = parse_config(
+    {
+        "rl_execution": {
+            "simulator": {"horizon_steps": 60, "parent_quantity": 500},
+            "q_learning": {"exploration_scale": 0.0},
+        }
+    }
+)
 
 
 async def _run(
@@ -108,15 +118,15 @@ async def test_an_evaluation_episode_replays_from_its_snapshot_table() -> None:
 
 
 async def test_a_greedy_decision_inconsistent_with_its_logged_greedy_action_is_reported() -> None:
-    rl = CONFIG.rl_execution
+    rl = PLAIN.rl_execution
     agent = QTableAgent(rl.q_learning, rl.state, mode=AgentMode.TRAINING, seed=1)
-    (episode, decisions), *_ = await _run(CONFIG, agent, range(1))
+    (episode, decisions), *_ = await _run(PLAIN, agent, range(1))
     target = next(d for d in decisions if not d.explored)
     other = next(a for a in ("Wait", "Cancel") if a != target.greedy_action)
     changed = [
         dataclasses.replace(d, greedy_action=other) if d.seq == target.seq else d for d in decisions
     ]
-    result = await resimulate(CONFIG, episode, changed, reward_mode=rl.reward.mode)
+    result = await resimulate(PLAIN, episode, changed, reward_mode=rl.reward.mode)
     assert result.mismatch is not None
     assert (result.mismatch.seq, result.mismatch.field) == (target.seq, "action")
 
@@ -137,9 +147,9 @@ async def test_a_changed_schedule_action_is_reported() -> None:
 
 
 async def test_rows_older_than_the_schedule_and_greedy_columns_still_replay() -> None:
-    rl = CONFIG.rl_execution
+    rl = PLAIN.rl_execution
     agent = QTableAgent(rl.q_learning, rl.state, mode=AgentMode.TRAINING, seed=2)
-    runs = await _run(CONFIG, agent, range(6))
+    runs = await _run(PLAIN, agent, range(6))
     episode, decisions = next(
         (e, d) for e, d in runs if any(x.explored and x.action != x.greedy_action for x in d)
     )
@@ -150,12 +160,12 @@ async def test_rows_older_than_the_schedule_and_greedy_columns_still_replay() ->
         )
         for d in decisions
     ]
-    result = await resimulate(CONFIG, episode, old, reward_mode=rl.reward.mode)
+    result = await resimulate(PLAIN, episode, old, reward_mode=rl.reward.mode)
     assert result.mismatch is None, result.mismatch
-    assert ReplayAgent(CONFIG, old).table is None
+    assert ReplayAgent(PLAIN, old).table is None
     # an explored decision away from an unlogged greedy action cannot be re-derived: said so
     first = next(d for d in decisions if d.explored and d.action != d.greedy_action)
     older = [dataclasses.replace(o, greedy_action=None) for o in old]
-    result = await resimulate(CONFIG, episode, older, reward_mode=rl.reward.mode)
+    result = await resimulate(PLAIN, episode, older, reward_mode=rl.reward.mode)
     assert result.mismatch is not None
     assert (result.mismatch.seq, result.mismatch.field) == (first.seq, "greedy_action")

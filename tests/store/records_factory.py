@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import cast
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from rlexec.records import (
     DecisionRecord,
@@ -12,6 +17,8 @@ from rlexec.records import (
     ExperienceRecord,
     PolicyMetricsRecord,
 )
+from rlexec.store.models import Decision
+from rlexec.store.repositories import DECISION_COLUMNS, decision_row
 
 T0 = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
 
@@ -106,3 +113,25 @@ def metrics(i: int = 0) -> PolicyMetricsRecord:
         estimated_improvement_bps=None if i else 1.25,
         updates=100 * i,
     )
+
+
+async def append_decisions_as_of(
+    session: AsyncSession, agent_id: int | None, records: Sequence[DecisionRecord]
+) -> None:
+    """Append ``records`` to a ``decisions`` table of an older revision, as that revision's
+    code wrote them: today's row values, for the columns the table has (a migration test's
+    database may be behind the repository's column list)."""
+
+    def present(connection: sa.Connection) -> set[str]:
+        return {c["name"] for c in sa.inspect(connection).get_columns("decisions")}
+
+    connection = await session.connection()
+    columns = await connection.run_sync(present)
+    kept = [name for name in DECISION_COLUMNS if name in columns]
+    table = cast(sa.Table, Decision.__table__)  # its column types convert money and times
+    rows = [
+        dict(zip(kept, (v for name, v in zip(DECISION_COLUMNS, decision_row(agent_id, r),
+                                             strict=True) if name in columns), strict=True))
+        for r in records
+    ]  # fmt: skip
+    await session.execute(table.insert(), rows)

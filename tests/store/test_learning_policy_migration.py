@@ -22,7 +22,6 @@ from rlexec.store.migrate import current_revision, downgrade_database, upgrade_d
 from rlexec.store.promotions import PromotionRecord, PromotionRepository
 from rlexec.store.repositories import (
     AgentRepository,
-    DecisionRepository,
     ExperienceRepository,
     QValueRepository,
 )
@@ -247,15 +246,16 @@ async def test_upgrade_in_place_and_downgrade_exactly(empty_db_url: str) -> None
             (q,) = await QValueRepository(session).load(1)
             (entry,) = await SnapshotRepository(session).entries(1)
             (experience,) = await ExperienceRepository(session).newest(1, 10)
-            decisions = await DecisionRepository(session).for_episode("e1")
         assert (q.q, q.visits) == (-0.5, 4) and math.isnan(q.variance)
         assert entry.q == -0.5 and math.isnan(entry.variance)
         assert getattr(experience, "next_schedule_action", None) is None
-        assert [d.seq for d in decisions] == [1, 2]
+        # (decisions gained columns since this revision: read with SQL, not today's repository)
+        assert await _all(engine, "SELECT seq FROM decisions WHERE episode_id = 'e1' "
+                                  "ORDER BY seq") == [(1,), (2,)]  # fmt: skip
 
         # rows only this revision can hold, then back down
         async with session_factory(engine)() as session, session.begin():
-            await DecisionRepository(session).append(1, [_decision_with_learner_features(3)])
+            await rf.append_decisions_as_of(session, 1, [_decision_with_learner_features(3)])
             await PromotionRepository(session).add(1, PromotionRecord(
                 promoted=True, reason="beat the base", snapshot_id=1, validation_seed_first=9,
                 validation_seed_count=4, base_executor="twap_passive", policy_mean_is_bps=1.0,

@@ -192,10 +192,11 @@ def _decision(episode_id: str, seq: int, key: str, **features: Any) -> DecisionR
 
 
 def test_state_key_buckets_of_every_key_form() -> None:
-    assert state_key_buckets("r2.t2.s1.i1.h3.u1.v0.q0.o1.l2") == (2, 2, 1, 1, 3, 0, 0, 1, 2)
-    assert state_key_buckets("r2.t2.s1.i1.h3.u1.v0.q0") == (2, 2, 1, 1, 3, 0, 0, 0, 0)
-    for other in ("s1", "r2.t2.s1.i1.h3.u1.v0.q0.o1", "x.o1.l2", "r2.t2.o1.l2", ""):
-        assert state_key_buckets(other) == (None,) * 9, other
+    assert state_key_buckets("r2.t2.s1.i1.h3.u1.v0.q0.o1.l2.b1") == (2, 2, 1, 1, 3, 0, 0, 1, 2, 1)
+    assert state_key_buckets("r2.t2.s1.i1.h3.u1.v0.q0.o1.l2") == (2, 2, 1, 1, 3, 0, 0, 1, 2, 0)
+    assert state_key_buckets("r2.t2.s1.i1.h3.u1.v0.q0") == (2, 2, 1, 1, 3, 0, 0, 0, 0, 0)
+    for other in ("s1", "r2.t2.s1.i1.h3.u1.v0.q0.o1", "x.o1.l2", "r2.t2.o1.l2", "r2.b1", ""):
+        assert state_key_buckets(other) == (None,) * 10, other
 
 
 async def test_decisions_store_the_new_state_columns(engine: AsyncEngine) -> None:

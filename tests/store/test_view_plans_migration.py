@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.store.engine import create_engine, session_factory
 from rlexec.store.migrate import current_revision, downgrade_database, upgrade_database
-from rlexec.store.repositories import DecisionRepository, EpisodeRepository
+from rlexec.store.repositories import EpisodeRepository
 from tests.store import records_factory as rf
 from tests.store.test_learning_policy_migration import (
     _all,
@@ -62,9 +62,9 @@ async def _more_rows(engine: AsyncEngine) -> None:
     ]
     async with session_factory(engine)() as session, session.begin():
         await EpisodeRepository(session).append(None, [orphan])
-        await DecisionRepository(session).append(1, decisions)
-        await DecisionRepository(session).append(
-            None, [rf.decision("orphan", 1, "Wait"), rf.decision("orphan", 2, "PlaceAll")]
+        await rf.append_decisions_as_of(session, 1, decisions)
+        await rf.append_decisions_as_of(
+            session, None, [rf.decision("orphan", 1, "Wait"), rf.decision("orphan", 2, "PlaceAll")]
         )
 
 

@@ -10,6 +10,7 @@ import logging
 import pytest
 
 from rlexec.agent import Binding, BindingError
+from rlexec.config import StateConfig
 from rlexec.training.evaluate import evaluate_agent
 from rlexec.training.train import train
 from tests.training.conftest import small_config
@@ -64,11 +65,23 @@ async def test_an_agent_is_not_scored_on_other_parent_orders_unless_forced(
 
 
 def test_a_snapshot_from_before_the_parent_binding_reads_the_defaults() -> None:
-    binding = Binding.of_snapshot("old", {"simulator": {"market": "equity"}})
+    state = StateConfig().model_dump()
+    binding = Binding.of_snapshot("old", {"simulator": {"market": "equity"}, "state": state})
     config = small_config("sqlite+aiosqlite:///unused.db")
     assert binding.simulator["parent_quantity"] == 2000 and binding.simulator["side"] == "buy"
     refusal = binding.refusal("old", config, reward_mode=None, check_market=True)
     assert refusal is not None and "simulator.parent_quantity = 2000" in refusal
+
+
+def test_a_state_config_from_before_the_touch_part_is_refused_by_todays_default() -> None:
+    state = StateConfig().model_dump()
+    del state["include_touch"]  # what an older rlexec stored
+    binding = Binding.of_snapshot("old", {"simulator": {"market": "equity"}, "state": state})
+    assert binding.state.include_touch is False
+    config = small_config("sqlite+aiosqlite:///unused.db")
+    refusal = binding.refusal("old", config, reward_mode=None, check_market=False)
+    assert refusal is not None
+    assert "state.include_touch = False, this config has True" in refusal
 
 
 async def test_the_refusal_names_every_difference_of_the_problem(sqlite_url: str) -> None:
