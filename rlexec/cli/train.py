@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from rlexec.cli.common import add_agent, command, config_from_args
 from rlexec.cli.training_args import add_market, positive_float, positive_int, with_market
 from rlexec.store.engine import redact_url
+from rlexec.wording import plural
 
 if TYPE_CHECKING:
     from rlexec.training.validation import PromotionVerdict, Validation
@@ -85,13 +86,17 @@ def _train(args: argparse.Namespace) -> int:
         )
     )
     resumed = f"resumed ({result.q_rows_loaded} Q rows loaded)" if result.q_rows_loaded else "new"
-    seeds = (
-        f"seeds {result.first_seed}..{result.last_seed}" if result.last_seed is not None else "-"
-    )
+    if result.last_seed is None:
+        seeds = "-"
+    elif result.last_seed == result.first_seed:
+        seeds = f"seed {result.first_seed}"
+    else:
+        seeds = f"seeds {result.first_seed}..{result.last_seed}"
     print(f"parents: {describe_parents(config.rl_execution.simulator)}")
     print(
         f"agent {result.agent_name!r} ({resumed}, reward {result.reward_mode}): "
-        f"{result.episodes} episodes, {seeds}, {result.steps:,} steps in {result.seconds:.1f} s "
+        f"{plural(result.episodes, 'episode')}, {seeds}, {result.steps:,} steps in "
+        f"{result.seconds:.1f} s "
         f"({result.steps_per_second:,.0f} steps/s"
         + (
             f" without the {result.validation_seconds:.1f} s of validations"
@@ -126,7 +131,8 @@ def _train_workers(args: argparse.Namespace, config: Any) -> int:
     )
     print(f"parents: {describe_parents(config.rl_execution.simulator)}")
     print(
-        f"agent {result.agent_name!r}: {result.workers} actors, {result.episodes} episodes, "
+        f"agent {result.agent_name!r}: {plural(result.workers, 'actor')}, "
+        f"{plural(result.episodes, 'episode')}, "
         f"{result.steps:,} steps in {result.seconds:.1f} s ({result.steps_per_second:,.0f} "
         f"steps/s); learner applied {result.transitions_applied:,} transitions "
         f"({result.learner_updates_per_second:,.0f}/s while busy), {result.updates:,} updates; "

@@ -38,6 +38,7 @@ from rlexec.market import Market
 from rlexec.rl.policy import PolicyTable
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.training.markets import parent_for_seed
+from rlexec.wording import plural
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,8 @@ class PolicyValidator:
         if episodes_trained < self.every:
             return PromotionVerdict(
                 False,
-                f"not validated: {episodes_trained} episodes, fewer than validate_every = "
+                f"not validated: {plural(episodes_trained, 'episode')}, fewer than "
+                "validate_every = "
                 f"{self.every}",
                 self.base_name,
             )

@@ -3,6 +3,7 @@ clear line with exit code 2 (never a traceback)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,9 @@ def test_commands_end_to_end(
     out = tmp_path / "rep"
     assert main(["train", "--episodes", "5", "--no-progress", "--database-url", url]) == 0
     assert "5 episodes, seeds 0..4" in capsys.readouterr().out
+    assert main(["train", "--episodes", "1", "--no-progress", "--database-url", url]) == 0
+    printed = capsys.readouterr().out  # resumed on a seed the store allocates
+    assert re.search(r": 1 episode, seed \d+, ", printed) and "1 episodes" not in printed
     assert main(["evaluate", "--seeds", "2", "--no-progress", "--database-url", url]) == 0
     assert "estimated improvement" in capsys.readouterr().out
     args = ["compare", "--seeds", "2", "--out", str(out), "--no-progress", "--database-url", url]
