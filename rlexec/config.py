@@ -67,7 +67,7 @@ class _Section(BaseModel):
 
 class QLearningConfig(_Section):
     alpha: float = Field(
-        0.01,
+        0.002,
         gt=0.0,
         le=1.0,
         description="learning-rate floor: a pair's n-th update uses max(1/n, alpha), in (0, 1]",

@@ -32,7 +32,7 @@ def test_defaults_keep_the_original_keys_with_the_meanings_that_learn() -> None:
     q = c.q_learning
     # alpha is the floor of the 1/n schedule, epsilon_decay applies once per episode
     assert (q.alpha, q.gamma, q.epsilon, q.epsilon_min, q.epsilon_decay) == (
-        0.01,
+        0.002,
         1.0,
         0.3,
         0.05,
