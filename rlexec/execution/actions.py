@@ -123,4 +123,3 @@ class ActionInterpreter:
             )
             price = self.base.limit_price(context)
         return Order(parent_id, new_order_id(parent_id), side, quantity, price)
-

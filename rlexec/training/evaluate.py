@@ -472,14 +472,13 @@ async def require_agents(
     agents: Sequence[str],
     *,
     store: bool = True,
-    force: bool = False,
-    problem: str | None = None,
+    problem: str = "refuse",
 ) -> None:
     """Fail early (before any episode runs) if an agent is not in the store or cannot be
-    evaluated with this config (its binding: ``rlexec.agent``; ``force`` lets another
-    simulated problem through with a warning; ``problem`` ``ignore``: a reader of results
-    already computed, which checks the state config only), or if the store that the episodes
-    go to is not usable."""
+    evaluated with this config (its binding: ``rlexec.agent``; ``problem`` is
+    ``check_binding``'s ``market``: ``refuse`` another simulated problem, ``warn`` (what
+    ``--force`` asks) or ``ignore`` (a reader of results already computed, which checks the
+    state config only)), or if the store that the episodes go to is not usable."""
     if not agents and not store:
         return
     database = config.rl_execution.database
@@ -494,8 +493,7 @@ async def require_agents(
                     f"agent {name!r} is not in the store: train it first "
                     f"(rlexec train --agent {name})"
                 )
-            market = problem or ("warn" if force else "refuse")
-            check_binding(name, row.config_snapshot, config, market=market)
+            check_binding(name, row.config_snapshot, config, market=problem)
     finally:
         await engine.dispose()
 
@@ -542,7 +540,7 @@ async def evaluate_agent(
     """Like ``evaluate_policy`` but returns the episodes and the paired summary too.
     ``policy``: the table scored (``rlexec.agent.PolicyChoice``: current by default)."""
     seed_list = evaluation_seeds(config, seeds)
-    await require_agents(config, [agent_name], force=force)
+    await require_agents(config, [agent_name], problem="warn" if force else "refuse")
     base_name = base_executor_name(config)
     run_id = new_run_id()
     bar = Progress(f"evaluate {agent_name}", total=2 * len(seed_list), enabled=progress)
@@ -589,7 +587,7 @@ async def run_comparison(
         raise InvalidInputError(f"risk_aversion = {risk_aversion!r}: expected a number >= 0")
     rl = config.rl_execution
     seed_list = evaluation_seeds(config, seeds)
-    await require_agents(config, agents, store=store, force=force)
+    await require_agents(config, agents, store=store, problem="warn" if force else "refuse")
     factories = baseline_factories(config, risk_aversion=risk_aversion)
     total = len(seed_list) * (len(factories) + len(agents))
     bar = Progress("compare", total=total, enabled=progress)

@@ -133,8 +133,7 @@ class PolicyValidator:
             return PromotionVerdict(
                 False,
                 f"not validated: {plural(episodes_trained, 'episode')}, fewer than "
-                "validate_every = "
-                f"{self.every}",
+                f"validate_every = {self.every}",
                 self.base_name,
             )
         if not self.history or self.history[-1].episodes_trained != episodes_trained:

@@ -127,11 +127,9 @@ async def append_decisions_as_of(
 
     connection = await session.connection()
     columns = await connection.run_sync(present)
-    kept = [name for name in DECISION_COLUMNS if name in columns]
     table = cast(sa.Table, Decision.__table__)  # its column types convert money and times
-    rows = [
-        dict(zip(kept, (v for name, v in zip(DECISION_COLUMNS, decision_row(agent_id, r),
-                                             strict=True) if name in columns), strict=True))
-        for r in records
-    ]  # fmt: skip
+    rows = []
+    for r in records:
+        row = dict(zip(DECISION_COLUMNS, decision_row(agent_id, r), strict=True))
+        rows.append({name: value for name, value in row.items() if name in columns})
     await session.execute(table.insert(), rows)
