@@ -21,6 +21,12 @@ training runs differ by more than a paired CI over evaluation seeds allows (that
 evaluation seeds' noise, not the training's: the single-process runs' own paired differences
 are printed to show it), so "equal within noise" means: the workers' mean lies within the 95%
 prediction interval of the single-process runs' means (t with K - 1 degrees of freedom).
+The machine's own ceiling (``--no-ceiling`` skips it): for each actor count N > 1, N
+independent single-process trainings (N OS processes, each its own SQLite file, nothing
+shared) run at once, their loop rates summed, over the single-process rate measured just
+before: what N cores give N busy copies of the same work (on a virtual machine often less
+than N). The actors' ratio is then printed as a share of that ceiling too.
+
 Target (issue 14): >= 1.8x the single-process step rate with 2 actors; learner never the
 bottleneck below 8 actors.
 """
@@ -30,9 +36,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import multiprocessing
 import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -69,6 +77,27 @@ async def held_out_is(config: Config, agent_name: str, seeds: int) -> list[float
     return [episode.is_bps for episode in result.agent]
 
 
+def independent_rate(url: str, name: str, episodes: int) -> float:
+    """One single-process training in this (child) process: its loop's steps/s."""
+    config = configured(url)
+    result = asyncio.run(
+        train(config, name, episodes=episodes, progress=False, handle_signals=False)
+    )
+    return result.steps_per_second
+
+
+def machine_ceiling(folder: str, copies: int, episodes: int) -> float:
+    """Steps/s of ``copies`` independent single-process trainings run at once, summed."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(copies, mp_context=context) as pool:
+        urls = [f"sqlite+aiosqlite:///{folder}/copy{k}.db" for k in range(copies)]
+        jobs = [
+            pool.submit(independent_rate, url, f"copy-{k}", episodes)
+            for k, url in enumerate(urls)
+        ]
+        return sum(job.result() for job in jobs)
+
+
 def paired(a: list[float], b: list[float]) -> str:
     diff = np.asarray(a) - np.asarray(b)
     half = 1.96 * diff.std(ddof=1) / math.sqrt(len(diff))
@@ -76,7 +105,12 @@ def paired(a: list[float], b: list[float]) -> str:
 
 
 async def main(
-    episodes: int, actor_counts: list[int], seeds: int, references: int, repeats: int
+    episodes: int,
+    actor_counts: list[int],
+    seeds: int,
+    references: int,
+    repeats: int,
+    ceiling: bool,
 ) -> None:
     folder = tempfile.mkdtemp(prefix="bench_workers_")
     url = f"sqlite+aiosqlite:///{folder}/w.db"
@@ -120,6 +154,15 @@ async def main(
             f"[{centre - half_band:+.3f}, {centre + half_band:+.3f}]"
         )
     before = base_rate
+    ceilings: dict[int, float] = {}
+    for n in sorted({n for n in actor_counts if n > 1} if ceiling else set()):
+        together = machine_ceiling(folder, n, episodes)
+        ceilings[n] = together / before
+        print(
+            f"machine ceiling: {n} independent single-process trainings at once (nothing "
+            f"shared): {together:,.0f} steps/s together = {ceilings[n]:.2f}x the single "
+            f"process just before ({before:,.0f}); {load()}"
+        )
     runs = [(n, r) for r in range(repeats) for n in actor_counts]
     ratios: dict[int, list[float]] = {n: [] for n in actor_counts}
     for n, r in runs:
@@ -183,6 +226,12 @@ async def main(
             f"{len(values)} runs: "
             + ", ".join(f"{v:.2f}x" for v in values)
             + f"; median {float(np.median(values)):.2f}x"
+            + (
+                f" = {float(np.median(values)) / ceilings[n]:.0%} of the machine's ceiling "
+                f"({ceilings[n]:.2f}x)"
+                if n in ceilings
+                else ""
+            )
             + ("; target >= 1.8x" if n == 2 else "")
         )
 
@@ -196,7 +245,18 @@ if __name__ == "__main__":
                         help="workers runs per actor count, between single runs")  # fmt: skip
     parser.add_argument("--reference-runs", type=int, default=3,
                         help="single-process runs on different training seeds (>= 1)")  # fmt: skip
+    parser.add_argument("--no-ceiling", action="store_true",
+                        help="skip the independent-copies ceiling measurement")  # fmt: skip
     args = parser.parse_args()
     if args.reference_runs < 1 or args.repeats < 1:
         parser.error("--reference-runs and --repeats must be >= 1")
-    asyncio.run(main(args.episodes, args.actors, args.seeds, args.reference_runs, args.repeats))
+    asyncio.run(
+        main(
+            args.episodes,
+            args.actors,
+            args.seeds,
+            args.reference_runs,
+            args.repeats,
+            not args.no_ceiling,
+        )
+    )
