@@ -21,14 +21,7 @@ import asyncio
 from typing import Any
 
 from rlexec.cli.common import DEFAULT_AGENT, command, config_from_args
-from rlexec.cli.training_args import (
-    add_market,
-    add_policy,
-    agent_list,
-    non_negative_float,
-    positive_int,
-    with_market,
-)
+from rlexec.cli.training_args import add_scoring, agent_list, non_negative_float, with_market
 
 DEFAULT_OUT = "reports/latest"
 
@@ -44,18 +37,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--agents", type=agent_list, default=DEFAULT_AGENT,
                    help="comma-separated agent names")  # fmt: skip
-    p.add_argument("--seeds", type=positive_int,
-                   help="held-out seeds (default: evaluation.seeds)")  # fmt: skip
     p.add_argument("--out", default=DEFAULT_OUT, help="output folder")
     p.add_argument("--risk-aversion", type=non_negative_float, default=0.0,
                    help="lambda of the AC optimum (0: risk neutral)")  # fmt: skip
-    p.add_argument("--no-store", action="store_true", help="do not store the episodes")
-    p.add_argument("--force", action="store_true",
-                   help="score an agent trained on another simulated problem (market, "
-                   "parent orders), with a warning")  # fmt: skip
-    p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
-    add_policy(p)
-    add_market(p)
+    add_scoring(p)
     p.set_defaults(handler=_compare)
 
 

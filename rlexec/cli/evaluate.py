@@ -21,21 +21,13 @@ import asyncio
 from typing import Any
 
 from rlexec.cli.common import add_agent, command, config_from_args
-from rlexec.cli.training_args import add_market, add_policy, positive_int, with_market
+from rlexec.cli.training_args import add_scoring, with_market
 
 
 def register(subparsers: Any) -> None:
     p = command(subparsers, "evaluate", "greedy paired evaluation against the base")
     add_agent(p)
-    p.add_argument("--seeds", type=positive_int,
-                   help="held-out seeds (default: evaluation.seeds)")  # fmt: skip
-    p.add_argument("--no-store", action="store_true", help="do not store the episodes")
-    p.add_argument("--force", action="store_true",
-                   help="score an agent trained on another simulated problem (market, "
-                   "parent orders), with a warning")  # fmt: skip
-    p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
-    add_policy(p)
-    add_market(p)
+    add_scoring(p)
     p.set_defaults(handler=_evaluate)
 
 

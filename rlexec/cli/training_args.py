@@ -63,6 +63,21 @@ def policy_choice(text: str) -> PolicyChoice:
         ) from None
 
 
+def add_scoring(parser: Any) -> None:
+    """The options ``evaluate`` and ``compare`` share: seeds, storing, --force, progress, the
+    table scored and the market."""
+    parser.add_argument("--seeds", type=positive_int,
+                        help="held-out seeds (default: evaluation.seeds)")  # fmt: skip
+    parser.add_argument("--no-store", action="store_true", help="do not store the episodes")
+    parser.add_argument("--force", action="store_true",
+                        help="score an agent trained on another simulated problem (market, "
+                        "parent orders), with a warning")  # fmt: skip
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress output on stderr")  # fmt: skip
+    add_policy(parser)
+    add_market(parser)
+
+
 def add_policy(parser: Any) -> None:
     parser.add_argument(
         "--policy", type=policy_choice, default="current",
