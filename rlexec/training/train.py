@@ -85,6 +85,7 @@ class TrainingResult:
     validations: tuple[Validation, ...] = ()
     snapshot_ids: dict[int, int] = field(default_factory=dict)  # episodes -> validated snapshot
     validation_seconds: float = 0.0  # of ``seconds``: the validations inside the loop
+    backpressure_seconds: float = 0.0  # of ``seconds``: waits for the store to catch up
 
     @property
     def stopped_by_signal(self) -> bool:
@@ -226,6 +227,7 @@ async def _loop(
     stuck_at: int | None = None  # store.flushes when a back-pressure wait last ran out
     deadline = None if minutes is None else time.monotonic() + minutes * 60.0
     recent: deque[float] = deque(maxlen=RUNNING_WINDOW)
+    waited = 0.0  # in back-pressure waits
     started = time.perf_counter()
     done = 0
     steps = 0
@@ -275,6 +277,7 @@ async def _loop(
                 # back-pressure, never a failure, and bounded: a store that hangs (no error
                 # until database.command_timeout_secs) must not stop the learning; after one
                 # wait ran out, none until the store has committed again
+                wait_started = time.perf_counter()
                 try:
                     async with asyncio.timeout(BACKPRESSURE_WAIT_SECS):
                         await store.flush()
@@ -282,6 +285,7 @@ async def _loop(
                     stuck_at = store.flushes
                 except StoreError:
                     pass
+                waited += time.perf_counter() - wait_started
             await asyncio.sleep(0)  # let the store hand over the table, signals run
     finally:
         bar.close()
@@ -312,6 +316,7 @@ async def _loop(
         validations=validation.history if validation is not None else (),
         snapshot_ids=validation.snapshot_ids if validation is not None else {},
         validation_seconds=validating,
+        backpressure_seconds=waited,
     )
 
 

@@ -195,6 +195,7 @@ def _result_dict(result: TrainingResult) -> dict[str, Any]:
         "dropped": result.dropped,
         "stop_signal": result.stop_signal,
         "run_id": result.run_id,
+        "backpressure_seconds": result.backpressure_seconds,
     }
 
 

@@ -193,6 +193,12 @@ async def main(
             f"start ({end_to_end:.2f}x the first single end to end); {load()}"
         )
         before = after
+        loops = ", ".join(f"{a['seconds']:.1f}" for a in actors)
+        waits = ", ".join(f"{a.get('backpressure_seconds', 0.0):.2f}" for a in actors)
+        print(
+            f"  actors' loops: {loops} s, of which waiting for their store to commit "
+            f"(back-pressure) {waits} s (single: {single.backpressure_seconds:.2f} s)"
+        )
         print(
             f"  CPU: actors {actor_cpu_step * 1e6:.1f} us per step in train() (single "
             f"{single_cpu_step * 1e6:.1f}) + {startup / n:.2f} s each to start (interpreter, "
