@@ -10,7 +10,8 @@ The public face (``rlexec.api``), for a trading engine::
 
 ``Agent`` (synchronous) and ``AsyncAgent`` (asyncio) open a persistent agent; ``book`` builds a
 validated book from (price, size) levels; ``WorkingOrder``, ``Instructions``, ``ChildOrder``
-and ``OrderResult`` are what they hand back; ``load_config`` / ``Config`` the configuration;
+and ``OrderResult`` are what they hand back; ``load_config`` (a TOML file and ``RLEXEC_*``),
+``parse_config`` (a mapping shaped like the file) and ``Config`` the configuration;
 every error a user can cause is an ``RlexecError`` (``InvalidInputError``, ``ConfigError``,
 ``StoreError``). The names are imported on first use, so ``import rlexec`` stays light.
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
         WorkingOrder,
         book,
     )
-    from rlexec.config import AgentMode, Config, load_config
+    from rlexec.config import AgentMode, Config, load_config, parse_config
     from rlexec.errors import ConfigError, InvalidInputError, RlexecError, StoreError
     from rlexec.market.book import BookSnapshot, Side, Trade
     from rlexec.records import EpisodeRecord
@@ -57,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "AgentMode": "rlexec.config",
     "Config": "rlexec.config",
     "load_config": "rlexec.config",
+    "parse_config": "rlexec.config",
     "ConfigError": "rlexec.errors",
     "InvalidInputError": "rlexec.errors",
     "RlexecError": "rlexec.errors",
@@ -89,6 +91,7 @@ __all__ = [
     "__version__",
     "book",
     "load_config",
+    "parse_config",
 ]
 
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import math
+import numbers
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ from rlexec.config import AgentMode, Config, RewardMode, load_config
 from rlexec.errors import InvalidInputError
 from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
 from rlexec.execution.types import ExecutionContext, ParentOrder, RestingOrder
-from rlexec.market.book import BookLevel, BookSnapshot, Fill, Side, Trade
+from rlexec.market.book import BookLevel, BookSnapshot, Fill, Side, Trade, validate_book
 from rlexec.records import EpisodeRecord
 from rlexec.rl.types import Urgency
 from rlexec.store.engine import redact_url
@@ -135,11 +136,17 @@ class AgentStatus:
 def _decimal(name: str, value: Any, *, positive: bool = True) -> Decimal:
     if isinstance(value, Decimal):
         number = value
-    elif isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidInputError(f"{name} = {value!r}: expected a number (Decimal, int or str)")
+    elif isinstance(value, bool) or not isinstance(value, numbers.Real | str):
+        raise InvalidInputError(
+            f"{name} = {value!r}: expected a number (Decimal, int, float or str)"
+        )
+    elif isinstance(value, numbers.Integral):  # int, numpy integers
+        number = Decimal(int(value))
+    elif not isinstance(value, str):  # float, numpy floats, Fraction: the shortest repr
+        number = Decimal(repr(float(value)))
     else:
         try:
-            number = Decimal(repr(value) if isinstance(value, float) else value)
+            number = Decimal(value)
         except InvalidOperation:
             raise InvalidInputError(f"{name} = {value!r}: expected a number") from None
     if not number.is_finite() or (number <= 0 if positive else number < 0):
@@ -152,7 +159,11 @@ def _seconds(name: str, value: Any) -> float:
         if value.tzinfo is None:
             raise InvalidInputError(f"{name} = {value!r}: expected a timezone-aware datetime")
         return value.timestamp()
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+    ):
         raise InvalidInputError(
             f"{name} = {value!r}: expected seconds on the engine's clock (a finite number) or "
             "a timezone-aware datetime"
@@ -225,14 +236,12 @@ def book(
             _decimal("price_bounds low", low, positive=False),
             _decimal("price_bounds high", high),
         )
-    return BookSnapshot(
-        step=0,
-        time_of_day_secs=seconds,
-        bids=levels("bids", bids),
-        asks=levels("asks", asks),
-        tick_size=_decimal("tick_size", tick_size),
-        price_bounds=bounds,
-    )
+    snapshot = BookSnapshot.trusted(
+        0, seconds, levels("bids", bids), levels("asks", asks), _decimal("tick_size", tick_size),
+        bounds,
+    )  # fmt: skip
+    validate_book(snapshot, where="book")  # checked here, named as the engine knows it
+    return snapshot
 
 
 # ---- a working order --------------------------------------------------------------------------
@@ -250,7 +259,10 @@ class WorkingOrder:
         interval: float,
         pump: Callable[[], None],
         on_end: Callable[[str], None],
+        horizon_secs: float | None = None,
     ) -> None:
+        """``horizon_secs``: when the completion is due after ``start`` (default: the
+        parent's whole decision intervals)."""
         self.order_id = parent.parent_id
         self.side = str(parent.side)
         self.quantity = parent.quantity
@@ -258,6 +270,8 @@ class WorkingOrder:
         self._parent = parent
         self._start = start
         self._interval = interval
+        whole = parent.horizon_steps * interval
+        self._horizon_secs = whole if horizon_secs is None else horizon_secs
         self._pump = pump
         self._on_end = on_end
         self._arrival_mid = arrival.mid
@@ -322,7 +336,7 @@ class WorkingOrder:
         self._pump()
         if self._completing:
             return NOTHING
-        if step >= self._parent.horizon_steps:
+        if seconds - self._start >= self._horizon_secs - 1e-9:
             return self.complete()
         if step == self._step:
             return NOTHING  # this interval is decided: the book is kept for fills
@@ -370,6 +384,11 @@ class WorkingOrder:
                 f"{self.order_id!r}, whose size is {self.quantity}"
             )
         seconds = self._now if at is None else _seconds("at", at)
+        if seconds < self._start:
+            raise InvalidInputError(
+                f"at = {at!r}: expected >= the order's start ({self._start!r}): a fill cannot "
+                "come before its order"
+            )
         step = min(max(self._step_at(seconds), 0), self._parent.horizon_steps - 1)
         resting = self._open.get(child_order_id)
         if resting is not None:
@@ -566,6 +585,7 @@ class _AgentFace:
             self.decision_interval_secs,
             self._persistent.store.pump,
             self._forget,
+            horizon_secs=horizon,
         )
         self._orders[parent_id] = order
         return order

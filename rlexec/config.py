@@ -398,7 +398,13 @@ def load_config(
     required: bool = False,
 ) -> Config:
     """Read the TOML file (``path``, else ``$RLEXEC_CONFIG``, else the default path) and apply
-    RLEXEC_* overrides. A missing default file means defaults; a missing named file is an error."""
+    RLEXEC_* overrides. A missing default file means defaults; a missing named file is an error.
+    (A mapping shaped like the file: ``parse_config``.)"""
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise ConfigError(
+            f"path = {path!r:.60}: expected the path of a TOML config file (str or Path); "
+            "for a mapping shaped like the file use rlexec.parse_config"
+        )
     environ = os.environ if env is None else env
     named = path if path is not None else environ.get(ENV_CONFIG_FILE)
     file_path = Path(named) if named is not None else DEFAULT_CONFIG_PATH

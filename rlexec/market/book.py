@@ -103,48 +103,50 @@ class BookSnapshot:
         return self.asks[0] if side is Side.BUY else self.bids[0]
 
 
-def validate_book(book: BookSnapshot) -> None:
-    """Raise ``InvalidInputError`` for a book no venue would publish."""
+def validate_book(book: BookSnapshot, where: str | None = None) -> None:
+    """Raise ``InvalidInputError`` for a book no venue would publish; ``where`` names the book
+    in the message (default: ``book at step N``)."""
+    label = f"book at step {book.step}" if where is None else where
     if not book.bids or not book.asks:
-        raise InvalidInputError(f"book at step {book.step}: both sides need at least one level")
+        raise InvalidInputError(f"{label}: both sides need at least one level")
     if not book.tick_size.is_finite() or book.tick_size <= 0:
         raise InvalidInputError(f"tick_size = {book.tick_size}: expected a positive number")
     for name, levels in (("bids", book.bids), ("asks", book.asks)):
         for i, level in enumerate(levels):
-            where = f"book at step {book.step}: {name}[{i}]"
+            at = f"{label}: {name}[{i}]"
             if not level.price.is_finite() or not level.size.is_finite():
-                raise InvalidInputError(f"{where} = {level}: price and size must be finite")
+                raise InvalidInputError(f"{at} = {level}: price and size must be finite")
             if level.size <= 0:
-                raise InvalidInputError(f"{where}.size = {level.size}: expected a size > 0")
+                raise InvalidInputError(f"{at}.size = {level.size}: expected a size > 0")
             if level.price % book.tick_size != 0:
                 raise InvalidInputError(
-                    f"{where}.price = {level.price}: not on the tick grid of {book.tick_size}"
+                    f"{at}.price = {level.price}: not on the tick grid of {book.tick_size}"
                 )
             if book.price_bounds is not None:
                 low, high = book.price_bounds
                 if not low < level.price < high:
                     raise InvalidInputError(
-                        f"{where}.price = {level.price}: expected a price strictly inside "
+                        f"{at}.price = {level.price}: expected a price strictly inside "
                         f"({low}, {high})"
                     )
             elif level.price <= 0:
-                raise InvalidInputError(f"{where}.price = {level.price}: expected a price > 0")
-    _check_sorted(book.step, "bids", [lv.price for lv in book.bids], descending=True)
-    _check_sorted(book.step, "asks", [lv.price for lv in book.asks], descending=False)
+                raise InvalidInputError(f"{at}.price = {level.price}: expected a price > 0")
+    _check_sorted(label, "bids", [lv.price for lv in book.bids], descending=True)
+    _check_sorted(label, "asks", [lv.price for lv in book.asks], descending=False)
     if book.bids[0].price >= book.asks[0].price:
         kind = "locked" if book.bids[0].price == book.asks[0].price else "crossed"
         raise InvalidInputError(
-            f"book at step {book.step} is {kind}: best bid {book.bids[0].price} >= best ask "
+            f"{label} is {kind}: best bid {book.bids[0].price} >= best ask "
             f"{book.asks[0].price}"
         )
 
 
-def _check_sorted(step: int, name: str, prices: list[Decimal], *, descending: bool) -> None:
+def _check_sorted(label: str, name: str, prices: list[Decimal], *, descending: bool) -> None:
     for a, b in pairwise(prices):
         if (a <= b) if descending else (a >= b):
             order = "descending" if descending else "ascending"
             raise InvalidInputError(
-                f"book at step {step}: {name} prices must be strictly {order}, got {a} then {b}"
+                f"{label}: {name} prices must be strictly {order}, got {a} then {b}"
             )
 
 

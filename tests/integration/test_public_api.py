@@ -9,6 +9,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -322,6 +323,8 @@ def test_the_order_refuses_what_an_engine_gets_wrong(tmp_path: Any) -> None:
             order.on_fill(child.order_id, 11, "100.01")
         with pytest.raises(rlexec.InvalidInputError, match="price = 'abc'"):
             order.on_fill(child.order_id, 1, "abc")
+        with pytest.raises(rlexec.InvalidInputError, match=r"at = 0\.0: expected >= the order"):
+            order.on_fill(child.order_id, 1, "100.01", at=0.0)  # before the order started
         order.on_cancel(child.order_id)
         assert order.resting == 0
         result = order.finish()  # before the parent is filled: a truncated episode
@@ -332,6 +335,43 @@ def test_the_order_refuses_what_an_engine_gets_wrong(tmp_path: Any) -> None:
         rlexec.book([("100.02", 5)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=0)
     with pytest.raises(rlexec.InvalidInputError, match=r"bids\[0\] size"):
         rlexec.book([("100.00", 0)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=0)
+
+
+def test_the_completion_comes_at_the_horizon_not_at_a_whole_interval(tmp_path: Any) -> None:
+    """A 7 s horizon with 5 s decisions: decisions at 0 and 5, the completion at 7."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'horizon.db'}"
+    book = rlexec.book([("99.99", 50)], [("100.01", 50)], tick_size="0.01", time_of_day_secs=3600)
+    with rlexec.Agent.open(config(url), create=True) as agent:
+        order = agent.start_order("buy", 10, 7, book, now=100.0)
+        assert not order.on_book(book, now=100.0).completing
+        assert not order.on_book(book, now=105.0).completing
+        assert not order.on_book(book, now=106.9).completing
+        done = order.on_book(book, now=107.0)
+        assert done.completing and done.place[0].limit_price is None
+        order.on_fill(done.place[0].order_id, done.place[0].quantity, "100.01", at=107.0)
+        assert order.finish().complete
+
+
+def test_engine_numbers_are_taken_and_book_errors_name_the_book() -> None:
+    """numpy numbers from a simulator feed are numbers; a bad book is named as the engine
+    knows it (no internal step number)."""
+    book = rlexec.book([("99.99", np.int64(5))], [(np.float64(100.01), np.float32(5))],
+                       tick_size="0.01", time_of_day_secs=np.int64(3600))  # fmt: skip
+    assert book.bids[0].size == 5 and book.asks[0].price == Decimal("100.01")
+    assert book.time_of_day_secs == 3600.0
+    with pytest.raises(rlexec.InvalidInputError, match=r"^book: both sides need at least one"):
+        rlexec.book([], [("100.01", 5)], tick_size="0.01", time_of_day_secs=0)
+    with pytest.raises(rlexec.InvalidInputError, match=r"^book: asks\[0\].price = 100.015"):
+        rlexec.book([("100.00", 1)], [("100.015", 5)], tick_size="0.01", time_of_day_secs=0)
+    with pytest.raises(rlexec.InvalidInputError, match="size = True: expected a number"):
+        rlexec.book([("100.00", True)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=0)
+
+
+def test_a_config_comes_from_a_file_or_a_mapping_and_a_mix_up_is_one_line() -> None:
+    cfg = rlexec.parse_config({"rl_execution": {"enabled": False}})
+    assert cfg.rl_execution.enabled is False
+    with pytest.raises(rlexec.ConfigError, match=r"use rlexec\.parse_config"):
+        rlexec.load_config({"rl_execution": {}})  # type: ignore[arg-type]
 
 
 def test_the_public_names_are_exported() -> None:
