@@ -259,10 +259,10 @@ class WorkingOrder:
         interval: float,
         pump: Callable[[], None],
         on_end: Callable[[str], None],
-        horizon_secs: float | None = None,
+        horizon_secs: float,
     ) -> None:
-        """``horizon_secs``: when the completion is due after ``start`` (default: the
-        parent's whole decision intervals)."""
+        """``horizon_secs``: when the completion is due after ``start`` (the parent's steps
+        are its decision intervals, the last one possibly cut short)."""
         self.order_id = parent.parent_id
         self.side = str(parent.side)
         self.quantity = parent.quantity
@@ -270,8 +270,7 @@ class WorkingOrder:
         self._parent = parent
         self._start = start
         self._interval = interval
-        whole = parent.horizon_steps * interval
-        self._horizon_secs = whole if horizon_secs is None else horizon_secs
+        self._horizon_secs = horizon_secs
         self._pump = pump
         self._on_end = on_end
         self._arrival_mid = arrival.mid
@@ -585,7 +584,7 @@ class _AgentFace:
             self.decision_interval_secs,
             self._persistent.store.pump,
             self._forget,
-            horizon_secs=horizon,
+            horizon,
         )
         self._orders[parent_id] = order
         return order

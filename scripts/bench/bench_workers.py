@@ -196,7 +196,7 @@ async def main(
         )
         before = after
         loops = ", ".join(f"{a['seconds']:.1f}" for a in actors)
-        waits = ", ".join(f"{a.get('backpressure_seconds', 0.0):.2f}" for a in actors)
+        waits = ", ".join(f"{a['backpressure_seconds']:.2f}" for a in actors)
         print(
             f"  actors' loops: {loops} s, of which waiting for their store to commit "
             f"(back-pressure) {waits} s (single: {single.backpressure_seconds:.2f} s)"
