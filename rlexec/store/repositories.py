@@ -26,13 +26,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import json
 import math
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from operator import attrgetter
 from typing import Any, NamedTuple, cast
 
@@ -53,6 +51,7 @@ from rlexec.records import (
 )
 from rlexec.rl.state import StateKey
 from rlexec.store.engine import describe_error, redact_url, session_factory
+from rlexec.store.inserts import PreparedInsert, chunks, insert_prepared, prepare_insert
 from rlexec.store.models import (
     GREEDY_COLUMNS,
     Q_COLUMNS,
@@ -63,12 +62,8 @@ from rlexec.store.models import (
     ExperienceRow,
     PolicyMetric,
     QValue,
-    UtcDateTime,
     sqlite_time_text,
 )
-
-CHUNK_ROWS = 5_000  # rows per executemany: bounded memory, and the event loop breathes between
-COPY_MIN_ROWS = 2_000  # PostgreSQL: COPY pays for itself above this many rows
 
 
 @asynccontextmanager
@@ -114,11 +109,6 @@ def _dialect(session: AsyncSession) -> str:
     if session.bind is None:
         raise StoreError("session is not bound to an engine")
     return session.bind.dialect.name
-
-
-def _chunks(rows: Sequence[Any], size: int = CHUNK_ROWS) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +390,7 @@ class QValueRepository:
             if _dialect(self.session) == "sqlite":
                 # driver fast path: positional tuples, no per-row type processing
                 text = sqlite_time_text(stamp)
-                for chunk in _chunks(deltas):
+                for chunk in chunks(deltas):
                     rows = [
                         (agent_id, d[0], d[1], d[2], d[3], revision, text, nan_to_null(d[4]))
                         for d in chunk
@@ -409,7 +399,7 @@ class QValueRepository:
                     await asyncio.sleep(0)
                 return len(deltas)
             stmt = self._upsert()
-            for chunk in _chunks(deltas):
+            for chunk in chunks(deltas):
                 params = [
                     {
                         "agent_id": agent_id,
@@ -467,6 +457,21 @@ class QueuedTransition(NamedTuple):
 _QUEUED_FIELDS = QueuedTransition._fields[1:]
 
 
+EXPERIENCE_COLUMNS = ("agent_id", "seq", *_EXPERIENCE_FIELDS)
+_experience_values = attrgetter(*_EXPERIENCE_FIELDS)
+
+
+def experience_rows(
+    agent_id: int, records: Sequence[ExperienceRecord], first_seq: int | None = None
+) -> list[tuple[Any, ...]]:
+    """``experiences`` rows in ``EXPERIENCE_COLUMNS`` order (``seq``: None, or queued from
+    ``first_seq`` on)."""
+    get = _experience_values
+    if first_seq is None:
+        return [(agent_id, None, *get(r)) for r in records]
+    return [(agent_id, first_seq + i, *get(r)) for i, r in enumerate(records)]
+
+
 class ExperienceRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -476,14 +481,8 @@ class ExperienceRepository:
     ) -> int:
         """Append transitions; with ``first_seq`` they are queued for the learner as
         ``first_seq``, ``first_seq + 1``, ... (see ``AgentRepository.queue_transitions``)."""
-        get = attrgetter(*_EXPERIENCE_FIELDS)
-        if first_seq is None:
-            rows = [(agent_id, None, *get(r)) for r in records]
-        else:
-            rows = [(agent_id, first_seq + i, *get(r)) for i, r in enumerate(records)]
-        return await _append(
-            self.session, _table(ExperienceRow), ("agent_id", "seq", *_EXPERIENCE_FIELDS), rows
-        )
+        rows = experience_rows(agent_id, records, first_seq)
+        return await _append(self.session, _table(ExperienceRow), EXPERIENCE_COLUMNS, rows)
 
     async def queued_after(self, agent_id: int, after: int, limit: int) -> list[QueuedTransition]:
         """Queued transitions with ``seq > after``, in ``seq`` order, at most ``limit``."""
@@ -568,6 +567,13 @@ _EPISODE_FIELDS = (
     "completed_step",
 )
 _EPISODE_COLUMNS = ("agent_id", *_EPISODE_FIELDS, "forced_completion")
+_episode_values = attrgetter(*_EPISODE_FIELDS)
+
+
+def episode_rows(agent_id: int | None, records: Sequence[EpisodeRecord]) -> list[tuple[Any, ...]]:
+    """``episodes`` rows in ``_EPISODE_COLUMNS`` order."""
+    get = _episode_values
+    return [(agent_id, *get(r), r.forced_completion) for r in records]
 
 
 class EpisodeRepository:
@@ -575,8 +581,7 @@ class EpisodeRepository:
         self.session = session
 
     async def append(self, agent_id: int | None, records: Sequence[EpisodeRecord]) -> int:
-        get = attrgetter(*_EPISODE_FIELDS)
-        rows = [(agent_id, *get(r), r.forced_completion) for r in records]
+        rows = episode_rows(agent_id, records)
         return await _append(self.session, _table(Episode), _EPISODE_COLUMNS, rows, copy=False)
 
     async def get(self, episode_id: str) -> EpisodeRecord | None:
@@ -702,6 +707,17 @@ _METRICS_FIELDS = (
     "run_id",
 )
 _METRICS_COLUMNS = ("agent_id", *_METRICS_FIELDS, *GREEDY_COLUMNS)
+_metrics_values = attrgetter(*_METRICS_FIELDS)
+
+
+def metrics_rows(agent_id: int, records: Sequence[PolicyMetricsRecord]) -> list[tuple[Any, ...]]:
+    """``policy_metrics`` rows in ``_METRICS_COLUMNS`` order."""
+    rows = []
+    for r in records:
+        values = list(_metrics_values(r))
+        values[3] = dict(values[3])
+        rows.append((agent_id, *values, *r.greedy_counts()))
+    return rows
 
 
 class PolicyMetricsRepository:
@@ -709,12 +725,7 @@ class PolicyMetricsRepository:
         self.session = session
 
     async def append(self, agent_id: int, records: Sequence[PolicyMetricsRecord]) -> int:
-        get = attrgetter(*_METRICS_FIELDS)
-        rows = []
-        for r in records:
-            values = list(get(r))
-            values[3] = dict(values[3])
-            rows.append((agent_id, *values, *r.greedy_counts()))
+        rows = metrics_rows(agent_id, records)
         return await _append(self.session, _table(PolicyMetric), _METRICS_COLUMNS, rows, copy=False)
 
     async def for_agent(self, agent_id: int) -> list[PolicyMetricsRecord]:
@@ -729,6 +740,51 @@ class PolicyMetricsRepository:
         return [PolicyMetricsRecord(*row) for row in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedAppends:
+    """A flush's append-only rows, made ready for the driver before its transaction."""
+
+    episodes: PreparedInsert
+    decisions: PreparedInsert
+    experiences: PreparedInsert  # seq None: ``with_column("seq", ...)`` queues them
+    metrics: PreparedInsert
+
+    async def insert(self, session: AsyncSession) -> None:
+        for prepared in (self.experiences, self.episodes, self.decisions, self.metrics):
+            await append_prepared(session, prepared)
+
+
+def prepare_appends(
+    dialect: str,
+    agent_id: int,
+    *,
+    episodes: Sequence[EpisodeRecord],
+    decisions: Sequence[DecisionRecord],
+    experiences: Sequence[ExperienceRecord],
+    metrics: Sequence[PolicyMetricsRecord],
+) -> PreparedAppends:
+    """The rows of one agent's records, converted for ``dialect`` (no session: call it
+    before the transaction, so that the transaction holds only the inserts)."""
+    return PreparedAppends(
+        episodes=prepare_insert(
+            dialect, _table(Episode), _EPISODE_COLUMNS, episode_rows(agent_id, episodes),
+            copy=False,
+        ),
+        decisions=prepare_insert(
+            dialect, _table(Decision), DECISION_COLUMNS,
+            [decision_row(agent_id, r) for r in decisions],
+        ),
+        experiences=prepare_insert(
+            dialect, _table(ExperienceRow), EXPERIENCE_COLUMNS,
+            experience_rows(agent_id, experiences),
+        ),
+        metrics=prepare_insert(
+            dialect, _table(PolicyMetric), _METRICS_COLUMNS, metrics_rows(agent_id, metrics),
+            copy=False,
+        ),
+    )  # fmt: skip
+
+
 async def _append(
     session: AsyncSession,
     table: sa.Table,
@@ -737,33 +793,19 @@ async def _append(
     *,
     copy: bool = True,
 ) -> int:
-    """Insert ``rows`` (tuples in ``columns`` order): COPY on PostgreSQL for large batches,
-    chunked executemany otherwise."""
-    if not rows:
+    """Insert ``rows`` (tuples in ``columns`` order) in the session's transaction
+    (``rlexec.store.inserts``: COPY on PostgreSQL for large batches)."""
+    prepared = prepare_insert(_dialect(session), table, columns, rows, copy=copy)
+    return await append_prepared(session, prepared)
+
+
+async def append_prepared(session: AsyncSession, prepared: PreparedInsert) -> int:
+    """Insert rows made ready before the transaction (``prepare_insert``)."""
+    if not prepared.rows:
         return 0
-    async with wrap_errors(session, f"appending {len(rows)} rows to {table.name}"):
-        conn = await session.connection()
-        if copy and _dialect(session) == "postgresql" and len(rows) >= COPY_MIN_ROWS:
-            await conn.execute(sa.text("SELECT 1"))  # make sure the transaction has begun
-            raw = await conn.get_raw_connection()
-            driver = raw.driver_connection
-            for chunk in _chunks(rows, 50_000):
-                await driver.copy_records_to_table(  # type: ignore[union-attr]
-                    table.name, records=chunk, columns=list(columns)
-                )
-            return len(rows)
-        if _dialect(session) == "sqlite":
-            sql, convert = _sqlite_insert(table, tuple(columns))
-            for chunk in _chunks(rows):
-                data = [convert(row) for row in chunk] if convert is not None else list(chunk)
-                await conn.exec_driver_sql(sql, data)
-                await asyncio.sleep(0)
-            return len(rows)
-        stmt = table.insert()
-        for chunk in _chunks(rows):
-            await conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in chunk])
-            await asyncio.sleep(0)
-    return len(rows)
+    what = f"appending {len(prepared.rows)} rows to {prepared.table.name}"
+    async with wrap_errors(session, what):
+        return await insert_prepared(session, prepared)
 
 
 _SQLITE_Q_UPSERT = (
@@ -772,46 +814,3 @@ _SQLITE_Q_UPSERT = (
     "UPDATE SET q = excluded.q, visits = excluded.visits, revision = excluded.revision, "
     "updated_at = excluded.updated_at, variance = excluded.variance"
 )
-
-Converter = Callable[[tuple[Any, ...]], tuple[Any, ...]]
-_SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], tuple[str, Converter | None]] = {}
-
-
-def _money_to_sqlite(scale: int | None) -> Callable[[Any], Any]:
-    """Decimal to float at the column's scale: PostgreSQL's NUMERIC(20, 8) keeps 8 decimals,
-    so SQLite must store the same rounded value (else an average fill price keeps more digits
-    on SQLite and SQL over it differs between the backends)."""
-    step = Decimal(1).scaleb(-(scale or 0))
-    return lambda v: None if v is None else float(Decimal(v).quantize(step))
-
-
-def _sqlite_insert(table: sa.Table, columns: tuple[str, ...]) -> tuple[str, Converter | None]:
-    """INSERT text with ``?`` placeholders and a row converter doing what SQLAlchemy's types
-    would do on SQLite (timestamps to text in UTC, Decimal to float at the column's scale, JSON
-    to text)."""
-    key = (table.name, columns)
-    cached = _SQLITE_INSERTS.get(key)
-    if cached is not None:
-        return cached
-    converters: list[tuple[int, Callable[[Any], Any]]] = []
-    for i, name in enumerate(columns):
-        col_type = table.c[name].type
-        if isinstance(col_type, UtcDateTime):
-            converters.append((i, lambda v: None if v is None else sqlite_time_text(v)))
-        elif isinstance(col_type, sa.Numeric) and not isinstance(col_type, sa.Float):
-            converters.append((i, _money_to_sqlite(col_type.scale)))
-        elif isinstance(col_type, sa.JSON):
-            converters.append((i, lambda v: None if v is None else json.dumps(v)))
-
-    def convert(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        out = list(row)
-        for i, fn in converters:
-            out[i] = fn(out[i])
-        return tuple(out)
-
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    )
-    result = (sql, convert if converters else None)
-    _SQLITE_INSERTS[key] = result
-    return result

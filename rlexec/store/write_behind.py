@@ -54,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -88,12 +89,11 @@ from rlexec.store.engine import (
 from rlexec.store.pending import PendingBatch, PendingRows
 from rlexec.store.repositories import (
     AgentRepository,
-    DecisionRepository,
-    EpisodeRepository,
     ExperienceRepository,
     LeaseLostError,
-    PolicyMetricsRepository,
+    PreparedAppends,
     QueuedTransition,
+    prepare_appends,
     unit_of_work,
 )
 from rlexec.store.table_sync import (
@@ -865,6 +865,12 @@ class AgentStore:
         revision: int | None = None
         refreshed: StoredTable | None = None
         try:
+            # the rows are converted before the transaction: it holds SQLite's write lock,
+            # which every other process's flush waits for, only for the inserts
+            rows = prepare_appends(
+                engine.dialect.name, agent_id, episodes=batch.episodes,
+                decisions=batch.decisions, experiences=batch.experiences, metrics=batch.metrics,
+            )  # fmt: skip
             async with session_factory(engine)() as session, session.begin():
                 if self.role is Role.LEARNER:
                     if snapshot is not None:
@@ -874,7 +880,7 @@ class AgentStore:
                         )  # fmt: skip
                     else:
                         await self._renew_in(session)
-                await self._write_rows(session, agent_id, batch, snapshot)
+                await self._write_rows(session, agent_id, rows, snapshot)
                 if self.role is Role.ACTOR:
                     refreshed = await read_table(session, agent_id, self.keys, self._published)
         except BaseException as exc:
@@ -912,24 +918,23 @@ class AgentStore:
         )
 
     async def _write_rows(
-        self, session: Any, agent_id: int, batch: PendingBatch, snapshot: TableSnapshot | None
+        self, session: Any, agent_id: int, rows: PreparedAppends, snapshot: TableSnapshot | None
     ) -> None:
-        experiences = ExperienceRepository(session)
-        if batch.experiences:
-            first_seq = None
-            if self.role is Role.ACTOR:
-                first_seq = await AgentRepository(session).queue_transitions(
-                    agent_id, len(batch.experiences)
-                )
-            await experiences.append(agent_id, batch.experiences, first_seq=first_seq)
-            keep = self.experiences_retained
-            if keep is not None and self.role is Role.LEARNER:
-                # never a queued transition the stored table does not reflect yet
-                applied = self._published_through if snapshot is None else snapshot.applied_through
-                await experiences.prune(agent_id, keep, applied_through=applied)
-        await EpisodeRepository(session).append(agent_id, batch.episodes)
-        await DecisionRepository(session).append(agent_id, batch.decisions)
-        await PolicyMetricsRepository(session).append(agent_id, batch.metrics)
+        queued = len(rows.experiences.rows)
+        if queued and self.role is Role.ACTOR:
+            first_seq = await AgentRepository(session).queue_transitions(agent_id, queued)
+            rows = dataclasses.replace(
+                rows,
+                experiences=rows.experiences.with_column(
+                    "seq", range(first_seq, first_seq + queued)
+                ),
+            )
+        await rows.insert(session)
+        keep = self.experiences_retained
+        if queued and keep is not None and self.role is Role.LEARNER:
+            # never a queued transition the stored table does not reflect yet
+            applied = self._published_through if snapshot is None else snapshot.applied_through
+            await ExperienceRepository(session).prune(agent_id, keep, applied_through=applied)
 
     async def _renew_in(self, session: Any) -> None:
         assert self.agent_id is not None
