@@ -170,8 +170,14 @@ class StoreWriter:
         return asyncio.run_coroutine_threadsafe(run(), self.loop)
 
     async def run(self, job: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-        """Await ``job(engine)`` run on the writer's loop, from another event loop."""
-        return await asyncio.wrap_future(self.submit(job))
+        """Await ``job(engine)`` run on the writer's loop, from another event loop. A caller
+        cancelled while it waits stops waiting, but the job runs to its end: cancelled there,
+        it could be interrupted inside a driver call (a ``BEGIN IMMEDIATE`` waiting for the
+        lock) whose transaction then stays open on a pooled connection, and on SQLite that
+        connection holds the write lock against every later flush."""
+        done = asyncio.wrap_future(self.submit(job))
+        done.add_done_callback(_drop_unawaited)
+        return await asyncio.shield(done)
 
     def call(self, callback: Callable[..., Any], *args: Any) -> None:
         """Call ``callback(*args)`` on the writer's loop (thread-safe)."""
@@ -222,3 +228,10 @@ class StoreWriter:
         self._thread = None
         self._loop = None
         return not thread.is_alive()
+
+
+def _drop_unawaited(future: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of a job whose caller stopped waiting (else asyncio logs it as never
+    retrieved); the caller that still waits gets it through the shield."""
+    if not future.cancelled():
+        future.exception()

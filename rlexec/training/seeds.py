@@ -70,7 +70,9 @@ class SeedAllocator:
                 return self._note(seed)
         seed = self._current[self._pos]
         self._pos += 1
-        if len(self._current) - self._pos < self.block // 2:
+        # prefetch the next block at half of this one, unless this one ends at the held-out
+        # seeds (no block after it can be used)
+        if len(self._current) - self._pos < self.block // 2 and self._current.stop < self.limit:
             self._schedule()
         return self._note(seed)
 
