@@ -61,6 +61,7 @@ from rlexec.execution.types import ExecutionContext, ParentOrder, RestingOrder
 from rlexec.market.book import BookLevel, BookSnapshot, Fill, Side, Trade, validate_book
 from rlexec.records import EpisodeRecord
 from rlexec.rl.types import Urgency
+from rlexec.slots import unchecked_constructor
 from rlexec.store.engine import redact_url
 from rlexec.store.migrate import require_schema
 from rlexec.store.write_behind import FlushResult, LoadResult
@@ -155,6 +156,9 @@ def _decimal(name: str, value: Any, *, positive: bool = True) -> Decimal:
 
 
 def _seconds(name: str, value: Any) -> float:
+    kind = type(value)
+    if (kind is float or kind is int) and math.isfinite(value):  # the common case, first
+        return float(value)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise InvalidInputError(f"{name} = {value!r}: expected a timezone-aware datetime")
@@ -468,19 +472,27 @@ class WorkingOrder:
         )  # fmt: skip
 
     def _context(self, step: int, trades: Sequence[Trade]) -> ExecutionContext:
+        """The executor's context now. Unchecked: ``step`` comes from this order's own clock
+        (>= 0) and the interval was validated when the agent opened."""
         book = self._book
-        return ExecutionContext(
-            parent=self._parent,
-            step=step,
-            time_of_day_secs=book.time_of_day_secs,
-            book=book,
-            arrival_mid=self._arrival_mid,
-            filled_quantity=self._filled,
-            recent_trades=trades,
-            our_fills=self._fills,
-            open_orders=self._open,
-            step_seconds=self._interval,
+        return _unchecked_context(
+            (
+                self._parent,  # parent
+                step,  # step
+                book.time_of_day_secs,  # time_of_day_secs
+                book,  # book
+                self._arrival_mid,  # arrival_mid
+                self._filled,  # filled_quantity
+                trades,  # recent_trades
+                self._fills,  # our_fills
+                self._open,  # open_orders
+                None,  # price_after_fill
+                self._interval,  # step_seconds
+            )
         )
+
+
+_unchecked_context = unchecked_constructor(ExecutionContext)
 
 
 # ---- the agent faces --------------------------------------------------------------------------

@@ -7,9 +7,10 @@ units); rewards, probabilities and Q-values are floats. Timestamps are timezone-
 datetimes. The unit of every stored column is in ``rlexec.store.models`` and docs/analytics.md.
 
 Records are frozen values. The decision record, written at every decision, has a second,
-faster constructor for the executor (``DecisionRecord.from_values``): a frozen dataclass's
-``__init__`` sets each of its 43 fields through ``object.__setattr__`` by name, several
-microseconds per decision (``scripts/bench/bench_api.py``).
+faster constructor for the executor (``DecisionRecord.from_values``, through
+``rlexec.slots.unchecked_constructor``): a frozen dataclass's ``__init__`` sets each of its 44
+fields through ``object.__setattr__`` by name, several microseconds per decision
+(``scripts/bench/bench_api.py``).
 
 Fields added with schema revision ``d41c7a9e2b18`` have defaults (None) so that older callers
 keep working; None is stored as NULL and means "not recorded" (see each field).
@@ -21,14 +22,15 @@ memory only. ``NullSink`` drops everything (evaluation runs without a database).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 # The raw ExecutionState features, in the order the decisions table stores them as columns.
 from rlexec.rl.types import STATE_FEATURES as STATE_FEATURES
+from rlexec.slots import unchecked_constructor
 
 # Action labels, in ExecutionAction order; ``q_values`` tuples follow this order.
 ACTION_LABELS: tuple[str, ...] = (
@@ -167,10 +169,7 @@ class DecisionRecord:
     def from_values(cls, values: DecisionValues) -> DecisionRecord:
         """The record of ``values`` in field order (the executor's path, once per decision):
         the same record as the keyword constructor's, set through the slots directly."""
-        record = object.__new__(cls)
-        for setter, value in zip(_DECISION_SETTERS, values, strict=True):
-            setter(record, value)
-        return record
+        return _unchecked_decision(values)
 
     @property
     def deviated(self) -> bool | None:
@@ -236,9 +235,7 @@ DecisionValues = tuple[
     float,  # resting_share, schedule_lag, resting_behind_ticks
 ]
 """A ``DecisionRecord``'s values in field order (``DecisionRecord.from_values``)."""
-_DECISION_SETTERS: tuple[Callable[[DecisionRecord, Any], None], ...] = tuple(
-    DecisionRecord.__dict__[f.name].__set__ for f in fields(DecisionRecord)
-)
+_unchecked_decision = unchecked_constructor(DecisionRecord)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ base, and asks here at every step (``action`` None between decisions).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
 
@@ -47,6 +48,17 @@ PLACE_ACTIONS = (
     ExecutionAction.PLACE_ALL,
 )
 _PLACE_SHARES = {a: Decimal(repr(a.size_fraction)) for a in PLACE_ACTIONS}
+_PLACE_FRACTIONS = tuple((a.size_fraction, a) for a in PLACE_ACTIONS)
+
+
+def closest_place_action(share: float) -> ExecutionAction:
+    """The Place action whose size fraction is closest to ``share`` (the smaller on a tie)."""
+    best, best_gap = PLACE_ACTIONS[0], math.inf
+    for fraction, action in _PLACE_FRACTIONS:
+        gap = abs(fraction - share)
+        if gap < best_gap:
+            best, best_gap = action, gap
+    return best
 
 
 class ActionInterpreter:
@@ -64,9 +76,7 @@ class ActionInterpreter:
             return ExecutionAction.CANCEL, max(wanted, ZERO)
         if wanted <= 0 or unplaced <= 0:
             return ExecutionAction.WAIT, max(wanted, ZERO)
-        share = float(wanted / unplaced)
-        best = min(PLACE_ACTIONS, key=lambda a: abs(a.size_fraction - share))
-        return best, wanted
+        return closest_place_action(float(wanted / unplaced)), wanted
 
     def cancels(
         self, context: ExecutionContext, action: ExecutionAction | None, *, following: bool

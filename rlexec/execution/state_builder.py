@@ -1,7 +1,7 @@
 """Builds the agent's ``ExecutionState`` from an ``ExecutionContext`` and remembers, per parent
-order, what the state cannot see in one snapshot: recent mids (volatility), when the last trade
-printed, our recent child quantity and fills (fill rate), our recent slippage, and the previous
-state and action.
+order, what the state cannot see in one snapshot: recent mid changes (volatility), when the
+last trade printed, our recent child quantity and fills (fill rate), our recent slippage, and
+the previous state and action.
 
 - ``seconds_since_last_trade`` is None (missing) until a trade has been seen for the parent:
   an engine without a trades feed gets None in every state, never a silent 0.
@@ -34,10 +34,11 @@ DEPTH_WINDOW = 300  # books: the span of the online typical-queue-depth estimate
 class ParentMemory:
     """What the builder keeps about one parent order between decisions."""
 
-    mids: deque[float]
+    mid_changes: deque[float]  # step-to-step mid changes over the volatility window
     placed: deque[float]
     filled: deque[float]
     slippages_bps: deque[float]
+    last_mid: float | None = None
     last_trade_time_secs: float | None = None
     last_trade_step: int | None = None
     previous_state: ExecutionState | None = None
@@ -77,7 +78,7 @@ class StateBuilder:
         memory = self._memory.get(parent_id)
         if memory is None:
             memory = ParentMemory(
-                mids=deque(maxlen=self.volatility_window + 1),
+                mid_changes=deque(maxlen=self.volatility_window),
                 placed=deque(maxlen=self.history),
                 filled=deque(maxlen=self.history),
                 slippages_bps=deque(maxlen=self.history),
@@ -102,7 +103,10 @@ class StateBuilder:
         """Record this step's mid and trades; call once per step, decision or not."""
         memory = self.memory(context.parent.parent_id)
         book = context.book
-        memory.mids.append(float(book.mid))
+        mid = float(book.mid)
+        if memory.last_mid is not None:
+            memory.mid_changes.append(mid - memory.last_mid)
+        memory.last_mid = mid
         if not self.fixed_depth:
             touch = float(book.bids[0].size + book.asks[0].size) * 0.5
             depth = self._depth
@@ -138,7 +142,6 @@ class StateBuilder:
         book = context.book
         parent = context.parent
         near = book.near_touch(parent.side)
-        mids = memory.mids
         time_of_day = context.time_of_day_secs
         hour = int(time_of_day // SECONDS_PER_HOUR) % 24
         minute = int(time_of_day % SECONDS_PER_HOUR) // 60
@@ -149,10 +152,10 @@ class StateBuilder:
         fill_rate = min(1.0, sum(memory.filled) / placed) if placed > 0 else 0.0
         slippages = memory.slippages_bps
         avg_slippage = sum(slippages) / len(slippages) if slippages else 0.0
-        remaining = float(context.remaining_quantity / parent.quantity)
+        left = context.remaining_quantity
+        remaining = float(left / parent.quantity)
         if resting is None:
             resting = context.resting_quantity
-        left = context.remaining_quantity
         resting_share = min(1.0, float(resting / left)) if left > 0 else 0.0
         if schedule_target is None:
             lag = 0.0
@@ -170,7 +173,7 @@ class StateBuilder:
                 parent.urgency,
                 float(book.spread),
                 book.imbalance,
-                _std_of_changes(mids),
+                _std_of_changes(memory.mid_changes),
                 float(near.size),
                 hour,
                 minute,
@@ -198,20 +201,16 @@ class StateBuilder:
         return memory.previous_state, memory.previous_action
 
 
-def _std_of_changes(mids: deque[float]) -> float:
-    """Standard deviation of step-to-step mid changes over the window (price units)."""
-    n = len(mids) - 1
+def _std_of_changes(changes: deque[float]) -> float:
+    """Standard deviation of the step-to-step mid changes over the window (price units)."""
+    n = len(changes)
     if n < 2:
         return 0.0
-    it = iter(mids)
-    previous = next(it)
     total = 0.0
     total_sq = 0.0
-    for mid in it:
-        change = mid - previous
+    for change in changes:
         total += change
         total_sq += change * change
-        previous = mid
     mean = total / n
     variance = max(0.0, total_sq / n - mean * mean)
     return math.sqrt(variance)

@@ -53,7 +53,7 @@ class RestingOrder:
     remaining: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExecutionContext:
     """Everything a state builder or an executor may look at when deciding."""
 

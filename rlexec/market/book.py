@@ -13,6 +13,7 @@ from itertools import pairwise
 from typing import NamedTuple
 
 from rlexec.errors import InvalidInputError
+from rlexec.slots import unchecked_constructor
 
 
 class Side(StrEnum):
@@ -63,15 +64,7 @@ class BookSnapshot:
         """Build without validation, for simulators whose books are valid by construction (their
         property tests check every invariant ``validate_book`` would). Data from outside goes
         through the normal constructor."""
-        snapshot = object.__new__(cls)
-        setter = object.__setattr__
-        setter(snapshot, "step", step)
-        setter(snapshot, "time_of_day_secs", time_of_day_secs)
-        setter(snapshot, "bids", bids)
-        setter(snapshot, "asks", asks)
-        setter(snapshot, "tick_size", tick_size)
-        setter(snapshot, "price_bounds", price_bounds)
-        return snapshot
+        return _unchecked_book((step, time_of_day_secs, bids, asks, tick_size, price_bounds))
 
     @property
     def best_bid(self) -> Decimal:
@@ -101,6 +94,9 @@ class BookSnapshot:
 
     def far_touch(self, side: Side) -> BookLevel:
         return self.asks[0] if side is Side.BUY else self.bids[0]
+
+
+_unchecked_book = unchecked_constructor(BookSnapshot)
 
 
 def validate_book(book: BookSnapshot, where: str | None = None) -> None:

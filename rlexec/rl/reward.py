@@ -43,6 +43,7 @@ from rlexec.rl.types import ExecutionReward
 Number = float | int | Decimal
 TIME_PENALTY_START = 0.9
 BPS = 10_000  # an int: exact for Decimal, the same float as 1e4
+ZERO = Decimal(0)
 N = TypeVar("N", float, Decimal)
 
 
@@ -206,8 +207,8 @@ class TransitionReward:
         self.baseline = baseline
         self.shortfall_at_decision = 0.0
         self.mid_at_decision = 0.0
-        self.interval_filled = Decimal(0)  # every fill of the parent since the decision
-        self.interval_notional = Decimal(0)
+        self.interval_filled = ZERO  # every fill of the parent since the decision
+        self.interval_notional = ZERO
 
     def add_fill(self, quantity: Decimal, price: Decimal) -> float:
         """A fill of the parent; its cost in money units (floats)."""
@@ -226,8 +227,8 @@ class TransitionReward:
         transition starts, its fills start at 0."""
         self.mid_at_decision = mid
         self.shortfall_at_decision = self.shortfall.marked_bps(mid)
-        self.interval_filled = Decimal(0)
-        self.interval_notional = Decimal(0)
+        self.interval_filled = ZERO
+        self.interval_notional = ZERO
 
     def close(
         self,

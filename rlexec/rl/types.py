@@ -9,12 +9,11 @@ naming the field, the value and what was expected; the one exception is
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import IntEnum
-from typing import Any
 
 from rlexec.errors import InvalidInputError
+from rlexec.slots import unchecked_constructor
 
 
 class Urgency(IntEnum):
@@ -171,10 +170,7 @@ class ExecutionState:
         is clamped, or derived from a validated book, parent and context; a test checks the
         states it builds against this class's validating constructor). Anything else, outside
         data above all, goes through the normal constructor."""
-        state = object.__new__(cls)
-        for setter, value in zip(_STATE_SETTERS, values, strict=True):
-            setter(state, value)
-        return state
+        return _unchecked_state(values)
 
 
 STATE_FEATURES: tuple[str, ...] = tuple(f.name for f in fields(ExecutionState))
@@ -184,9 +180,7 @@ StateValues = tuple[
     float, float, float, float, float, float,
 ]  # fmt: skip
 """An ``ExecutionState``'s values in field order (``ExecutionState.trusted``)."""
-_STATE_SETTERS: tuple[Callable[[ExecutionState, Any], None], ...] = tuple(
-    ExecutionState.__dict__[name].__set__ for name in STATE_FEATURES
-)
+_unchecked_state = unchecked_constructor(ExecutionState)
 
 
 @dataclass(frozen=True, slots=True)
