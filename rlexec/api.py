@@ -157,22 +157,27 @@ def _decimal(name: str, value: Any, *, positive: bool = True) -> Decimal:
 
 def _seconds(name: str, value: Any) -> float:
     kind = type(value)
-    if (kind is float or kind is int) and math.isfinite(value):  # the common case, first
-        return float(value)
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise InvalidInputError(f"{name} = {value!r}: expected a timezone-aware datetime")
-        return value.timestamp()
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-    ):
-        raise InvalidInputError(
-            f"{name} = {value!r}: expected seconds on the engine's clock (a finite number) or "
-            "a timezone-aware datetime"
-        )
-    return float(value)
+    if kind is not float and kind is not int:  # the common cases skip the checks below
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                raise InvalidInputError(
+                    f"{name} = {value!r}: expected a timezone-aware datetime"
+                )
+            return value.timestamp()
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise InvalidInputError(f"{name} = {value!r}: {_SECONDS_EXPECTED}")
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond any float
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise InvalidInputError(f"{name} = {value!r:.40}: {_SECONDS_EXPECTED}")
+    return seconds
+
+
+_SECONDS_EXPECTED = (
+    "expected seconds on the engine's clock (a finite number) or a timezone-aware datetime"
+)
 
 
 def _side(value: Any) -> Side:
