@@ -30,7 +30,7 @@ from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from rlexec.store.models import UtcDateTime, sqlite_time_text
 
@@ -47,7 +47,7 @@ SQLITE_STATEMENT_VALUES = min(10_000, SQLITE_MAX_VARIABLES)
 
 Converter = Callable[[tuple[Any, ...]], tuple[Any, ...]]
 _CONVERTERS: dict[tuple[str, tuple[str, ...]], Converter | None] = {}
-_STATEMENTS: dict[tuple[str, tuple[str, ...], int], str] = {}
+_STATEMENTS: dict[tuple[str, tuple[str, ...], int, str], str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +101,7 @@ async def insert_prepared(session: AsyncSession, prepared: PreparedInsert) -> in
     table, columns = prepared.table, prepared.columns
     conn = await session.connection()
     if prepared.dialect == "sqlite":
-        per_statement = max(1, SQLITE_STATEMENT_VALUES // len(columns))
-        for chunk in chunks(rows, per_statement):
-            sql = _sqlite_statement(table.name, columns, len(chunk))
-            await conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
-            await asyncio.sleep(0)
+        await sqlite_multirow(conn, table.name, columns, rows)
         return len(rows)
     if prepared.copy and prepared.dialect == "postgresql" and len(rows) >= COPY_MIN_ROWS:
         await conn.execute(sa.text("SELECT 1"))  # make sure the transaction has begun
@@ -123,12 +119,31 @@ async def insert_prepared(session: AsyncSession, prepared: PreparedInsert) -> in
     return len(rows)
 
 
-def _sqlite_statement(table: str, columns: tuple[str, ...], rows: int) -> str:
-    key = (table, columns, rows)
+async def sqlite_multirow(
+    conn: AsyncConnection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    suffix: str = "",
+) -> None:
+    """``INSERT INTO table (columns) VALUES (...), (...) <suffix>`` over ``rows`` (driver
+    values, in ``columns`` order) on SQLite, about ``SQLITE_STATEMENT_VALUES`` values per
+    statement; ``suffix``: an ``ON CONFLICT ...`` clause for an upsert (SQLite applies it row
+    by row, in order, as it would over the same rows one statement each)."""
+    per_statement = max(1, SQLITE_STATEMENT_VALUES // len(columns))
+    for chunk in chunks(rows, per_statement):
+        sql = _sqlite_statement(table, columns, len(chunk), suffix)
+        await conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+        await asyncio.sleep(0)
+
+
+def _sqlite_statement(table: str, columns: tuple[str, ...], rows: int, suffix: str) -> str:
+    key = (table, columns, rows, suffix)
     sql = _STATEMENTS.get(key)
     if sql is None:
         group = f"({', '.join('?' * len(columns))})"
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([group] * rows)}"
+        values = ", ".join([group] * rows)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}{suffix}"
         if len(_STATEMENTS) < 256:  # full chunks repeat; a partial last one is built each time
             _STATEMENTS[key] = sql
     return sql

@@ -51,7 +51,13 @@ from rlexec.records import (
 )
 from rlexec.rl.state import StateKey
 from rlexec.store.engine import describe_error, redact_url, session_factory
-from rlexec.store.inserts import PreparedInsert, chunks, insert_prepared, prepare_insert
+from rlexec.store.inserts import (
+    PreparedInsert,
+    chunks,
+    insert_prepared,
+    prepare_insert,
+    sqlite_multirow,
+)
 from rlexec.store.models import (
     GREEDY_COLUMNS,
     Q_COLUMNS,
@@ -388,15 +394,13 @@ class QValueRepository:
         async with wrap_errors(self.session, f"upserting {len(deltas)} Q-values"):
             conn = await self.session.connection()
             if _dialect(self.session) == "sqlite":
-                # driver fast path: positional tuples, no per-row type processing
+                # driver values, multi-row statements (rlexec.store.inserts)
                 text = sqlite_time_text(stamp)
-                for chunk in chunks(deltas):
-                    rows = [
-                        (agent_id, d[0], d[1], d[2], d[3], revision, text, nan_to_null(d[4]))
-                        for d in chunk
-                    ]
-                    await conn.exec_driver_sql(_SQLITE_Q_UPSERT, rows)
-                    await asyncio.sleep(0)
+                rows = [
+                    (agent_id, d[0], d[1], d[2], d[3], revision, text, nan_to_null(d[4]))
+                    for d in deltas
+                ]
+                await sqlite_multirow(conn, "q_values", _Q_COLUMNS, rows, _SQLITE_Q_ON_CONFLICT)
                 return len(deltas)
             stmt = self._upsert()
             for chunk in chunks(deltas):
@@ -808,9 +812,10 @@ async def append_prepared(session: AsyncSession, prepared: PreparedInsert) -> in
         return await insert_prepared(session, prepared)
 
 
-_SQLITE_Q_UPSERT = (
-    "INSERT INTO q_values (agent_id, state_key, action, q, visits, revision, updated_at, "
-    "variance) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, state_key, action) DO "
-    "UPDATE SET q = excluded.q, visits = excluded.visits, revision = excluded.revision, "
-    "updated_at = excluded.updated_at, variance = excluded.variance"
+_Q_COLUMNS = ("agent_id", "state_key", "action", "q", "visits", "revision", "updated_at",
+              "variance")  # fmt: skip
+_SQLITE_Q_ON_CONFLICT = (
+    " ON CONFLICT (agent_id, state_key, action) DO UPDATE SET q = excluded.q, visits = "
+    "excluded.visits, revision = excluded.revision, updated_at = excluded.updated_at, "
+    "variance = excluded.variance"
 )

@@ -21,6 +21,8 @@ from rlexec.store.repositories import (
     AgentRepository,
     DecisionRepository,
     EpisodeRepository,
+    QEntry,
+    QValueRepository,
     append_prepared,
     decision_row,
     experience_rows,
@@ -91,3 +93,37 @@ async def test_a_failing_batch_stores_nothing(engine: AsyncEngine) -> None:
             await append_prepared(s, queued)
     async with engine.connect() as conn:
         assert await conn.scalar(sa.text("SELECT count(*) FROM experiences")) == 0
+
+
+async def test_a_large_q_upsert_inserts_and_overwrites_in_few_statements(
+    engine: AsyncEngine,
+) -> None:
+    """The learner's Q-table upsert: on SQLite multi-row ``INSERT ... ON CONFLICT`` statements
+    (no executemany), the same rows stored as on PostgreSQL, a second put overwriting the
+    first put's cells and adding new ones."""
+    per_statement = SQLITE_STATEMENT_VALUES // 8  # q_values: 8 columns written
+    n = 2 * per_statement + 5
+    first = [QEntry(f"s{i}", "Wait", float(i), 1, 0.5) for i in range(n)]
+    # overwrite every third cell (variance unknown: NULL), add 4 new ones
+    second = [QEntry(f"s{i}", "Wait", -float(i), 2) for i in range(0, n, 3)]
+    second += [QEntry(f"new{i}", "Cancel", 1.0, 1) for i in range(4)]
+    calls = _inserts_into(engine, "q_values")
+    async with session_factory(engine)() as s, s.begin():
+        agent = await AgentRepository(s).get_or_create("agent-q", {}, 0.3)
+        q = QValueRepository(s)
+        assert await q.put(agent.id, first, revision=1) == n
+        assert await q.put(agent.id, second, revision=2) == len(second)
+    async with session_factory(engine)() as s:
+        stored = {(r.state_key, r.action): r for r in await QValueRepository(s).load(agent.id)}
+    assert len(stored) == n + 4
+    for i in range(n):
+        row = stored[(f"s{i}", "Wait")]
+        if i % 3 == 0:
+            assert (row.q, row.visits, row.revision) == (-float(i), 2, 2)
+            assert math.isnan(row.variance)
+        else:
+            assert (row.q, row.visits, row.revision, row.variance) == (float(i), 1, 1, 0.5)
+    assert stored[("new3", "Cancel")].q == 1.0
+    if engine.dialect.name == "sqlite":
+        assert calls == [(per_statement, False), (per_statement, False), (5, False),
+                         (len(second), False)]  # fmt: skip
