@@ -16,6 +16,10 @@ lock (SQLite's one lock, which every other process's flush waits for) only for t
     prepared = prepare_insert("sqlite", table, ("agent_id", "seq"), rows)   # no session
     async with session.begin():
         await insert_prepared(session, prepared)
+
+``sqlite_multirow`` is the SQLite statement loop itself, with an optional ``ON CONFLICT``
+clause: the learner's Q-table upsert (``QValueRepository.put``) uses it too (20,000 cells
+beside a busy Python thread: 0.7 s, 8-9 s as executemany; measured 2026-12-02).
 """
 
 from __future__ import annotations
