@@ -368,14 +368,8 @@ class QValueRepository:
             else sqlite.insert(table)
         )
         return insert.on_conflict_do_update(
-            index_elements=["agent_id", "state_key", "action"],
-            set_={
-                "q": insert.excluded.q,
-                "visits": insert.excluded.visits,
-                "revision": insert.excluded.revision,
-                "updated_at": insert.excluded.updated_at,
-                "variance": insert.excluded.variance,
-            },
+            index_elements=list(_Q_KEY),
+            set_={name: insert.excluded[name] for name in _Q_UPDATED},
         )
 
     async def put(
@@ -396,11 +390,13 @@ class QValueRepository:
             if _dialect(self.session) == "sqlite":
                 # driver values, multi-row statements (rlexec.store.inserts)
                 text = sqlite_time_text(stamp)
-                rows = [
+                rows = [  # (*_Q_KEY, *_Q_UPDATED) order
                     (agent_id, d[0], d[1], d[2], d[3], revision, text, nan_to_null(d[4]))
                     for d in deltas
                 ]
-                await sqlite_multirow(conn, "q_values", _Q_COLUMNS, rows, _SQLITE_Q_ON_CONFLICT)
+                await sqlite_multirow(
+                    conn, "q_values", (*_Q_KEY, *_Q_UPDATED), rows, _SQLITE_Q_ON_CONFLICT
+                )
                 return len(deltas)
             stmt = self._upsert()
             for chunk in chunks(deltas):
@@ -812,10 +808,9 @@ async def append_prepared(session: AsyncSession, prepared: PreparedInsert) -> in
         return await insert_prepared(session, prepared)
 
 
-_Q_COLUMNS = ("agent_id", "state_key", "action", "q", "visits", "revision", "updated_at",
-              "variance")  # fmt: skip
+_Q_KEY = ("agent_id", "state_key", "action")  # a q_values row's key
+_Q_UPDATED = ("q", "visits", "revision", "updated_at", "variance")  # what a put overwrites
 _SQLITE_Q_ON_CONFLICT = (
-    " ON CONFLICT (agent_id, state_key, action) DO UPDATE SET q = excluded.q, visits = "
-    "excluded.visits, revision = excluded.revision, updated_at = excluded.updated_at, "
-    "variance = excluded.variance"
+    f" ON CONFLICT ({', '.join(_Q_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _Q_UPDATED)
 )
