@@ -160,9 +160,7 @@ def _seconds(name: str, value: Any) -> float:
     if kind is not float and kind is not int:  # the common cases skip the checks below
         if isinstance(value, datetime):
             if value.tzinfo is None:
-                raise InvalidInputError(
-                    f"{name} = {value!r}: expected a timezone-aware datetime"
-                )
+                raise InvalidInputError(f"{name} = {value!r}: expected a timezone-aware datetime")
             return value.timestamp()
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise InvalidInputError(f"{name} = {value!r}: {_SECONDS_EXPECTED}")

@@ -34,14 +34,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("learner", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("learner_expires_at", sa.Double(), nullable=True))
         batch_op.add_column(
-            sa.Column(
-                "transitions_queued", sa.BigInteger(), nullable=False, server_default="0"
-            )
+            sa.Column("transitions_queued", sa.BigInteger(), nullable=False, server_default="0")
         )
         batch_op.add_column(
-            sa.Column(
-                "transitions_applied", sa.BigInteger(), nullable=False, server_default="0"
-            )
+            sa.Column("transitions_applied", sa.BigInteger(), nullable=False, server_default="0")
         )
         batch_op.add_column(sa.Column("next_training_seed", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("experiences", schema=None) as batch_op:

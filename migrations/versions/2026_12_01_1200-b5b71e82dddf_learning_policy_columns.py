@@ -295,9 +295,7 @@ def upgrade() -> None:
         with op.batch_alter_table("decisions", recreate="always") as batch:
             for name, kind in NEW_DECISION_COLUMNS:
                 batch.add_column(sa.Column(name, kind, nullable=True))
-            batch.alter_column(
-                "seconds_since_last_trade", existing_type=sa.Double(), nullable=True
-            )
+            batch.alter_column("seconds_since_last_trade", existing_type=sa.Double(), nullable=True)
         op.execute(
             "UPDATE decisions SET own_orders_bucket = 0, schedule_bucket = 0 "
             "WHERE remaining_bucket IS NOT NULL"
@@ -330,8 +328,7 @@ def downgrade() -> None:
     if not sqlite:
         op.execute("DROP FUNCTION IF EXISTS rlexec_promotions_refuse()")
     fill = (
-        "UPDATE decisions SET seconds_since_last_trade = 0.0 "
-        "WHERE seconds_since_last_trade IS NULL"
+        "UPDATE decisions SET seconds_since_last_trade = 0.0 WHERE seconds_since_last_trade IS NULL"
     )
     if sqlite:
         _drop_sqlite_decision_triggers()

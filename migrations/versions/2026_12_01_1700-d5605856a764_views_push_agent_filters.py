@@ -140,9 +140,7 @@ CROSS JOIN LATERAL (
 def views(dialect: str) -> dict[str, str]:
     """This revision's definitions of the views it changes, for ``dialect``."""
     episode_summary = (
-        EPISODE_SUMMARY_POSTGRESQL
-        if dialect == "postgresql"
-        else PREVIOUS_VIEWS["episode_summary"]
+        EPISODE_SUMMARY_POSTGRESQL if dialect == "postgresql" else PREVIOUS_VIEWS["episode_summary"]
     )
     return {**GROUPED_VIEWS, "episode_summary": episode_summary}
 

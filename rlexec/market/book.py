@@ -132,8 +132,7 @@ def validate_book(book: BookSnapshot, where: str | None = None) -> None:
     if book.bids[0].price >= book.asks[0].price:
         kind = "locked" if book.bids[0].price == book.asks[0].price else "crossed"
         raise InvalidInputError(
-            f"{label} is {kind}: best bid {book.bids[0].price} >= best ask "
-            f"{book.asks[0].price}"
+            f"{label} is {kind}: best bid {book.bids[0].price} >= best ask {book.asks[0].price}"
         )
 
 

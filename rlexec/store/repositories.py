@@ -810,7 +810,5 @@ async def append_prepared(session: AsyncSession, prepared: PreparedInsert) -> in
 
 _Q_KEY = ("agent_id", "state_key", "action")  # a q_values row's key
 _Q_UPDATED = ("q", "visits", "revision", "updated_at", "variance")  # what a put overwrites
-_SQLITE_Q_ON_CONFLICT = (
-    f" ON CONFLICT ({', '.join(_Q_KEY)}) DO UPDATE SET "
-    + ", ".join(f"{name} = excluded.{name}" for name in _Q_UPDATED)
-)
+_SQLITE_Q_SET = ", ".join(f"{name} = excluded.{name}" for name in _Q_UPDATED)
+_SQLITE_Q_ON_CONFLICT = f" ON CONFLICT ({', '.join(_Q_KEY)}) DO UPDATE SET {_SQLITE_Q_SET}"

@@ -188,9 +188,11 @@ def main() -> None:
     results.append(("observe(...)  [+ replay add, batch of 32 every 10]", out))
     gc.enable()
 
-    print(f"python {platform.python_version()} ({sys.implementation.name}), "
-          f"{platform.machine()}, numpy {np.__version__}; {calls} calls per path; "
-          f"{n} states x 6 actions")
+    print(
+        f"python {platform.python_version()} ({sys.implementation.name}), "
+        f"{platform.machine()}, numpy {np.__version__}; {calls} calls per path; "
+        f"{n} states x 6 actions"
+    )
     _, floor_p99 = percentiles(results[1][1])
     print(f"{'path':52s} {'p50 us':>8s} {'p99 us':>8s} {'p99/floor':>10s}")
     figures: dict[str, tuple[float, float]] = {}
@@ -211,9 +213,10 @@ def main() -> None:
         _, p99 = figures[name]
         verdict_abs = "meets" if p99 <= 20.0 else "MISSES"
         verdict_rel = "meets" if p99 <= 5 * base else "MISSES"
-        print(f"{name.split('  ')[0]}: p99 {p99:.2f} us {verdict_abs} 20 us; "
-              f"{p99 / base:.1f}x the {label} p99 ({base:.2f} us): {verdict_rel} 5x")
-
+        print(
+            f"{name.split('  ')[0]}: p99 {p99:.2f} us {verdict_abs} 20 us; "
+            f"{p99 / base:.1f}x the {label} p99 ({base:.2f} us): {verdict_rel} 5x"
+        )
 
 
 if __name__ == "__main__":

@@ -321,10 +321,14 @@ def main() -> None:
     b50, b99 = figures["QTableAgent.decide_index (bare)"]
     c50, c99 = figures["executor core: cancels + next_order"]
     a50, a99 = figures["Agent: WorkingOrder.on_book (a decision)"]
-    print(f"API / bare decide_index: p50 {a50 / b50:.1f}x, p99 {a99 / b99:.1f}x "
-          f"(target <= 2x: {'met' if a99 <= 2 * b99 and a50 <= 2 * b50 else 'NOT met'})")
-    print(f"API / executor core:     p50 {a50 / c50:.2f}x, p99 {a99 / c99:.2f}x "
-          f"(what the API itself adds: {a50 - c50:+.2f} us at p50)")
+    print(
+        f"API / bare decide_index: p50 {a50 / b50:.1f}x, p99 {a99 / b99:.1f}x "
+        f"(target <= 2x: {'met' if a99 <= 2 * b99 and a50 <= 2 * b50 else 'NOT met'})"
+    )
+    print(
+        f"API / executor core:     p50 {a50 / c50:.2f}x, p99 {a99 / c99:.2f}x "
+        f"(what the API itself adds: {a50 - c50:+.2f} us at p50)"
+    )
     print(f"API p99 {a99:.1f} us (target < 50 us: {'met' if a99 < 50 else 'NOT met'})")
     slow = np.asarray(began, dtype=np.float64)[np.asarray(api) >= np.percentile(api, 99)]
     spacing_ms = float(np.median(np.diff(slow))) / 1e6 if len(slow) > 1 else float("nan")
@@ -333,13 +337,17 @@ def main() -> None:
             f"apart over {span_s:.2f} s")  # fmt: skip
     if gap == 0:  # a periodic interrupt shows as its period only in the hot loop
         per_tick = len(api) / max(span_s * 250, 1.0)
-        line += (f" (a 250 Hz kernel timer ticks every 4 ms, which here is once per "
-                 f"{per_tick:.0f} loop iterations: {100 / per_tick:.1f} % of the calls)")
+        line += (
+            f" (a 250 Hz kernel timer ticks every 4 ms, which here is once per "
+            f"{per_tick:.0f} loop iterations: {100 / per_tick:.1f} % of the calls)"
+        )
     print(line)
     r50, r99 = figures[rows[-1][0]]
-    print(f"machine's own tail for work of the API's p50: p99 / p50 {r99 / r50:.2f}x "
-          f"(the API's: {a99 / a50:.2f}x); at that ratio a p99 under 50 us needs a p50 under "
-          f"{50 * r50 / r99:.1f} us")
+    print(
+        f"machine's own tail for work of the API's p50: p99 / p50 {r99 / r50:.2f}x "
+        f"(the API's: {a99 / a50:.2f}x); at that ratio a p99 under 50 us needs a p50 under "
+        f"{50 * r50 / r99:.1f} us"
+    )
 
 
 if __name__ == "__main__":

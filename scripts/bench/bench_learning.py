@@ -88,14 +88,20 @@ class Trained:
 
 
 def train_and_evaluate(
-    market: str, training_seed: int, episodes: int, n_seeds: int,
+    market: str,
+    training_seed: int,
+    episodes: int,
+    n_seeds: int,
     overrides: dict[str, dict[str, Any]] | None = None,
 ) -> Trained:
     return asyncio.run(_train_and_evaluate(market, training_seed, episodes, n_seeds, overrides))
 
 
 async def _train_and_evaluate(
-    market: str, training_seed: int, episodes: int, n_seeds: int,
+    market: str,
+    training_seed: int,
+    episodes: int,
+    n_seeds: int,
     overrides: dict[str, dict[str, Any]] | None,
 ) -> Trained:
     config = market_config(market, overrides)
@@ -103,7 +109,11 @@ async def _train_and_evaluate(
     sim = build_market(rl)
     agent = new_q_agent(config, mode=AgentMode.TRAINING, seed=training_seed)
     executor = new_executor(
-        config, agent, sink=None, agent_name="bench", reward_mode=rl.reward.mode,
+        config,
+        agent,
+        sink=None,
+        agent_name="bench",
+        reward_mode=rl.reward.mode,
         typical_queue_depth=typical_queue_depth(sim),
     )
     started = time.perf_counter()
@@ -185,7 +195,10 @@ def main() -> None:
     parser.add_argument("--markets", default="equity,prediction_market")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
         help="config override for the learner (experiments; the baselines keep the defaults)",
     )
     args = parser.parse_args()

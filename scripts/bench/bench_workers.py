@@ -93,8 +93,7 @@ def independent_copies(folder: str, copies: int, episodes: int, tag: str) -> flo
     with ProcessPoolExecutor(copies, mp_context=context) as pool:
         urls = [f"sqlite+aiosqlite:///{folder}/copy-{tag}-{k}.db" for k in range(copies)]
         jobs = [
-            pool.submit(independent_rate, url, f"copy-{k}", episodes)
-            for k, url in enumerate(urls)
+            pool.submit(independent_rate, url, f"copy-{k}", episodes) for k, url in enumerate(urls)
         ]
         return sum(job.result() for job in jobs)
 

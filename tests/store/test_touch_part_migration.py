@@ -54,9 +54,8 @@ async def test_upgrade_in_place_and_downgrade_exactly(empty_db_url: str) -> None
         )  # fmt: skip
         async with session_factory(engine)() as session, session.begin():
             await DecisionRepository(session).append(1, [behind])
-        assert await _all(
-            engine, f"SELECT {columns} FROM decision_outcomes WHERE seq = 3"
-        ) == [(3, 4.0, 1, 2)]  # r2
+        outcomes = await _all(engine, f"SELECT {columns} FROM decision_outcomes WHERE seq = 3")
+        assert outcomes == [(3, 4.0, 1, 2)]  # r2
         async with session_factory(engine)() as session:
             decisions = await DecisionRepository(session).for_episode("e1")
         assert [d.resting_behind_ticks for d in decisions if d.seq == 3] == [4.0]
