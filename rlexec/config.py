@@ -189,7 +189,7 @@ class PersistenceConfig(_Section):
         256.0,
         gt=0.0,
         description="memory (MiB) the rows waiting for the store may take before the oldest "
-        "are shed (see rlexec.store.pending)",
+        "are shed (see rlexec.store.pending); past a quarter of it a flush is asked at once",
     )
     probe_interval_secs: float = Field(
         1.0, gt=0.0, description="while the store is down: how often to try it again"

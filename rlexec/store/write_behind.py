@@ -29,7 +29,10 @@ leaves rows and table of one moment). The writer renews the lease and, for actor
 rows on its own clock when the app does not yield. A failed flush loses nothing: rows go
 back to the front of the buffer, the snapshot back into the pending table. While the store
 is down the writer probes it every ``probe_interval_secs`` (a ``SELECT 1``) and flushes as
-soon as it answers; memory stays bounded by ``max_pending_mb`` (the shedding policy of
+soon as it answers. An agent that appends rows faster than one save interval can hold (a
+simulator driving it flat out) asks for a flush at an episode's end once the rows waiting pass
+a quarter of ``max_pending_mb`` (``flush_above_bytes``), so the writer flushes back to back
+while they pile up; memory stays bounded by ``max_pending_mb`` (the shedding policy of
 ``rlexec.store.pending``; what is shed is counted in ``dropped`` and logged). Log lines
 (``logging``, logger ``rlexec.store``) say when the store goes down, every
 ``DOWN_LOG_EVERY_SECS`` while it stays down, and when it is back.
@@ -241,6 +244,10 @@ class AgentStore:
         self.rows = PendingRows(
             int(p.max_pending_mb * 2**20), shed_order or ("experiences", "decisions")
         )
+        # rows piling up past a quarter of the bound: a flush is asked at once (at an episode's
+        # end), not at the next save interval, so a healthy store sheds nothing
+        self.flush_above_bytes = max(1, self.rows.max_bytes // 4)
+        self._early_flush_mark: int | None = None  # flushes + failed when one was last asked
         self.table = PendingTable(int(agent.q_values.size))
         url = engine.url if isinstance(engine, AsyncEngine) else parse_url(engine)
         self.accept_existing = accept_existing
@@ -301,7 +308,7 @@ class AgentStore:
 
     def append_episode(self, record: EpisodeRecord) -> None:
         self._append("episodes", record)
-        if self.persistence.flush_on_episode_end:
+        if self.persistence.flush_on_episode_end or self._piled_up():
             self.request_flush()
 
     def append_decision(self, record: DecisionRecord) -> None:
@@ -312,6 +319,17 @@ class AgentStore:
 
     def append_policy_metrics(self, record: PolicyMetricsRecord) -> None:
         self._append("metrics", record)
+
+    def _piled_up(self) -> bool:
+        """More than ``flush_above_bytes`` waiting, the store up, and no early flush asked
+        since the writer last finished one (so a slow flush is not asked again and again)."""
+        if self.rows.bytes <= self.flush_above_bytes or not self.up:
+            return False
+        mark = self.flushes + self.failed_flushes
+        if mark == self._early_flush_mark:
+            return False
+        self._early_flush_mark = mark
+        return True
 
     def _append(self, kind: str, record: Any) -> None:
         if self.role is Role.READER:

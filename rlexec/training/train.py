@@ -222,7 +222,6 @@ async def _loop(
         if learner
         else None
     )
-    flush_above = max(1, int(rl.persistence.max_pending_mb * 2**20) // 4)
     lag_limit = COMMIT_LAG_INTERVALS * rl.persistence.save_interval_secs
     stuck_at: int | None = None  # store.flushes when a back-pressure wait last ran out
     deadline = None if minutes is None else time.monotonic() + minutes * 60.0
@@ -272,7 +271,7 @@ async def _loop(
             behind = (
                 store.last_commit_at is not None and time.time() - store.last_commit_at > lag_limit
             )
-            piled_up = store.pending_bytes > flush_above or behind
+            piled_up = store.pending_bytes > store.flush_above_bytes or behind
             if store.up and piled_up and store.flushes != stuck_at:
                 # back-pressure, never a failure, and bounded: a store that hangs (no error
                 # until database.command_timeout_secs) must not stop the learning; after one

@@ -6,6 +6,7 @@ kill switch still records, bindings are enforced, bad input is one line."""
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -229,6 +230,36 @@ async def test_an_outside_engine_episode_is_said_not_to_be_re_simulable(
     with pytest.raises(InvalidInputError, match="cannot be re-simulated") as info:
         await replay_episode(engine, episode_id, config(db_url))
     assert "config hash" not in str(info.value)
+
+
+async def test_an_engine_faster_than_the_save_interval_gets_early_flushes_and_sheds_nothing(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    """Rows past a quarter of max_pending_mb ask for a flush at the next episode's end: with a
+    save interval of an hour nothing would be written before close, and the rows past the
+    bound would be shed, though the store is up."""
+    cfg = config(db_url, persistence={"save_interval_secs": 3600, "max_pending_mb": 0.25})
+    parents = 24
+
+    def run() -> tuple[int, dict[str, int], int, int]:
+        with open_agent(db_url, "fast", cfg=cfg, mode="training") as agent:
+            store = agent._persistent.store
+            most = 0
+            for seed in range(parents):
+                eng = Engine(seed=seed)
+                eng.work(agent.start_order("buy", 600, HORIZON_SECS, eng.book, now=0.0))
+                most = max(most, store.pending_bytes)
+                time.sleep(0.05)  # the engine's next parent comes a little later
+            return store.flushes, agent.status.dropped, most, store.rows.max_bytes
+
+    flushes, dropped, most, bound = await asyncio.to_thread(run)
+    assert dropped == {"experiences": 0, "decisions": 0}
+    assert flushes >= 2  # before close, with an hour's save interval
+    assert most < bound
+    decisions = HORIZON_SECS // 5 * parents
+    assert await rows(engine, "SELECT COUNT(*) FROM decisions") == [(decisions,)]
+    assert await rows(engine, "SELECT COUNT(*) FROM experiences") == [(decisions,)]
+    assert await rows(engine, "SELECT COUNT(*) FROM episodes") == [(parents,)]
 
 
 # ---- the agent: binding, evaluation, input -------------------------------------------------
