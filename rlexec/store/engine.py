@@ -84,11 +84,12 @@ def parse_url(url: str | URL) -> URL:
 
 
 def redact_url(url: str | URL) -> str:
-    """The URL as text with any password replaced by ``***``; safe to log and print."""
+    """The URL as text with any password (``user:password@``, a ``password=`` query
+    parameter) replaced by ``***``; safe to log and print."""
     if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
+        return mask_passwords(url.render_as_string(hide_password=True))
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return mask_passwords(make_url(url).render_as_string(hide_password=True))
     except (ArgumentError, ValueError):
         return mask_passwords(url)
 

@@ -55,6 +55,13 @@ CASES = [
     ),
     ("flag URL, unreachable", {}, None, ["--database-url", URL], ["db", "current"]),
     ("env URL, unreachable, train", {"RLEXEC_DATABASE__URL": URL}, None, [], ["train"]),
+    (
+        "flag URL, password in the query, unreachable",
+        {},
+        None,
+        ["--database-url", f"postgresql+asyncpg://trader@127.0.0.1:1/rlexec?password={SECRET}"],
+        ["db", "current"],
+    ),
     ("env URL, unreachable, upgrade", {"RLEXEC_DATABASE__URL": URL}, None, [], ["db", "upgrade"]),
     (
         "URL fine, another key bad",
@@ -121,6 +128,11 @@ def test_no_error_path_prints_the_password(
         ),
         ("postgresql://user@host/db", "postgresql://user@host/db"),
         ("no URL here: a:b@c", "no URL here: a:b@c"),
+        (
+            "'postgresql://u@h/db?sslmode=require&password=p@ss&x=1' failed",
+            "'postgresql://u@h/db?sslmode=require&password=***&x=1' failed",
+        ),
+        ("postgresql://u@h/db?PASSWORD=pw", "postgresql://u@h/db?PASSWORD=***"),
     ],
 )
 def test_mask_passwords(text: str, masked: str) -> None:
