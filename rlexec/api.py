@@ -267,9 +267,11 @@ class WorkingOrder:
         pump: Callable[[], None],
         on_end: Callable[[str], None],
         horizon_secs: float,
+        agent_closed: Callable[[], str | None],
     ) -> None:
         """``horizon_secs``: when the completion is due after ``start`` (the parent's steps
-        are its decision intervals, the last one possibly cut short)."""
+        are its decision intervals, the last one possibly cut short); ``agent_closed``: the
+        one-line error once the agent is closed (None while it is open)."""
         self.order_id = parent.parent_id
         self.side = str(parent.side)
         self.quantity = parent.quantity
@@ -280,6 +282,7 @@ class WorkingOrder:
         self._horizon_secs = horizon_secs
         self._pump = pump
         self._on_end = on_end
+        self._agent_closed = agent_closed
         self._arrival_mid = arrival.mid
         self._book = arrival
         self._now = start
@@ -456,6 +459,9 @@ class WorkingOrder:
     def _check_open(self) -> None:
         if self._done:
             raise InvalidInputError(f"order {self.order_id!r} is finished: start a new one")
+        closed = self._agent_closed()
+        if closed is not None:  # nothing of this order could be stored any more
+            raise InvalidInputError(f"order {self.order_id!r}: {closed}")
 
     def _step_at(self, seconds: float) -> int:
         return math.floor((seconds - self._start) / self._interval)
@@ -567,8 +573,7 @@ class _AgentFace:
         mid the shortfall is measured against); feed it to ``on_book`` next. The parent is set
         up here (its bookkeeping and its base schedule, built from the arrival book's clock),
         so that its first decision costs what the others do."""
-        if self._closed:
-            raise InvalidInputError(f"agent {self.name!r} is closed: open it again")
+        self._check_not_closed()
         if not isinstance(book, BookSnapshot):
             raise InvalidInputError(
                 f"book = {book!r:.80}: expected a BookSnapshot (rlexec.book(...) builds one)"
@@ -600,6 +605,7 @@ class _AgentFace:
             self._persistent.store.pump,
             self._forget,
             horizon,
+            self._closed_error,
         )
         self._orders[parent_id] = order
         return order
@@ -611,6 +617,14 @@ class _AgentFace:
 
     def _forget(self, order_id: str) -> None:
         self._orders.pop(order_id, None)
+
+    def _closed_error(self) -> str | None:
+        return f"agent {self.name!r} is closed: open it again" if self._closed else None
+
+    def _check_not_closed(self) -> None:
+        closed = self._closed_error()
+        if closed is not None:
+            raise InvalidInputError(closed)
 
 
 def _open_persistent(
@@ -672,11 +686,13 @@ class Agent(_AgentFace):
     def flush(self) -> FlushResult:
         """Write everything now; blocks until the store has it (StoreError if it is down:
         nothing is lost, the store keeps trying)."""
+        self._check_not_closed()
         return self._persistent.store.flush_blocking()
 
     def close(self) -> None:
-        """The final flush; the agent cannot be used afterwards. Orders still working are
-        not recorded (finish them first)."""
+        """The final flush; the agent cannot be used afterwards (its orders' methods and
+        ``flush`` raise InvalidInputError). Orders still working are not recorded (finish
+        them first)."""
         if self._closed:
             return
         self._closed = True
@@ -721,6 +737,7 @@ class AsyncAgent(_AgentFace):
 
     async def flush(self) -> FlushResult:
         """Write everything now (StoreError if the store is down: nothing is lost)."""
+        self._check_not_closed()
         return await self._persistent.store.flush()
 
     async def close(self) -> None:

@@ -6,6 +6,7 @@ kill switch still records, bindings are enforced, bad input is one line."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from decimal import Decimal
 from typing import Any
@@ -309,6 +310,50 @@ async def test_evaluation_mode_loads_no_experiences(db_url: str) -> None:
         assert loaded.experiences == [] and cfg.persistence.experiences_to_load > 0
     finally:
         await store.close()
+
+
+def test_after_close_the_agent_and_its_orders_refuse_in_one_line(tmp_path: Any) -> None:
+    """Nothing done after close could be stored: flush, start_order and every call of an
+    order still working say so in one line (flush waited for ever, the order went on)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'closed.db'}"
+    book = rlexec.book([("99.99", 5)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=3600)
+    agent = rlexec.Agent.open(config(url), create=True)
+    order = agent.start_order("buy", 10, 60, book, now=0)
+    todo = order.on_book(book, now=0)
+    agent.close()
+    raised: list[BaseException] = []
+
+    def flush() -> None:
+        try:
+            agent.flush()
+        except BaseException as exc:
+            raised.append(exc)
+
+    flusher = threading.Thread(target=flush, daemon=True)  # a hang fails the test, not CI
+    flusher.start()
+    flusher.join(10)
+    assert not flusher.is_alive(), "flush() after close() hangs"
+    assert [type(e) for e in raised] == [rlexec.InvalidInputError] and "is closed" in str(raised[0])
+    calls = [
+        lambda: agent.start_order("buy", 10, 60, book, now=0),
+        lambda: order.on_book(book, now=5),
+        lambda: order.on_fill(todo.place[0].order_id, 1, "100.01", at=1),
+        lambda: order.on_cancel(todo.place[0].order_id),
+        lambda: order.complete(),
+        lambda: order.finish(),
+    ]
+    for call in calls:
+        with pytest.raises(rlexec.InvalidInputError, match="'default' is closed") as info:
+            call()
+        assert "\n" not in str(info.value)
+
+
+async def test_after_close_the_async_agent_refuses_to_flush(tmp_path: Any) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'closed.db'}"
+    async with rlexec.AsyncAgent.open(config(url), create=True) as agent:
+        pass
+    with pytest.raises(rlexec.InvalidInputError, match="is closed"):
+        await asyncio.wait_for(agent.flush(), 10)
 
 
 def test_a_database_behind_head_or_missing_is_refused(tmp_path: Any) -> None:
