@@ -25,7 +25,6 @@ import logging
 import signal
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -134,9 +133,9 @@ def run(args: argparse.Namespace, stop: list[bool]) -> int:
         for i in range(args.parents):
             venue = SimulatedVenue(f"SYM{i}", seed=args.seed + i)
             data = venue.market_data()
-            order = agent.start_order(
+            order = agent.start_order(  # the engine's own ids, the same in every run
                 ("buy", "sell")[i % 2], args.quantity, horizon_secs=args.steps,
-                book=book_from_feed(data), now=data["time"], order_id=str(uuid.uuid4()),
+                book=book_from_feed(data), now=data["time"], order_id=f"PARENT-{i + 1}",
             )  # fmt: skip
             works.append(Working(venue, order))
         while any(w.result is None for w in works):

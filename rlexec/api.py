@@ -26,7 +26,11 @@ give the same ``WorkingOrder``, whose methods never block and never await.
   interval here, per simulator step in training.
 - **Horizon**: the first ``on_book`` at or after ``start + horizon_secs`` (or ``complete()``)
   returns the completion: cancel every resting child and send the rest as a market order
-  (``limit_price`` None, id ``<order_id>-completion``). Report its fills, then ``finish()``.
+  (``limit_price`` None, id ``<episode_id>-completion``). Report its fills, then ``finish()``.
+- **Ids**: ``order_id`` is the engine's (``start_order(order_id=...)``, default: the episode
+  id), unique among the orders being worked and free to come back later (ids that restart
+  every day); ``episode_id`` is rlexec's, unique for ever (the stored episode, its decisions,
+  the child ids ``<episode_id>-...``); the episode row keeps both.
 - **Fills** arrive between books: ``on_fill`` uses the last book seen. A child in
   ``Instructions.place`` counts as resting at once; ``on_cancel`` tells the order that the
   venue cancelled or rejected one. Cancels asked in ``Instructions.cancel`` stop counting as
@@ -64,11 +68,12 @@ from rlexec.rl.types import Urgency
 from rlexec.slots import unchecked_constructor
 from rlexec.store.engine import redact_url
 from rlexec.store.migrate import require_schema
+from rlexec.store.models import ORDER_ID_LENGTH
 from rlexec.store.write_behind import FlushResult, LoadResult
 
 T = TypeVar("T")
 ZERO = Decimal(0)
-ORDER_ID_MAX = 36  # episodes.episode_id is VARCHAR(36)
+ORDER_ID_MAX = ORDER_ID_LENGTH  # episodes.order_id
 MARKET_MAX = 64  # episodes.market is VARCHAR(64)
 DEFAULT_MARKET = "external"  # what replay recognises as an outside engine's episode
 
@@ -268,11 +273,14 @@ class WorkingOrder:
         on_end: Callable[[str], None],
         horizon_secs: float,
         agent_closed: Callable[[], str | None],
+        order_id: str,
     ) -> None:
         """``horizon_secs``: when the completion is due after ``start`` (the parent's steps
         are its decision intervals, the last one possibly cut short); ``agent_closed``: the
-        one-line error once the agent is closed (None while it is open)."""
-        self.order_id = parent.parent_id
+        one-line error once the agent is closed (None while it is open); ``order_id``: the
+        engine's id of the order (``parent.parent_id`` is the episode id)."""
+        self.order_id = order_id
+        self.episode_id = parent.parent_id
         self.side = str(parent.side)
         self.quantity = parent.quantity
         self._executor = executor
@@ -296,7 +304,7 @@ class WorkingOrder:
         self._completing = False
         self._done = False
         # the parent's bookkeeping and its base schedule are built now, not at the first decision
-        executor.prepare(self.order_id, self._context(0, ()))
+        executor.prepare(self.episode_id, self._context(0, ()))
 
     # -- state
     @property
@@ -355,10 +363,10 @@ class WorkingOrder:
         executor = self._executor
         cancels: list[str] = []
         if self._open:
-            cancels = executor.cancels(self.order_id, context)
+            cancels = executor.cancels(self.episode_id, context)
             for order_id in cancels:
                 self._open.pop(order_id, None)
-        child = executor.next_order(self.order_id, context)
+        child = executor.next_order(self.episode_id, context)
         if child is None:
             return Instructions(tuple(cancels)) if cancels else NOTHING
         quantity = min(child.quantity, self.quantity - self._filled - self.resting)
@@ -408,7 +416,7 @@ class WorkingOrder:
                 del self._open[child_order_id]
         self._filled += q
         self._fills.append(Fill(child_order_id, step, q, p, bool(passive)))
-        self._executor.fill(self.order_id, child_order_id, q, p, self._context(step, ()))
+        self._executor.fill(self.episode_id, child_order_id, q, p, self._context(step, ()))
         self._pump()
 
     def on_cancel(self, child_order_id: str) -> None:
@@ -442,7 +450,7 @@ class WorkingOrder:
         self._check_open()
         self._done = True
         step = min(max(self._step, 0), self._parent.horizon_steps - 1)
-        record = self._executor.end(self.order_id, self._context(step, ()))
+        record = self._executor.end(self.episode_id, self._context(step, ()))
         self._on_end(self.order_id)
         self._pump()
         return OrderResult(
@@ -572,7 +580,9 @@ class _AgentFace:
         """Start working a parent order: ``book`` is the arrival book (its mid is the arrival
         mid the shortfall is measured against); feed it to ``on_book`` next. The parent is set
         up here (its bookkeeping and its base schedule, built from the arrival book's clock),
-        so that its first decision costs what the others do."""
+        so that its first decision costs what the others do. ``order_id``: the engine's own id
+        (1 to 64 printable characters; default: the episode id), stored with the episode; it
+        may come back once its order is finished."""
         self._check_not_closed()
         if not isinstance(book, BookSnapshot):
             raise InvalidInputError(
@@ -581,21 +591,22 @@ class _AgentFace:
         horizon = _seconds("horizon_secs", horizon_secs)
         if horizon <= 0:
             raise InvalidInputError(f"horizon_secs = {horizon_secs!r}: expected > 0")
-        parent_id = (
-            str(uuid.uuid4()) if order_id is None else _label("order_id", order_id, ORDER_ID_MAX)
-        )
-        if parent_id in self._orders:
-            raise InvalidInputError(f"order_id = {parent_id!r}: that order is being worked")
+        episode_id = str(uuid.uuid4())  # rlexec's own: the engine may reuse its order ids
+        name = episode_id if order_id is None else _label("order_id", order_id, ORDER_ID_MAX)
+        if name in self._orders:
+            raise InvalidInputError(f"order_id = {name!r}: that order is being worked")
         parent = ParentOrder(
-            parent_id,
+            episode_id,
             _side(side),
             _decimal("quantity", quantity),
             max(1, math.ceil(horizon / self.decision_interval_secs - 1e-9)),
             _urgency(urgency),
         )
         start = _seconds("now", now)  # checked before the executor holds anything of it
-        meta = EpisodeMeta(market=self.market, snapshot_id=self._persistent.snapshot_id)
-        self._executor.begin(parent_id, meta)
+        meta = EpisodeMeta(
+            market=self.market, snapshot_id=self._persistent.snapshot_id, order_id=order_id
+        )
+        self._executor.begin(episode_id, meta)
         order = WorkingOrder(
             self._executor,
             parent,
@@ -606,8 +617,9 @@ class _AgentFace:
             self._forget,
             horizon,
             self._closed_error,
+            name,
         )
-        self._orders[parent_id] = order
+        self._orders[name] = order
         return order
 
     def record_policy_metrics(self) -> None:

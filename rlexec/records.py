@@ -63,7 +63,9 @@ class EpisodeRecord:
     nothing); ``urgency``: the parent's ``Urgency`` value (0 low, 1 normal, 2 high);
     ``completed_step``: the step (0 = the parent's first) at which its filled quantity reached
     its size; a resting child's fill during the market's move from step k to k + 1 counts at
-    k + 1, and the forced completion at ``horizon_steps - 1``.
+    k + 1, and the forced completion at ``horizon_steps - 1``; ``order_id``: the engine's own
+    id of the parent order (``start_order(order_id=...)``; None: not given, or not an
+    engine's order). ``episode_id`` is rlexec's, unique: an engine may reuse its ids.
     """
 
     episode_id: str
@@ -93,6 +95,7 @@ class EpisodeRecord:
     reward_mode: str | None = None
     urgency: int | None = None
     completed_step: int | None = None
+    order_id: str | None = None
 
     @property
     def forced_completion(self) -> bool:

@@ -93,6 +93,7 @@ class EpisodeMeta:
     baseline: Sequence[float] | None = None  # the base's S_t on the same seed (training only)
     exploration_seed: int | None = None  # per-episode exploration draws; None: the agent's
     run_id: str | None = None  # the train / evaluate / compare invocation (audit trail)
+    order_id: str | None = None  # the engine's own id of the parent order (public API)
 
 
 EXPLORATION_SALT = 0x5EED_E7A1  # keeps the exploration stream apart from the market's
@@ -614,4 +615,5 @@ class RlEnhancedExecutor(BaseExecutor):
             reward_mode=str(self.reward_config.mode),
             urgency=int(parent.urgency),
             completed_step=run.completed_step,
+            order_id=run.meta.order_id,
         )

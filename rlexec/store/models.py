@@ -62,6 +62,7 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 MONEY = sa.Numeric(20, 8).with_variant(sa.Double(asdecimal=True, decimal_return_scale=8), "sqlite")
 # Surrogate keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+ORDER_ID_LENGTH = 64  # episodes.order_id: an outside engine's own id of a parent order
 # JSON documents: jsonb on PostgreSQL (=, DISTINCT and ORDER BY work on it), JSON text on SQLite.
 JSON_DOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
@@ -234,6 +235,10 @@ class Episode(Base):
       NULL: not recorded);
     - ``forced_completion``: whether the horizon's market order completed the parent
       (``completion_quantity > 0``; filled on every row).
+
+    Added by revision ``f7d2c4b8a913``: ``order_id``, the outside engine's own id of the parent
+    (``start_order(order_id=...)``), which it may reuse (ids that restart every day); NULL when
+    none was given and on older rows (whose engine-given id, if any, is the ``episode_id``).
     """
 
     __tablename__ = "episodes"
@@ -269,6 +274,7 @@ class Episode(Base):
     urgency: Mapped[int | None] = mapped_column(sa.SmallInteger)
     completed_step: Mapped[int | None] = mapped_column(sa.Integer)
     forced_completion: Mapped[bool] = mapped_column(sa.Boolean)
+    order_id: Mapped[str | None] = mapped_column(sa.String(ORDER_ID_LENGTH), index=True)
 
 
 class Decision(Base):

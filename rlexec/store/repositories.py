@@ -565,6 +565,7 @@ _EPISODE_FIELDS = (
     "reward_mode",
     "urgency",
     "completed_step",
+    "order_id",
 )
 _EPISODE_COLUMNS = ("agent_id", *_EPISODE_FIELDS, "forced_completion")
 _episode_values = attrgetter(*_EPISODE_FIELDS)

@@ -263,6 +263,37 @@ async def test_an_engine_faster_than_the_save_interval_gets_early_flushes_and_sh
     assert await rows(engine, "SELECT COUNT(*) FROM episodes") == [(parents,)]
 
 
+async def test_an_engine_may_reuse_its_order_ids(db_url: str, engine: AsyncEngine) -> None:
+    """Ids that restart (every day, after a restart): each order is its own episode, the
+    engine's id kept beside it; the store goes on flushing (a reused id was an episode id that
+    the append-only table refused at every flush, for ever, and close gave up)."""
+    cfg = config(db_url, persistence={"save_interval_secs": 3600, "close_timeout_secs": 5})
+
+    def run() -> list[rlexec.OrderResult]:
+        results = []
+        for _ in range(2):  # the same ids in a second process
+            with open_agent(db_url, "daily", cfg=cfg) as agent:
+                for order_id in ("ORD-1", "ORD-1", "ORD-2"):
+                    eng = Engine(seed=len(results))
+                    order = agent.start_order("buy", 300, 20, eng.book, now=0.0, order_id=order_id)
+                    assert order.order_id == order_id and order.episode_id != order_id
+                    results.append(eng.work(order))
+                    agent.flush()
+        return results
+
+    results = await asyncio.to_thread(run)
+    assert [r.order_id for r in results] == ["ORD-1", "ORD-1", "ORD-2"] * 2
+    episode_ids = [r.record.episode_id for r in results]
+    assert len(set(episode_ids)) == 6
+    stored = await rows(engine, "SELECT episode_id, order_id FROM episodes ORDER BY started_at")
+    assert stored == list(zip(episode_ids, [r.order_id for r in results], strict=True))
+    decisions = await rows(
+        engine, "SELECT e.order_id, COUNT(*) FROM decisions d JOIN episodes e "
+        "USING (episode_id) GROUP BY e.order_id ORDER BY e.order_id",
+    )  # fmt: skip
+    assert decisions == [("ORD-1", 4 * 20 // 5), ("ORD-2", 2 * 20 // 5)]
+
+
 # ---- the agent: binding, evaluation, input -------------------------------------------------
 
 
@@ -375,7 +406,7 @@ def test_a_database_behind_head_or_missing_is_refused(tmp_path: Any) -> None:
         (lambda a, b: a.start_order("buy", 10, 60, b, now=True), "now = True"),
         (lambda a, b: a.start_order("buy", 10, 60, b, now="9:30"), "now = '9:30'"),
         (lambda a, b: a.start_order("buy", 10, 60, b, now=0, urgency=7), "urgency = 7"),
-        (lambda a, b: a.start_order("buy", 10, 60, b, now=0, order_id="x" * 37), "order_id"),
+        (lambda a, b: a.start_order("buy", 10, 60, b, now=0, order_id="x" * 65), "order_id"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path: Any, call: Any, expected: str) -> None:
