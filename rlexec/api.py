@@ -34,7 +34,9 @@ give the same ``WorkingOrder``, whose methods never block and never await.
 - **Fills** arrive between books: ``on_fill`` uses the last book seen. A child in
   ``Instructions.place`` counts as resting at once; ``on_cancel`` tells the order that the
   venue cancelled or rejected one. Cancels asked in ``Instructions.cancel`` stop counting as
-  resting at once (a fill that raced the cancel still counts when reported).
+  resting at once (a fill that raced the cancel still counts when reported, even past the
+  parent's size when the completion was already sent). A fill is checked against its child:
+  no more than its size in all, no worse than its limit.
 - **Trades**: pass the trades printed since the last book (``trades=``) if the engine has a
   feed; without one, ``seconds_since_last_trade`` is recorded as missing (NULL).
 - **Schema**: the database must be at this rlexec's schema head (``rlexec db upgrade``);
@@ -296,7 +298,9 @@ class WorkingOrder:
         self._now = start
         self._step = -1  # the last step decided
         self._open: dict[str, RestingOrder] = {}
-        self._children: set[str] = set()
+        # every child sent (the completion too): what of it is not filled yet, and its limit
+        self._unfilled: dict[str, Decimal] = {}
+        self._limits: dict[str, Decimal] = {}
         self._fills: list[Fill] = []
         self._trades: list[Trade] = []
         self._filled = ZERO
@@ -313,8 +317,8 @@ class WorkingOrder:
 
     @property
     def remaining(self) -> Decimal:
-        """Not filled yet."""
-        return self.quantity - self._filled
+        """Not filled yet (0 once a fill that raced a cancel took it past the size)."""
+        return max(ZERO, self.quantity - self._filled)
 
     @property
     def resting(self) -> Decimal:
@@ -372,7 +376,9 @@ class WorkingOrder:
         quantity = min(child.quantity, self.quantity - self._filled - self.resting)
         if quantity <= 0:
             return Instructions(tuple(cancels)) if cancels else NOTHING
-        self._children.add(child.order_id)
+        self._unfilled[child.order_id] = quantity
+        if child.limit_price is not None:
+            self._limits[child.order_id] = child.limit_price
         self._open[child.order_id] = RestingOrder(child, quantity)
         placed = ChildOrder(child.order_id, self.side, quantity, child.limit_price)
         return Instructions(tuple(cancels), (placed,))
@@ -387,18 +393,28 @@ class WorkingOrder:
         at: Time | None = None,
     ) -> None:
         """A fill of one of this order's children (or of its completion) at ``at`` (default:
-        the last book's time); the agent learns from it at its next decision."""
+        the last book's time); the agent learns from it at its next decision. Checked against
+        its child: no more than the child's size in all, no worse than its limit. A fill that
+        raced a cancel counts, even past the parent's size (the completion was sent for what
+        was not filled): the episode records what the venue did."""
         self._check_open()
-        if child_order_id not in self._children and child_order_id != self._completion_id:
+        left = self._unfilled.get(child_order_id)
+        if left is None:
             raise InvalidInputError(
                 f"child_order_id = {child_order_id!r}: not a child of order {self.order_id!r}"
             )
         q = _decimal("quantity", quantity)
         p = _decimal("price", price)
-        if self._filled + q > self.quantity:
+        if q > left:
             raise InvalidInputError(
-                f"quantity = {quantity!r}: would fill {self._filled + q} of order "
-                f"{self.order_id!r}, whose size is {self.quantity}"
+                f"quantity = {quantity!r}: more than the {left} of child {child_order_id!r} "
+                "not filled yet"
+            )
+        limit = self._limits.get(child_order_id)
+        if limit is not None and (p > limit if self._parent.side is Side.BUY else p < limit):
+            raise InvalidInputError(
+                f"price = {price!r}: worse than the limit {limit} of {self.side} child "
+                f"{child_order_id!r}"
             )
         seconds = self._now if at is None else _seconds("at", at)
         if seconds < self._start:
@@ -407,6 +423,7 @@ class WorkingOrder:
                 "come before its order"
             )
         step = min(max(self._step_at(seconds), 0), self._parent.horizon_steps - 1)
+        self._unfilled[child_order_id] = left - q
         resting = self._open.get(child_order_id)
         if resting is not None:
             left = resting.remaining - q
@@ -422,7 +439,7 @@ class WorkingOrder:
     def on_cancel(self, child_order_id: str) -> None:
         """The venue cancelled or rejected a child: what rested of it rests no more."""
         self._check_open()
-        if child_order_id not in self._children:
+        if child_order_id not in self._unfilled:
             raise InvalidInputError(
                 f"child_order_id = {child_order_id!r}: not a child of order {self.order_id!r}"
             )
@@ -441,6 +458,7 @@ class WorkingOrder:
         rest = self.quantity - self._filled
         if rest <= 0:
             return Instructions(cancels, (), completing=True)
+        self._unfilled[self._completion_id] = rest
         market = ChildOrder(self._completion_id, self.side, rest, None)
         return Instructions(cancels, (market,), completing=True)
 

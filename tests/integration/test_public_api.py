@@ -429,12 +429,12 @@ def test_the_order_refuses_what_an_engine_gets_wrong(tmp_path: Any) -> None:
             order.on_book(book, now=99.0)
         with pytest.raises(rlexec.InvalidInputError, match="not a child of order"):
             order.on_fill("someone-else", 1, "100.01")
-        with pytest.raises(rlexec.InvalidInputError, match="would fill 11 of order"):
+        with pytest.raises(rlexec.InvalidInputError, match=r"more than the .* not filled yet"):
             order.on_fill(child.order_id, 11, "100.01")
         with pytest.raises(rlexec.InvalidInputError, match="price = 'abc'"):
             order.on_fill(child.order_id, 1, "abc")
         with pytest.raises(rlexec.InvalidInputError, match=r"at = 0\.0: expected >= the order"):
-            order.on_fill(child.order_id, 1, "100.01", at=0.0)  # before the order started
+            order.on_fill(child.order_id, 1, "99.99", at=0.0)  # before the order started
         order.on_cancel(child.order_id)
         assert order.resting == 0
         result = order.finish()  # before the parent is filled: a truncated episode
@@ -445,6 +445,38 @@ def test_the_order_refuses_what_an_engine_gets_wrong(tmp_path: Any) -> None:
         rlexec.book([("100.02", 5)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=0)
     with pytest.raises(rlexec.InvalidInputError, match=r"bids\[0\] size"):
         rlexec.book([("100.00", 0)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=0)
+
+
+def test_a_fill_is_checked_against_its_child_and_one_that_raced_a_cancel_counts(
+    tmp_path: Any,
+) -> None:
+    """No more than the child's size, no worse than its limit; a resting child that filled
+    before its cancel reached the venue counts, even when the completion (sent for everything
+    not filled) takes the parent past its size: the record says what the venue did."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'race.db'}"
+    book = rlexec.book([("99.99", 50)], [("100.01", 50)], tick_size="0.01", time_of_day_secs=3600)
+    with rlexec.Agent.open(config(url), create=True) as agent:
+        order = agent.start_order("buy", 100, 10, book, now=0.0)
+        (child,) = order.on_book(book, now=0.0).place
+        assert child.limit_price is not None and child.quantity < 100
+        with pytest.raises(rlexec.InvalidInputError, match="not filled yet") as info:
+            order.on_fill(child.order_id, child.quantity + 1, child.limit_price)
+        assert "\n" not in str(info.value)
+        above = child.limit_price + Decimal("0.01")
+        with pytest.raises(rlexec.InvalidInputError, match="worse than the limit"):
+            order.on_fill(child.order_id, 1, above)
+        order.on_fill(child.order_id, 1, child.limit_price)  # a part fill, then the horizon
+        todo = order.on_book(book, now=10.0)
+        (market,) = todo.place
+        assert todo.completing and todo.cancel == (child.order_id,) and market.quantity == 99
+        racing = child.quantity - 1  # the rest of the child filled before its cancel arrived
+        order.on_fill(child.order_id, racing, child.limit_price)
+        order.on_fill(market.order_id, 99, "100.01")
+        with pytest.raises(rlexec.InvalidInputError, match="not filled yet"):
+            order.on_fill(market.order_id, 1, "100.01")
+        result = order.finish()
+    assert result.filled_quantity == 100 + racing and order.remaining == 0
+    assert result.complete and result.completion_quantity == 99
 
 
 def test_the_completion_comes_at_the_horizon_not_at_a_whole_interval(tmp_path: Any) -> None:
