@@ -12,8 +12,10 @@ The public face (``rlexec.api``), for a trading engine::
 validated book from (price, size) levels; ``WorkingOrder``, ``Instructions``, ``ChildOrder``
 and ``OrderResult`` are what they hand back; ``load_config`` (a TOML file and ``RLEXEC_*``),
 ``parse_config`` (a mapping shaped like the file) and ``Config`` the configuration;
-every error a user can cause is an ``RlexecError`` (``InvalidInputError``, ``ConfigError``,
-``StoreError``). The names are imported on first use, so ``import rlexec`` stays light.
+every error a user can cause is an ``RlexecError`` (``InvalidInputError``, and its
+``BindingError``: an existing agent opened with a config that would change what its Q-values
+mean; ``ConfigError``, ``StoreError``). The names are imported on first use, so ``import
+rlexec`` stays light.
 
 Packages by concern (internal):
 - ``rlexec.rl``: the learning core (state, Q-learning agent, replay buffer, reward). Pure.
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from rlexec.agent import BindingError
     from rlexec.api import (
         Agent,
         AsyncAgent,
@@ -55,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "OrderResult": "rlexec.api",
     "WorkingOrder": "rlexec.api",
     "book": "rlexec.api",
+    "BindingError": "rlexec.agent",
     "AgentMode": "rlexec.config",
     "Config": "rlexec.config",
     "load_config": "rlexec.config",
@@ -74,6 +78,7 @@ __all__ = [
     "Agent",
     "AgentMode",
     "AsyncAgent",
+    "BindingError",
     "BookSnapshot",
     "ChildOrder",
     "Config",

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import math
 import numbers
 import uuid
@@ -185,6 +186,19 @@ _SECONDS_EXPECTED = (
 )
 
 
+def _time_of_day(value: Any) -> float:
+    """A book's ``time_of_day_secs``: seconds since midnight, in [0, 86400)."""
+    seconds = math.nan
+    if not isinstance(value, bool) and isinstance(value, numbers.Real):
+        with contextlib.suppress(OverflowError):
+            seconds = float(value)
+    if not 0.0 <= seconds < 86_400.0:  # NaN too
+        raise InvalidInputError(
+            f"time_of_day_secs = {value!r:.40}: expected seconds since midnight, in [0, 86400)"
+        )
+    return seconds
+
+
 def _side(value: Any) -> Side:
     try:
         return Side(value)
@@ -237,12 +251,7 @@ def book(
             )
         return tuple(out)
 
-    seconds = _seconds("time_of_day_secs", time_of_day_secs)
-    if not 0.0 <= seconds < 86_400.0:
-        raise InvalidInputError(
-            f"time_of_day_secs = {time_of_day_secs!r}: expected seconds since midnight, "
-            "in [0, 86400)"
-        )
+    seconds = _time_of_day(time_of_day_secs)
     bounds = None
     if price_bounds is not None:
         low, high = price_bounds

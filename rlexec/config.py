@@ -410,7 +410,12 @@ def load_config(
     file_path = Path(named) if named is not None else DEFAULT_CONFIG_PATH
     data: dict[str, Any] = {}
     if file_path.exists() or named is not None or required:
-        data = read_toml(file_path)
+        try:
+            data = read_toml(file_path)
+        except ConfigError as exc:
+            if path is None and named is not None:  # named by the variable: say so
+                raise ConfigError(f"{exc} (from {ENV_CONFIG_FILE}={named})") from None
+            raise
     origins = apply_env_overrides(data, environ)
     return parse_config(data, source=str(file_path), origins=origins)
 

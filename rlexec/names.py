@@ -25,7 +25,9 @@ def check_agent_name(name: Any) -> str:
 
 
 def _problem(name: Any) -> str | None:
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str):
+        return "expected a name (text)"
+    if not name:
         return "expected a non-empty name"
     if len(name) > AGENT_NAME_MAX:
         return f"{len(name)} characters, expected at most {AGENT_NAME_MAX}"

@@ -226,8 +226,9 @@ def test_file_errors_are_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid TOML") as info:
         load_config(broken, env={})
     assert "\n" not in str(info.value)
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match=r"not found \(from RLEXEC_CONFIG=") as info:
         load_config(None, env={"RLEXEC_CONFIG": str(missing)})
+    assert "\n" not in str(info.value)
 
 
 def test_a_bad_environment_value_names_the_variable_not_the_file() -> None:

@@ -507,6 +507,11 @@ def test_engine_numbers_are_taken_and_book_errors_name_the_book() -> None:
         rlexec.book([("100.00", 1)], [("100.015", 5)], tick_size="0.01", time_of_day_secs=0)
     with pytest.raises(rlexec.InvalidInputError, match="size = True: expected a number"):
         rlexec.book([("100.00", True)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=0)
+    for when in ("ten", 86_400, -1, float("nan"), 10**400, True):
+        with pytest.raises(rlexec.InvalidInputError, match="expected seconds since midnight"):
+            rlexec.book([("100.00", 1)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=when)
+    with pytest.raises(rlexec.InvalidInputError, match=r"agent name = 123: expected a name \(text"):
+        rlexec.Agent.open(database_url="sqlite+aiosqlite:///never.db", agent=123)  # type: ignore[arg-type]
 
 
 def test_a_config_comes_from_a_file_or_a_mapping_and_a_mix_up_is_one_line() -> None:
