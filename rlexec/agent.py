@@ -108,6 +108,14 @@ class BindingError(InvalidInputError):
     """An existing agent was opened with a config whose Q-values would mean something else."""
 
 
+def nothing_promoted(name: str) -> InvalidInputError:
+    """The error of ``policy = 'promoted'`` for an agent with no promoted policy."""
+    return InvalidInputError(
+        f"policy = 'promoted': agent {name!r} has no promoted policy (in production it runs "
+        "its base; see rlexec promotions list)"
+    )
+
+
 def config_hash(config: Config) -> str:
     """The short stable hash episodes carry (``rlexec.store.snapshots.hash_config_data`` of
     the config without its database section)."""
@@ -484,10 +492,7 @@ class PersistentAgent:
         elif policy == PROMOTED_POLICY:
             snapshot_id = await latest_promoted_snapshot_of(engine, name)
             if snapshot_id is None:
-                raise InvalidInputError(
-                    f"policy = 'promoted': agent {name!r} has no promoted policy (in production "
-                    "it runs its base; see rlexec promotions list)"
-                )
+                raise nothing_promoted(name)
         elif isinstance(policy, int):
             owner = (await get_snapshot(engine, policy)).agent_name
             if owner != name:

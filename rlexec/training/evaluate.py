@@ -35,7 +35,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from rlexec.agent import base_executor, base_executor_name, check_binding, config_hash
+from rlexec.agent import (
+    base_executor,
+    base_executor_name,
+    check_binding,
+    config_hash,
+    nothing_promoted,
+)
 from rlexec.config import AgentMode, Config
 from rlexec.errors import InvalidInputError, ModelFileError
 from rlexec.execution.ac_schedule import AlmgrenChrissSchedule
@@ -57,6 +63,7 @@ from rlexec.records import EpisodeRecord, new_run_id, utc_now
 from rlexec.rl.metrics import PolicyMetrics
 from rlexec.store.engine import engine_for
 from rlexec.store.migrate import require_schema
+from rlexec.store.promotions import latest_promoted_snapshot_of
 from rlexec.training.markets import ac_params, build_market, describe_parents, parent_for_seed
 from rlexec.training.session import AgentSession, open_session, read_agent, write_records
 from rlexec.training.train import policy_metrics_record
@@ -473,8 +480,10 @@ async def require_agents(
     *,
     store: bool = True,
     problem: str = "refuse",
+    policy: PolicyChoice = CURRENT_POLICY,
 ) -> None:
-    """Fail early (before any episode runs) if an agent is not in the store or cannot be
+    """Fail early (before any episode runs) if an agent is not in the store, has no promoted
+    policy when ``policy`` is ``promoted``, or cannot be
     evaluated with this config (its binding: ``rlexec.agent``; ``problem`` is
     ``check_binding``'s ``market``: ``refuse`` another simulated problem, ``warn`` (what
     ``--force`` asks) or ``ignore`` (a reader of results already computed, which checks the
@@ -494,6 +503,9 @@ async def require_agents(
                     f"(rlexec train --agent {name})"
                 )
             check_binding(name, row.config_snapshot, config, market=problem)
+            promoted = latest_promoted_snapshot_of
+            if policy == PROMOTED_POLICY and await promoted(engine, name) is None:
+                raise nothing_promoted(name)
     finally:
         await engine.dispose()
 
@@ -540,7 +552,9 @@ async def evaluate_agent(
     """Like ``evaluate_policy`` but returns the episodes and the paired summary too.
     ``policy``: the table scored (``rlexec.agent.PolicyChoice``: current by default)."""
     seed_list = evaluation_seeds(config, seeds)
-    await require_agents(config, [agent_name], problem="warn" if force else "refuse")
+    await require_agents(
+        config, [agent_name], problem="warn" if force else "refuse", policy=policy
+    )
     base_name = base_executor_name(config)
     run_id = new_run_id()
     bar = Progress(f"evaluate {agent_name}", total=2 * len(seed_list), enabled=progress)
@@ -587,7 +601,9 @@ async def run_comparison(
         raise InvalidInputError(f"risk_aversion = {risk_aversion!r}: expected a number >= 0")
     rl = config.rl_execution
     seed_list = evaluation_seeds(config, seeds)
-    await require_agents(config, agents, store=store, problem="warn" if force else "refuse")
+    await require_agents(
+        config, agents, store=store, problem="warn" if force else "refuse", policy=policy
+    )
     factories = baseline_factories(config, risk_aversion=risk_aversion)
     total = len(seed_list) * (len(factories) + len(agents))
     bar = Progress("compare", total=total, enabled=progress)
