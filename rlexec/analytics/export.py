@@ -208,6 +208,11 @@ async def export_tables(
     if fmt == "parquet":
         _load_pyarrow()
     target = Path(out_dir)
+    if str(out_dir) == "-":
+        raise InvalidInputError(
+            "--out = '-': expected a folder (one file per table), not standard output"
+        )
+    selection = Selection(await _agent_id(engine, agent), since, until, mode)  # before mkdir
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -218,7 +223,6 @@ async def export_tables(
     written: dict[str, tuple[Path, int]] = {}
     export = _export_csv if fmt == "csv" else _export_parquet
     try:
-        selection = Selection(await _agent_id(engine, agent), since, until, mode)
         for name in names:
             model, order = TABLES[name]
             table = cast(sa.Table, model.__table__)

@@ -45,11 +45,21 @@ def _common_options() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--database-url",
+        type=_database_url,
         default=argparse.SUPPRESS,
         help="database URL, used verbatim (default: rl_execution.database.url or "
         "RLEXEC_DATABASE__URL)",
     )
     return common
+
+
+def _database_url(text: str) -> str:
+    """Verbatim, but not empty: an empty value would silently mean the configured database."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a database URL, e.g. sqlite+aiosqlite:///data/rlexec.db"
+        )
+    return text
 
 
 COMMON_OPTIONS = _common_options()
@@ -85,7 +95,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     ``--database-url`` (verbatim) on top."""
     config = load_config(getattr(args, "config", None), dict(os.environ))
     url = getattr(args, "database_url", None)
-    if url:
+    if url is not None:
         config = override(config, "database", url=url)
     return config
 

@@ -552,9 +552,7 @@ async def evaluate_agent(
     """Like ``evaluate_policy`` but returns the episodes and the paired summary too.
     ``policy``: the table scored (``rlexec.agent.PolicyChoice``: current by default)."""
     seed_list = evaluation_seeds(config, seeds)
-    await require_agents(
-        config, [agent_name], problem="warn" if force else "refuse", policy=policy
-    )
+    await require_agents(config, [agent_name], problem="warn" if force else "refuse", policy=policy)
     base_name = base_executor_name(config)
     run_id = new_run_id()
     bar = Progress(f"evaluate {agent_name}", total=2 * len(seed_list), enabled=progress)

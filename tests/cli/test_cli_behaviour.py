@@ -302,6 +302,13 @@ def test_database_url_is_used_verbatim(tmp_path: Path, capsys: pytest.CaptureFix
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".db"] == [name]
 
 
+@pytest.mark.parametrize("url", ["", "  "])
+def test_an_empty_database_url_is_refused(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    """Not the configured database instead, without a word."""
+    line = one_line_error(capsys, "db", "current", "--database-url", url)
+    assert "--database-url" in line and "expected a database URL" in line
+
+
 @pytest.mark.parametrize("port", ["notaport", "port"])
 def test_a_port_that_is_not_a_number_is_one_line(
     capsys: pytest.CaptureFixture[str], port: str
@@ -407,6 +414,22 @@ def test_exporting_an_unknown_agent_is_an_error_and_creates_nothing(
     con = sqlite3.connect(trained.removeprefix("sqlite+aiosqlite:///"))
     assert con.execute("SELECT COUNT(*) FROM agents WHERE name = 'nosuch'").fetchone() == (0,)
     con.close()
+
+
+def test_export_refuses_before_it_creates_its_folder(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    trained: str,
+) -> None:
+    out = tmp_path / "y"
+    line = one_line_error(
+        capsys, "export", "--agent", "nosuch", "--out", str(out), "--database-url", trained
+    )
+    assert "'nosuch': not in the store" in line and not out.exists()
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(capsys, "export", "--out", "-", "--database-url", trained)
+    assert "not standard output" in line and not (tmp_path / "-").exists()
 
 
 def test_model_import_onto_an_agent_snapshots_it_first(
