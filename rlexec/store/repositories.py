@@ -567,12 +567,12 @@ _EPISODE_FIELDS = (
     "completed_step",
     "order_id",
 )
-_EPISODE_COLUMNS = ("agent_id", *_EPISODE_FIELDS, "forced_completion")
+EPISODE_COLUMNS = ("agent_id", *_EPISODE_FIELDS, "forced_completion")
 _episode_values = attrgetter(*_EPISODE_FIELDS)
 
 
 def episode_rows(agent_id: int | None, records: Sequence[EpisodeRecord]) -> list[tuple[Any, ...]]:
-    """``episodes`` rows in ``_EPISODE_COLUMNS`` order."""
+    """``episodes`` rows in ``EPISODE_COLUMNS`` order."""
     get = _episode_values
     return [(agent_id, *get(r), r.forced_completion) for r in records]
 
@@ -583,7 +583,7 @@ class EpisodeRepository:
 
     async def append(self, agent_id: int | None, records: Sequence[EpisodeRecord]) -> int:
         rows = episode_rows(agent_id, records)
-        return await _append(self.session, _table(Episode), _EPISODE_COLUMNS, rows, copy=False)
+        return await _append(self.session, _table(Episode), EPISODE_COLUMNS, rows, copy=False)
 
     async def get(self, episode_id: str) -> EpisodeRecord | None:
         t = _table(Episode)
@@ -768,7 +768,7 @@ def prepare_appends(
     before the transaction, so that the transaction holds only the inserts)."""
     return PreparedAppends(
         episodes=prepare_insert(
-            dialect, _table(Episode), _EPISODE_COLUMNS, episode_rows(agent_id, episodes),
+            dialect, _table(Episode), EPISODE_COLUMNS, episode_rows(agent_id, episodes),
             copy=False,
         ),
         decisions=prepare_insert(

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,8 +17,13 @@ from rlexec.records import (
     ExperienceRecord,
     PolicyMetricsRecord,
 )
-from rlexec.store.models import Decision
-from rlexec.store.repositories import DECISION_COLUMNS, decision_row
+from rlexec.store.models import Decision, Episode
+from rlexec.store.repositories import (
+    DECISION_COLUMNS,
+    EPISODE_COLUMNS,
+    decision_row,
+    episode_rows,
+)
 
 T0 = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
 
@@ -121,15 +126,29 @@ async def append_decisions_as_of(
     """Append ``records`` to a ``decisions`` table of an older revision, as that revision's
     code wrote them: today's row values, for the columns the table has (a migration test's
     database may be behind the repository's column list)."""
+    rows = [decision_row(agent_id, r) for r in records]
+    await _insert_as_of(session, Decision, DECISION_COLUMNS, rows)
+
+
+async def append_episodes_as_of(
+    session: AsyncSession, agent_id: int | None, records: Sequence[EpisodeRecord]
+) -> None:
+    """``append_decisions_as_of`` for ``episodes``."""
+    await _insert_as_of(session, Episode, EPISODE_COLUMNS, episode_rows(agent_id, records))
+
+
+async def _insert_as_of(
+    session: AsyncSession, model: Any, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    table = cast(sa.Table, model.__table__)  # its column types convert money and times
 
     def present(connection: sa.Connection) -> set[str]:
-        return {c["name"] for c in sa.inspect(connection).get_columns("decisions")}
+        return {c["name"] for c in sa.inspect(connection).get_columns(table.name)}
 
     connection = await session.connection()
     columns = await connection.run_sync(present)
-    table = cast(sa.Table, Decision.__table__)  # its column types convert money and times
-    rows = []
-    for r in records:
-        row = dict(zip(DECISION_COLUMNS, decision_row(agent_id, r), strict=True))
-        rows.append({name: value for name, value in row.items() if name in columns})
-    await session.execute(table.insert(), rows)
+    kept = [
+        {name: value for name, value in zip(names, row, strict=True) if name in columns}
+        for row in rows
+    ]
+    await session.execute(table.insert(), kept)

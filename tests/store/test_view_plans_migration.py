@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.store.engine import create_engine, session_factory
 from rlexec.store.migrate import current_revision, downgrade_database, upgrade_database
-from rlexec.store.repositories import EpisodeRepository
 from tests.store import records_factory as rf
 from tests.store.test_learning_policy_migration import (
     _all,
@@ -61,7 +60,7 @@ async def _more_rows(engine: AsyncEngine) -> None:
         for seq, action, hour, spread in shapes
     ]
     async with session_factory(engine)() as session, session.begin():
-        await EpisodeRepository(session).append(None, [orphan])
+        await rf.append_episodes_as_of(session, None, [orphan])
         await rf.append_decisions_as_of(session, 1, decisions)
         await rf.append_decisions_as_of(
             session, None, [rf.decision("orphan", 1, "Wait"), rf.decision("orphan", 2, "PlaceAll")]
