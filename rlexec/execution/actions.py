@@ -31,6 +31,7 @@ base, and asks here at every step (``action`` None between decisions).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
@@ -68,12 +69,17 @@ class ActionInterpreter:
         self.base = base
 
     def base_action(self, context: ExecutionContext) -> tuple[ExecutionAction, Decimal]:
-        """The base's action now and the quantity it would send (0 when none)."""
+        """The base's action now and the quantity it would send (0 when none); after a
+        Cancel, what it sends once those children are cancelled (a re-post, a catch-up)."""
         base = self.base
+        cancelled = base.cancels(context)
+        if cancelled:
+            gone = set(cancelled)
+            kept = {k: r for k, r in context.open_orders.items() if k not in gone}
+            after = dataclasses.replace(context, open_orders=kept)
+            return ExecutionAction.CANCEL, max(base.wanted_quantity(after), ZERO)
         unplaced = context.remaining_quantity - context.resting_quantity
         wanted = base.wanted_quantity(context)
-        if base.cancels(context):
-            return ExecutionAction.CANCEL, max(wanted, ZERO)
         if wanted <= 0 or unplaced <= 0:
             return ExecutionAction.WAIT, max(wanted, ZERO)
         return closest_place_action(float(wanted / unplaced)), wanted
