@@ -121,7 +121,7 @@ class OrderResult:
     order_id: str
     implementation_shortfall_bps: float  # positive = cost, completion included
     filled_quantity: Decimal
-    average_price: Decimal
+    average_price: Decimal | None  # None: nothing filled (finished early)
     completion_quantity: Decimal  # what the horizon's market order filled
     complete: bool  # False: finished before the parent was filled (the record is truncated)
     record: EpisodeRecord
@@ -484,7 +484,7 @@ class WorkingOrder:
             order_id=self.order_id,
             implementation_shortfall_bps=record.implementation_shortfall_bps,
             filled_quantity=self._filled,
-            average_price=record.avg_price,
+            average_price=record.avg_price if self._filled > 0 else None,
             completion_quantity=record.completion_quantity,
             complete=record.terminated,
             record=record,

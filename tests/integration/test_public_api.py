@@ -202,6 +202,30 @@ async def test_disabled_agent_records_its_base_and_keeps_no_memory(
     assert await rows(engine, "SELECT COUNT(*) FROM experiences") == [(0,)]
 
 
+async def test_a_base_cancel_logs_what_the_base_then_sends(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    """The passive base behind schedule cancels what rests and crosses the shortfall: the
+    decision's schedule_quantity is that child (it said 0: the cancelled children were still
+    counted as resting when the base's action was read)."""
+    cfg = config(db_url, enabled=False)
+
+    def run() -> None:
+        with rlexec.Agent.open(cfg, agent="killed") as agent:
+            for seed in range(6):
+                eng = Engine(seed=seed)
+                eng.work(agent.start_order("buy", 3000, HORIZON_SECS, eng.book, now=0.0))
+
+    await asyncio.to_thread(run)
+    cancels = await rows(
+        engine,
+        "SELECT schedule_quantity, child_quantity FROM decisions WHERE schedule_action = 'Cancel'",
+    )
+    assert cancels, "no base cancel in these paths: the test needs one"
+    assert all(s == (c or 0) for s, c in cancels), cancels
+    assert any(c for _, c in cancels)  # a cancel that re-sent something
+
+
 async def test_async_face(db_url: str, engine: AsyncEngine) -> None:
     async with rlexec.AsyncAgent.open(config(db_url), agent="asyncio") as agent:
         eng = Engine(seed=5)
@@ -439,6 +463,7 @@ def test_the_order_refuses_what_an_engine_gets_wrong(tmp_path: Any) -> None:
         assert order.resting == 0
         result = order.finish()  # before the parent is filled: a truncated episode
         assert not result.complete and result.record.truncated
+        assert result.filled_quantity == 0 and result.average_price is None  # not a price of 0
         with pytest.raises(rlexec.InvalidInputError, match="is finished"):
             order.on_book(book, now=101.0)
     with pytest.raises(rlexec.InvalidInputError, match="crossed"):
