@@ -72,7 +72,10 @@ def test_the_base_action_is_cancel_when_the_base_pulls_its_children() -> None:
     assert actions.base.cancels(behind) == ["c1"]
     action, quantity = actions.base_action(behind)
     assert action is A.CANCEL
-    assert quantity == Decimal(400) - Decimal(200)  # the previous target, less what rests
+    # what it sends once c1 is cancelled: the whole previous target (the 200 resting is gone)
+    assert quantity == Decimal(400)
+    after = context(20, filled=0, resting={})
+    assert quantity == actions.base.wanted_quantity(after)
 
 
 def test_following_the_base_sends_its_cancels_and_its_children_exactly() -> None:
