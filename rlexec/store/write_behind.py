@@ -72,6 +72,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from rlexec.config import PersistenceConfig
@@ -1016,11 +1017,16 @@ class AgentStore:
             self.up = False
             self.down_since = time.monotonic()
             self._down_logged_at = self.down_since
+            trouble = (
+                "the store refused the rows (a constraint or a value: retrying will not help "
+                "until its cause is removed)"
+                if isinstance(exc.__cause__, IntegrityError | DataError)
+                else "store unreachable"
+            )
             log.warning(
-                "agent %r: store unreachable (%s); probing every %g s, %d rows (%.1f MiB) "
-                "waiting in memory",
-                self.agent_name, exc, self.persistence.probe_interval_secs, self.pending_rows,
-                self.pending_bytes / 2**20,
+                "agent %r: %s (%s); probing every %g s, %d rows (%.1f MiB) waiting in memory",
+                self.agent_name, trouble, exc, self.persistence.probe_interval_secs,
+                self.pending_rows, self.pending_bytes / 2**20,
             )  # fmt: skip
 
     def _log_still_down(self) -> None:

@@ -171,6 +171,26 @@ async def test_seed_blocks_never_overlap(engine: AsyncEngine) -> None:
         await store.close()
 
 
+async def test_rows_the_store_refuses_are_not_called_an_outage(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row the database refuses (here an episode id it holds already) fails every flush the
+    same way: the log says the store refused the rows, not that it is unreachable, and the
+    rows stay in memory (nothing is dropped)."""
+    store = AgentStore(make_agent(), engine, agent_name="refused", persistence=PERSIST)
+    await store.load()
+    store.append_episode(rf.episode("twice"))
+    await store.flush()
+    store.append_episode(rf.episode("twice"))
+    with pytest.raises(StoreError):
+        await store.flush()
+    lines = [r.getMessage() for r in caplog.records if r.name == "rlexec.store"]
+    assert any("the store refused the rows" in line for line in lines), lines
+    assert not any("unreachable" in line for line in lines), lines
+    assert store.unsaved["episodes"] == 1
+    store.writer.stop()  # what is refused cannot be flushed: the test's crash
+
+
 async def test_flush_before_load_is_an_error(engine: AsyncEngine) -> None:
     store = AgentStore(make_agent(), engine, agent_name="x", persistence=PERSIST)
     with pytest.raises(StoreError, match="load"):
