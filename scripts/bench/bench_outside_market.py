@@ -10,7 +10,7 @@ interval), passive TWAP (re-pegged or not), crossing TWAP, submit-and-leave, one
 and rlexec's own base (the kill switch, ``enabled = false``).
 
 Usage: .venv/bin/python scripts/bench/bench_outside_market.py [--runs 3] [--parents 10000]
-       [--seeds 1000] [--checkpoints 1]
+       [--seeds 1000] [--checkpoints 1] [--set q_learning.deviation_confidence=2 ...]
 
 ``--checkpoints K`` trains each run in K equal parts, scoring it after each (the agent is
 closed and reopened in between, as an engine restarting would). One run of 10,000 parents takes
@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from outside_market import Market  # beside this script (its folder is on sys.path)
+from bench_learning import parse_set  # beside this script (its folder is on sys.path)
+from outside_market import Market
 
 import rlexec
 
@@ -58,9 +59,14 @@ def snapshot(m: Market, t: int) -> rlexec.BookSnapshot:
     )  # fmt: skip
 
 
-def make_config(*, enabled: bool = True) -> rlexec.Config:
-    section = {"enabled": enabled, "executor": {"decision_interval_secs": float(INTERVAL)}}
-    return rlexec.parse_config({"rl_execution": section})
+def make_config(
+    *, enabled: bool = True, overrides: dict[str, dict[str, Any]] | None = None
+) -> rlexec.Config:
+    """The default config, a decision every ``INTERVAL`` s; ``overrides``: --set sections."""
+    sections: dict[str, Any] = {"executor": {"decision_interval_secs": float(INTERVAL)}}
+    for name, values in (overrides or {}).items():
+        sections[name] = {**sections.get(name, {}), **values}
+    return rlexec.parse_config({"rl_execution": {"enabled": enabled, **sections}})
 
 
 def shortfall_bps(fills: list[tuple[int, int]], arrival_ticks: float) -> float:
@@ -175,7 +181,15 @@ def main() -> None:
     parser.add_argument("--parents", type=int, default=10_000, help="training parents per run")
     parser.add_argument("--seeds", type=int, default=1000, help="held-out seeds")
     parser.add_argument("--checkpoints", type=int, default=1, help="scored parts per run")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="config override for the learner (experiments; the base keeps the defaults)",
+    )  # fmt: skip
     args = parser.parse_args()
+    try:
+        learner = make_config(overrides=parse_set(args.set))
+    except rlexec.RlexecError as exc:
+        parser.error(f"--set: {exc}")
     for name in ("runs", "parents", "seeds", "checkpoints"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} = {getattr(args, name)}: expected >= 1")
@@ -191,7 +205,8 @@ def main() -> None:
     best = min(simple, key=lambda k: float(simple[k].mean()))
     took = time.perf_counter() - started
     print(f"{args.seeds} held-out seeds, buy {QTY} over {HORIZON} s, a decision every "
-          f"{INTERVAL} s; baselines {took:.0f} s; stores in {folder}")  # fmt: skip
+          f"{INTERVAL} s; baselines {took:.0f} s; stores in {folder}"
+          f"{'; learner overrides ' + str(args.set) if args.set else ''}")  # fmt: skip
     print("| strategy | mean IS bps | - rlexec base [95% CI] |\n|---|---|---|")
     for name, values in sorted(simple.items(), key=lambda kv: float(kv[1].mean())):
         print(f"| {name} | {values.mean():.3f} | {paired(values, base_is)} |")
@@ -203,13 +218,13 @@ def main() -> None:
         url = f"sqlite+aiosqlite:///{folder / f'run{run}.db'}"
         trained = 0
         for _ in range(args.checkpoints):
-            with rlexec.Agent.open(make_config(), url, f"run-{run}", mode="training",
+            with rlexec.Agent.open(learner, url, f"run-{run}", mode="training",
                                    create=True) as agent:  # fmt: skip
                 for i in range(trained, trained + part):
                     run_agent(agent, run * 1_000_000 + i, m)
                 dropped = agent.status.dropped
             trained += part
-            with rlexec.Agent.open(make_config(), url, f"run-{run}", mode="evaluation") as agent:
+            with rlexec.Agent.open(learner, url, f"run-{run}", mode="evaluation") as agent:
                 agent_is = np.array([run_agent(agent, s, m) for s in seeds])
             shed = "" if not any(dropped.values()) else f" (rows shed: {dropped})"
             print(f"| {run} | {trained} | {agent_is.mean():.3f} | {paired(agent_is, base_is)} | "
