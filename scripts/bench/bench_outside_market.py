@@ -181,6 +181,9 @@ def main() -> None:
     parser.add_argument("--parents", type=int, default=10_000, help="training parents per run")
     parser.add_argument("--seeds", type=int, default=1000, help="held-out seeds")
     parser.add_argument("--checkpoints", type=int, default=1, help="scored parts per run")
+    parser.add_argument("--first-seed", type=int, default=HELD_OUT,
+                        help="the first held-out seed (another block: seeds no earlier "
+                        "choice was made on)")  # fmt: skip
     parser.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="config override for the learner (experiments; the base keeps the defaults)",
@@ -190,10 +193,13 @@ def main() -> None:
         learner = make_config(overrides=parse_set(args.set))
     except rlexec.RlexecError as exc:
         parser.error(f"--set: {exc}")
+    if args.first_seed < 1_000_000 * (args.runs + 1):
+        parser.error(f"--first-seed = {args.first_seed}: expected >= {1_000_000 * (args.runs + 1)}"
+                     " (below are the training seeds)")  # fmt: skip
     for name in ("runs", "parents", "seeds", "checkpoints"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} = {getattr(args, name)}: expected >= 1")
-    seeds = [HELD_OUT + s for s in range(args.seeds)]
+    seeds = [args.first_seed + s for s in range(args.seeds)]
     m = Market()
     started = time.perf_counter()
     simple = {name: np.array([run(s, m) for s in seeds]) for name, run in SIMPLE.items()}
