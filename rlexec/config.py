@@ -74,7 +74,7 @@ class QLearningConfig(_Section):
     )
     gamma: float = Field(1.0, ge=0.0, le=1.0, description="discount factor per decision, in [0, 1]")
     trace_decay: float = Field(
-        1.0,
+        0.8,
         ge=0.0,
         le=1.0,
         description="lambda of the episode's lambda-returns (1: its actual cost; 0: one-step)",

@@ -437,10 +437,11 @@ class QTableAgent:
         pair moves toward its lambda-return ``G_i = r_i + gamma * ((1 - lambda) * Q(s_{i+1},
         g_{i+1}) + lambda * G_{i+1})`` (``G`` of the last step: its reward), with ``g`` the
         rule's action at the next decision given the base's action there and ``lambda`` the
-        config's ``trace_decay``; epsilon decays once. With ``trace_decay = 1`` (default)
-        the target is the episode's actual cost from that decision on: no bootstrap on values
-        that are still being learned, so a decision at the start of a parent order learns as
-        fast as one at its end. Replay gets the one-step transitions."""
+        config's ``trace_decay``; epsilon decays once. With ``trace_decay = 1`` the target is
+        the episode's actual cost from that decision on (no bootstrap on values still being
+        learned); the default 0.8 mixes in the value of the rule's next action, so a
+        deviation is also credited with what the policy would do after it, not only with
+        what the behaviour did (docs/learning.md). Replay gets the one-step transitions."""
         if not steps:
             return
         n = self.num_states
