@@ -307,9 +307,8 @@ class WorkingOrder:
         self._now = start
         self._step = -1  # the last step decided
         self._open: dict[str, RestingOrder] = {}
-        # every child sent (the completion too): what of it is not filled yet, and its limit
-        self._unfilled: dict[str, Decimal] = {}
-        self._limits: dict[str, Decimal] = {}
+        # every child sent (the completion too): (what of it is not filled yet, its limit)
+        self._sent: dict[str, tuple[Decimal, Decimal | None]] = {}
         self._fills: list[Fill] = []
         self._trades: list[Trade] = []
         self._filled = ZERO
@@ -385,9 +384,7 @@ class WorkingOrder:
         quantity = min(child.quantity, self.quantity - self._filled - self.resting)
         if quantity <= 0:
             return Instructions(tuple(cancels)) if cancels else NOTHING
-        self._unfilled[child.order_id] = quantity
-        if child.limit_price is not None:
-            self._limits[child.order_id] = child.limit_price
+        self._sent[child.order_id] = (quantity, child.limit_price)
         self._open[child.order_id] = RestingOrder(child, quantity)
         placed = ChildOrder(child.order_id, self.side, quantity, child.limit_price)
         return Instructions(tuple(cancels), (placed,))
@@ -407,19 +404,19 @@ class WorkingOrder:
         raced a cancel counts, even past the parent's size (the completion was sent for what
         was not filled): the episode records what the venue did."""
         self._check_open()
-        left = self._unfilled.get(child_order_id)
-        if left is None:
+        sent = self._sent.get(child_order_id)
+        if sent is None:
             raise InvalidInputError(
                 f"child_order_id = {child_order_id!r}: not a child of order {self.order_id!r}"
             )
         q = _decimal("quantity", quantity)
         p = _decimal("price", price)
+        left, limit = sent
         if q > left:
             raise InvalidInputError(
                 f"quantity = {quantity!r}: more than the {left} of child {child_order_id!r} "
                 "not filled yet"
             )
-        limit = self._limits.get(child_order_id)
         if limit is not None and (p > limit if self._parent.side is Side.BUY else p < limit):
             raise InvalidInputError(
                 f"price = {price!r}: worse than the limit {limit} of {self.side} child "
@@ -432,12 +429,12 @@ class WorkingOrder:
                 "come before its order"
             )
         step = min(max(self._step_at(seconds), 0), self._parent.horizon_steps - 1)
-        self._unfilled[child_order_id] = left - q
+        self._sent[child_order_id] = (left - q, limit)
         resting = self._open.get(child_order_id)
         if resting is not None:
-            left = resting.remaining - q
-            if left > 0:
-                self._open[child_order_id] = RestingOrder(resting.order, left)
+            still = resting.remaining - q
+            if still > 0:
+                self._open[child_order_id] = RestingOrder(resting.order, still)
             else:
                 del self._open[child_order_id]
         self._filled += q
@@ -448,7 +445,7 @@ class WorkingOrder:
     def on_cancel(self, child_order_id: str) -> None:
         """The venue cancelled or rejected a child: what rested of it rests no more."""
         self._check_open()
-        if child_order_id not in self._unfilled:
+        if child_order_id not in self._sent:
             raise InvalidInputError(
                 f"child_order_id = {child_order_id!r}: not a child of order {self.order_id!r}"
             )
@@ -467,7 +464,7 @@ class WorkingOrder:
         rest = self.quantity - self._filled
         if rest <= 0:
             return Instructions(cancels, (), completing=True)
-        self._unfilled[self._completion_id] = rest
+        self._sent[self._completion_id] = (rest, None)
         market = ChildOrder(self._completion_id, self.side, rest, None)
         return Instructions(cancels, (market,), completing=True)
 

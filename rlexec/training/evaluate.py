@@ -503,8 +503,9 @@ async def require_agents(
                     f"(rlexec train --agent {name})"
                 )
             check_binding(name, row.config_snapshot, config, market=problem)
-            promoted = latest_promoted_snapshot_of
-            if policy == PROMOTED_POLICY and await promoted(engine, name) is None:
+            if policy == PROMOTED_POLICY and (
+                await latest_promoted_snapshot_of(engine, name) is None
+            ):
                 raise nothing_promoted(name)
     finally:
         await engine.dispose()
