@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         AsyncAgent,
         ChildOrder,
         Instructions,
+        OrderDesk,
         OrderResult,
         WorkingOrder,
         book,
@@ -49,12 +50,14 @@ if TYPE_CHECKING:
     from rlexec.market.book import BookSnapshot, Side, Trade
     from rlexec.records import EpisodeRecord
     from rlexec.rl.types import Urgency
+    from rlexec.training.validation import PromotionVerdict
 
 _EXPORTS: dict[str, str] = {
     "Agent": "rlexec.api",
     "AsyncAgent": "rlexec.api",
     "ChildOrder": "rlexec.api",
     "Instructions": "rlexec.api",
+    "OrderDesk": "rlexec.api",
     "OrderResult": "rlexec.api",
     "WorkingOrder": "rlexec.api",
     "book": "rlexec.api",
@@ -72,6 +75,7 @@ _EXPORTS: dict[str, str] = {
     "Trade": "rlexec.market.book",
     "EpisodeRecord": "rlexec.records",
     "Urgency": "rlexec.rl.types",
+    "PromotionVerdict": "rlexec.training.validation",
 }
 
 __all__ = [
@@ -86,7 +90,9 @@ __all__ = [
     "EpisodeRecord",
     "Instructions",
     "InvalidInputError",
+    "OrderDesk",
     "OrderResult",
+    "PromotionVerdict",
     "RlexecError",
     "Side",
     "StoreError",

@@ -43,6 +43,10 @@ give the same ``WorkingOrder``, whose methods never block and never await.
   ``create=True`` lets a new SQLite database be created and migrated, with a one-line notice.
 - **Errors**: bad input raises ``InvalidInputError`` with one line naming the field, the
   value and what was expected; store problems raise ``StoreError``.
+- **Validation**: ``validate(run_parent, first_seed=..., seeds=...)`` measures the current
+  table against the base on held-out seeds of the engine's own simulator, paired, and promotes
+  it by training's rule (``rlexec.engine_validation``); production agents act on the newest
+  promoted policy, or on the base when there is none.
 - **Threads**: one agent is driven from one thread (the engine's).
 """
 
@@ -51,10 +55,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import inspect
 import math
 import numbers
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -62,10 +75,12 @@ from typing import Any, Self, TypeVar
 
 from rlexec.agent import PersistentAgent, assemble, with_database
 from rlexec.config import AgentMode, Config, RewardMode, load_config
+from rlexec.engine_validation import EngineTrial
 from rlexec.errors import InvalidInputError
 from rlexec.execution.rl_executor import EpisodeMeta, RlEnhancedExecutor
 from rlexec.execution.types import ExecutionContext, ParentOrder, RestingOrder
 from rlexec.market.book import BookLevel, BookSnapshot, Fill, Side, Trade, validate_book
+from rlexec.progress import Progress
 from rlexec.records import EpisodeRecord
 from rlexec.rl.types import Urgency
 from rlexec.slots import unchecked_constructor
@@ -73,6 +88,7 @@ from rlexec.store.engine import redact_url
 from rlexec.store.migrate import require_schema
 from rlexec.store.models import ORDER_ID_LENGTH
 from rlexec.store.write_behind import FlushResult, LoadResult
+from rlexec.training.validation import PromotionVerdict
 
 T = TypeVar("T")
 ZERO = Decimal(0)
@@ -281,7 +297,7 @@ class WorkingOrder:
         start: float,
         interval: float,
         pump: Callable[[], None],
-        on_end: Callable[[str], None],
+        on_end: Callable[[str, OrderResult], None],
         horizon_secs: float,
         agent_closed: Callable[[], str | None],
         order_id: str,
@@ -475,9 +491,7 @@ class WorkingOrder:
         self._done = True
         step = min(max(self._step, 0), self._parent.horizon_steps - 1)
         record = self._executor.end(self.episode_id, self._context(step, ()))
-        self._on_end(self.order_id)
-        self._pump()
-        return OrderResult(
+        result = OrderResult(
             order_id=self.order_id,
             implementation_shortfall_bps=record.implementation_shortfall_bps,
             filled_quantity=self._filled,
@@ -486,6 +500,9 @@ class WorkingOrder:
             complete=record.terminated,
             record=record,
         )
+        self._on_end(self.order_id, result)
+        self._pump()
+        return result
 
     # -- helpers
     def _check_open(self) -> None:
@@ -539,56 +556,31 @@ _unchecked_context = unchecked_constructor(ExecutionContext)
 # ---- the agent faces --------------------------------------------------------------------------
 
 
-class _AgentFace:
-    """What the sync and async faces share: starting orders over one persistent agent."""
+class OrderDesk:
+    """Starts parent orders on one executor and keeps them until they finish. ``Agent`` and
+    ``AsyncAgent`` are desks over the agent's own executor; ``validate`` hands the engine's
+    ``run_parent`` a desk whose orders a policy under trial works (``rlexec.engine_validation``).
+    """
 
     def __init__(
-        self, persistent: PersistentAgent, *, market: str, decision_interval_secs: float
+        self,
+        executor: RlEnhancedExecutor,
+        *,
+        market: str,
+        decision_interval_secs: float,
+        pump: Callable[[], None],
     ) -> None:
-        self._persistent = persistent
-        self.name = persistent.agent_name
         self.market = market
         self.decision_interval_secs = decision_interval_secs
-        # one step = one decision interval: the executor decides at every step
-        self._executor = persistent.executor(decision_interval_steps=1)
+        self._executor = executor
+        self._pump = pump
         self._orders: dict[str, WorkingOrder] = {}
-        self._closed = False
-
-    @property
-    def loaded(self) -> LoadResult:
-        """What was restored when the agent opened (Q rows, updates, experiences)."""
-        assert self._persistent.loaded is not None
-        return self._persistent.loaded
-
-    @property
-    def mode(self) -> AgentMode:
-        return self._persistent.agent.mode
-
-    @property
-    def reward_mode(self) -> RewardMode:
-        return self._persistent.reward_mode
+        self.started = 0  # orders started on this desk
+        self.last_result: OrderResult | None = None  # of the order that finished last
 
     @property
     def active_orders(self) -> int:
         return len(self._orders)
-
-    @property
-    def database(self) -> str:
-        """The database URL, password masked (safe to print)."""
-        return redact_url(self._persistent.config.rl_execution.database.url)
-
-    @property
-    def status(self) -> AgentStatus:
-        """The agent's learning and its store's health, now."""
-        agent, store = self._persistent.agent, self._persistent.store
-        return AgentStatus(
-            updates=int(agent.updates),
-            epsilon=float(agent.epsilon),
-            flushes=store.flushes,
-            pending_rows=store.pending_rows,
-            dropped=store.dropped,
-            store_up=store.up,
-        )
 
     def start_order(
         self,
@@ -627,40 +619,135 @@ class _AgentFace:
             _urgency(urgency),
         )
         start = _seconds("now", now)  # checked before the executor holds anything of it
-        meta = EpisodeMeta(
-            market=self.market, snapshot_id=self._persistent.snapshot_id, order_id=order_id
-        )
-        self._executor.begin(episode_id, meta)
+        self._executor.begin(episode_id, self._episode_meta(order_id))
         order = WorkingOrder(
             self._executor,
             parent,
             book,
             start,
             self.decision_interval_secs,
-            self._persistent.store.pump,
-            self._forget,
+            self._pump,
+            self._ended,
             horizon,
             self._closed_error,
             name,
         )
         self._orders[name] = order
+        self.started += 1
         return order
+
+    def _episode_meta(self, order_id: str | None) -> EpisodeMeta:
+        return EpisodeMeta(market=self.market, order_id=order_id)
+
+    def _ended(self, order_id: str, result: OrderResult) -> None:
+        self._orders.pop(order_id, None)
+        self.last_result = result
+
+    def _closed_error(self) -> str | None:
+        return None
+
+    def _check_not_closed(self) -> None:
+        closed = self._closed_error()
+        if closed is not None:
+            raise InvalidInputError(closed)
+
+
+class _AgentFace(OrderDesk):
+    """What the sync and async faces share: starting orders over one persistent agent."""
+
+    def __init__(
+        self, persistent: PersistentAgent, *, market: str, decision_interval_secs: float
+    ) -> None:
+        # one step = one decision interval: the executor decides at every step
+        super().__init__(
+            persistent.executor(decision_interval_steps=1),
+            market=market,
+            decision_interval_secs=decision_interval_secs,
+            pump=persistent.store.pump,
+        )
+        self._persistent = persistent
+        self.name = persistent.agent_name
+        self._closed = False
+
+    @property
+    def loaded(self) -> LoadResult:
+        """What was restored when the agent opened (Q rows, updates, experiences)."""
+        assert self._persistent.loaded is not None
+        return self._persistent.loaded
+
+    @property
+    def mode(self) -> AgentMode:
+        return self._persistent.agent.mode
+
+    @property
+    def reward_mode(self) -> RewardMode:
+        return self._persistent.reward_mode
+
+    @property
+    def database(self) -> str:
+        """The database URL, password masked (safe to print)."""
+        return redact_url(self._persistent.config.rl_execution.database.url)
+
+    @property
+    def status(self) -> AgentStatus:
+        """The agent's learning and its store's health, now."""
+        agent, store = self._persistent.agent, self._persistent.store
+        return AgentStatus(
+            updates=int(agent.updates),
+            epsilon=float(agent.epsilon),
+            flushes=store.flushes,
+            pending_rows=store.pending_rows,
+            dropped=store.dropped,
+            store_up=store.up,
+        )
 
     def record_policy_metrics(self) -> None:
         """Append a policy-metrics row (source ``engine``) for the next flush."""
         store = self._persistent.store
         store.append_policy_metrics(self._persistent.policy_metrics_record(source="engine"))
 
-    def _forget(self, order_id: str) -> None:
-        self._orders.pop(order_id, None)
+    def _trial(self, first_seed: object, seeds: object) -> tuple[EngineTrial, list[OrderDesk]]:
+        """A validation of the current table and the desks of its two executors."""
+        self._check_not_closed()
+        trial = EngineTrial(
+            self._persistent,
+            first_seed=first_seed,
+            seeds=seeds,
+            typical_queue_depth=self._executor.builder.typical_queue_depth,
+            decision_interval_steps=1,
+        )
+        desks = [
+            OrderDesk(
+                executor,
+                market=self.market,
+                decision_interval_secs=self.decision_interval_secs,
+                pump=_nothing_to_pump,
+            )
+            for executor in trial.executors
+        ]
+        return trial, desks
+
+    def _trial_runs(
+        self, trial: EngineTrial, desks: list[OrderDesk], progress: bool
+    ) -> Iterator[tuple[OrderDesk, int]]:
+        """The engine's runs of a trial, in order (each seed: the policy's desk, then the
+        base's); each run's cost is taken when the caller comes back for the next."""
+        label = f"validate {self.name}"
+        with Progress(label, total=len(trial.seeds), unit="seed", enabled=progress) as bar:
+            for seed in trial.seeds:
+                for which, desk in enumerate(desks):
+                    started, desk.last_result = desk.started, None
+                    yield desk, seed
+                    trial.take(which, seed, desk.started - started, _cost(desk))
+                bar.update(1)
+
+    def _episode_meta(self, order_id: str | None) -> EpisodeMeta:
+        return EpisodeMeta(
+            market=self.market, snapshot_id=self._persistent.snapshot_id, order_id=order_id
+        )
 
     def _closed_error(self) -> str | None:
         return f"agent {self.name!r} is closed: open it again" if self._closed else None
-
-    def _check_not_closed(self) -> None:
-        closed = self._closed_error()
-        if closed is not None:
-            raise InvalidInputError(closed)
 
 
 def _open_persistent(
@@ -680,6 +767,16 @@ def _open_persistent(
             f"mode = {mode!r}: expected one of {', '.join(m.value for m in AgentMode)}"
         ) from None
     return assemble(cfg, agent, mode=agent_mode, reward_mode=reward_mode, market="ignore")
+
+
+def _nothing_to_pump() -> None:
+    """A trial desk's orders record nothing: there is nothing to hand the store."""
+
+
+def _cost(desk: OrderDesk) -> float | None:
+    """The IS of the order the desk finished last (None: none finished)."""
+    result = desk.last_result
+    return None if result is None else result.implementation_shortfall_bps
 
 
 def _blocking(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -724,6 +821,40 @@ class Agent(_AgentFace):
         nothing is lost, the store keeps trying)."""
         self._check_not_closed()
         return self._persistent.store.flush_blocking()
+
+    def validate(
+        self,
+        run_parent: Callable[[OrderDesk, int], object],
+        *,
+        first_seed: int,
+        seeds: int,
+        progress: bool = True,
+    ) -> PromotionVerdict:
+        """Validate the agent's current table on the engine's own simulator and promote it if
+        it beats its base (``rlexec.engine_validation``): for each seed of ``first_seed`` ..
+        ``first_seed + seeds - 1`` (held out: not trained on), ``run_parent(desk, seed)`` works
+        one parent order on the engine's simulator seeded with ``seed``, from
+        ``desk.start_order(...)`` to ``finish()``, first on a desk of the frozen table, then on
+        one of the base alone. Promoted only when policy - base has a 95 % CI below 0; the
+        verdict is stored either way and returned (``summary()`` says it in one line).
+        ``progress``: a progress bar (plain lines when not on a terminal) on stderr."""
+        trial, desks = self._trial(first_seed, seeds)
+        store = self._persistent.store
+        store.flush_blocking()  # the snapshot below is then the table measured
+        store.writer.submit(trial.snapshot).result()
+        for desk, seed in self._trial_runs(trial, desks, progress):
+            outcome = run_parent(desk, seed)
+            if inspect.isawaitable(outcome):
+                if inspect.iscoroutine(outcome):
+                    outcome.close()  # never run: not left to warn at exit
+                raise InvalidInputError(
+                    "run_parent returned an awaitable: an asyncio engine validates with "
+                    "AsyncAgent.validate"
+                )
+        verdict = store.writer.submit(trial.record).result()
+        if verdict.promoted and self.mode is AgentMode.PRODUCTION:
+            self._persistent.act_on_mode_policy_blocking()  # acts on it from now on
+        return verdict
 
     def close(self) -> None:
         """The final flush; the agent cannot be used afterwards (its orders' methods and
@@ -775,6 +906,28 @@ class AsyncAgent(_AgentFace):
         """Write everything now (StoreError if the store is down: nothing is lost)."""
         self._check_not_closed()
         return await self._persistent.store.flush()
+
+    async def validate(
+        self,
+        run_parent: Callable[[OrderDesk, int], object],
+        *,
+        first_seed: int,
+        seeds: int,
+        progress: bool = True,
+    ) -> PromotionVerdict:
+        """As ``Agent.validate``; ``run_parent`` may be a coroutine function."""
+        trial, desks = self._trial(first_seed, seeds)
+        store = self._persistent.store
+        await store.flush()  # the snapshot below is then the table measured
+        await store.writer.run(trial.snapshot)
+        for desk, seed in self._trial_runs(trial, desks, progress):
+            outcome = run_parent(desk, seed)
+            if inspect.isawaitable(outcome):
+                await outcome
+        verdict = await store.writer.run(trial.record)
+        if verdict.promoted and self.mode is AgentMode.PRODUCTION:
+            await self._persistent.act_on_mode_policy()  # acts on it from now on
+        return verdict
 
     async def close(self) -> None:
         """The final flush; the agent cannot be used afterwards."""

@@ -9,7 +9,7 @@ candidate leaves the latest promotion in force; with none, the executor runs its
 - ``PromotionRepository(session)``: ``add``, ``for_agent`` (newest first),
   ``latest_promoted`` / ``latest_promoted_snapshot``; the caller owns the unit of work.
 - engine-level helpers for the CLI and training (own unit of work): ``record_promotion``,
-  ``list_promotions``, ``latest_promoted_snapshot_of``.
+  ``list_promotions``, ``latest_promoted_snapshot_of``, ``learned_episodes_of``.
 
 "Newest" is by ``id`` (the order the database took the rows), not by ``created_at``, so that
 processes with different clocks cannot reorder the log.
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from rlexec.errors import InvalidInputError, StoreError
 from rlexec.records import utc_now
 from rlexec.store.engine import session_factory
-from rlexec.store.models import Agent, PolicySnapshot, Promotion
+from rlexec.store.models import Agent, Episode, PolicySnapshot, Promotion
 from rlexec.store.repositories import require_agent_id, wrap_errors
 
 REASON_MAX = 2000
@@ -279,3 +279,18 @@ async def latest_promoted_snapshot_of(engine: AsyncEngine, agent_name: str) -> i
     async with session_factory(engine)() as session:
         agent_id = await _agent_id(session, agent_name)
         return await PromotionRepository(session).latest_promoted_snapshot(agent_id)
+
+
+async def learned_episodes_of(engine: AsyncEngine, agent_name: str) -> int:
+    """The episodes agent ``agent_name`` stored in a mode that learns (training, production):
+    the ``episodes_trained`` of a table an engine trained through the API."""
+    stmt = (
+        sa.select(sa.func.count())
+        .select_from(Episode)
+        .where(Episode.agent_name == agent_name, Episode.mode.in_(("training", "production")))
+    )
+    async with (
+        session_factory(engine)() as session,
+        wrap_errors(session, f"counting agent {agent_name!r}'s episodes"),
+    ):
+        return int(await session.scalar(stmt) or 0)

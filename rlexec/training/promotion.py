@@ -26,11 +26,16 @@ from rlexec.agent import base_executor, base_executor_name
 from rlexec.config import Config
 from rlexec.errors import StoreError
 from rlexec.rl.q_learning import QTableAgent
-from rlexec.store.promotions import PromotionRecord, record_promotion
+from rlexec.store.promotions import record_promotion
 from rlexec.store.snapshots import create_snapshot
 from rlexec.store.write_behind import AgentStore
 from rlexec.training.markets import build_market
-from rlexec.training.validation import PolicyValidator, PromotionVerdict, Validation
+from rlexec.training.validation import (
+    PolicyValidator,
+    PromotionVerdict,
+    Validation,
+    promotion_record,
+)
 
 
 class TrainingValidation:
@@ -139,22 +144,8 @@ class TrainingValidation:
             verdict = dataclasses.replace(
                 verdict, promoted=False, reason="the store was down when the best table was taken"
             )
-        d = confirmation.difference
-        record = PromotionRecord(
-            promoted=verdict.promoted,
-            reason=verdict.reason,
-            snapshot_id=snapshot_id,
-            validation_seed_first=confirmation.seeds[0],
-            validation_seed_count=len(confirmation.seeds),
-            base_executor=verdict.base,
-            policy_mean_is_bps=confirmation.policy_mean_bps,
-            base_mean_is_bps=confirmation.base_mean_bps,
-            mean_difference_bps=d.mean,
-            difference_ci_low_bps=d.low,
-            difference_ci_high_bps=d.high,
-            episodes_trained=best.episodes_trained,
-            config_hash=self.config_hash,
-            run_id=self.run_id,
+        record = promotion_record(
+            verdict, snapshot_id=snapshot_id, config_hash=self.config_hash, run_id=self.run_id
         )
         with contextlib.suppress(StoreError):
             await record_promotion(self.engine, self.agent_name, record)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rlexec.agent import new_executor, new_q_agent
-from rlexec.config import AgentMode, Config
+from rlexec.config import AgentMode, Config, RewardMode
 from rlexec.execution.metrics import PairedDifference, paired_difference
 from rlexec.execution.rl_executor import RlEnhancedExecutor
 from rlexec.execution.runner import run_episode
@@ -37,6 +37,7 @@ from rlexec.execution.twap import ScheduledExecutor
 from rlexec.market import Market
 from rlexec.rl.policy import PolicyTable
 from rlexec.rl.q_learning import QTableAgent
+from rlexec.store.promotions import PromotionRecord
 from rlexec.training.markets import parent_for_seed
 from rlexec.wording import plural
 
@@ -141,14 +142,8 @@ class PolicyValidator:
         assert self.best is not None
         best, table = self.best
         confirmation = await self.measure(table, self.promotion_seeds, best.episodes_trained)
-        if confirmation.better:
-            reason = "cheaper than its base with 95% confidence on fresh seeds"
-        elif confirmation.difference.low > 0.0:
-            reason = "significantly WORSE than its base: the executor keeps running its base"
-        else:
-            reason = "not significantly better than its base: the executor keeps running its base"
-        return PromotionVerdict(confirmation.better, reason, self.base_name, best, confirmation,
-                                table)  # fmt: skip
+        return PromotionVerdict(confirmation.better, gate_reason(confirmation), self.base_name,
+                                best, confirmation, table)  # fmt: skip
 
     async def measure(
         self, table: PolicyTable, seeds: tuple[int, ...], episodes_trained: int
@@ -165,22 +160,12 @@ class PolicyValidator:
             tuple(policy),
         )
 
-    def _executor(self, table: PolicyTable) -> RlEnhancedExecutor:
-        rl = self.config.rl_execution
-        frozen = new_q_agent(self.config, mode=AgentMode.EVALUATION, replay=False)
-        frozen.restore(table.q, table.visits, 0.0, 0, table.variances)
-        return new_executor(
-            self.config,
-            frozen,
-            sink=None,
-            agent_name="validation",
-            reward_mode=rl.reward.mode,
-            typical_queue_depth=self._depth,
-        )
-
     async def _policy_is(self, table: PolicyTable, seed: int) -> float:
         if self._cached is None or self._cached[0] is not table:
-            self._cached = (table, self._executor(table))
+            executor = frozen_executor(
+                self.config, table, self.config.rl_execution.reward.mode, self._depth
+            )
+            self._cached = (table, executor)
         executor = self._cached[1]
         parent = parent_for_seed(self.config.rl_execution.simulator, seed)
         return (await run_episode(executor, self._market, parent, seed)).is_bps
@@ -191,6 +176,64 @@ class PolicyValidator:
             result = await run_episode(self._base_factory(), self._market, parent, seed)
             self._base_results[seed] = result.is_bps
         return self._base_results[seed]
+
+
+def promotion_record(
+    verdict: PromotionVerdict, *, snapshot_id: int | None, config_hash: str, run_id: str
+) -> PromotionRecord:
+    """The stored row of a verdict whose table was confirmed (``verdict.confirmation``)."""
+    confirmation = verdict.confirmation
+    assert confirmation is not None
+    d = confirmation.difference
+    return PromotionRecord(
+        promoted=verdict.promoted,
+        reason=verdict.reason,
+        snapshot_id=snapshot_id,
+        validation_seed_first=confirmation.seeds[0],
+        validation_seed_count=len(confirmation.seeds),
+        base_executor=verdict.base,
+        policy_mean_is_bps=confirmation.policy_mean_bps,
+        base_mean_is_bps=confirmation.base_mean_bps,
+        mean_difference_bps=d.mean,
+        difference_ci_low_bps=d.low,
+        difference_ci_high_bps=d.high,
+        episodes_trained=confirmation.episodes_trained,
+        config_hash=config_hash,
+        run_id=run_id,
+    )
+
+
+def gate_reason(confirmation: Validation) -> str:
+    """Why a confirmed table is promoted (``confirmation.better``) or not, in one line: the
+    one promotion rule of ``rlexec train`` and ``Agent.validate``."""
+    if confirmation.better:
+        return "cheaper than its base with 95% confidence on fresh seeds"
+    if confirmation.difference.low > 0.0:
+        return "significantly WORSE than its base: the executor keeps running its base"
+    return "not significantly better than its base: the executor keeps running its base"
+
+
+def frozen_executor(
+    config: Config,
+    table: PolicyTable,
+    reward_mode: RewardMode,
+    typical_queue_depth: float | None,
+    *,
+    decision_interval_steps: int | None = None,
+) -> RlEnhancedExecutor:
+    """An executor that works orders greedy on a frozen copy of ``table`` (no exploration, no
+    learning) and records nothing: a table under measurement."""
+    frozen = new_q_agent(config, mode=AgentMode.EVALUATION, replay=False)
+    frozen.restore(table.q, table.visits, 0.0, 0, table.variances)
+    return new_executor(
+        config,
+        frozen,
+        sink=None,
+        agent_name="validation",
+        reward_mode=reward_mode,
+        typical_queue_depth=typical_queue_depth,
+        decision_interval_steps=decision_interval_steps,
+    )
 
 
 def significantly_cheaper(earlier: Validation, later: Validation) -> bool:

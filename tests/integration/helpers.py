@@ -1,5 +1,6 @@
 """Building blocks shared by the integration tests: an RL executor on a market preset, a sink
-that keeps every record in lists, and episode loops with fresh uuid4 parent ids."""
+that keeps every record in lists, episode loops with fresh uuid4 parent ids, and a minimal
+engine driving the public API."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import rlexec
 from rlexec.config import (
     AgentMode,
     QLearningConfig,
@@ -24,7 +26,7 @@ from rlexec.execution.runner import run_episode
 from rlexec.execution.state_builder import StateBuilder
 from rlexec.execution.twap import TWAP, ScheduledExecutor
 from rlexec.execution.types import ParentOrder
-from rlexec.market.book import Side
+from rlexec.market.book import BookSnapshot, Side
 from rlexec.market.lob import LobMarket
 from rlexec.market.presets import make_market
 from rlexec.records import DecisionRecord, EpisodeRecord, ExperienceRecord, PolicyMetricsRecord
@@ -136,3 +138,53 @@ async def count_rows(engine: AsyncEngine, table: str, agent_id: int | None = Non
         params["agent_id"] = agent_id
     async with engine.connect() as conn:
         return int((await conn.execute(sa.text(query), params)).scalar_one())
+
+
+class Engine:
+    """A minimal engine for the public API: one simulated venue (a market preset, seeded),
+    its clock, fills reported between books."""
+
+    def __init__(self, seed: int, *, trades: bool = True, market: str = "equity") -> None:
+        self.market: LobMarket = make_market(market)
+        self.book: BookSnapshot = self.market.reset(seed)
+        self.trades = trades
+        self.start = self.market.time_of_day_secs
+        self.fills: list[tuple[Decimal, Decimal]] = []
+        self.between_books = 0
+
+    @property
+    def now(self) -> float:
+        return self.market.time_of_day_secs - self.start
+
+    def work(self, order: rlexec.WorkingOrder) -> rlexec.OrderResult:
+        while True:
+            self.book = self.market.snapshot()
+            trades = (
+                [(t.price, t.quantity, str(t.aggressor)) for t in self.market.recent_trades()]
+                if self.trades
+                else None
+            )
+            todo = order.on_book(self.book, now=self.now, trades=trades)
+            for order_id in todo.cancel:
+                self.market.cancel(order_id)
+            for child in todo.place:
+                side = Side(child.side)
+                if child.limit_price is None:
+                    fills = self.market.submit_market(child.order_id, side, child.quantity)
+                else:
+                    fills = self.market.submit_limit(
+                        child.order_id, side, child.quantity, child.limit_price
+                    )
+                for f in fills:
+                    self._fill(order, f.order_id, f.quantity, f.price, f.passive)
+            if todo.completing:
+                return order.finish()
+            for f in self.market.advance():  # between two books: no book with these
+                self.between_books += 1
+                self._fill(order, f.order_id, f.quantity, f.price, f.passive)
+
+    def _fill(
+        self, order: rlexec.WorkingOrder, order_id: str, q: Decimal, p: Decimal, passive: bool
+    ) -> None:
+        self.fills.append((q, p))
+        order.on_fill(order_id, q, p, passive=passive, at=self.now)

@@ -24,7 +24,8 @@ from rlexec.store.promotions import record_promotion
 from rlexec.store.snapshots import load_snapshot_policy
 from rlexec.training.evaluate import run_comparison
 from rlexec.training.session import open_session
-from tests.integration.test_public_api import HORIZON_SECS, Engine
+from tests.integration.helpers import Engine
+from tests.integration.test_public_api import HORIZON_SECS
 from tests.training.conftest import small_config
 from tests.training.test_production_policy import _promotion, _store_policy
 

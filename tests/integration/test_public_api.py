@@ -20,12 +20,11 @@ import rlexec
 from rlexec.config import AgentMode, Config, StateConfig, parse_config
 from rlexec.errors import InvalidInputError
 from rlexec.execution.metrics import implementation_shortfall_bps
-from rlexec.market.book import BookSnapshot, Side
-from rlexec.market.lob import LobMarket
-from rlexec.market.presets import make_market
+from rlexec.market.book import Side
 from rlexec.replay.episode import replay_episode
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.store.write_behind import AgentStore
+from tests.integration.helpers import Engine
 
 HORIZON_SECS = 60  # 12 decisions of 5 s on a 1 s tick
 
@@ -40,55 +39,6 @@ def config(url: str, *, enabled: bool = True, **sections: dict[str, Any]) -> Con
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values}
     return parse_config({"rl_execution": data})
-
-
-class Engine:
-    """A minimal engine: one simulated venue, its clock, fills reported between books."""
-
-    def __init__(self, seed: int, *, trades: bool = True) -> None:
-        self.market: LobMarket = make_market("equity")
-        self.book: BookSnapshot = self.market.reset(seed)
-        self.trades = trades
-        self.start = self.market.time_of_day_secs
-        self.fills: list[tuple[Decimal, Decimal]] = []
-        self.between_books = 0
-
-    @property
-    def now(self) -> float:
-        return self.market.time_of_day_secs - self.start
-
-    def work(self, order: rlexec.WorkingOrder) -> rlexec.OrderResult:
-        while True:
-            self.book = self.market.snapshot()
-            trades = (
-                [(t.price, t.quantity, str(t.aggressor)) for t in self.market.recent_trades()]
-                if self.trades
-                else None
-            )
-            todo = order.on_book(self.book, now=self.now, trades=trades)
-            for order_id in todo.cancel:
-                self.market.cancel(order_id)
-            for child in todo.place:
-                side = Side(child.side)
-                if child.limit_price is None:
-                    fills = self.market.submit_market(child.order_id, side, child.quantity)
-                else:
-                    fills = self.market.submit_limit(
-                        child.order_id, side, child.quantity, child.limit_price
-                    )
-                for f in fills:
-                    self._fill(order, f.order_id, f.quantity, f.price, f.passive)
-            if todo.completing:
-                return order.finish()
-            for f in self.market.advance():  # between two books: no book with these
-                self.between_books += 1
-                self._fill(order, f.order_id, f.quantity, f.price, f.passive)
-
-    def _fill(
-        self, order: rlexec.WorkingOrder, order_id: str, q: Decimal, p: Decimal, passive: bool
-    ) -> None:
-        self.fills.append((q, p))
-        order.on_fill(order_id, q, p, passive=passive, at=self.now)
 
 
 async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[tuple[Any, ...]]:

@@ -26,20 +26,23 @@ def snippet(name: str) -> str:
     return match.group(1)
 
 
-async def _episodes(url: str) -> list[tuple[str, str, int]]:
+async def _rows(url: str, sql: str) -> list[tuple[object, ...]]:
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
-            result = await conn.execute(
-                sa.text(
-                    "SELECT e.agent_name, e.side, COUNT(d.seq) FROM episodes e JOIN decisions d "
-                    "ON d.episode_id = e.episode_id GROUP BY e.agent_name, e.side "
-                    "ORDER BY e.agent_name"
-                )
-            )
-            return [(str(a), str(s), int(n)) for a, s, n in result.all()]
+            return [tuple(row) for row in (await conn.execute(sa.text(sql))).all()]
     finally:
         await engine.dispose()
+
+
+EPISODES = (
+    "SELECT e.agent_name, e.side, COUNT(d.seq) FROM episodes e JOIN decisions d "
+    "ON d.episode_id = e.episode_id GROUP BY e.agent_name, e.side ORDER BY e.agent_name"
+)
+PROMOTIONS = (
+    "SELECT a.name, p.validation_seed_first, p.validation_seed_count FROM promotions p "
+    "JOIN agents a ON a.id = p.agent_id"
+)
 
 
 @pytest.mark.parametrize("name", ["sync", "async"])
@@ -55,4 +58,23 @@ def test_readme_example_runs(
     exec(compile(code.replace(README_URL, empty_db_url), f"README.md ({name})", "exec"), {})
     assert re.fullmatch(r"IS [+-]\d+\.\d\d bps(, \d+ child orders)?\n", capsys.readouterr().out)
     expected = ("desk-1", "buy", 12) if name == "sync" else ("desk-2", "sell", 6)
-    assert asyncio.run(_episodes(empty_db_url)) == [expected]
+    assert asyncio.run(_rows(empty_db_url, EPISODES)) == [expected]
+
+
+def test_readme_validation_example_runs(
+    empty_db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's validation example: trained through the API, validated on held-out seeds
+    of the engine's simulator, its verdict printed and stored."""
+    code = snippet("validate")
+    assert README_URL in code
+    if empty_db_url.startswith("postgresql"):
+        asyncio.run(upgrade_database(empty_db_url))
+    exec(compile(code.replace(README_URL, empty_db_url), "README.md (validate)", "exec"), {})
+    out = capsys.readouterr().out
+    assert re.fullmatch(
+        r"(not )?promoted: policy - twap_passive = [+-]\d+\.\d{3} bps, 95% CI .* on 100 "
+        r"promotion seeds \(the table kept at 100 episodes\); .*\n",
+        out,
+    ), out
+    assert asyncio.run(_rows(empty_db_url, PROMOTIONS)) == [("desk-3", 10_000, 100)]

@@ -1,0 +1,142 @@
+"""Validation and promotion on the engine's own simulator (``Agent.validate``).
+
+``rlexec train`` validates and promotes a table on rlexec's simulators; an agent an engine
+trained through the public API learned a market rlexec cannot simulate, so the engine runs the
+paired episodes itself and rlexec judges them by the same rule:
+
+- the table measured is the agent's current one, frozen (greedy: no exploration, no learning);
+  the store is flushed and that table snapshotted first, so the snapshot is what was measured;
+- for every seed of a held-out block (``first_seed`` .. ``first_seed + seeds - 1``, seeds the
+  agent was not trained on), the engine's ``run_parent(desk, seed)`` is called twice: with a
+  desk whose orders that table works, then with one whose orders the base works alone (the
+  kill switch). Each call works one parent order on the engine's simulator seeded with
+  ``seed``, from ``desk.start_order`` to ``finish()``; the same seed must give the same market,
+  so that the two runs are paired;
+- the verdict is training's (``rlexec.training.validation.gate_reason``): promoted only when
+  policy - base has a 95 % CI below 0; stored in ``promotions`` either way (``rlexec
+  promotions list``). A production agent acts on the newest promoted policy: the one opened
+  acts on it at once, others when they open.
+
+The trial's episodes are not stored (as training's validation episodes are not).
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rlexec.agent import PersistentAgent, base_executor_name
+from rlexec.errors import InvalidInputError
+from rlexec.execution.metrics import paired_difference
+from rlexec.execution.rl_executor import RlEnhancedExecutor
+from rlexec.records import new_run_id
+from rlexec.store.promotions import MAX_SEED, learned_episodes_of, record_promotion
+from rlexec.store.snapshots import create_snapshot
+from rlexec.training.validation import (
+    PromotionVerdict,
+    Validation,
+    frozen_executor,
+    gate_reason,
+    promotion_record,
+)
+
+MIN_SEEDS = 2  # a paired confidence interval needs two pairs
+
+
+def _count(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_SEED:
+        raise InvalidInputError(f"{name} = {value!r}: expected an integer >= {low}")
+    return value
+
+
+class EngineTrial:
+    """One validation of an agent's current table on the engine's simulator (see the module
+    doc): the two executors the engine's desks work with, the figures they report, the stored
+    snapshot and verdict."""
+
+    POLICY, BASE = 0, 1  # the executors' order, the order the engine runs each seed in
+
+    def __init__(
+        self,
+        persistent: PersistentAgent,
+        *,
+        first_seed: object,
+        seeds: object,
+        typical_queue_depth: float | None,
+        decision_interval_steps: int,
+    ) -> None:
+        first = _count("first_seed", first_seed, 0)
+        count = _count("seeds", seeds, MIN_SEEDS)
+        if first + count - 1 > MAX_SEED:
+            raise InvalidInputError(f"first_seed + seeds = {first + count}: expected <= {MAX_SEED}")
+        self.seeds = range(first, first + count)
+        self.agent_name = persistent.agent_name
+        config = persistent.config
+        self.table = persistent.agent.policy_table()
+        executors = [
+            frozen_executor(
+                config,
+                self.table,
+                persistent.reward_mode,
+                typical_queue_depth,
+                decision_interval_steps=decision_interval_steps,
+            )
+            for _ in range(2)
+        ]
+        executors[self.BASE].enabled = False  # the base works the parent alone
+        self.executors: tuple[RlEnhancedExecutor, ...] = tuple(executors)
+        self.base_name = base_executor_name(config)
+        self.config_hash = persistent.config_hash
+        self.costs_bps: tuple[list[float], list[float]] = ([], [])
+        self.snapshot_id: int | None = None
+        self.episodes_trained = 0
+
+    def take(self, which: int, seed: int, started: int, result_bps: float | None) -> None:
+        """The cost of the parent ``run_parent`` worked for executor ``which`` at ``seed``
+        (``started``: orders it started; ``result_bps``: the IS of the last one finished,
+        None if none finished)."""
+        desk = ("the policy's", "the base's")[which]
+        if started != 1 or result_bps is None:
+            raise InvalidInputError(
+                f"run_parent(desk, seed={seed}) on {desk} desk started {started} order(s) and "
+                f"finished {0 if result_bps is None else 1}: expected it to work one parent "
+                "order from desk.start_order(...) to finish()"
+            )
+        self.costs_bps[which].append(result_bps)
+
+    async def snapshot(self, engine: AsyncEngine) -> None:
+        """On the writer, after a flush: the measured table's snapshot, and the episodes it
+        learned from."""
+        first, last = self.seeds[0], self.seeds[-1]
+        row = await create_snapshot(engine, self.agent_name, f"engine validation {first}-{last}")
+        self.snapshot_id = row.id
+        self.episodes_trained = await learned_episodes_of(engine, self.agent_name)
+
+    def verdict(self) -> PromotionVerdict:
+        policy, base = self.costs_bps
+        measured = Validation(
+            self.episodes_trained,
+            tuple(self.seeds),
+            statistics.fmean(policy),
+            statistics.fmean(base),
+            paired_difference(policy, base, self.base_name),
+            tuple(policy),
+        )
+        return PromotionVerdict(
+            measured.better,
+            gate_reason(measured),
+            self.base_name,
+            measured,
+            measured,
+            self.table,
+        )
+
+    async def record(self, engine: AsyncEngine) -> PromotionVerdict:
+        """On the writer: the verdict, stored."""
+        verdict = self.verdict()
+        record = promotion_record(
+            verdict, snapshot_id=self.snapshot_id, config_hash=self.config_hash, run_id=new_run_id()
+        )
+        await record_promotion(engine, self.agent_name, record)
+        return verdict

@@ -1,0 +1,145 @@
+"""Validation and promotion of an agent an engine trained through the public API, on the
+engine's own simulator (``Agent.validate`` / ``AsyncAgent.validate``), on the real store
+(SQLite and PostgreSQL) with a real agent: the runs are paired, the verdict is training's rule,
+the snapshot is the table measured, a production agent acts on what was promoted, and an
+engine that gets the protocol wrong is told in one line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import rlexec
+from rlexec.errors import InvalidInputError
+from rlexec.store.promotions import list_promotions
+from rlexec.store.snapshots import load_snapshot_policy
+from tests.integration.helpers import Engine
+from tests.integration.test_public_api import HORIZON_SECS, config
+
+VALIDATION_FIRST_SEED = 1_000_000  # held out: training below uses seeds from 0
+
+
+# the default parent of the prediction market: 2000 shares over 300 s (60 decisions of 5 s)
+PM = {"market": "prediction_market", "quantity": 2000, "horizon_secs": 300}
+
+
+def run_parent(market: str, quantity: int = 500, horizon_secs: float = HORIZON_SECS) -> Any:
+    """The engine's side of a validation: one parent on its simulator seeded with ``seed``."""
+
+    def run(desk: rlexec.OrderDesk, seed: int) -> None:
+        engine = Engine(seed, market=market)
+        side = ("buy", "sell")[seed % 2]
+        engine.work(desk.start_order(side, quantity, horizon_secs, engine.book, now=0.0))
+
+    return run
+
+
+def train(agent: rlexec.Agent, parents: int, **parent: Any) -> None:
+    work = run_parent(**{"market": "equity", **parent})
+    for seed in range(parents):
+        work(agent, seed)
+
+
+async def test_an_engine_trained_agent_is_validated_promoted_and_acted_on(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    cfg = config(db_url)
+    with rlexec.Agent.open(cfg, agent="engine-trained", mode="training", create=True) as agent:
+        train(agent, 300, **PM)
+        verdict = agent.validate(run_parent(**PM), first_seed=VALIDATION_FIRST_SEED, seeds=200)
+        assert verdict.table is not None
+        measured = verdict.table.q.copy()
+    measurement = verdict.confirmation
+    assert measurement is not None
+    d = measurement.difference
+    # the rule of `rlexec train`: promoted exactly when the paired CI lies below 0
+    assert verdict.promoted == (d.high < 0)
+    # on this market the learner beats its passive base by tens of bps (docs/learning.md)
+    assert verdict.promoted, verdict.summary()
+    assert measurement.seeds == tuple(range(VALIDATION_FIRST_SEED, VALIDATION_FIRST_SEED + 200))
+    assert measurement.episodes_trained == 300
+    (row,) = await list_promotions(engine, "engine-trained")
+    assert row.promoted and row.snapshot_id is not None
+    stored_verdict = row.record
+    assert stored_verdict.validation_seed_first == VALIDATION_FIRST_SEED
+    assert stored_verdict.validation_seed_count == 200
+    assert stored_verdict.mean_difference_bps == pytest.approx(d.mean)
+    assert stored_verdict.difference_ci_high_bps == pytest.approx(d.high)
+    assert stored_verdict.episodes_trained == 300
+    assert stored_verdict.base_executor == verdict.base
+    _, stored = await load_snapshot_policy(engine, row.snapshot_id, cfg.rl_execution.state)
+    assert np.array_equal(stored.q, measured)  # the snapshot is the table that was measured
+
+    with rlexec.Agent.open(cfg, agent="engine-trained", mode="production") as production:
+        assert production._persistent.snapshot_id == row.snapshot_id
+        result = run_parent(**PM)(production, 5)
+        assert result is None and production.active_orders == 0
+
+
+async def test_an_untrained_agent_is_its_base_on_every_seed_and_is_not_promoted(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    """The pairing: an untrained table is its base, so each seed's two runs cost the same."""
+    with rlexec.Agent.open(config(db_url), agent="fresh", mode="production", create=True) as a:
+        verdict = a.validate(run_parent("equity"), first_seed=7, seeds=12, progress=False)
+        assert a._persistent.snapshot_id is None  # nothing promoted: production runs its base
+    measurement = verdict.confirmation
+    assert measurement is not None
+    assert measurement.policy_mean_bps == pytest.approx(measurement.base_mean_bps, abs=1e-9)
+    assert measurement.difference.mean == pytest.approx(0.0, abs=1e-9)
+    assert not verdict.promoted and "not significantly better" in verdict.reason
+    (row,) = await list_promotions(engine, "fresh")
+    assert not row.promoted and row.record.validation_seed_first == 7
+
+
+async def test_the_async_face_validates_with_a_coroutine(db_url: str, engine: AsyncEngine) -> None:
+    work = run_parent("equity")
+    seen: list[int] = []
+
+    async def run(desk: rlexec.OrderDesk, seed: int) -> None:
+        seen.append(seed)
+        work(desk, seed)
+
+    async with rlexec.AsyncAgent.open(config(db_url), agent="async", create=True) as agent:
+        verdict = await agent.validate(run, first_seed=3, seeds=4, progress=False)
+    assert seen == [3, 3, 4, 4, 5, 5, 6, 6]  # each seed twice: the policy, then the base
+    assert verdict.confirmation is not None and len(verdict.confirmation.seeds) == 4
+    assert len(await list_promotions(engine, "async")) == 1
+
+
+def _no_order(desk: rlexec.OrderDesk, seed: int) -> None:
+    return None
+
+
+def _unfinished(desk: rlexec.OrderDesk, seed: int) -> None:
+    engine = Engine(seed)
+    desk.start_order("buy", 100, HORIZON_SECS, engine.book, now=0.0)
+
+
+async def _a_coroutine(desk: rlexec.OrderDesk, seed: int) -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    ("run", "first_seed", "seeds", "expected"),
+    [
+        (_no_order, 0, 5, "started 0 order(s) and finished 0: expected it to work one parent"),
+        (_unfinished, 0, 5, "started 1 order(s) and finished 0: expected it to work one parent"),
+        (_a_coroutine, 0, 5, "an asyncio engine validates with AsyncAgent.validate"),
+        (_no_order, 0, 1, "seeds = 1: expected an integer >= 2"),
+        (_no_order, -1, 5, "first_seed = -1: expected an integer >= 0"),
+        (_no_order, "0", 5, "first_seed = '0': expected an integer >= 0"),
+    ],
+)
+def test_an_engine_that_gets_the_protocol_wrong_is_told_in_one_line(
+    tmp_path: Any, run: Any, first_seed: Any, seeds: Any, expected: str
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'v.db'}"
+    with rlexec.Agent.open(config(url), agent="desk", create=True) as agent:
+        with pytest.raises(InvalidInputError) as caught:
+            agent.validate(run, first_seed=first_seed, seeds=seeds, progress=False)
+        assert expected in str(caught.value) and "\n" not in str(caught.value)
+        train(agent, 1)  # the agent goes on working orders afterwards
