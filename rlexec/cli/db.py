@@ -5,6 +5,9 @@
     rlexec db downgrade REV --yes    take it down to REV ("base" drops every rlexec table);
                                      asks on a terminal, else needs --yes
     rlexec db current                the revision the database is at, and whether it is at head
+                                     (exit status 0 at head; 1 when this rlexec cannot use it as
+                                     it is: behind head, no rlexec schema, or newer than this
+                                     rlexec; 2 on an error, e.g. a SQLite file that does not exist)
     rlexec db prune --before DATE [--dry-run]
                                      remove audit rows older than DATE, logged in audit_prunes
     rlexec model export PATH         write an agent's Q-table from the store to a JSON model file
@@ -46,7 +49,8 @@ def register(subparsers: Any) -> None:
                            "terminal)")  # fmt: skip
     down.set_defaults(handler=_downgrade)
     cur = command(db_sub, "current", "print the database's schema revision and whether it is "
-                  "at this rlexec's head")  # fmt: skip
+                  "at this rlexec's head (exit status 0 at head, 1 when it needs `rlexec db "
+                  "upgrade` or is newer than this rlexec)")  # fmt: skip
     cur.set_defaults(handler=_current)
     prune = command(
         db_sub, "prune", "remove episodes and decisions older than a date (logged in audit_prunes)"
@@ -121,7 +125,7 @@ def _current(args: argparse.Namespace) -> int:
             f"{head_revision()}): create it with `rlexec db upgrade`"
         )
     print(status.describe())
-    return 0
+    return 0 if status.at_head else 1
 
 
 def _prune(args: argparse.Namespace) -> int:

@@ -264,7 +264,7 @@ def test_an_old_schema_is_refused_until_db_upgrade(
     first = "60cb4f8afbb3"
     assert run(capsys, "db", "upgrade", first, "--database-url", url)[0] == 0
     code, out, _ = run(capsys, "db", "current", "--database-url", url)
-    assert code == 0 and f"schema at {first}, this rlexec needs {head_revision()}" in out
+    assert code == 1 and f"schema at {first}, this rlexec needs {head_revision()}" in out
     for argv in (["train", "--episodes", "1"], ["metrics"], ["episodes", "list"]):
         line = one_line_error(capsys, *argv, "--database-url", url)
         assert (
@@ -277,7 +277,7 @@ def test_an_old_schema_is_refused_until_db_upgrade(
     code, out, _ = run(capsys, "db", "upgrade", "--database-url", url)
     assert code == 0 and f"upgraded from {first} to {head_revision()} (head)" in out
     code, out, _ = run(capsys, "db", "current", "--database-url", url)
-    assert out.strip().endswith(f"{head_revision()} (head)")
+    assert code == 0 and out.strip().endswith(f"{head_revision()} (head)")
 
 
 def test_a_newer_database_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -290,7 +290,7 @@ def test_a_newer_database_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
     line = one_line_error(capsys, "train", "--episodes", "1", "--database-url", url)
     assert "database is newer than this rlexec (revision ffffffffffff)" in " ".join(line.split())
     code, out, _ = run(capsys, "db", "current", "--database-url", url)
-    assert code == 0 and "newer than this rlexec" in out
+    assert code == 1 and "newer than this rlexec" in out
 
 
 # ---- URLs ----------------------------------------------------------------------------------

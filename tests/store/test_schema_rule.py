@@ -4,13 +4,15 @@ refused with what to do; nothing is ever migrated by it."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from rlexec.cli.main import main
 from rlexec.errors import StoreError
-from rlexec.store.engine import create_engine
+from rlexec.store.engine import create_engine, redact_url
 from rlexec.store.migrate import (
     current_revision,
     head_revision,
@@ -81,3 +83,27 @@ async def test_a_missing_sqlite_file_is_not_created_by_looking(tmp_path: Path) -
     with pytest.raises(StoreError, match="does not exist: create it with `rlexec db upgrade`"):
         await require_schema(url)
     assert not (tmp_path / "no").exists()
+
+
+def test_db_current_exit_status_tells_a_deploy_script_whether_to_upgrade(
+    empty_db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0 at head; 1 when this rlexec cannot use the database as it is; 2 on an error."""
+
+    def current() -> tuple[int, str]:
+        code = main(["db", "current", "--database-url", empty_db_url])
+        return code, capsys.readouterr().out
+
+    code, out = current()
+    if empty_db_url.startswith("sqlite"):
+        assert code == 2 and out == ""  # the file does not exist: an error, nothing created
+    else:
+        assert code == 1 and "no rlexec schema" in out
+    asyncio.run(upgrade_database(empty_db_url, FIRST))
+    code, out = current()
+    assert code == 1 and f"schema at {FIRST}, this rlexec needs {head_revision()}" in out
+    asyncio.run(upgrade_database(empty_db_url))
+    assert current() == (0, f"{redact_url(empty_db_url)}: {head_revision()} (head)\n")
+    asyncio.run(_set_revision(empty_db_url, "ffffffffffff"))
+    code, out = current()
+    assert code == 1 and "newer than this rlexec" in out
