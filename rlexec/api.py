@@ -179,6 +179,18 @@ def _decimal(name: str, value: Any, *, positive: bool = True) -> Decimal:
     return number
 
 
+def _whole_units(name: str, value: Any) -> Decimal:
+    """A parent's size: children are sent in whole units (``rlexec.execution.actions``), so a
+    fraction could only ever go out with the completion's market order."""
+    number = _decimal(name, value)
+    if number != number.to_integral_value():
+        raise InvalidInputError(
+            f"{name} = {value!r}: expected a whole number of units (children are sent in whole "
+            "units: trade a fractional instrument in lots of its smallest size)"
+        )
+    return number
+
+
 def _seconds(name: str, value: Any) -> float:
     kind = type(value)
     if kind is not float and kind is not int:  # the common cases skip the checks below
@@ -614,7 +626,7 @@ class OrderDesk:
         parent = ParentOrder(
             episode_id,
             _side(side),
-            _decimal("quantity", quantity),
+            _whole_units("quantity", quantity),
             max(1, math.ceil(horizon / self.decision_interval_secs - 1e-9)),
             _urgency(urgency),
         )
@@ -950,6 +962,16 @@ class _Opening:
     async def __aenter__(self) -> AsyncAgent:
         self._agent = await self._opening()
         return self._agent
+
+    def __getattr__(self, name: str) -> Any:
+        """An agent's attribute asked of the opening: it was not awaited (an AttributeError,
+        so ``hasattr`` still works, that says what to write)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"AsyncAgent.open(...) was not awaited, so it has no {name!r}: write "
+            "`agent = await AsyncAgent.open(...)` or `async with AsyncAgent.open(...) as agent`"
+        )
 
     async def __aexit__(self, *exc: object) -> None:
         if self._agent is not None:

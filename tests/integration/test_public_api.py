@@ -361,6 +361,15 @@ async def test_after_close_the_async_agent_refuses_to_flush(tmp_path: Any) -> No
         await asyncio.wait_for(agent.flush(), 10)
 
 
+def test_an_async_opening_used_before_it_is_awaited_says_so(tmp_path: Any) -> None:
+    opening = rlexec.AsyncAgent.open(config(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
+    with pytest.raises(AttributeError) as info:
+        opening.start_order  # noqa: B018
+    assert "was not awaited" in str(info.value) and "await AsyncAgent.open" in str(info.value)
+    assert not hasattr(opening, "flush")  # hasattr still answers: nothing was opened
+    assert not (tmp_path / "x.db").exists()
+
+
 def test_a_database_behind_head_or_missing_is_refused(tmp_path: Any) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'none.db'}"
     with pytest.raises(rlexec.StoreError, match="does not exist"):
@@ -373,6 +382,8 @@ def test_a_database_behind_head_or_missing_is_refused(tmp_path: Any) -> None:
     [
         (lambda a, b: a.start_order("hold", 10, 60, b, now=0), "side = 'hold'"),
         (lambda a, b: a.start_order("buy", -5, 60, b, now=0), "quantity = -5"),
+        (lambda a, b: a.start_order("buy", 10.5, 60, b, now=0), "expected a whole number"),
+        (lambda a, b: a.start_order("buy", "1e-3", 60, b, now=0), "quantity = '1e-3'"),
         (lambda a, b: a.start_order("buy", 10, 0, b, now=0), "horizon_secs = 0"),
         (lambda a, b: a.start_order("buy", 10, 60, "book", now=0), "expected a BookSnapshot"),
         (lambda a, b: a.start_order("buy", 10, 60, b, now=float("nan")), "now = nan"),
