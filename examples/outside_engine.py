@@ -15,7 +15,10 @@ Run::
     python examples/outside_engine.py --database-url sqlite+aiosqlite:///data/example.db
     python examples/outside_engine.py --database-url postgresql+asyncpg://user@host/db
 
-Run it twice: the second run resumes the agent the first one saved.
+Run it twice: the second run resumes the agent the first one saved. ``--mode training
+--parents 50 --validate 100`` trains on 50 parents, then validates the agent on 100 held-out
+venue seeds against its base and promotes it if it is cheaper (``Agent.validate``): the next
+production run acts on what was promoted.
 """
 
 from __future__ import annotations
@@ -117,6 +120,46 @@ def act(work: Working, todo: rlexec.Instructions, now: float) -> None:
             work.order.on_fill(r.order_id, r.quantity, r.price, passive=r.passive, at=now)
 
 
+def start(desk: rlexec.OrderDesk, args: argparse.Namespace, i: int, seed: int) -> Working:
+    """Parent ``i`` on a venue of its own (``seed``), in the engine's own ids."""
+    venue = SimulatedVenue(f"SYM{i}", seed=seed)
+    data = venue.market_data()
+    order = desk.start_order(
+        ("buy", "sell")[i % 2], args.quantity, horizon_secs=args.steps,
+        book=book_from_feed(data), now=data["time"], order_id=f"PARENT-{i + 1}",
+    )  # fmt: skip
+    return Working(venue, order)
+
+
+def step(w: Working, stop: list[bool]) -> None:
+    """One tick of a parent: its book to the agent, what it asks sent, the tick's fills."""
+    data = w.venue.market_data()
+    if stop:  # shutting down: complete the parent now
+        w.interrupted = True
+        todo = w.order.complete()
+    else:
+        todo = w.order.on_book(book_from_feed(data), data["time"], data["trades"])
+    act(w, todo, data["time"])
+    if todo.completing:
+        w.result = w.order.finish()
+        return
+    for r in w.venue.tick():  # fills of resting children during the tick
+        w.order.on_fill(r.order_id, r.quantity, r.price, passive=r.passive)
+
+
+def validate(agent: rlexec.Agent, args: argparse.Namespace) -> None:
+    """The agent's current table against its base on held-out venue seeds, paired; promoted
+    (production then acts on it) only if it is cheaper with 95 % confidence."""
+
+    def run_parent(desk: rlexec.OrderDesk, seed: int) -> None:
+        w = start(desk, args, seed, seed)
+        while w.result is None:
+            step(w, [])
+
+    first = args.validate_first_seed
+    print(agent.validate(run_parent, first_seed=first, seeds=args.validate).summary())
+
+
 def run(args: argparse.Namespace, stop: list[bool]) -> int:
     config = rlexec.load_config(args.config)
     with rlexec.Agent.open(
@@ -129,35 +172,17 @@ def run(args: argparse.Namespace, stop: list[bool]) -> int:
             f"{len(loaded.experiences)} experiences, mode {agent.mode}",
             flush=True,
         )
-        works = []
-        for i in range(args.parents):
-            venue = SimulatedVenue(f"SYM{i}", seed=args.seed + i)
-            data = venue.market_data()
-            order = agent.start_order(  # the engine's own ids, the same in every run
-                ("buy", "sell")[i % 2], args.quantity, horizon_secs=args.steps,
-                book=book_from_feed(data), now=data["time"], order_id=f"PARENT-{i + 1}",
-            )  # fmt: skip
-            works.append(Working(venue, order))
+        works = [start(agent, args, i, args.seed + i) for i in range(args.parents)]
         while any(w.result is None for w in works):
             for w in works:
-                if w.result is not None:
-                    continue
-                data = w.venue.market_data()
-                if stop:  # shutting down: complete the parent now
-                    w.interrupted = True
-                    todo = w.order.complete()
-                else:
-                    todo = w.order.on_book(book_from_feed(data), data["time"], data["trades"])
-                act(w, todo, data["time"])
-                if todo.completing:
-                    w.result = w.order.finish()
-                    continue
-                for r in w.venue.tick():  # fills of resting children during the tick
-                    w.order.on_fill(r.order_id, r.quantity, r.price, passive=r.passive)
+                if w.result is None:
+                    step(w, stop)
             if args.tick_secs:
                 time.sleep(args.tick_secs)
         agent.record_policy_metrics()
         status = agent.status
+        if args.validate and not stop:
+            validate(agent, args)
     for w in works:
         assert w.result is not None
         note = " (interrupted by signal)" if w.interrupted else ""
@@ -186,9 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300, help="horizon in ticks (seconds)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated venues")
     parser.add_argument("--tick-secs", type=float, default=0.0, help="wall time per tick")
+    parser.add_argument("--validate", type=int, default=0, metavar="SEEDS",
+                        help="then validate the agent on SEEDS held-out venue seeds and promote "
+                        "it if it beats its base (default 0: no validation)")  # fmt: skip
+    parser.add_argument("--validate-first-seed", type=int, default=1_000_000,
+                        help="the first held-out venue seed (default 1000000)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.parents < 1 or args.quantity < 1 or args.steps < 2:
         parser.error("--parents and --quantity must be >= 1, --steps >= 2")
+    if args.validate == 1 or args.validate < 0 or args.validate_first_seed < 0:
+        parser.error("--validate must be 0 (none) or >= 2 seeds, --validate-first-seed >= 0")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop: list[bool] = []  # signals are the engine's: stop working, complete, then close
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,6 +1,7 @@
 """``examples/outside_engine.py`` runs as a user would run it (a subprocess) against a fresh
 store (upgraded first, as ``rlexec db upgrade`` does at deploy); the store then holds its
-episodes and decisions, and a second run resumes the agent."""
+episodes and decisions, and a second run resumes the agent; with ``--validate`` it validates
+the agent on held-out venue seeds and stores the verdict."""
 
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ PARENTS = 4
 STEPS = 120
 
 
-def _run(url: str) -> str:
+def _run(url: str, *more: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RLEXEC_")}
     done = subprocess.run(
         [sys.executable, str(EXAMPLE), "--database-url", url, "--parents", str(PARENTS),
-         "--steps", str(STEPS), "--quantity", "800"],
+         "--steps", str(STEPS), "--quantity", "800", *more],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -65,3 +66,20 @@ async def test_example_writes_the_store_and_resumes(db_url: str) -> None:
     episodes2, decisions2, _, updates2, metrics2 = await _counts(db_url)
     assert episodes2 == 2 * episodes and decisions2 == 2 * decisions
     assert updates2 == 2 * updates and metrics2 == 2
+
+
+async def test_example_trains_then_validates_on_held_out_venue_seeds(db_url: str) -> None:
+    out = _run(db_url, "--mode", "training", "--validate", "6", "--validate-first-seed", "500")
+    (verdict,) = [line for line in out.splitlines() if "promoted: policy - " in line]
+    assert "on 6 promotion seeds" in verdict and f"kept at {PARENTS} episodes" in verdict
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.text("SELECT validation_seed_first, validation_seed_count FROM promotions")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in rows] == [(500, 6)]
