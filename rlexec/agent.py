@@ -489,6 +489,7 @@ class PersistentAgent:
                 agent.set_acting_table(np.zeros_like(agent.q_values), np.zeros_like(agent.visits))
                 agent.set_epsilon(0.0)
                 return None
+            agent.set_mode(AgentMode.PRODUCTION)  # its exploration, if it ran its base so far
         elif policy == PROMOTED_POLICY:
             snapshot_id = await latest_promoted_snapshot_of(engine, name)
             if snapshot_id is None:

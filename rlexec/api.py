@@ -718,11 +718,14 @@ class _AgentFace(OrderDesk):
         store = self._persistent.store
         store.append_policy_metrics(self._persistent.policy_metrics_record(source="engine"))
 
-    def _trial(self, first_seed: object, seeds: object) -> tuple[EngineTrial, list[OrderDesk]]:
+    def _trial(
+        self, run_parent: object, first_seed: object, seeds: object
+    ) -> tuple[EngineTrial, list[OrderDesk]]:
         """A validation of the current table and the desks of its two executors."""
         self._check_not_closed()
         trial = EngineTrial(
             self._persistent,
+            run_parent,
             first_seed=first_seed,
             seeds=seeds,
             typical_queue_depth=self._executor.builder.typical_queue_depth,
@@ -748,8 +751,14 @@ class _AgentFace(OrderDesk):
         with Progress(label, total=len(trial.seeds), unit="seed", enabled=progress) as bar:
             for seed in trial.seeds:
                 for which, desk in enumerate(desks):
-                    started, desk.last_result = desk.started, None
+                    started, own, desk.last_result = desk.started, self.started, None
                     yield desk, seed
+                    if self.started != own:
+                        raise InvalidInputError(
+                            f"run_parent(desk, seed={seed}) started an order on the agent, not "
+                            "on the desk it was given: that order was worked, stored and "
+                            "learned from as a live one"
+                        )
                     trial.take(which, seed, desk.started - started, _cost(desk))
                 bar.update(1)
 
@@ -848,12 +857,13 @@ class Agent(_AgentFace):
         one parent order on the engine's simulator seeded with ``seed``, from
         ``desk.start_order(...)`` to ``finish()``, first on a desk of the frozen table, then on
         one of the base alone. Promoted only when policy - base has a 95 % CI below 0; the
-        verdict is stored either way and returned (``summary()`` says it in one line).
-        ``progress``: a progress bar (plain lines when not on a terminal) on stderr."""
-        trial, desks = self._trial(first_seed, seeds)
+        verdict is stored either way and returned (``summary()`` says it in one line). A
+        block that overlaps one this agent was validated on is refused; a trial that fails
+        stores nothing. ``progress``: a progress bar (plain lines when not on a terminal) on
+        stderr."""
+        trial, desks = self._trial(run_parent, first_seed, seeds)
         store = self._persistent.store
-        store.flush_blocking()  # the snapshot below is then the table measured
-        store.writer.submit(trial.snapshot).result()
+        store.writer.submit(trial.refuse_reused_seeds).result()
         for desk, seed in self._trial_runs(trial, desks, progress):
             outcome = run_parent(desk, seed)
             if inspect.isawaitable(outcome):
@@ -863,6 +873,8 @@ class Agent(_AgentFace):
                     "run_parent returned an awaitable: an asyncio engine validates with "
                     "AsyncAgent.validate"
                 )
+        trial.note_learning()
+        store.flush_blocking()  # the snapshot is then the table measured
         verdict = store.writer.submit(trial.record).result()
         if verdict.promoted and self.mode is AgentMode.PRODUCTION:
             self._persistent.act_on_mode_policy_blocking()  # acts on it from now on
@@ -928,14 +940,15 @@ class AsyncAgent(_AgentFace):
         progress: bool = True,
     ) -> PromotionVerdict:
         """As ``Agent.validate``; ``run_parent`` may be a coroutine function."""
-        trial, desks = self._trial(first_seed, seeds)
+        trial, desks = self._trial(run_parent, first_seed, seeds)
         store = self._persistent.store
-        await store.flush()  # the snapshot below is then the table measured
-        await store.writer.run(trial.snapshot)
+        await store.writer.run(trial.refuse_reused_seeds)
         for desk, seed in self._trial_runs(trial, desks, progress):
             outcome = run_parent(desk, seed)
             if inspect.isawaitable(outcome):
                 await outcome
+        trial.note_learning()
+        await store.flush()  # the snapshot is then the table measured
         verdict = await store.writer.run(trial.record)
         if verdict.promoted and self.mode is AgentMode.PRODUCTION:
             await self._persistent.act_on_mode_policy()  # acts on it from now on

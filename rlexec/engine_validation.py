@@ -5,25 +5,34 @@ trained through the public API learned a market rlexec cannot simulate, so the e
 paired episodes itself and rlexec judges them by the same rule:
 
 - the table measured is the agent's current one, frozen (greedy: no exploration, no learning);
-  the store is flushed and that table snapshotted first, so the snapshot is what was measured;
 - for every seed of a held-out block (``first_seed`` .. ``first_seed + seeds - 1``, seeds the
   agent was not trained on), the engine's ``run_parent(desk, seed)`` is called twice: with a
   desk whose orders that table works, then with one whose orders the base works alone (the
   kill switch). Each call works one parent order on the engine's simulator seeded with
   ``seed``, from ``desk.start_order`` to ``finish()``; the same seed must give the same market,
   so that the two runs are paired;
+- a block that overlaps one the agent was validated on before is refused: a block re-used
+  until some table passes picks that table on noise (so does validating on block after block
+  until one promotes: the stored verdicts show it);
+- when every run is done, the store is flushed and the table snapshotted (so the snapshot is
+  what was measured; a trial that fails leaves nothing behind). If the agent learned meanwhile
+  (orders of its own finished during the trial), the table measured is no longer its table:
+  nothing is snapshotted and the verdict is a refusal that says so;
 - the verdict is training's (``rlexec.training.validation.gate_reason``): promoted only when
   policy - base has a 95 % CI below 0; stored in ``promotions`` either way (``rlexec
-  promotions list``). A production agent acts on the newest promoted policy: the one opened
-  acts on it at once, others when they open.
+  promotions list``). A production agent acts on the newest promoted policy: the one that
+  validated at once, others when they open. Any mode may validate (the table measured is the
+  agent's live one: what training learned, or production learned online).
 
 The trial's episodes are not stored (as training's validation episodes are not).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.agent import PersistentAgent, base_executor_name
@@ -31,7 +40,12 @@ from rlexec.errors import InvalidInputError
 from rlexec.execution.metrics import paired_difference
 from rlexec.execution.rl_executor import RlEnhancedExecutor
 from rlexec.records import new_run_id
-from rlexec.store.promotions import MAX_SEED, learned_episodes_of, record_promotion
+from rlexec.store.promotions import (
+    MAX_SEED,
+    learned_episodes_of,
+    list_promotions,
+    record_promotion,
+)
 from rlexec.store.snapshots import create_snapshot
 from rlexec.training.validation import (
     PromotionVerdict,
@@ -42,6 +56,10 @@ from rlexec.training.validation import (
 )
 
 MIN_SEEDS = 2  # a paired confidence interval needs two pairs
+LEARNED_MEANWHILE = (
+    "not promoted: the agent learned while it was validated (orders of its own finished), so "
+    "the table measured is no longer its table; validate while none of its orders learn"
+)
 
 
 def _count(name: str, value: object, low: int) -> int:
@@ -60,18 +78,25 @@ class EngineTrial:
     def __init__(
         self,
         persistent: PersistentAgent,
+        run_parent: object,
         *,
         first_seed: object,
         seeds: object,
         typical_queue_depth: float | None,
         decision_interval_steps: int,
     ) -> None:
+        if not callable(run_parent):
+            raise InvalidInputError(
+                f"run_parent = {run_parent!r:.60}: expected a function (desk, seed) that works "
+                "one parent order on the engine's simulator"
+            )
         first = _count("first_seed", first_seed, 0)
         count = _count("seeds", seeds, MIN_SEEDS)
         if first + count - 1 > MAX_SEED:
             raise InvalidInputError(f"first_seed + seeds = {first + count}: expected <= {MAX_SEED}")
         self.seeds = range(first, first + count)
         self.agent_name = persistent.agent_name
+        self._agent = persistent.agent
         config = persistent.config
         self.table = persistent.agent.policy_table()
         executors = [
@@ -91,6 +116,7 @@ class EngineTrial:
         self.costs_bps: tuple[list[float], list[float]] = ([], [])
         self.snapshot_id: int | None = None
         self.episodes_trained = 0
+        self.learned_meanwhile = False
 
     def take(self, which: int, seed: int, started: int, result_bps: float | None) -> None:
         """The cost of the parent ``run_parent`` worked for executor ``which`` at ``seed``
@@ -105,13 +131,27 @@ class EngineTrial:
             )
         self.costs_bps[which].append(result_bps)
 
-    async def snapshot(self, engine: AsyncEngine) -> None:
-        """On the writer, after a flush: the measured table's snapshot, and the episodes it
-        learned from."""
+    async def refuse_reused_seeds(self, engine: AsyncEngine) -> None:
+        """On the writer, before any run: the block must not overlap an earlier one."""
         first, last = self.seeds[0], self.seeds[-1]
-        row = await create_snapshot(engine, self.agent_name, f"engine validation {first}-{last}")
-        self.snapshot_id = row.id
-        self.episodes_trained = await learned_episodes_of(engine, self.agent_name)
+        for row in await list_promotions(engine, self.agent_name):
+            low = row.record.validation_seed_first
+            high = low + row.record.validation_seed_count - 1
+            if low <= last and first <= high:
+                raise InvalidInputError(
+                    f"seeds {first}-{last}: agent {self.agent_name!r} was validated on seeds "
+                    f"{low}-{high} (promotion {row.id}); expected a block it was neither trained "
+                    "nor validated on (a block re-used until a table passes picks it on noise)"
+                )
+
+    def note_learning(self) -> None:
+        """On the agent's thread, when every run is done and before the flush: whether the
+        agent's table is still the one measured."""
+        now = self._agent.policy_table()
+        self.learned_meanwhile = not (
+            np.array_equal(now.q, self.table.q, equal_nan=True)
+            and np.array_equal(now.visits, self.table.visits)
+        )
 
     def verdict(self) -> PromotionVerdict:
         policy, base = self.costs_bps
@@ -122,6 +162,7 @@ class EngineTrial:
             statistics.fmean(base),
             paired_difference(policy, base, self.base_name),
             tuple(policy),
+            tuple(base),
         )
         return PromotionVerdict(
             measured.better,
@@ -133,8 +174,16 @@ class EngineTrial:
         )
 
     async def record(self, engine: AsyncEngine) -> PromotionVerdict:
-        """On the writer: the verdict, stored."""
+        """On the writer, after ``note_learning`` and a flush: the measured table's snapshot
+        (unless the agent learned meanwhile) and the verdict, stored."""
+        if not self.learned_meanwhile:
+            first, last = self.seeds[0], self.seeds[-1]
+            label = f"engine validation {first}-{last}"
+            self.snapshot_id = (await create_snapshot(engine, self.agent_name, label)).id
+        self.episodes_trained = await learned_episodes_of(engine, self.agent_name)
         verdict = self.verdict()
+        if self.learned_meanwhile:
+            verdict = dataclasses.replace(verdict, promoted=False, reason=LEARNED_MEANWHILE)
         record = promotion_record(
             verdict, snapshot_id=self.snapshot_id, config_hash=self.config_hash, run_id=new_run_id()
         )

@@ -52,6 +52,7 @@ class Validation:
     base_mean_bps: float
     difference: PairedDifference
     policy_bps: tuple[float, ...] = ()  # per seed, in ``seeds`` order
+    base_bps: tuple[float, ...] = ()  # per seed, in ``seeds`` order
 
     @property
     def better(self) -> bool:
@@ -61,7 +62,10 @@ class Validation:
 
 @dataclass(frozen=True, slots=True)
 class PromotionVerdict:
-    """What training concluded: the best validation, its confirmation and the decision."""
+    """What a validation concluded: ``rlexec train``'s (``best``: the validation it kept,
+    ``confirmation``: that table measured again on fresh promotion seeds) or
+    ``Agent.validate``'s (one measurement on the engine's held-out seeds: ``best`` and
+    ``confirmation`` are the same); ``table``: the table measured; ``base``: the base's name."""
 
     promoted: bool
     reason: str
@@ -78,8 +82,8 @@ class PromotionVerdict:
         verdict = "promoted" if self.promoted else "not promoted"
         return (
             f"{verdict}: policy - {self.base} = {c.mean:+.3f} bps, 95% CI [{c.low:+.3f}, "
-            f"{c.high:+.3f}] on {len(self.confirmation.seeds)} promotion seeds "
-            f"(the table kept at {self.confirmation.episodes_trained} episodes); "
+            f"{c.high:+.3f}] on {len(self.confirmation.seeds)} held-out seeds "
+            f"(the table of {self.confirmation.episodes_trained} training episodes); "
             f"{self.reason}"
         )
 
@@ -158,6 +162,7 @@ class PolicyValidator:
             statistics.fmean(base),
             paired_difference(policy, base, self.base_name),
             tuple(policy),
+            tuple(base),
         )
 
     async def _policy_is(self, table: PolicyTable, seed: int) -> float:
@@ -206,11 +211,12 @@ def promotion_record(
 def gate_reason(confirmation: Validation) -> str:
     """Why a confirmed table is promoted (``confirmation.better``) or not, in one line: the
     one promotion rule of ``rlexec train`` and ``Agent.validate``."""
+    kept = "not promoted: production keeps the policy promoted before, or its base if none"
     if confirmation.better:
-        return "cheaper than its base with 95% confidence on fresh seeds"
+        return "cheaper than its base with 95% confidence on held-out seeds"
     if confirmation.difference.low > 0.0:
-        return "significantly WORSE than its base: the executor keeps running its base"
-    return "not significantly better than its base: the executor keeps running its base"
+        return f"significantly WORSE than its base; {kept}"
+    return f"not significantly better than its base; {kept}"
 
 
 def frozen_executor(

@@ -6,6 +6,7 @@ engine that gets the protocol wrong is told in one line."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from rlexec.errors import InvalidInputError
 from rlexec.store.promotions import list_promotions
 from rlexec.store.snapshots import load_snapshot_policy
 from tests.integration.helpers import Engine
-from tests.integration.test_public_api import HORIZON_SECS, config
+from tests.integration.test_public_api import HORIZON_SECS, config, rows
 
 VALIDATION_FIRST_SEED = 1_000_000  # held out: training below uses seeds from 0
 
@@ -49,9 +50,16 @@ async def test_an_engine_trained_agent_is_validated_promoted_and_acted_on(
     cfg = config(db_url)
     with rlexec.Agent.open(cfg, agent="engine-trained", mode="training", create=True) as agent:
         train(agent, 300, **PM)
-        verdict = agent.validate(run_parent(**PM), first_seed=VALIDATION_FIRST_SEED, seeds=200)
+    # a production agent with nothing promoted runs its base; it validates what it learned
+    with rlexec.Agent.open(cfg, agent="engine-trained", mode="production") as production:
+        assert production._persistent.snapshot_id is None and production.status.epsilon == 0.0
+        verdict = production.validate(run_parent(**PM), first_seed=VALIDATION_FIRST_SEED, seeds=200)
         assert verdict.table is not None
         measured = verdict.table.q.copy()
+        (row,) = await list_promotions(engine, "engine-trained")
+        # promoted: it acts on the snapshot at once, explored as production is
+        assert production._persistent.snapshot_id == row.snapshot_id is not None
+        assert production.status.epsilon == 0.05
     measurement = verdict.confirmation
     assert measurement is not None
     d = measurement.difference
@@ -60,9 +68,8 @@ async def test_an_engine_trained_agent_is_validated_promoted_and_acted_on(
     # on this market the learner beats its passive base by tens of bps (docs/learning.md)
     assert verdict.promoted, verdict.summary()
     assert measurement.seeds == tuple(range(VALIDATION_FIRST_SEED, VALIDATION_FIRST_SEED + 200))
-    assert measurement.episodes_trained == 300
-    (row,) = await list_promotions(engine, "engine-trained")
-    assert row.promoted and row.snapshot_id is not None
+    assert len(measurement.base_bps) == 200 and measurement.episodes_trained == 300
+    assert row.promoted
     stored_verdict = row.record
     assert stored_verdict.validation_seed_first == VALIDATION_FIRST_SEED
     assert stored_verdict.validation_seed_count == 200
@@ -70,13 +77,19 @@ async def test_an_engine_trained_agent_is_validated_promoted_and_acted_on(
     assert stored_verdict.difference_ci_high_bps == pytest.approx(d.high)
     assert stored_verdict.episodes_trained == 300
     assert stored_verdict.base_executor == verdict.base
+    assert row.snapshot_id is not None
     _, stored = await load_snapshot_policy(engine, row.snapshot_id, cfg.rl_execution.state)
     assert np.array_equal(stored.q, measured)  # the snapshot is the table that was measured
 
     with rlexec.Agent.open(cfg, agent="engine-trained", mode="production") as production:
         assert production._persistent.snapshot_id == row.snapshot_id
-        result = run_parent(**PM)(production, 5)
-        assert result is None and production.active_orders == 0
+        assert production.status.epsilon == 0.05
+        run_parent(**PM)(production, 5)
+        assert production.active_orders == 0
+        # the same block again is refused before anything runs: re-used, it picks on noise
+        with pytest.raises(InvalidInputError, match="was validated on seeds 1000000-1000199"):
+            production.validate(run_parent(**PM), first_seed=VALIDATION_FIRST_SEED + 199, seeds=2)
+    assert len(await list_promotions(engine, "engine-trained")) == 1
 
 
 async def test_an_untrained_agent_is_its_base_on_every_seed_and_is_not_promoted(
@@ -123,6 +136,13 @@ async def _a_coroutine(desk: rlexec.OrderDesk, seed: int) -> None:
     return None
 
 
+LIVE: list[rlexec.Agent] = []  # the agent under validation, for _on_the_agent
+
+
+def _on_the_agent(desk: rlexec.OrderDesk, seed: int) -> None:
+    run_parent("equity")(LIVE[0], seed)  # the engine's mistake: the agent, not the desk
+
+
 @pytest.mark.parametrize(
     ("run", "first_seed", "seeds", "expected"),
     [
@@ -132,6 +152,8 @@ async def _a_coroutine(desk: rlexec.OrderDesk, seed: int) -> None:
         (_no_order, 0, 1, "seeds = 1: expected an integer >= 2"),
         (_no_order, -1, 5, "first_seed = -1: expected an integer >= 0"),
         (_no_order, "0", 5, "first_seed = '0': expected an integer >= 0"),
+        (None, 0, 5, "run_parent = None: expected a function (desk, seed)"),
+        (_on_the_agent, 0, 5, "started an order on the agent, not on the desk it was given"),
     ],
 )
 def test_an_engine_that_gets_the_protocol_wrong_is_told_in_one_line(
@@ -139,7 +161,34 @@ def test_an_engine_that_gets_the_protocol_wrong_is_told_in_one_line(
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'v.db'}"
     with rlexec.Agent.open(config(url), agent="desk", create=True) as agent:
+        LIVE[:] = [agent]
         with pytest.raises(InvalidInputError) as caught:
             agent.validate(run, first_seed=first_seed, seeds=seeds, progress=False)
         assert expected in str(caught.value) and "\n" not in str(caught.value)
         train(agent, 1)  # the agent goes on working orders afterwards
+    con = sqlite3.connect(tmp_path / "v.db")  # a trial that fails stores nothing
+    assert con.execute("SELECT COUNT(*) FROM policy_snapshots").fetchone() == (0,)
+    assert con.execute("SELECT COUNT(*) FROM promotions").fetchone() == (0,)
+    con.close()
+
+
+async def test_a_table_that_learned_during_its_validation_is_not_promoted(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    """An order of the agent's own that finishes during the trial changes its table: what was
+    measured is no longer the agent's, so nothing is snapshotted and the verdict says why."""
+    with rlexec.Agent.open(config(db_url), agent="busy", mode="training", create=True) as agent:
+        live = Engine(42)
+        order = agent.start_order("buy", 500, HORIZON_SECS, live.book, now=0.0)
+        work = run_parent("equity")
+
+        def run(desk: rlexec.OrderDesk, seed: int) -> None:
+            work(desk, seed)
+            if not order.finished:
+                live.work(order)  # the live order finishes: the agent learns from it
+
+        verdict = agent.validate(run, first_seed=10, seeds=3, progress=False)
+    assert not verdict.promoted and "learned while it was validated" in verdict.reason
+    (row,) = await list_promotions(engine, "busy")
+    assert row.snapshot_id is None and not row.promoted
+    assert await rows(engine, "SELECT COUNT(*) FROM policy_snapshots") == [(0,)]

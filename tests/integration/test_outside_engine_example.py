@@ -71,7 +71,7 @@ async def test_example_writes_the_store_and_resumes(db_url: str) -> None:
 async def test_example_trains_then_validates_on_held_out_venue_seeds(db_url: str) -> None:
     out = _run(db_url, "--mode", "training", "--validate", "6", "--validate-first-seed", "500")
     (verdict,) = [line for line in out.splitlines() if "promoted: policy - " in line]
-    assert "on 6 promotion seeds" in verdict and f"kept at {PARENTS} episodes" in verdict
+    assert "on 6 held-out seeds" in verdict and f"of {PARENTS} training episodes" in verdict
     engine = create_engine(db_url)
     try:
         async with engine.connect() as conn:

@@ -107,7 +107,7 @@ def test_train_workers_prints_the_validations_and_the_verdict(
         "validation at 20",
     ]
     promotion = [line for line in lines if line.startswith("promotion: ")]
-    assert len(promotion) == 1 and "on 4 promotion seeds" in promotion[0], lines
+    assert len(promotion) == 1 and "on 4 held-out seeds" in promotion[0], lines
 
 
 async def test_the_workers_learner_writes_policy_metrics(sqlite_url: str) -> None:
