@@ -718,12 +718,10 @@ class _AgentFace(OrderDesk):
         store = self._persistent.store
         store.append_policy_metrics(self._persistent.policy_metrics_record(source="engine"))
 
-    def _trial(
-        self, run_parent: object, first_seed: object, seeds: object
-    ) -> tuple[EngineTrial, list[OrderDesk]]:
-        """A validation of the current table and the desks of its two executors."""
+    def _trial(self, run_parent: object, first_seed: object, seeds: object) -> EngineTrial:
+        """A validation of the current table (see ``rlexec.engine_validation``)."""
         self._check_not_closed()
-        trial = EngineTrial(
+        return EngineTrial(
             self._persistent,
             run_parent,
             first_seed=first_seed,
@@ -731,6 +729,11 @@ class _AgentFace(OrderDesk):
             typical_queue_depth=self._executor.builder.typical_queue_depth,
             decision_interval_steps=1,
         )
+
+    def _trial_runs(self, trial: EngineTrial, progress: bool) -> Iterator[tuple[OrderDesk, int]]:
+        """The engine's runs of a prepared trial, in order (each seed: the table's desk, the
+        base's, the champion's if any); each run's cost is taken when the caller comes back
+        for the next."""
         desks = [
             OrderDesk(
                 executor,
@@ -740,13 +743,6 @@ class _AgentFace(OrderDesk):
             )
             for executor in trial.executors
         ]
-        return trial, desks
-
-    def _trial_runs(
-        self, trial: EngineTrial, desks: list[OrderDesk], progress: bool
-    ) -> Iterator[tuple[OrderDesk, int]]:
-        """The engine's runs of a trial, in order (each seed: the policy's desk, then the
-        base's); each run's cost is taken when the caller comes back for the next."""
         label = f"validate {self.name}"
         with Progress(label, total=len(trial.seeds), unit="seed", enabled=progress) as bar:
             for seed in trial.seeds:
@@ -856,15 +852,17 @@ class Agent(_AgentFace):
         ``first_seed + seeds - 1`` (held out: not trained on), ``run_parent(desk, seed)`` works
         one parent order on the engine's simulator seeded with ``seed``, from
         ``desk.start_order(...)`` to ``finish()``, first on a desk of the frozen table, then on
-        one of the base alone. Promoted only when policy - base has a 95 % CI below 0; the
+        one of the base alone (then, when a policy was promoted before, on one of that policy:
+        the new table must not be worse than it). Promoted only when policy - base has a 95 %
+        CI below 0 and the policy promoted before is not cheaper with 95 % confidence; the
         verdict is stored either way and returned (``summary()`` says it in one line). A
         block that overlaps one this agent was validated on is refused; a trial that fails
         stores nothing. ``progress``: a progress bar (plain lines when not on a terminal) on
         stderr."""
-        trial, desks = self._trial(run_parent, first_seed, seeds)
+        trial = self._trial(run_parent, first_seed, seeds)
         store = self._persistent.store
-        store.writer.submit(trial.refuse_reused_seeds).result()
-        for desk, seed in self._trial_runs(trial, desks, progress):
+        store.writer.submit(trial.prepare).result()
+        for desk, seed in self._trial_runs(trial, progress):
             outcome = run_parent(desk, seed)
             if inspect.isawaitable(outcome):
                 if inspect.iscoroutine(outcome):
@@ -940,10 +938,10 @@ class AsyncAgent(_AgentFace):
         progress: bool = True,
     ) -> PromotionVerdict:
         """As ``Agent.validate``; ``run_parent`` may be a coroutine function."""
-        trial, desks = self._trial(run_parent, first_seed, seeds)
+        trial = self._trial(run_parent, first_seed, seeds)
         store = self._persistent.store
-        await store.writer.run(trial.refuse_reused_seeds)
-        for desk, seed in self._trial_runs(trial, desks, progress):
+        await store.writer.run(trial.prepare)
+        for desk, seed in self._trial_runs(trial, progress):
             outcome = run_parent(desk, seed)
             if inspect.isawaitable(outcome):
                 await outcome

@@ -18,11 +18,17 @@ paired episodes itself and rlexec judges them by the same rule:
   what was measured; a trial that fails leaves nothing behind). If the agent learned meanwhile
   (orders of its own finished during the trial), the table measured is no longer its table:
   nothing is snapshotted and the verdict is a refusal that says so;
+- when a policy was promoted before (the champion), a third desk works each seed with it, and
+  the new table must not be worse than it: as training keeps its best table, a table that beats
+  the base is not promoted when the champion is cheaper than it with 95 % confidence (without this,
+  re-validating as training goes on would replace a good policy by a worse one that still beats
+  the base: measured on the outside market, docs/learning.md);
 - the verdict is training's (``rlexec.training.validation.gate_reason``): promoted only when
-  policy - base has a 95 % CI below 0; stored in ``promotions`` either way (``rlexec
-  promotions list``). A production agent acts on the newest promoted policy: the one that
-  validated at once, others when they open. Any mode may validate (the table measured is the
-  agent's live one: what training learned, or production learned online).
+  policy - base has a 95 % CI below 0 (and the champion is not cheaper); stored in
+  ``promotions`` either way (``rlexec promotions list``). A production agent acts on the
+  newest promoted policy: the one that validated at once, others when they open. Any mode may
+  validate (the table measured is the agent's live one: what training learned, or production
+  learned online).
 
 The trial's episodes are not stored (as training's validation episodes are not).
 """
@@ -40,16 +46,19 @@ from rlexec.errors import InvalidInputError
 from rlexec.execution.metrics import paired_difference
 from rlexec.execution.rl_executor import RlEnhancedExecutor
 from rlexec.records import new_run_id
+from rlexec.rl.policy import PolicyTable
 from rlexec.store.promotions import (
     MAX_SEED,
+    latest_promoted_snapshot_of,
     learned_episodes_of,
     list_promotions,
     record_promotion,
 )
-from rlexec.store.snapshots import create_snapshot
+from rlexec.store.snapshots import create_snapshot, load_snapshot_policy
 from rlexec.training.validation import (
     PromotionVerdict,
     Validation,
+    champion_refusal,
     frozen_executor,
     gate_reason,
     promotion_record,
@@ -70,10 +79,10 @@ def _count(name: str, value: object, low: int) -> int:
 
 class EngineTrial:
     """One validation of an agent's current table on the engine's simulator (see the module
-    doc): the two executors the engine's desks work with, the figures they report, the stored
-    snapshot and verdict."""
+    doc): the executors the engine's desks work with (the table, the base, the policy promoted
+    before if any), the costs they report, the stored snapshot and verdict."""
 
-    POLICY, BASE = 0, 1  # the executors' order, the order the engine runs each seed in
+    POLICY, BASE, CHAMPION = 0, 1, 2  # the executors' order: each seed's runs, in order
 
     def __init__(
         self,
@@ -97,32 +106,35 @@ class EngineTrial:
         self.seeds = range(first, first + count)
         self.agent_name = persistent.agent_name
         self._agent = persistent.agent
-        config = persistent.config
+        self._config = persistent.config
+        self._reward_mode = persistent.reward_mode
+        self._depth = typical_queue_depth
+        self._interval_steps = decision_interval_steps
         self.table = persistent.agent.policy_table()
-        executors = [
-            frozen_executor(
-                config,
-                self.table,
-                persistent.reward_mode,
-                typical_queue_depth,
-                decision_interval_steps=decision_interval_steps,
-            )
-            for _ in range(2)
-        ]
-        executors[self.BASE].enabled = False  # the base works the parent alone
-        self.executors: tuple[RlEnhancedExecutor, ...] = tuple(executors)
-        self.base_name = base_executor_name(config)
+        self.executors: list[RlEnhancedExecutor] = [self._frozen(self.table) for _ in range(2)]
+        self.executors[self.BASE].enabled = False  # the base works the parent alone
+        self.champion_id: int | None = None  # the policy promoted before, measured beside it
+        self.base_name = base_executor_name(self._config)
         self.config_hash = persistent.config_hash
-        self.costs_bps: tuple[list[float], list[float]] = ([], [])
+        self.costs_bps: list[list[float]] = [[], []]
         self.snapshot_id: int | None = None
         self.episodes_trained = 0
         self.learned_meanwhile = False
+
+    def _frozen(self, table: PolicyTable) -> RlEnhancedExecutor:
+        return frozen_executor(
+            self._config,
+            table,
+            self._reward_mode,
+            self._depth,
+            decision_interval_steps=self._interval_steps,
+        )
 
     def take(self, which: int, seed: int, started: int, result_bps: float | None) -> None:
         """The cost of the parent ``run_parent`` worked for executor ``which`` at ``seed``
         (``started``: orders it started; ``result_bps``: the IS of the last one finished,
         None if none finished)."""
-        desk = ("the policy's", "the base's")[which]
+        desk = ("the policy's", "the base's", "the promoted policy's")[which]
         if started != 1 or result_bps is None:
             raise InvalidInputError(
                 f"run_parent(desk, seed={seed}) on {desk} desk started {started} order(s) and "
@@ -131,8 +143,18 @@ class EngineTrial:
             )
         self.costs_bps[which].append(result_bps)
 
-    async def refuse_reused_seeds(self, engine: AsyncEngine) -> None:
-        """On the writer, before any run: the block must not overlap an earlier one."""
+    async def prepare(self, engine: AsyncEngine) -> None:
+        """On the writer, before any run: the block must not overlap an earlier one; the
+        policy promoted last, if any, is measured too (a third desk, the champion)."""
+        await self._refuse_reused_seeds(engine)
+        champion = await latest_promoted_snapshot_of(engine, self.agent_name)
+        if champion is not None:
+            _, table = await load_snapshot_policy(engine, champion, self._config.rl_execution.state)
+            self.champion_id = champion
+            self.executors.append(self._frozen(table))
+            self.costs_bps.append([])
+
+    async def _refuse_reused_seeds(self, engine: AsyncEngine) -> None:
         first, last = self.seeds[0], self.seeds[-1]
         for row in await list_promotions(engine, self.agent_name):
             low = row.record.validation_seed_first
@@ -154,23 +176,28 @@ class EngineTrial:
         )
 
     def verdict(self) -> PromotionVerdict:
-        policy, base = self.costs_bps
-        measured = Validation(
+        """Training's rule against the base; and the champion, when there is one, must not be
+        cheaper than the new table with confidence (as training keeps its best table)."""
+        measured = self._measured(self.costs_bps[self.POLICY])
+        promoted, reason = measured.better, gate_reason(measured)
+        if promoted and self.champion_id is not None:
+            champion = self._measured(self.costs_bps[self.CHAMPION])
+            refusal = champion_refusal(self.champion_id, champion, measured)
+            if refusal is not None:
+                promoted, reason = False, refusal
+        return PromotionVerdict(promoted, reason, self.base_name, measured, measured, self.table)
+
+    def _measured(self, costs: list[float]) -> Validation:
+        """``costs`` (a desk's, per seed) against the base's, paired."""
+        base = self.costs_bps[self.BASE]
+        return Validation(
             self.episodes_trained,
             tuple(self.seeds),
-            statistics.fmean(policy),
+            statistics.fmean(costs),
             statistics.fmean(base),
-            paired_difference(policy, base, self.base_name),
-            tuple(policy),
+            paired_difference(costs, base, self.base_name),
+            tuple(costs),
             tuple(base),
-        )
-        return PromotionVerdict(
-            measured.better,
-            gate_reason(measured),
-            self.base_name,
-            measured,
-            measured,
-            self.table,
         )
 
     async def record(self, engine: AsyncEngine) -> PromotionVerdict:

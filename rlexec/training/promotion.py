@@ -4,13 +4,15 @@ calls, the training loop's learner (``rlexec train``) and the workers' learner
 
     run = TrainingValidation.of(config, agent_name, engine, store, config_hash, run_id, depth)
     ... learn; after each episode: if run.due(done): await run.validate(agent, done)
-    verdict = await run.finish(agent, done)   # final table, confirmation, stored verdict
+    verdict = await run.finish(agent, done)   # final table, confirmation, champion, stored
 
 Each validation measures a frozen copy of the table (``PolicyValidator``), flushes the store
 and snapshots the stored table, so that the snapshot is the table that was measured; a store
 that is down costs the snapshot, not the run. The verdict goes to ``promotions``; a promotion
 needs the kept table's snapshot, so a store that was down when it was taken turns a promotion
-into a refusal that says why.
+into a refusal that says why. A table that beats its base is still refused when the policy
+promoted before (the champion, measured on the same promotion seeds) is cheaper than it with
+95 % confidence: a later run of a noisy learner does not replace a better deployed policy.
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ from rlexec.agent import base_executor, base_executor_name
 from rlexec.config import Config
 from rlexec.errors import StoreError
 from rlexec.rl.q_learning import QTableAgent
-from rlexec.store.promotions import record_promotion
-from rlexec.store.snapshots import create_snapshot
+from rlexec.store.promotions import latest_promoted_snapshot_of, record_promotion
+from rlexec.store.snapshots import create_snapshot, load_snapshot_policy
 from rlexec.store.write_behind import AgentStore
 from rlexec.training.markets import build_market
 from rlexec.training.validation import (
     PolicyValidator,
     PromotionVerdict,
     Validation,
+    champion_refusal,
     promotion_record,
 )
 
@@ -133,7 +136,30 @@ class TrainingValidation:
         if validator.every and done >= validator.every and last != done:
             await self.validate(agent, done)
         verdict = await validator.verdict(agent, done)
-        return await self._record(verdict)
+        return await self._record(await self.against_champion(verdict))
+
+    async def against_champion(self, verdict: PromotionVerdict) -> PromotionVerdict:
+        """A promotion stands only if the policy promoted before (measured on the same
+        promotion seeds) is not cheaper than the new table with confidence; a store that is
+        down leaves the verdict as it is (it cannot be recorded either)."""
+        confirmation = verdict.confirmation
+        if not verdict.promoted or confirmation is None:
+            return verdict
+        state = self.validator.config.rl_execution.state
+        try:
+            champion_id = await latest_promoted_snapshot_of(self.engine, self.agent_name)
+            if champion_id is None:
+                return verdict
+            _, table = await load_snapshot_policy(self.engine, champion_id, state)
+        except StoreError:
+            return verdict
+        champion = await self.validator.measure(
+            table, confirmation.seeds, confirmation.episodes_trained
+        )
+        refusal = champion_refusal(champion_id, champion, confirmation)
+        if refusal is None:
+            return verdict
+        return dataclasses.replace(verdict, promoted=False, reason=refusal)
 
     async def _record(self, verdict: PromotionVerdict) -> PromotionVerdict:
         best, confirmation = verdict.best, verdict.confirmation

@@ -242,6 +242,20 @@ def frozen_executor(
     )
 
 
+def champion_refusal(champion_id: int, champion: Validation, measured: Validation) -> str | None:
+    """Why a table that beats its base is still not promoted: the policy promoted before
+    (snapshot ``champion_id``, measured on the same seeds) is cheaper than it with 95 %
+    confidence (as a run keeps its best table); None when it is not."""
+    if not significantly_cheaper(champion, measured):
+        return None
+    d = paired_difference(champion.policy_bps, measured.policy_bps, "the new table")
+    return (
+        f"cheaper than its base, but the policy promoted before (snapshot {champion_id}) is "
+        f"cheaper than it: {d.mean:+.3f} bps, 95% CI [{d.low:+.3f}, {d.high:+.3f}]; not "
+        "promoted: production keeps that one"
+    )
+
+
 def significantly_cheaper(earlier: Validation, later: Validation) -> bool:
     """``earlier``'s table is cheaper than ``later``'s on the same seeds, paired, with a 95%
     CI that excludes 0."""

@@ -89,7 +89,46 @@ async def test_an_engine_trained_agent_is_validated_promoted_and_acted_on(
         # the same block again is refused before anything runs: re-used, it picks on noise
         with pytest.raises(InvalidInputError, match="was validated on seeds 1000000-1000199"):
             production.validate(run_parent(**PM), first_seed=VALIDATION_FIRST_SEED + 199, seeds=2)
-    assert len(await list_promotions(engine, "engine-trained")) == 1
+        # a fresh block: the promoted policy (the champion) works each seed too, third
+        seen: list[int] = []
+        work = run_parent(**PM)
+
+        def counted(desk: rlexec.OrderDesk, seed: int) -> None:
+            seen.append(seed)
+            work(desk, seed)
+
+        again = production.validate(counted, first_seed=VALIDATION_FIRST_SEED + 200, seeds=20)
+        assert seen == [s for s in range(VALIDATION_FIRST_SEED + 200, VALIDATION_FIRST_SEED + 220)
+                        for _ in range(3)]  # fmt: skip
+        # the champion is the same table (nothing learned since): never cheaper than it
+        assert "is cheaper than it" not in again.reason
+    assert len(await list_promotions(engine, "engine-trained")) == 2
+
+
+def test_a_table_the_champion_beats_is_not_promoted_though_it_beats_the_base(
+    tmp_path: Any,
+) -> None:
+    """The rule on a real trial's figures: beating the base is not enough when the policy
+    promoted before is cheaper than the new table with confidence."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'v.db'}"
+    rng = np.random.default_rng(0)
+    base = list(rng.normal(10.0, 1.0, 50))
+    with rlexec.Agent.open(config(url), agent="desk", create=True) as agent:
+        trial = agent._trial(run_parent("equity"), first_seed=0, seeds=50)
+        trial.champion_id = 7
+        policy = [b - 1.0 + rng.normal(0, 0.1) for b in base]  # 1 bps cheaper than the base
+        for champion_gain in (2.0, 1.0):  # the champion: 2 bps cheaper, then as cheap
+            champion = [b - champion_gain + rng.normal(0, 0.1) for b in base]
+            trial.costs_bps = [policy, base, champion]
+            verdict = trial.verdict()
+            assert verdict.confirmation is not None and verdict.confirmation.better
+            if champion_gain == 2.0:
+                assert not verdict.promoted
+                assert "the policy promoted before (snapshot 7) is cheaper than it" in (
+                    verdict.reason
+                )
+            else:
+                assert verdict.promoted, verdict.reason
 
 
 async def test_an_untrained_agent_is_its_base_on_every_seed_and_is_not_promoted(

@@ -9,11 +9,15 @@ import numpy as np
 import pytest
 
 from rlexec.config import AgentMode, Config
+from rlexec.rl.policy import PolicyTable
+from rlexec.rl.q_learning import QTableAgent
 from rlexec.rl.types import ExecutionAction
 from rlexec.store.promotions import PromotionRecord, list_promotions, record_promotion
-from rlexec.store.snapshots import create_snapshot
+from rlexec.store.snapshots import create_snapshot, load_snapshot_policy
+from rlexec.training.promotion import TrainingValidation
 from rlexec.training.session import open_session
 from rlexec.training.train import train
+from rlexec.training.validation import PromotionVerdict
 from tests.training.conftest import small_config
 
 
@@ -109,5 +113,53 @@ def test_train_records_its_verdict(sqlite_url: str) -> None:
             await session.close()
         assert len(rows) == 1 and rows[0].promoted == result.promotion.promoted
         assert rows[0].snapshot_id in (None, *result.snapshot_ids.values())
+
+    asyncio.run(run())
+
+
+def validator_states(config: Config) -> int:
+    return QTableAgent(config.rl_execution.q_learning, config.rl_execution.state).num_states
+
+
+def test_a_promotion_does_not_replace_a_champion_that_is_cheaper(sqlite_url: str) -> None:
+    """A verdict that beats the base is refused when the policy promoted before is cheaper
+    with confidence on the same promotion seeds; it stands against a champion no cheaper.
+    The champion posts everything at once (on the prediction market, far cheaper than the
+    passive base: test_promotion_gate)."""
+    config = small_config(sqlite_url, market="prediction_market", horizon_steps=300)
+
+    async def run() -> None:
+        champion_id = await _store_policy(config, "champ", ExecutionAction.PLACE_ALL)
+        session = await open_session(config, "champ", mode=AgentMode.EVALUATION)
+        try:
+            await record_promotion(session.engine, "champ", _promotion(champion_id, True))
+            run_ = TrainingValidation.of(
+                config, agent_name="champ", engine=session.engine, store=session.store,
+                config_hash="x", run_id=None, typical_queue_depth=None,
+            )  # fmt: skip
+            validator = run_.validator
+            seeds = validator.promotion_seeds[:30]
+            # a table that cancels everything at every decision (far dearer than posting it
+            # all): say it was promoted, on those seeds
+            shape = (validator_states(config), 6)
+            q = np.zeros(shape)
+            q[:, int(ExecutionAction.CANCEL)] = 100.0
+            cancels = PolicyTable(q, np.full(shape, 1000, dtype=np.int64), np.zeros(shape))
+            measured = await validator.measure(cancels, seeds, 40)
+            claimed = PromotionVerdict(True, "constructed", "twap_passive", measured, measured)
+            refused = await run_.against_champion(claimed)
+            assert not refused.promoted
+            assert f"the policy promoted before (snapshot {champion_id}) is cheaper" in (
+                refused.reason
+            )
+            # against itself (the champion's own table) it stands: no cheaper than itself
+            _, table = await load_snapshot_policy(
+                session.engine, champion_id, config.rl_execution.state
+            )
+            itself = await validator.measure(table, seeds, 40)
+            same = PromotionVerdict(True, "constructed", "twap_passive", itself, itself)
+            assert (await run_.against_champion(same)).promoted
+        finally:
+            await session.close()
 
     asyncio.run(run())
