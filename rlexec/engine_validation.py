@@ -49,7 +49,7 @@ from rlexec.records import new_run_id
 from rlexec.rl.policy import PolicyTable
 from rlexec.store.promotions import (
     MAX_SEED,
-    latest_promoted_snapshot_of,
+    PromotionRow,
     learned_episodes_of,
     list_promotions,
     record_promotion,
@@ -110,7 +110,7 @@ class EngineTrial:
         self._reward_mode = persistent.reward_mode
         self._depth = typical_queue_depth
         self._interval_steps = decision_interval_steps
-        self.table = persistent.agent.policy_table()
+        self.table = self._agent.policy_table()
         self.executors: list[RlEnhancedExecutor] = [self._frozen(self.table) for _ in range(2)]
         self.executors[self.BASE].enabled = False  # the base works the parent alone
         self.champion_id: int | None = None  # the policy promoted before, measured beside it
@@ -146,17 +146,18 @@ class EngineTrial:
     async def prepare(self, engine: AsyncEngine) -> None:
         """On the writer, before any run: the block must not overlap an earlier one; the
         policy promoted last, if any, is measured too (a third desk, the champion)."""
-        await self._refuse_reused_seeds(engine)
-        champion = await latest_promoted_snapshot_of(engine, self.agent_name)
+        earlier = await list_promotions(engine, self.agent_name)  # newest first
+        self._refuse_reused_seeds(earlier)
+        champion = next((row.snapshot_id for row in earlier if row.promoted), None)
         if champion is not None:
             _, table = await load_snapshot_policy(engine, champion, self._config.rl_execution.state)
             self.champion_id = champion
             self.executors.append(self._frozen(table))
             self.costs_bps.append([])
 
-    async def _refuse_reused_seeds(self, engine: AsyncEngine) -> None:
+    def _refuse_reused_seeds(self, earlier: list[PromotionRow]) -> None:
         first, last = self.seeds[0], self.seeds[-1]
-        for row in await list_promotions(engine, self.agent_name):
+        for row in earlier:
             low = row.record.validation_seed_first
             high = low + row.record.validation_seed_count - 1
             if low <= last and first <= high:
