@@ -323,7 +323,10 @@ class EvaluationConfig(_Section):
         200, ge=2, description="paired seeds that select the best policy during training"
     )
     promotion_seeds: int = Field(
-        500, ge=2, description="fresh paired seeds that confirm the best policy before promotion"
+        500,
+        ge=2,
+        description="fresh paired seeds that confirm the best policy before promotion (each "
+        "run of an agent on a block no earlier verdict of it used)",
     )
     validate_every: int = Field(
         1000, ge=0, description="episodes between validations (0: never validate or promote)"

@@ -52,6 +52,7 @@ from rlexec.store.promotions import (
     PromotionRow,
     learned_episodes_of,
     list_promotions,
+    overlapping,
     record_promotion,
 )
 from rlexec.store.snapshots import create_snapshot, load_snapshot_policy
@@ -157,15 +158,15 @@ class EngineTrial:
 
     def _refuse_reused_seeds(self, earlier: list[PromotionRow]) -> None:
         first, last = self.seeds[0], self.seeds[-1]
-        for row in earlier:
-            low = row.record.validation_seed_first
-            high = low + row.record.validation_seed_count - 1
-            if low <= last and first <= high:
-                raise InvalidInputError(
-                    f"seeds {first}-{last}: agent {self.agent_name!r} was validated on seeds "
-                    f"{low}-{high} (promotion {row.id}); expected a block it was neither trained "
-                    "nor validated on (a block re-used until a table passes picks it on noise)"
-                )
+        row = overlapping(range(first, last + 1), earlier)
+        if row is not None:
+            used = row.record.seeds
+            raise InvalidInputError(
+                f"seeds {first}-{last}: agent {self.agent_name!r} was validated on seeds "
+                f"{used.start}-{used.stop - 1} (promotion {row.id}); expected a block it was "
+                "neither trained nor validated on (a block re-used until a table passes picks "
+                "it on noise)"
+            )
 
     def note_learning(self) -> None:
         """On the agent's thread, when every run is done and before the flush: whether the

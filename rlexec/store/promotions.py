@@ -18,6 +18,7 @@ processes with different clocks cannot reorder the log.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -116,6 +117,12 @@ class PromotionRecord:
         if not isinstance(self.created_at, datetime) or self.created_at.tzinfo is None:
             raise _fail("created_at", self.created_at, "a timezone-aware datetime")
 
+    @property
+    def seeds(self) -> range:
+        """The seeds the policy was confirmed on."""
+        first = self.validation_seed_first
+        return range(first, first + self.validation_seed_count)
+
 
 _FIGURES = (
     "policy_mean_is_bps",
@@ -176,6 +183,25 @@ def _select() -> Any:
         .join(Agent, Agent.id == Promotion.agent_id)
         .outerjoin(PolicySnapshot, PolicySnapshot.id == Promotion.snapshot_id)
     )
+
+
+def fresh_seed_block(start: int, count: int, end: int, used: Iterable[range]) -> range | None:
+    """The first block of ``count`` seeds from ``start`` that overlaps no block in ``used``
+    and ends below ``end`` (None: no room left)."""
+    first = start
+    for block in sorted(used, key=lambda r: r.start):
+        if block.start < first + count and first < block.stop:
+            first = max(first, block.stop)
+    return range(first, first + count) if first + count <= end else None
+
+
+def overlapping(block: range, rows: Iterable[PromotionRow]) -> PromotionRow | None:
+    """The first of ``rows`` whose seeds share a seed with ``block`` (None: none does)."""
+    for row in rows:
+        seeds = row.record.seeds
+        if seeds.start < block.stop and block.start < seeds.stop:
+            return row
+    return None
 
 
 class PromotionRepository:

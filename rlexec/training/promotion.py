@@ -13,6 +13,9 @@ needs the kept table's snapshot, so a store that was down when it was taken turn
 into a refusal that says why. A table that beats its base is still refused when the policy
 promoted before (the champion, measured on the same promotion seeds) is cheaper than it with
 95 % confidence: a later run of a noisy learner does not replace a better deployed policy.
+Each run confirms on promotion seeds no earlier verdict of the agent used (the first free
+block of ``promotion_seeds`` after the validation seeds, below ``evaluation.first_seed``), so
+re-running training until a table passes does not pick it on the noise of one block.
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ from rlexec.agent import base_executor, base_executor_name
 from rlexec.config import Config
 from rlexec.errors import StoreError
 from rlexec.rl.q_learning import QTableAgent
-from rlexec.store.promotions import latest_promoted_snapshot_of, record_promotion
+from rlexec.store.promotions import (
+    fresh_seed_block,
+    latest_promoted_snapshot_of,
+    list_promotions,
+    record_promotion,
+)
 from rlexec.store.snapshots import create_snapshot, load_snapshot_policy
 from rlexec.store.write_behind import AgentStore
 from rlexec.training.markets import build_market
@@ -132,11 +140,37 @@ class TrainingValidation:
         """The run's end: the final table validated (unless it just was), the kept table
         confirmed on the promotion seeds, the verdict stored."""
         validator = self.validator
-        last = validator.history[-1].episodes_trained if validator.history else None
-        if validator.every and done >= validator.every and last != done:
-            await self.validate(agent, done)
+        if validator.every and done >= validator.every:
+            last = validator.history[-1].episodes_trained if validator.history else None
+            if last != done:
+                await self.validate(agent, done)
+            refusal = await self._fresh_promotion_seeds()
+            if refusal is not None:
+                return PromotionVerdict(False, refusal, validator.base_name)
         verdict = await validator.verdict(agent, done)
         return await self._record(await self.against_champion(verdict))
+
+    async def _fresh_promotion_seeds(self) -> str | None:
+        """Confirm on the first block of promotion seeds that no earlier verdict of this agent
+        was confirmed on (a block re-used run after run until some table passes would pick
+        that table on noise); the reason for a refusal when there is none."""
+        ev = self.validator.config.rl_execution.evaluation
+        start = ev.validation_first_seed + ev.validation_seeds
+        try:
+            earlier = await list_promotions(self.engine, self.agent_name)
+        except StoreError as exc:
+            return f"the store was down ({exc}): the seeds earlier verdicts used are unknown"
+        used = (row.record.seeds for row in earlier)
+        block = fresh_seed_block(start, ev.promotion_seeds, ev.first_seed, used)
+        if block is None:
+            return (
+                f"no fresh promotion seeds: agent {self.agent_name!r} was confirmed on every "
+                f"block of {ev.promotion_seeds} seeds from {start} below evaluation.first_seed "
+                f"= {ev.first_seed}; expected a block no earlier verdict used (raise "
+                "evaluation.first_seed, or train a new agent)"
+            )
+        self.validator.promotion_seeds = tuple(block)
+        return None
 
     async def against_champion(self, verdict: PromotionVerdict) -> PromotionVerdict:
         """A promotion stands only if the policy promoted before (measured on the same

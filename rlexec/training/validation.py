@@ -12,7 +12,9 @@ Seeds (``[rl_execution.evaluation]``), disjoint from training seeds (which stop 
   seeds, with a 95% CI that excludes 0: successive tables differ by a few bps against tens of
   bps of noise on the validation seeds, so "the lowest mean" would mostly pick noise (an
   earlier, weaker table), while a table that really got worse is still not taken.
-- *promotion seeds*: the next ``promotion_seeds`` seeds. Choosing the best of several
+- *promotion seeds*: ``promotion_seeds`` seeds after them, the first such block no earlier
+  verdict of the agent was confirmed on (``rlexec.training.promotion``; an agent's first
+  verdict takes the block right after the validation seeds). Choosing the best of several
   validations on the same seeds is optimistic, so the best policy is measured again, paired
   with the base, on seeds it was not chosen on. It is **promoted** only if that difference's
   95% CI lies below 0 (policy cheaper than its base); otherwise nothing is promoted and the
@@ -103,6 +105,7 @@ class PolicyValidator:
         ev = config.rl_execution.evaluation
         first = ev.validation_first_seed
         self.validation_seeds = tuple(range(first, first + ev.validation_seeds))
+        # the block right after the validation seeds; a run moves it past earlier verdicts'
         self.promotion_seeds = tuple(
             range(first + ev.validation_seeds, first + ev.validation_seeds + ev.promotion_seeds)
         )

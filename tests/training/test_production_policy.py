@@ -117,6 +117,53 @@ def test_train_records_its_verdict(sqlite_url: str) -> None:
     asyncio.run(run())
 
 
+def test_each_train_run_confirms_on_seeds_no_earlier_verdict_used(sqlite_url: str) -> None:
+    """Training the same agent again confirms on the next free block of promotion seeds (a
+    block re-used until some table passes picks it on noise); with no block left below the
+    evaluation seeds, nothing is confirmed and the verdict says why."""
+    config = small_config(sqlite_url)
+    ev = config.rl_execution.evaluation
+    start = ev.validation_first_seed + 10
+    config = config.model_copy(
+        update={
+            "rl_execution": config.rl_execution.model_copy(
+                update={
+                    "evaluation": ev.model_copy(
+                        update={
+                            "validate_every": 20, "validation_seeds": 10, "promotion_seeds": 10,
+                            "first_seed": start + 20,  # room for two blocks
+                        }
+                    )
+                }
+            )
+        }
+    )  # fmt: skip
+
+    async def run() -> None:
+        verdicts = [
+            (await train(config, "rerun", episodes=20, progress=False, handle_signals=False))
+            for _ in range(3)
+        ]
+        session = await open_session(config, "rerun", mode=AgentMode.EVALUATION)
+        try:
+            rows = await list_promotions(session.engine, "rerun")  # newest first
+        finally:
+            await session.close()
+        assert [row.record.seeds for row in rows] == [range(start + 10, start + 20),
+                                                      range(start, start + 10)]  # fmt: skip
+        confirmed = [v.promotion.confirmation for v in verdicts[:2] if v.promotion is not None]
+        assert [c.seeds for c in confirmed if c is not None] == [
+            tuple(range(start, start + 10)),
+            tuple(range(start + 10, start + 20)),
+        ]
+        last = verdicts[2].promotion
+        assert last is not None and not last.promoted and last.confirmation is None
+        assert last.reason.startswith("no fresh promotion seeds: agent 'rerun'")
+        assert f"evaluation.first_seed = {start + 20}" in last.reason
+
+    asyncio.run(run())
+
+
 def validator_states(config: Config) -> int:
     return QTableAgent(config.rl_execution.q_learning, config.rl_execution.state).num_states
 
