@@ -47,8 +47,7 @@ def format_promotions(rows: list[PromotionRow], agent_name: str | None = None) -
         snapshot = "-" if r.snapshot_id is None else f"{r.snapshot_id} (v{row.snapshot_version})"
         ci = f"{r.mean_difference_bps:+.3f} [{r.difference_ci_low_bps:+.3f}, "
         ci += f"{r.difference_ci_high_bps:+.3f}]"
-        last_seed = r.validation_seed_first + r.validation_seed_count - 1
-        seeds = f"{r.validation_seed_first}-{last_seed}"
+        seeds = f"{r.seeds.start}-{r.seeds.stop - 1}"
         out.append(
             f"{row.id:>5} {r.created_at:%Y-%m-%d %H:%M:%S} {row.agent_name[:16]:<16} "
             f"{'yes' if r.promoted else 'no':<8} {snapshot:<12} {r.base_executor[:16]:<16} "
