@@ -871,7 +871,6 @@ class Agent(_AgentFace):
                     "run_parent returned an awaitable: an asyncio engine validates with "
                     "AsyncAgent.validate"
                 )
-        trial.note_learning()
         store.flush_blocking()  # the snapshot is then the table measured
         verdict = store.writer.submit(trial.record).result()
         if verdict.promoted and self.mode is AgentMode.PRODUCTION:
@@ -945,7 +944,6 @@ class AsyncAgent(_AgentFace):
             outcome = run_parent(desk, seed)
             if inspect.isawaitable(outcome):
                 await outcome
-        trial.note_learning()
         await store.flush()  # the snapshot is then the table measured
         verdict = await store.writer.run(trial.record)
         if verdict.promoted and self.mode is AgentMode.PRODUCTION:

@@ -16,8 +16,9 @@ paired episodes itself and rlexec judges them by the same rule:
   until one promotes: the stored verdicts show it);
 - when every run is done, the store is flushed and the table snapshotted (so the snapshot is
   what was measured; a trial that fails leaves nothing behind). If the agent learned meanwhile
-  (orders of its own finished during the trial), the table measured is no longer its table:
-  nothing is snapshotted and the verdict is a refusal that says so;
+  (orders of its own finished during the trial, or, in an asyncio engine, before the snapshot),
+  the table measured is no longer its table: the stored table is compared with it right before
+  the copy, nothing is snapshotted and the verdict is a refusal that says so;
 - when a policy was promoted before (the champion), a third desk works each seed with it, and
   the new table must not be worse than it: as training keeps its best table, a table that beats
   the base is not promoted when the champion is cheaper than it with 95 % confidence (without this,
@@ -55,7 +56,7 @@ from rlexec.store.promotions import (
     overlapping,
     record_promotion,
 )
-from rlexec.store.snapshots import create_snapshot, load_snapshot_policy
+from rlexec.store.snapshots import create_snapshot, load_current_policy, load_snapshot_policy
 from rlexec.training.validation import (
     PromotionVerdict,
     Validation,
@@ -70,6 +71,11 @@ LEARNED_MEANWHILE = (
     "not promoted: the agent learned while it was validated (orders of its own finished), so "
     "the table measured is no longer its table; validate while none of its orders learn"
 )
+
+
+def same_table(a: PolicyTable, b: PolicyTable) -> bool:
+    """The same Q-values and visits (what learning changes)."""
+    return np.array_equal(a.q, b.q, equal_nan=True) and np.array_equal(a.visits, b.visits)
 
 
 def _count(name: str, value: object, low: int) -> int:
@@ -120,7 +126,6 @@ class EngineTrial:
         self.costs_bps: list[list[float]] = [[], []]
         self.snapshot_id: int | None = None
         self.episodes_trained = 0
-        self.learned_meanwhile = False
 
     def _frozen(self, table: PolicyTable) -> RlEnhancedExecutor:
         return frozen_executor(
@@ -168,15 +173,6 @@ class EngineTrial:
                 "it on noise)"
             )
 
-    def note_learning(self) -> None:
-        """On the agent's thread, when every run is done and before the flush: whether the
-        agent's table is still the one measured."""
-        now = self._agent.policy_table()
-        self.learned_meanwhile = not (
-            np.array_equal(now.q, self.table.q, equal_nan=True)
-            and np.array_equal(now.visits, self.table.visits)
-        )
-
     def verdict(self) -> PromotionVerdict:
         """Training's rule against the base; and the champion, when there is one, must not be
         cheaper than the new table with confidence (as training keeps its best table)."""
@@ -203,15 +199,21 @@ class EngineTrial:
         )
 
     async def record(self, engine: AsyncEngine) -> PromotionVerdict:
-        """On the writer, after ``note_learning`` and a flush: the measured table's snapshot
-        (unless the agent learned meanwhile) and the verdict, stored."""
-        if not self.learned_meanwhile:
+        """On the writer, after a flush: the measured table's snapshot and the verdict, stored.
+        The snapshot is taken only when the agent's stored table is still the table measured
+        (here, on the writer, no flush can come between the check and the copy); else the
+        agent learned meanwhile (its own orders finished during the trial or since, an asyncio
+        engine's included) and the verdict is a refusal that says so."""
+        state = self._config.rl_execution.state
+        stored, _ = await load_current_policy(engine, self.agent_name, state)
+        learned_meanwhile = not same_table(stored, self.table)
+        if not learned_meanwhile:
             first, last = self.seeds[0], self.seeds[-1]
             label = f"engine validation {first}-{last}"
             self.snapshot_id = (await create_snapshot(engine, self.agent_name, label)).id
         self.episodes_trained = await learned_episodes_of(engine, self.agent_name)
         verdict = self.verdict()
-        if self.learned_meanwhile:
+        if learned_meanwhile:
             verdict = dataclasses.replace(verdict, promoted=False, reason=LEARNED_MEANWHILE)
         record = promotion_record(
             verdict, snapshot_id=self.snapshot_id, config_hash=self.config_hash, run_id=new_run_id()
