@@ -73,6 +73,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Self, TypeVar
 
+import numpy as np
+
 from rlexec.agent import PersistentAgent, assemble, with_database
 from rlexec.config import AgentMode, Config, RewardMode, load_config
 from rlexec.engine_validation import EngineTrial
@@ -96,7 +98,9 @@ ORDER_ID_MAX = ORDER_ID_LENGTH  # episodes.order_id
 MARKET_MAX = 64  # episodes.market is VARCHAR(64)
 DEFAULT_MARKET = "external"  # what replay recognises as an outside engine's episode
 
-Number = Decimal | int | float | str
+# numpy scalars (a simulator's feed) are numbers too (``_decimal``, ``_time_of_day``)
+NumpyNumber = np.integer[Any] | np.floating[Any]
+Number = Decimal | int | float | str | NumpyNumber
 Time = float | int | datetime
 TradeLike = Trade | tuple[Number, Number, str]
 
@@ -255,7 +259,7 @@ def book(
     asks: Iterable[tuple[Number, Number]],
     *,
     tick_size: Number,
-    time_of_day_secs: float,
+    time_of_day_secs: float | NumpyNumber,
     price_bounds: tuple[Number, Number] | None = None,
 ) -> BookSnapshot:
     """A validated book from plain (price, size) levels, best first on each side;

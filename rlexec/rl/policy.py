@@ -66,6 +66,10 @@ from rlexec.rl.types import NUM_ACTIONS
 
 _NAN_SAFE_INF = math.inf
 
+# A flat buffer the rule reads: a sequence (``array.array``, list) or a numpy array
+FloatBuffer = Sequence[float] | npt.NDArray[np.float64]
+IntBuffer = Sequence[int] | npt.NDArray[np.int64]
+
 
 class PolicyTable(NamedTuple):
     """A dense (num_states, 6) Q-table with its visit counts and variances (NaN: unknown):
@@ -137,9 +141,9 @@ class PooledRow(NamedTuple):
 
 
 def greedy_action(
-    q: Sequence[float],
-    visits: Sequence[int],
-    variances: Sequence[float],
+    q: FloatBuffer,
+    visits: IntBuffer,
+    variances: FloatBuffer,
     base_action: int,
     *,
     min_visits: int,
@@ -211,9 +215,9 @@ class TablePolicy:
 
     def __init__(
         self,
-        q: Sequence[float],
-        visits: Sequence[int],
-        variances: Sequence[float],
+        q: FloatBuffer,
+        visits: IntBuffer,
+        variances: FloatBuffer,
         rule: RuleParameters,
         pools: Pools | None = None,
     ) -> None:
