@@ -210,7 +210,8 @@ async def latency(url: str, n: int) -> tuple[float, float, float]:
     flat = rng.choice(agent.q_values.size, size=n, replace=False)
     agent.q_values.reshape(-1)[flat] += 0.1
     agent.visits.reshape(-1)[flat] += 1
-    store._retry_q = np.sort(flat).astype(np.int64)  # as if drained dirty
+    # the cells the agent changed: the flush hands them over (take_snapshot) and publishes them
+    agent._dirty.update(int(cell) for cell in flat)
     for r in decisions(n):
         store.append_decision(r)
     stop = asyncio.Event()
