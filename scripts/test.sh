@@ -12,5 +12,5 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet -e '.[dev]'
 .venv/bin/ruff check rlexec tests scripts migrations examples
 .venv/bin/ruff format --check rlexec tests scripts migrations examples
-.venv/bin/mypy rlexec
+.venv/bin/mypy rlexec tests scripts examples migrations
 .venv/bin/pytest -n 2 "$@"

@@ -107,10 +107,10 @@ async def test_the_fast_decision_record_is_the_keyword_ones_field_for_field() ->
     assert decisions
     for record in decisions:
         values = {f.name: getattr(record, f.name) for f in dataclasses.fields(DecisionRecord)}
-        again = DecisionRecord(**values)  # type: ignore[arg-type]
+        again = DecisionRecord(**values)
         assert again == record
-        assert DecisionRecord.from_values(tuple(values.values())) == record  # type: ignore[arg-type]
+        assert DecisionRecord.from_values(tuple(values.values())) == record
     with pytest.raises(dataclasses.FrozenInstanceError):
         decisions[0].seq = 99  # type: ignore[misc]
     with pytest.raises(ValueError, match="values to unpack"):  # a short tuple: refused
-        DecisionRecord.from_values(tuple(values.values())[:-1])  # type: ignore[arg-type]
+        DecisionRecord.from_values(tuple(values.values())[:-1])

@@ -111,7 +111,7 @@ async def test_on_a_real_book_it_crosses_only_on_its_conditions() -> None:
 
     for seed in range(6):
         parent = ParentOrder(f"p{seed}", Side.BUY, Decimal(2000), 300)
-        assert (await run_episode(Audit(), market, parent, seed)).completed  # type: ignore[arg-type]
+        assert (await run_episode(Audit(), market, parent, seed)).completed
     assert checked["cross"] > 0 and checked["post"] > 0
 
 

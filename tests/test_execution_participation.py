@@ -101,7 +101,7 @@ async def test_pov_never_exceeds_its_share_of_the_observed_volume(
     crossed = posted = 0
     for seed in range(4):
         parent = ParentOrder(f"p{seed}", Side.BUY, Decimal(quantity), 300)
-        result = await run_episode(audit, market, parent, seed)  # type: ignore[arg-type]
+        result = await run_episode(audit, market, parent, seed)
         assert result.completed
         crossed += audit.crossed
         posted += audit.posted

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
 import numpy as np
 import pytest
+from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 
 from rlexec.config import RewardConfig, RewardMode
@@ -20,12 +22,12 @@ from rlexec.execution.twap import TWAP
 from rlexec.execution.types import ParentOrder
 from rlexec.execution.vwap import VWAP
 from rlexec.gym_env import FEATURES, MISSING_SECONDS, ExecutionEnv, state_vector
-from rlexec.market import make_market
+from rlexec.market import Market, make_market
 from rlexec.market.almgren_chriss import EQUITY_INTRADAY, AlmgrenChrissMarket
 from rlexec.market.book import Side
 from rlexec.rl.types import ExecutionAction, ExecutionState, Urgency
 
-FACTORIES = {
+FACTORIES: dict[str, Callable[[], Market]] = {
     "equity": lambda: make_market("equity"),
     "prediction_market": lambda: make_market("prediction_market"),
     "almgren_chriss": lambda: AlmgrenChrissMarket(EQUITY_INTRADAY),
@@ -37,6 +39,7 @@ def test_check_env_passes(name: str) -> None:
     env = ExecutionEnv(FACTORIES[name], quantity=300, horizon_steps=20)
     check_env(env, skip_render_check=True)
     assert env.observation_space.shape == (len(FEATURES),)
+    assert isinstance(env.action_space, spaces.Discrete)
     assert env.action_space.n == len(ExecutionAction)
 
 
@@ -150,4 +153,5 @@ def test_a_missing_seconds_since_last_trade_is_encoded_explicitly() -> None:
     assert vector[FEATURES.index("seconds_since_last_trade")] == MISSING_SECONDS == -1.0
     env = ExecutionEnv(FACTORIES["equity"], quantity=100, horizon_steps=5)
     assert env.observation_space.contains(vector)
+    assert isinstance(env.observation_space, spaces.Box)
     assert env.observation_space.low[FEATURES.index("seconds_since_last_trade")] == -1.0

@@ -343,7 +343,8 @@ def test_the_candidate_is_the_agent_that_runs_its_table() -> None:
         probabilities[np.arange(len(taken)), taken], [d.probability for d in decisions]
     )
     assert 0 < int(np.count_nonzero(greedy != b)) < len(b)  # both cases were exercised
-    log = DecisionLog(s, taken, [d.probability for d in decisions], np.zeros(len(b)), None, b)
+    probs = np.array([d.probability for d in decisions])
+    log = DecisionLog(s, np.array(taken), probs, np.zeros(len(b)), None, b)
     np.testing.assert_array_equal(importance_weights(log, candidate), np.ones(len(b)))
     np.testing.assert_array_equal(candidate_choices(log, candidate), greedy)
 

@@ -74,10 +74,10 @@ def test_the_shipped_config_file_documents_every_key() -> None:
         if header:
             current = header.group(1)
             continue
-        key = re.match(r"#?\s*(\w+)\s*=", line)
-        if key:
+        setting = re.match(r"#?\s*(\w+)\s*=", line)
+        if setting:
             sections.setdefault(current, "")
-            sections[current] += f" {key.group(1)} "
+            sections[current] += f" {setting.group(1)} "
     missing = []
     for path in _keys(Config):
         section, key = ".".join(path[:-1]), path[-1]

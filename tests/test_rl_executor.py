@@ -533,7 +533,7 @@ async def test_place_all_re_pegs_what_the_price_left_behind(side: Side) -> None:
         probe = TouchProbe(executor)
         parent = ParentOrder(str(uuid.uuid4()), side, Decimal(400), 60)
         executor.begin(parent.parent_id, EpisodeMeta(seed=seed, market=market.name))
-        await run_episode(probe, market, parent, seed)  # type: ignore[arg-type]
+        await run_episode(probe, market, parent, seed)
         own = [d for d in sink.decisions if d.episode_id == parent.parent_id]
         for d in own:
             key = discretizer.key_from_index(d.state_index)

@@ -248,7 +248,7 @@ def test_set_epsilon_validates_and_applies() -> None:
     assert agent.epsilon == 0.5
     for bad in (-0.1, 1.5, float("nan"), True):
         with pytest.raises(InvalidInputError, match="epsilon"):
-            agent.set_epsilon(bad)  # type: ignore[arg-type]
+            agent.set_epsilon(bad)
 
 
 def test_production_mode_explores_at_five_percent_and_learns_without_decay() -> None:

@@ -5,6 +5,7 @@ still parse)."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -137,8 +138,11 @@ def test_buckets_are_monotone_in_their_feature(feature: str, data: st.DataObject
     d = StateDiscretizer(FULL)
     s = data.draw(states())
     lo, hi = sorted([data.draw(strategy), data.draw(strategy)])
-    key_lo = d.key(dataclasses.replace(s, **{feature: lo}))
-    key_hi = d.key(dataclasses.replace(s, **{feature: hi}))
+    # ``feature`` names the field only at run time, so its value cannot be typed per field
+    low: dict[str, Any] = {feature: lo}
+    high: dict[str, Any] = {feature: hi}
+    key_lo = d.key(dataclasses.replace(s, **low))
+    key_hi = d.key(dataclasses.replace(s, **high))
     assert getattr(key_lo, digit_name) <= getattr(key_hi, digit_name)
 
 

@@ -43,7 +43,8 @@ Create Date: 2026-11-25 09:00:00+00:00
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -315,7 +316,7 @@ def _sqlite_timestamps(forward: bool) -> None:
                 )
 
 
-def _drop_views(names: Sequence[str]) -> None:
+def _drop_views(names: Iterable[str]) -> None:
     for name in reversed(list(names)):
         op.execute(f"DROP VIEW IF EXISTS {name}")
 
@@ -450,9 +451,9 @@ def _drop_old_trigger() -> None:
 # ---- upgrade -----------------------------------------------------------------------------------
 
 
-def _new_columns() -> dict[str, list[sa.Column[object]]]:
-    money = OLD_MONEY if _dialect() == "postgresql" else sa.Double()
-    decisions: list[sa.Column[object]] = [
+def _new_columns() -> dict[str, list[sa.Column[Any]]]:
+    money: sa.types.TypeEngine[Any] = OLD_MONEY if _dialect() == "postgresql" else sa.Double()
+    decisions: list[sa.Column[Any]] = [
         sa.Column("schedule_action", sa.String(length=16), nullable=True),
         sa.Column("schedule_quantity", money, nullable=True),
         sa.Column("deviated", sa.Boolean(), nullable=True),
@@ -481,7 +482,7 @@ def _new_columns() -> dict[str, list[sa.Column[object]]]:
     }
 
 
-NOT_NULL_AFTER_FILL = {
+NOT_NULL_AFTER_FILL: dict[str, tuple[tuple[str, sa.types.TypeEngine[Any]], ...]] = {
     "episodes": (("forced_completion", sa.Boolean()),),
     "policy_metrics": tuple((name, sa.Integer()) for name in GREEDY_COLUMNS),
 }
@@ -566,8 +567,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_prunes")),
     )
     for table, columns in _new_columns().items():
-        for column in columns:
-            op.add_column(table, column)
+        for added in columns:
+            op.add_column(table, added)
     if sqlite:
         _sqlite_timestamps(forward=True)
     else:
@@ -596,8 +597,8 @@ def upgrade() -> None:
                     existing_type=OLD_MONEY,
                     existing_nullable=name in NULLABLE_MONEY,
                 )
-    for name, table, columns in NEW_INDEXES:
-        op.create_index(name, table, columns, unique=False)
+    for name, table, indexed in NEW_INDEXES:
+        op.create_index(name, table, indexed, unique=False)
     _create_views(VIEWS)
     _create_triggers()
 
@@ -611,8 +612,8 @@ def downgrade() -> None:
     for table, columns in _new_columns().items():
         money = MONEY_COLUMNS.get(table, ()) if sqlite else ()
         with op.batch_alter_table(table, recreate="always" if sqlite else "never") as batch:
-            for column in columns:
-                batch.drop_column(column.name)
+            for added in columns:
+                batch.drop_column(added.name)
             for name in money:
                 batch.alter_column(
                     name,

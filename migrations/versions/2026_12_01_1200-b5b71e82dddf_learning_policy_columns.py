@@ -43,7 +43,8 @@ Create Date: 2026-12-01 12:00:00+00:00
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -167,14 +168,14 @@ SQLITE_DECISION_TRIGGERS: dict[str, str] = {
 
 PROMOTIONS_REFUSED = "promotions are append-only (the promotion log)"
 
-NEW_DECISION_COLUMNS = (
+NEW_DECISION_COLUMNS: tuple[tuple[str, sa.types.TypeEngine[Any]], ...] = (
     ("resting_share", sa.Double()),
     ("schedule_lag", sa.Double()),
     ("own_orders_bucket", sa.SmallInteger()),
     ("schedule_bucket", sa.SmallInteger()),
 )
 NEW_BUCKETS = ("own_orders_bucket", "schedule_bucket")
-ADDED_IN_PLACE = (
+ADDED_IN_PLACE: tuple[tuple[str, str, sa.types.TypeEngine[Any]], ...] = (
     ("q_values", "variance", sa.Double()),
     ("policy_snapshot_entries", "variance", sa.Double()),
     ("experiences", "next_schedule_action", sa.String(length=16)),
@@ -185,7 +186,7 @@ def _dialect() -> str:
     return op.get_bind().dialect.name
 
 
-def _drop_views(names: Sequence[str]) -> None:
+def _drop_views(names: Iterable[str]) -> None:
     for name in reversed(list(names)):
         op.execute(f"DROP VIEW IF EXISTS {name}")
 

@@ -27,6 +27,7 @@ Create Date: 2026-12-01 23:00:00+00:00
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -68,7 +69,10 @@ SQLITE_NO_UPDATE = (
 )
 # a row written at this revision, downgraded and upgraded again: its key still says b1
 _KEY_SAYS_BEHIND = "remaining_bucket IS NOT NULL AND state_key LIKE '%.b1'"
-NEW_COLUMNS = (("resting_behind_ticks", sa.Double()), ("touch_bucket", sa.SmallInteger()))
+NEW_COLUMNS: tuple[tuple[str, sa.types.TypeEngine[Any]], ...] = (
+    ("resting_behind_ticks", sa.Double()),
+    ("touch_bucket", sa.SmallInteger()),
+)
 
 
 def _dialect() -> str:

@@ -23,6 +23,7 @@ import asyncio
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,8 @@ from rlexec.replay.log import _query
 from rlexec.rl.state import StateDiscretizer
 from rlexec.store.engine import create_engine
 from rlexec.store.migrate import upgrade_database
-from rlexec.store.repositories import DECISION_COLUMNS, Q_COLUMNS
+from rlexec.store.models import Q_COLUMNS
+from rlexec.store.repositories import DECISION_COLUMNS
 
 EPISODE_LENGTH = 12
 STATES = 2000
@@ -94,7 +96,7 @@ def build(path: Path, decisions: int) -> float:
                 0.0, 0.0)  # fmt: skip
     assert len(features) == features_end - first
 
-    def rows():  # type: ignore[no-untyped-def]
+    def rows() -> Iterator[tuple[object, ...]]:
         for i, (s, a, p, r, b) in enumerate(
             zip(states.tolist(), actions.tolist(), probability.tolist(), rewards.tolist(),
                 bases.tolist(), strict=True)

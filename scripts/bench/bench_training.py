@@ -211,17 +211,18 @@ async def targets(args: argparse.Namespace) -> None:
         rows.append(_row(pm, "prediction market: vs TWAP (target: lower, CI excludes 0)", "twap"))
         # The paper's example (1,000,000 shares over 5 daily steps, risk neutral): the RL
         # wraps a 5-slice aggressive TWAP (the lambda -> 0 optimum) and decides every step.
-        paper = {
+        paper: dict[str, dict[str, Any]] = {
             "simulator": {"almgren_chriss_preset": "paper", "horizon_steps": 5},
             "executor": {"slices": 5, "base_style": "aggressive", "decision_interval_steps": 1},
         }
-        for label, state in (
+        variants: list[tuple[str, dict[str, dict[str, Any]]]] = [
             ("default agent config", {}),
             (
                 "paired_baseline + remaining_buckets 20",
                 {"reward": {"paired_baseline": True}, "state": {"remaining_buckets": 20}},
             ),
-        ):
+        ]
+        for label, state in variants:
             ac, ac_train = await market_target(
                 tmp, "almgren_chriss", args.other_minutes, args.seeds, 1_000_000, **paper, **state
             )

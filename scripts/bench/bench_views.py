@@ -44,6 +44,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +175,10 @@ def best_of(runs: int, fn: Callable[[], Any]) -> float:
     return best
 
 
+def fetch_all(con: sqlite3.Connection, sql: str) -> list[Any]:
+    return con.execute(sql).fetchall()
+
+
 async def best_of_async(runs: int, fn: Callable[[], Awaitable[Any]]) -> float:
     best = float("inf")
     for _ in range(runs):
@@ -284,9 +289,8 @@ def measure_sqlite(
     for where in filters:
         sql = template.format(where=where)
         got = len(con.execute(sql).fetchall())
-        total = best_of(3, lambda q=sql: con.execute(q).fetchall())
-        engine_sql = sqlite_engine_query(con, sql)
-        engine = best_of(3, lambda q=engine_sql: con.execute(q).fetchall())
+        total = best_of(3, partial(fetch_all, con, sql))
+        engine = best_of(3, partial(fetch_all, con, sqlite_engine_query(con, sql)))
         report(label, where, got, total, engine, everything)
         if not label.startswith("raw") and not label.endswith(")"):
             for step in con.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall():
@@ -310,7 +314,7 @@ async def measure_postgres(
     for where in filters:
         sql = template.format(where=where)
         got = len(await con.fetch(sql))
-        total = await best_of_async(3, lambda q=sql: con.fetch(q))
+        total = await best_of_async(3, partial(con.fetch, sql))
         engine = await server_time(con, sql)
         report(label, where, got, total, engine, everything)
         if plans and not label.startswith("raw") and not label.endswith(")"):

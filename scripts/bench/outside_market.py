@@ -26,6 +26,7 @@ every strategy (our orders change the book the events meet, hence our fills and 
 from __future__ import annotations
 
 import math
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -35,6 +36,26 @@ LEVELS = 5
 MAXMO = 12  # market orders per side per second at most (Poisson with mean ~0.7)
 MAXLIM = 6  # limit arrivals per level per second at most
 
+# One resting entry: a mutable [owner, qty] pair (owner: None for the rest of the market, else our
+# child order id; qty: int). A list rather than a tuple because fills shrink it in place.
+Entry = list[Any]
+Book = dict[int, list[Entry]]  # price ticks -> FIFO queue of entries
+Level = tuple[int, int]  # (price ticks, size or qty)
+
+
+class Params(TypedDict):
+    lam_mo: float
+    tilt: float
+    mo_mean: float
+    lim_rates: tuple[float, ...]
+    lim_mean: float
+    cancel: float
+    gap_prob: float
+    regime_secs: float
+    flow_decay: float
+    flow_scale: float
+    lean: float
+
 
 class Market:
     def __init__(
@@ -43,7 +64,7 @@ class Market:
         lam_mo: float = 0.7,  # market orders per second per side (regime 0)
         tilt: float = 0.6,  # a: regime tilt of the intensities
         mo_mean: float = 70.0,  # mean market-order size (geometric)
-        lim_rates: tuple = (0.6, 0.5, 0.4, 0.35, 0.3),  # limit arrivals/s per level
+        lim_rates: tuple[float, ...] = (0.6, 0.5, 0.4, 0.35, 0.3),  # limit arrivals/s per level
         lim_mean: float = 90.0,
         cancel: float = 0.06,  # share of each exogenous entry cancelled per second
         gap_prob: float = 0.7,  # chance per second that a wide spread gets a new inside level
@@ -52,7 +73,7 @@ class Market:
         flow_scale: float = 250.0,
         lean: float = 0.45,
     ) -> None:
-        self.p = dict(
+        self.p = Params(
             lam_mo=lam_mo,
             tilt=tilt,
             mo_mean=mo_mean,
@@ -102,14 +123,16 @@ class Market:
         self.flow = 0.0
         self._our_aggr = 0.0
         # initial book: spread 1 tick around 100.00
-        self.bids: dict[int, list] = {}
-        self.asks: dict[int, list] = {}
+        self.bids: Book = {}
+        self.asks: Book = {}
         init = np.random.default_rng(seed + 7_777_777).integers(200, 700, size=(2, LEVELS))
         for k in range(LEVELS):
             self.bids[START_TICKS - 1 - k] = [[None, int(init[0, k])]]
             self.asks[START_TICKS + 1 + k] = [[None, int(init[1, k])]]
-        self.trades: list = []  # (price, qty, aggressor) printed since the last take_trades
-        self.fills: list = []  # our passive fills since the last take_fills: (id, qty, ticks)
+        # (price, qty, aggressor) printed since the last take_trades
+        self.trades: list[tuple[int, int, str]] = []
+        # our passive fills since the last take_fills: (id, qty, ticks)
+        self.fills: list[tuple[str, int, int]] = []
         for _ in range(warmup):
             self.step()
         self.trades.clear()
@@ -125,19 +148,19 @@ class Market:
     def mid_ticks(self) -> float:
         return 0.5 * (self.best_bid() + self.best_ask())
 
-    def levels(self, n: int = LEVELS):
+    def levels(self, n: int = LEVELS) -> tuple[list[Level], list[Level]]:
         """[(price ticks, size)] best first, n per side (sizes include ours)."""
-        out = []
+        out: list[list[Level]] = []
         for book, rev in ((self.bids, True), (self.asks, False)):
             keys = sorted((k for k, v in book.items() if v), reverse=rev)[:n]
             out.append([(k, sum(e[1] for e in book[k])) for k in keys])
         return out[0], out[1]
 
-    def take_trades(self):
+    def take_trades(self) -> list[tuple[int, int, str]]:
         t, self.trades = self.trades, []
         return t
 
-    def take_fills(self):
+    def take_fills(self) -> list[tuple[str, int, int]]:
         f, self.fills = self.fills, []
         return f
 
@@ -149,12 +172,12 @@ class Market:
         return int(row[i]) if i < len(row) else 400
 
     def _consume(
-        self, book: dict, side_sign: int, qty: int, limit: int | None, aggressor: str, ours: bool
-    ):
+        self, book: Book, side_sign: int, qty: int, limit: int | None, aggressor: str, ours: bool
+    ) -> tuple[list[Level], int]:
         """Walk ``book`` (the resting side) with ``qty``: best price first, FIFO in a level.
         Returns [(price ticks, qty)] filled and the unfilled rest. Our resting entries met are
         recorded as passive fills. side_sign: +1 when walking asks upward, -1 bids downward."""
-        filled = []
+        filled: list[Level] = []
         rest = qty
         while rest > 0:
             keys = [k for k, v in book.items() if v]
@@ -244,8 +267,8 @@ class Market:
         ]
         events.sort()
         net = 0
-        for _, side, size in events:
-            if side == "buy":
+        for _, aggressor, size in events:
+            if aggressor == "buy":
                 self._consume(self.asks, +1, size, None, "buy", False)
                 net += size
             else:
@@ -261,19 +284,19 @@ class Market:
         self.t += 1
 
     # ---- our orders --------------------------------------------------------------------------
-    def submit(self, order_id: str, side: str, qty: int, limit_ticks: int | None):
+    def submit(self, order_id: str, side: str, qty: int, limit_ticks: int | None) -> list[Level]:
         """Returns the immediate fills [(price ticks, qty)]; the rest (a limit) joins the back
         of the queue at its price. A market order's rest cannot exist (the book deepens)."""
+        fills: list[Level] = []
+        rest = qty
         if side == "buy":
             marketable = limit_ticks is None or limit_ticks >= self.best_ask()
-            fills, rest = ([], qty)
             if marketable:
                 fills, rest = self._consume(self.asks, +1, qty, limit_ticks, "buy", True)
             if rest > 0 and limit_ticks is not None:
                 self.bids.setdefault(limit_ticks, []).append([order_id, rest])
         else:
             marketable = limit_ticks is None or limit_ticks <= self.best_bid()
-            fills, rest = ([], qty)
             if marketable:
                 fills, rest = self._consume(self.bids, -1, qty, limit_ticks, "sell", True)
             if rest > 0 and limit_ticks is not None:

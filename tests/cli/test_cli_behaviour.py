@@ -504,24 +504,27 @@ def test_recorded_trades_path_key_and_the_warning_without_trades(
     import shutil
 
     from rlexec.config import parse_config
+    from rlexec.market.recorded import RecordedMarket
     from rlexec.training.markets import build_market
 
     data = Path(__file__).resolve().parents[1] / "data"
     snapshots = tmp_path / "book.csv"  # a name the trades file cannot be guessed from
     shutil.copy(data / "sample_snapshots.csv", snapshots)
 
-    def market(**keys: str) -> object:
+    def market(**keys: str) -> RecordedMarket:
         simulator = {"market": "recorded", "recorded_path": str(snapshots), "horizon_steps": 50}
-        return build_market(
+        built = build_market(
             parse_config({"rl_execution": {"simulator": {**simulator, **keys}}}).rl_execution
         )
+        assert isinstance(built, RecordedMarket)
+        return built
 
     without = market()
     assert any("no recorded trades" in r.message for r in caplog.records)
     caplog.clear()
     with_trades = market(recorded_trades_path=str(data / "sample_trades.csv"))
     assert not caplog.records
-    assert sum(map(len, with_trades._trades)) > 0 == sum(map(len, without._trades))  # type: ignore[attr-defined]
+    assert sum(map(len, with_trades._trades)) > 0 == sum(map(len, without._trades))
 
 
 # ---- signals, pipes, progress (subprocesses) -----------------------------------------------

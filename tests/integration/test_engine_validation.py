@@ -7,7 +7,7 @@ engine that gets the protocol wrong is told in one line."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pytest
@@ -23,8 +23,16 @@ from tests.integration.test_public_api import HORIZON_SECS, config, rows
 VALIDATION_FIRST_SEED = 1_000_000  # held out: training below uses seeds from 0
 
 
+class Parent(TypedDict, total=False):
+    """``run_parent``'s keywords."""
+
+    market: str
+    quantity: int
+    horizon_secs: float
+
+
 # the default parent of the prediction market: 2000 shares over 300 s (60 decisions of 5 s)
-PM = {"market": "prediction_market", "quantity": 2000, "horizon_secs": 300}
+PM: Parent = {"market": "prediction_market", "quantity": 2000, "horizon_secs": 300}
 
 
 def run_parent(market: str, quantity: int = 500, horizon_secs: float = HORIZON_SECS) -> Any:

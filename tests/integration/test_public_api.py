@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -244,7 +245,7 @@ async def test_an_engine_may_reuse_its_order_ids(db_url: str, engine: AsyncEngin
     cfg = config(db_url, persistence={"save_interval_secs": 3600, "close_timeout_secs": 5})
 
     def run() -> list[rlexec.OrderResult]:
-        results = []
+        results: list[rlexec.OrderResult] = []
         for _ in range(2):  # the same ids in a second process
             with open_agent(db_url, "daily", cfg=cfg) as agent:
                 for order_id in ("ORD-1", "ORD-1", "ORD-2"):
@@ -339,7 +340,7 @@ def test_after_close_the_agent_and_its_orders_refuse_in_one_line(tmp_path: Any) 
     flusher.join(10)
     assert not flusher.is_alive(), "flush() after close() hangs"
     assert [type(e) for e in raised] == [rlexec.InvalidInputError] and "is closed" in str(raised[0])
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: agent.start_order("buy", 10, 60, book, now=0),
         lambda: order.on_book(book, now=5),
         lambda: order.on_fill(todo.place[0].order_id, 1, "100.01", at=1),
@@ -495,7 +496,7 @@ def test_engine_numbers_are_taken_and_book_errors_name_the_book() -> None:
         rlexec.book([("100.00", True)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=0)
     for when in ("ten", 86_400, -1, float("nan"), 10**400, True):
         with pytest.raises(rlexec.InvalidInputError, match="expected seconds since midnight"):
-            rlexec.book([("100.00", 1)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=when)
+            rlexec.book([("100.00", 1)], [("100.01", 5)], tick_size="0.01", time_of_day_secs=when)  # type: ignore[arg-type]
     with pytest.raises(rlexec.InvalidInputError, match=r"agent name = 123: expected a name \(text"):
         rlexec.Agent.open(database_url="sqlite+aiosqlite:///never.db", agent=123)  # type: ignore[arg-type]
 
@@ -511,4 +512,4 @@ def test_the_public_names_are_exported() -> None:
     for name in rlexec.__all__:
         assert getattr(rlexec, name) is not None
     with pytest.raises(AttributeError):
-        _ = rlexec.NoSuchThing  # type: ignore[attr-defined]
+        _ = rlexec.NoSuchThing

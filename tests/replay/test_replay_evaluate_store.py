@@ -32,7 +32,9 @@ VISITS = 40  # above min_visits_to_deviate = 30: where its variance is known, it
 KNOWN = 4  # the candidate's variances are known in states 0-3, unknown (NULL) in 4-7
 
 
-def _synthetic(rng: np.random.Generator, q: np.ndarray, episodes: int, length: int) -> dict:
+def _synthetic(
+    rng: np.random.Generator, q: np.ndarray, episodes: int, length: int
+) -> dict[str, np.ndarray]:
     """An epsilon-greedy log over ``q`` (the logging policy), rewards noisy in (s, a)."""
     n = episodes * length
     states = rng.integers(0, STATES, n)
@@ -48,7 +50,12 @@ def _synthetic(rng: np.random.Generator, q: np.ndarray, episodes: int, length: i
 
 
 async def _write(
-    engine: AsyncEngine, name: str, q: np.ndarray, log: dict, length: int, minutes: int
+    engine: AsyncEngine,
+    name: str,
+    q: np.ndarray,
+    log: dict[str, np.ndarray],
+    length: int,
+    minutes: int,
 ) -> tuple[int, list[str]]:
     keys = StateDiscretizer(StateConfig())
     episode_ids = sorted(str(uuid.uuid4()) for _ in range(len(log["states"]) // length))

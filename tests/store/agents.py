@@ -10,6 +10,7 @@ import numpy as np
 from rlexec.config import QLearningConfig, ReplayBufferConfig, StateConfig
 from rlexec.records import ACTION_LABELS, ExperienceRecord
 from rlexec.rl.q_learning import QTableAgent
+from rlexec.store.write_behind import AgentStore
 
 STATES_USED = 40  # transitions stay among the first states: cells are revisited
 
@@ -23,6 +24,12 @@ def make_agent(
         seed=seed,
         replay_config=ReplayBufferConfig(capacity=500, batch_size=8) if replay else None,
     )
+
+
+def table_agent(store: AgentStore) -> QTableAgent:
+    """The QTableAgent ``store`` works for (``make_agent``'s; the store sees a protocol)."""
+    assert isinstance(store.agent, QTableAgent)
+    return store.agent
 
 
 def random_transitions(agent: QTableAgent, count: int, seed: int) -> list[ExperienceRecord]:

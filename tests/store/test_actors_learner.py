@@ -28,7 +28,7 @@ from rlexec.store.table_sync import StateKeys
 from rlexec.store.transitions import EpisodeAssembler
 from rlexec.store.write_behind import AgentStore, Role, lease_poll_secs
 from tests.store import children
-from tests.store.agents import make_agent, random_transitions
+from tests.store.agents import make_agent, random_transitions, table_agent
 from tests.store.queue_worker import PERSIST, STOCHASTIC_STATES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,7 +158,7 @@ def test_interleavings_give_one_agents_table(
         for actor in actors:
             await actor.load()
         for step, (who, count) in enumerate(schedule):
-            for record in random_transitions(actors[who].agent, count, seed=step):
+            for record in random_transitions(table_agent(actors[who]), count, seed=step):
                 actors[who].append_experience(record)
             await actors[who].flush()
             if step % learn_every == 0:
@@ -190,7 +190,7 @@ async def test_learner_failover_after_sigkill(
                        role=Role.ACTOR)  # fmt: skip
     await actor.load()
     for seed in range(3):
-        for record in random_transitions(actor.agent, 300, seed=seed):
+        for record in random_transitions(table_agent(actor), 300, seed=seed):
             actor.append_experience(record)
         await actor.flush()
         await asyncio.sleep(0.2)
@@ -210,7 +210,7 @@ async def test_learner_failover_after_sigkill(
         assert time.monotonic() - killed < 30
         await asyncio.sleep(0.02)
     for seed in range(3, 6):
-        for record in random_transitions(actor.agent, 300, seed=seed):
+        for record in random_transitions(table_agent(actor), 300, seed=seed):
             actor.append_experience(record)
         await actor.flush()
     await actor.close()

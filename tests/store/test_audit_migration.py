@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.store.engine import create_engine, session_factory
 from rlexec.store.migrate import (
@@ -108,7 +110,7 @@ def _seed(dialect: str) -> list[str]:
     return statements
 
 
-async def _all(engine: sa.ext.asyncio.AsyncEngine, sql: str) -> list[tuple[object, ...]]:
+async def _all(engine: AsyncEngine, sql: str) -> list[tuple[Any, ...]]:
     async with engine.connect() as conn:
         return [tuple(r) for r in (await conn.execute(sa.text(sql))).all()]
 

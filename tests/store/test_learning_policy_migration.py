@@ -178,22 +178,12 @@ async def _audit_trail_refuses_changes(engine: AsyncEngine) -> None:
         await _refused(engine, "TRUNCATE decisions")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _WithLearnerFeatures(DecisionRecord):
-    """A decision carrying the two state features ExecutionState gains (until it does)."""
-
-    resting_share: float | None = None
-    schedule_lag: float | None = None
-
-
 def _decision_with_learner_features(seq: int) -> DecisionRecord:
     """A decision of episode e1 with both new state features and no trade seen yet."""
     base = rf.decision("e1", seq)
     values: dict[str, Any] = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
     values.update(seconds_since_last_trade=None, resting_share=0.3, schedule_lag=-0.125)
-    names = {f.name for f in dataclasses.fields(DecisionRecord)}
-    kind = DecisionRecord if "resting_share" in names else _WithLearnerFeatures
-    return kind(**values)
+    return DecisionRecord(**values)
 
 
 async def test_upgrade_in_place_and_downgrade_exactly(empty_db_url: str) -> None:

@@ -26,7 +26,7 @@ from rlexec.store.write_behind import (
     wait_event,
 )
 from tests.store import records_factory as rf
-from tests.store.agents import learn, make_agent, random_transitions
+from tests.store.agents import learn, make_agent, random_transitions, table_agent
 from tests.store.tcp_proxy import TcpProxy
 
 PERSIST = PersistenceConfig(
@@ -103,11 +103,11 @@ async def test_one_learner_per_agent_and_takeover_after_expiry(engine: AsyncEngi
     )
     await third.load()
     # the stalled learner comes back: its publish is fenced off, nothing of it is written
-    first.agent.update_index(1, 1, 1.0, 2, True)
+    table_agent(first).update_index(1, 1, 1.0, 2, True)
     with pytest.raises(LeaseLostError, match="lease"):
         await first.flush()
     assert await store_totals(engine, first.agent_id or 0) == (0, 0)
-    third.agent.update_index(1, 1, -1.0, 2, True)
+    table_agent(third).update_index(1, 1, -1.0, 2, True)
     assert (await third.flush()).q_rows == 1
     await third.close()
     await first.close()  # does not raise again, does not touch the lease
@@ -128,7 +128,9 @@ async def test_actors_queue_transitions_the_learner_applies_once(engine: AsyncEn
     made = 0
     for round_ in range(3):
         for i, actor in enumerate(actors):
-            for record in random_transitions(actor.agent, 100 + 10 * i, seed=round_ * 10 + i):
+            for record in random_transitions(
+                table_agent(actor), 100 + 10 * i, seed=round_ * 10 + i
+            ):
                 actor.append_experience(record)
                 made += 1
             await actor.flush()
@@ -284,7 +286,7 @@ async def test_a_failed_commit_of_a_lease_renewal_does_not_stop_the_writer(
     async with asyncio.timeout(10):
         while failures["left"]:
             await asyncio.sleep(0.01)
-        store.agent.update_index(1, 1, 1.0, 2, True)
+        table_agent(store).update_index(1, 1, 1.0, 2, True)
         assert (await store.flush()).q_rows == 1  # the writer went on: down, probed, back
         assert store.up and store.failed_flushes >= 1
         await store.close()

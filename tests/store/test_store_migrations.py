@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import sqlalchemy as sa
-from pytest_alembic import Config, runner, tests
+from pytest_alembic import Config, MigrationContext, runner, tests
+from sqlalchemy.engine import Connectable
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rlexec.store.engine import create_engine, session_factory
@@ -45,27 +47,29 @@ def sync_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
 
 
 @pytest.fixture
-def alembic_runner(sync_db_url: str) -> Iterator[runner.MigrationContext]:
+def alembic_runner(sync_db_url: str) -> Iterator[MigrationContext]:
     engine: AsyncEngine = create_engine(sync_db_url, pool=False)
     config = Config(at_revision_data=None)
-    with runner(config=config, engine=engine) as r:
+    # pytest-alembic runs an AsyncEngine (its executor checks for one) though it annotates
+    # ``engine`` as a synchronous Connectable
+    with runner(config=config, engine=cast(Connectable, engine)) as r:
         yield r
     asyncio.run(engine.dispose())
 
 
-def test_single_head_revision(alembic_runner: runner.MigrationContext) -> None:
+def test_single_head_revision(alembic_runner: MigrationContext) -> None:
     tests.test_single_head_revision(alembic_runner)
 
 
-def test_upgrade(alembic_runner: runner.MigrationContext) -> None:
+def test_upgrade(alembic_runner: MigrationContext) -> None:
     tests.test_upgrade(alembic_runner)
 
 
-def test_model_definitions_match_ddl(alembic_runner: runner.MigrationContext) -> None:
+def test_model_definitions_match_ddl(alembic_runner: MigrationContext) -> None:
     tests.test_model_definitions_match_ddl(alembic_runner)
 
 
-def test_up_down_consistency(alembic_runner: runner.MigrationContext) -> None:
+def test_up_down_consistency(alembic_runner: MigrationContext) -> None:
     tests.test_up_down_consistency(alembic_runner)
 
 

@@ -47,7 +47,7 @@ def test_model_file_works_with_the_real_agent(tmp_path: Path) -> None:
     assert other.q_values[5, 2] == -1.25 and other.visits[5, 2] == 3
 
 
-HOSTILE = {
+HOSTILE: dict[str, object] = {  # case -> what is merged into the exported document (or text)
     "not json": "{not json",
     "NaN": None,
     "wrong version": {"format_version": 99},
@@ -169,6 +169,7 @@ async def test_sqlite_pragmas_and_begin_immediate(tmp_path: Path) -> None:
             await conn.execute(sa.text("SELECT 1"))
             raw = await second.get_raw_connection()
             driver = raw.driver_connection
+            assert driver is not None
             await driver.execute("PRAGMA busy_timeout=0")
             with pytest.raises(Exception, match="locked"):
                 await driver.execute("BEGIN IMMEDIATE")

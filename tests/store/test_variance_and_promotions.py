@@ -173,22 +173,12 @@ async def test_q_repository_writes_nan_as_null(engine: AsyncEngine) -> None:
 # ---- decisions and experiences -------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _WithLearnerFeatures(DecisionRecord):
-    """A decision carrying the two state features ExecutionState gains (until it does)."""
-
-    resting_share: float | None = None
-    schedule_lag: float | None = None
-
-
 def _decision(episode_id: str, seq: int, key: str, **features: Any) -> DecisionRecord:
     base = dataclasses.replace(rf.decision(episode_id, seq), state_key=key)
     if not features:
         return base
     values: dict[str, Any] = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
-    names = {f.name for f in dataclasses.fields(DecisionRecord)}
-    kind = DecisionRecord if "resting_share" in names else _WithLearnerFeatures
-    return kind(**{**values, **features})
+    return DecisionRecord(**{**values, **features})
 
 
 def test_state_key_buckets_of_every_key_form() -> None:

@@ -182,7 +182,7 @@ def test_a_promotion_does_not_replace_a_champion_that_is_cheaper(sqlite_url: str
             await record_promotion(session.engine, "champ", _promotion(champion_id, True))
             run_ = TrainingValidation.of(
                 config, agent_name="champ", engine=session.engine, store=session.store,
-                config_hash="x", run_id=None, typical_queue_depth=None,
+                config_hash="x", run_id="", typical_queue_depth=None,
             )  # fmt: skip
             validator = run_.validator
             seeds = validator.promotion_seeds[:30]

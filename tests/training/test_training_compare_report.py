@@ -46,7 +46,7 @@ async def test_compare_pairs_seeds_includes_every_executor_and_reports(
     engine = create_engine(sqlite_url)
     try:
         async with engine.connect() as conn:
-            rows = dict(
+            rows: dict[str, int] = dict(
                 (
                     await conn.execute(
                         sa.text(

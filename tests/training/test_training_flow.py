@@ -3,6 +3,8 @@ held-out range."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -18,7 +20,7 @@ from rlexec.training.train import train
 from tests.training.conftest import small_config
 
 
-async def _scalar(url: str, sql: str) -> object:
+async def _scalar(url: str, sql: str) -> Any:
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
