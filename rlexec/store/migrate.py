@@ -38,6 +38,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection
 
 from rlexec.errors import StoreError
+from rlexec.logs import NOTICE
 from rlexec.store.engine import (
     create_engine,
     create_sqlite_folder,
@@ -166,7 +167,9 @@ async def require_schema(url: str | URL, *, create: bool = False) -> SchemaStatu
     new_sqlite = sqlite_path(url) is not None and (not status.exists or status.empty)
     if new_sqlite and create:
         await upgrade_database(url)
-        log.warning("rlexec: created a new database %s (schema %s)", status.url, status.head)
+        log.warning(
+            "rlexec: created a new database %s (schema %s)", status.url, status.head, extra=NOTICE
+        )
         return await schema_status(url)
     if not status.exists:
         raise StoreError(

@@ -164,9 +164,9 @@ class TrainingValidation:
         block = fresh_seed_block(start, ev.promotion_seeds, ev.first_seed, used)
         if block is None:
             return (
-                f"no fresh promotion seeds: agent {self.agent_name!r} was confirmed on every "
-                f"block of {ev.promotion_seeds} seeds from {start} below evaluation.first_seed "
-                f"= {ev.first_seed}; expected a block no earlier verdict used (raise "
+                f"no fresh promotion seeds: earlier verdicts of agent {self.agent_name!r} used "
+                f"the seeds from {start} so that no block of {ev.promotion_seeds} unused seeds "
+                f"is left below evaluation.first_seed = {ev.first_seed}; expected one (raise "
                 "evaluation.first_seed, or train a new agent)"
             )
         self.validator.promotion_seeds = tuple(block)

@@ -81,12 +81,12 @@ class PromotionVerdict:
         if self.confirmation is None:
             return f"not promoted: {self.reason}"
         c = self.confirmation.difference
+        seeds = self.confirmation.seeds
         verdict = "promoted" if self.promoted else "not promoted"
         return (
             f"{verdict}: policy - {self.base} = {c.mean:+.3f} bps, 95% CI [{c.low:+.3f}, "
-            f"{c.high:+.3f}] on {len(self.confirmation.seeds)} held-out seeds "
-            f"(the table of {self.confirmation.episodes_trained} training episodes); "
-            f"{self.reason}"
+            f"{c.high:+.3f}] on {len(seeds)} held-out seeds ({seeds[0]}-{seeds[-1]}; the "
+            f"table of {self.confirmation.episodes_trained} training episodes); {self.reason}"
         )
 
 
@@ -214,7 +214,7 @@ def promotion_record(
 def gate_reason(confirmation: Validation) -> str:
     """Why a confirmed table is promoted (``confirmation.better``) or not, in one line: the
     one promotion rule of ``rlexec train`` and ``Agent.validate``."""
-    kept = "not promoted: production keeps the policy promoted before, or its base if none"
+    kept = "production keeps the policy promoted before, or its base if none"
     if confirmation.better:
         return "cheaper than its base with 95% confidence on held-out seeds"
     if confirmation.difference.low > 0.0:

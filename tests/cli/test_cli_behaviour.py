@@ -239,14 +239,14 @@ def test_train_creates_a_new_sqlite_database_with_a_notice(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     db = tmp_path / "new" / "folder" / "x.db"
-    assert (
-        run(capsys, "train", "--episodes", "2", "--no-progress", "--database-url", sqlite_url(db))[
-            0
-        ]
-        == 0
+    code, _, err = run(
+        capsys, "train", "--episodes", "2", "--no-progress", "--database-url", sqlite_url(db)
     )
+    assert code == 0
     notices = [r.getMessage() for r in caplog.records if "created a new database" in r.message]
     assert len(notices) == 1 and str(db) in notices[0]
+    # a notice, not a warning: the message alone on stderr (no time, no level)
+    assert f"{notices[0]}\n" in err and "WARNING" not in err
     caplog.clear()
     assert (
         run(capsys, "train", "--episodes", "1", "--no-progress", "--database-url", sqlite_url(db))[

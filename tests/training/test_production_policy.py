@@ -158,8 +158,14 @@ def test_each_train_run_confirms_on_seeds_no_earlier_verdict_used(sqlite_url: st
         ]
         last = verdicts[2].promotion
         assert last is not None and not last.promoted and last.confirmation is None
-        assert last.reason.startswith("no fresh promotion seeds: agent 'rerun'")
-        assert f"evaluation.first_seed = {start + 20}" in last.reason
+        assert last.reason.startswith("no fresh promotion seeds: earlier verdicts of agent 'rerun'")
+        assert (
+            f"no block of 10 unused seeds is left below evaluation.first_seed = {start + 20}"
+            in (last.reason)
+        )
+        # the verdict line names the seeds it was confirmed on
+        summary = verdicts[1].promotion.summary() if verdicts[1].promotion else ""
+        assert f"on 10 held-out seeds ({start + 10}-{start + 19};" in summary
 
     asyncio.run(run())
 
