@@ -74,7 +74,7 @@ def test_readme_validation_example_runs(
     out = capsys.readouterr().out
     assert re.fullmatch(
         r"(not )?promoted: policy - twap_passive = [+-]\d+\.\d{3} bps, 95% CI .* on 100 "
-        r"held-out seeds \(the table of 100 training episodes\); .*\n",
+        r"held-out seeds \(10000-10099; the table of 100 training episodes\); .*\n",
         out,
     ), out
     assert asyncio.run(_rows(empty_db_url, PROMOTIONS)) == [("desk-3", 10_000, 100)]
