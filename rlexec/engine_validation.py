@@ -68,8 +68,9 @@ from rlexec.training.validation import (
 
 MIN_SEEDS = 2  # a paired confidence interval needs two pairs
 LEARNED_MEANWHILE = (
-    "not promoted: the agent learned while it was validated (orders of its own finished), so "
-    "the table measured is no longer its table; validate while none of its orders learn"
+    "not promoted: the agent's table changed while it was validated (orders of its own "
+    "finished, or another process published to it), so the table measured is no longer its "
+    "table; validate while nothing learns on it"
 )
 
 

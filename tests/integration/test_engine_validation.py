@@ -6,12 +6,15 @@ engine that gets the protocol wrong is told in one line."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from typing import Any, TypedDict
 
 import numpy as np
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import rlexec
 from rlexec.errors import InvalidInputError
@@ -235,7 +238,58 @@ async def test_a_table_that_learned_during_its_validation_is_not_promoted(
                 live.work(order)  # the live order finishes: the agent learns from it
 
         verdict = agent.validate(run, first_seed=10, seeds=3, progress=False)
-    assert not verdict.promoted and "learned while it was validated" in verdict.reason
+    assert not verdict.promoted and "changed while it was validated" in verdict.reason
     (row,) = await list_promotions(engine, "busy")
+    assert row.snapshot_id is None and not row.promoted
+    assert await rows(engine, "SELECT COUNT(*) FROM policy_snapshots") == [(0,)]
+
+
+def _publish_elsewhere(url: str, agent_name: str) -> None:
+    """Another writer of the agent's table (a learner process publishing), from its own thread
+    and connection: every stored cell moves."""
+
+    async def publish() -> None:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    sa.text(
+                        "UPDATE q_values SET q = q + 1, visits = visits + 1 WHERE agent_id = "
+                        "(SELECT id FROM agents WHERE name = :name)"
+                    ),
+                    {"name": agent_name},
+                )
+        finally:
+            await engine.dispose()
+
+    thread = threading.Thread(target=lambda: asyncio.run(publish()))
+    thread.start()
+    thread.join()
+
+
+async def test_a_table_changed_in_the_store_during_its_validation_gets_no_snapshot(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    """The stored table is compared with the one measured right before the snapshot: when
+    another writer changed it meanwhile, the snapshot would not be what was measured, so none
+    is taken and the verdict says why (an asyncio engine's own order finishing and flushing
+    after the last run is the same case)."""
+    with rlexec.Agent.open(config(db_url), agent="shared", mode="training", create=True) as agent:
+        train(agent, 3)
+        agent.flush()
+        assert await rows(engine, "SELECT COUNT(*) > 0 FROM q_values") == [(True,)]
+        work = run_parent("equity")
+        published: list[int] = []
+
+        def run(desk: rlexec.OrderDesk, seed: int) -> None:
+            work(desk, seed)
+            if seed == 12 and not published:  # the last seed
+                _publish_elsewhere(db_url, "shared")
+                published.append(seed)
+
+        verdict = agent.validate(run, first_seed=10, seeds=3, progress=False)
+    assert published and not verdict.promoted
+    assert "changed while it was validated" in verdict.reason
+    (row,) = await list_promotions(engine, "shared")
     assert row.snapshot_id is None and not row.promoted
     assert await rows(engine, "SELECT COUNT(*) FROM policy_snapshots") == [(0,)]
