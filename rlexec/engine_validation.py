@@ -51,6 +51,7 @@ from rlexec.rl.policy import PolicyTable
 from rlexec.store.promotions import (
     MAX_SEED,
     PromotionRow,
+    fresh_seed_block,
     learned_episodes_of,
     list_promotions,
     overlapping,
@@ -167,11 +168,19 @@ class EngineTrial:
         row = overlapping(range(first, last + 1), earlier)
         if row is not None:
             used = row.record.seeds
+            free = fresh_seed_block(
+                first, len(self.seeds), MAX_SEED + 1, (r.record.seeds for r in earlier)
+            )
+            hint = (
+                ""
+                if free is None
+                else f"; the first unused block of {len(self.seeds)} from it starts at {free.start}"
+            )
             raise InvalidInputError(
                 f"seeds {first}-{last}: agent {self.agent_name!r} was validated on seeds "
                 f"{used.start}-{used.stop - 1} (promotion {row.id}); expected a block it was "
                 "neither trained nor validated on (a block re-used until a table passes picks "
-                "it on noise)"
+                f"it on noise){hint}"
             )
 
     def verdict(self) -> PromotionVerdict:

@@ -98,8 +98,9 @@ async def test_an_engine_trained_agent_is_validated_promoted_and_acted_on(
         run_parent(**PM)(production, 5)
         assert production.active_orders == 0
         # the same block again is refused before anything runs: re-used, it picks on noise
-        with pytest.raises(InvalidInputError, match="was validated on seeds 1000000-1000199"):
+        with pytest.raises(InvalidInputError, match="was validated on seeds 1000000-1000199") as no:
             production.validate(run_parent(**PM), first_seed=VALIDATION_FIRST_SEED + 199, seeds=2)
+        assert str(no.value).endswith("the first unused block of 2 from it starts at 1000200")
         # a fresh block: the promoted policy (the champion) works each seed too, third
         seen: list[int] = []
         work = run_parent(**PM)
