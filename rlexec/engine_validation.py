@@ -114,12 +114,11 @@ class EngineTrial:
             raise InvalidInputError(f"first_seed + seeds = {first + count}: expected <= {MAX_SEED}")
         self.seeds = range(first, first + count)
         self.agent_name = persistent.agent_name
-        self._agent = persistent.agent
         self._config = persistent.config
         self._reward_mode = persistent.reward_mode
         self._depth = typical_queue_depth
         self._interval_steps = decision_interval_steps
-        self.table = self._agent.policy_table()
+        self.table = persistent.agent.policy_table()
         self.executors: list[RlEnhancedExecutor] = [self._frozen(self.table) for _ in range(2)]
         self.executors[self.BASE].enabled = False  # the base works the parent alone
         self.champion_id: int | None = None  # the policy promoted before, measured beside it
@@ -165,7 +164,7 @@ class EngineTrial:
 
     def _refuse_reused_seeds(self, earlier: list[PromotionRow]) -> None:
         first, last = self.seeds[0], self.seeds[-1]
-        row = overlapping(range(first, last + 1), earlier)
+        row = overlapping(self.seeds, earlier)
         if row is not None:
             used = row.record.seeds
             free = fresh_seed_block(

@@ -32,8 +32,8 @@ from rlexec.config import Config
 from rlexec.errors import StoreError
 from rlexec.rl.q_learning import QTableAgent
 from rlexec.store.promotions import (
+    PromotionRow,
     fresh_seed_block,
-    latest_promoted_snapshot_of,
     list_promotions,
     record_promotion,
 )
@@ -138,28 +138,32 @@ class TrainingValidation:
 
     async def finish(self, agent: QTableAgent, done: int) -> PromotionVerdict:
         """The run's end: the final table validated (unless it just was), the kept table
-        confirmed on the promotion seeds, the verdict stored."""
+        confirmed on fresh promotion seeds, the champion measured beside it, the verdict
+        stored (the agent's earlier verdicts are read once, for the seeds and the champion)."""
         validator = self.validator
+        champion_id = None
         if validator.every and done >= validator.every:
             last = validator.history[-1].episodes_trained if validator.history else None
             if last != done:
                 await self.validate(agent, done)
-            refusal = await self._fresh_promotion_seeds()
+            try:
+                earlier = await list_promotions(self.engine, self.agent_name)  # newest first
+            except StoreError as exc:
+                reason = f"the store was down ({exc}): the seeds earlier verdicts used are unknown"
+                return PromotionVerdict(False, reason, validator.base_name)
+            refusal = self._fresh_promotion_seeds(earlier)
             if refusal is not None:
                 return PromotionVerdict(False, refusal, validator.base_name)
+            champion_id = next((row.snapshot_id for row in earlier if row.promoted), None)
         verdict = await validator.verdict(agent, done)
-        return await self._record(await self.against_champion(verdict))
+        return await self._record(await self.against_champion(verdict, champion_id))
 
-    async def _fresh_promotion_seeds(self) -> str | None:
+    def _fresh_promotion_seeds(self, earlier: list[PromotionRow]) -> str | None:
         """Confirm on the first block of promotion seeds that no earlier verdict of this agent
         was confirmed on (a block re-used run after run until some table passes would pick
         that table on noise); the reason for a refusal when there is none."""
         ev = self.validator.config.rl_execution.evaluation
         start = ev.validation_first_seed + ev.validation_seeds
-        try:
-            earlier = await list_promotions(self.engine, self.agent_name)
-        except StoreError as exc:
-            return f"the store was down ({exc}): the seeds earlier verdicts used are unknown"
         used = (row.record.seeds for row in earlier)
         block = fresh_seed_block(start, ev.promotion_seeds, ev.first_seed, used)
         if block is None:
@@ -172,18 +176,18 @@ class TrainingValidation:
         self.validator.promotion_seeds = tuple(block)
         return None
 
-    async def against_champion(self, verdict: PromotionVerdict) -> PromotionVerdict:
-        """A promotion stands only if the policy promoted before (measured on the same
-        promotion seeds) is not cheaper than the new table with confidence; a store that is
-        down leaves the verdict as it is (it cannot be recorded either)."""
+    async def against_champion(
+        self, verdict: PromotionVerdict, champion_id: int | None
+    ) -> PromotionVerdict:
+        """A promotion stands only if the policy promoted before (snapshot ``champion_id``,
+        measured on the same promotion seeds) is not cheaper than the new table with
+        confidence; a store that is down leaves the verdict as it is (it cannot be recorded
+        either)."""
         confirmation = verdict.confirmation
-        if not verdict.promoted or confirmation is None:
+        if not verdict.promoted or confirmation is None or champion_id is None:
             return verdict
         state = self.validator.config.rl_execution.state
         try:
-            champion_id = await latest_promoted_snapshot_of(self.engine, self.agent_name)
-            if champion_id is None:
-                return verdict
             _, table = await load_snapshot_policy(self.engine, champion_id, state)
         except StoreError:
             return verdict

@@ -200,7 +200,7 @@ def test_a_promotion_does_not_replace_a_champion_that_is_cheaper(sqlite_url: str
             cancels = PolicyTable(q, np.full(shape, 1000, dtype=np.int64), np.zeros(shape))
             measured = await validator.measure(cancels, seeds, 40)
             claimed = PromotionVerdict(True, "constructed", "twap_passive", measured, measured)
-            refused = await run_.against_champion(claimed)
+            refused = await run_.against_champion(claimed, champion_id)
             assert not refused.promoted
             assert f"the policy promoted before (snapshot {champion_id}) is cheaper" in (
                 refused.reason
@@ -211,7 +211,7 @@ def test_a_promotion_does_not_replace_a_champion_that_is_cheaper(sqlite_url: str
             )
             itself = await validator.measure(table, seeds, 40)
             same = PromotionVerdict(True, "constructed", "twap_passive", itself, itself)
-            assert (await run_.against_champion(same)).promoted
+            assert (await run_.against_champion(same, champion_id)).promoted
         finally:
             await session.close()
 
